@@ -1,0 +1,76 @@
+// Package testenv finds the real services secmon's tests run against.
+//
+// A test that needs PostgreSQL calls DatabaseURL(t); one that needs Redis
+// calls RedisAddr(t). When the service's variable is unset or the service does
+// not answer, the test skips with a one-line reason, unless
+// SECMON_TEST_REQUIRE_SERVICES is set (as .ci/run does under CI), in which
+// case it fails.
+package testenv
+
+import (
+	"net"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+)
+
+// Variable names.
+const (
+	DatabaseURLVar     = "SECMON_TEST_DATABASE_URL"
+	RedisAddrVar       = "SECMON_TEST_REDIS_ADDR"
+	RequireServicesVar = "SECMON_TEST_REQUIRE_SERVICES"
+)
+
+// DatabaseURL returns the PostgreSQL URL tests may use, or skips t.
+func DatabaseURL(t testing.TB) string {
+	t.Helper()
+	raw := os.Getenv(DatabaseURLVar)
+	if raw == "" {
+		absent(t, DatabaseURLVar+" is not set; skipping PostgreSQL test")
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		t.Fatalf("%s is not a postgres:// URL with a host", DatabaseURLVar)
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "5432")
+	}
+	if !answers(host) {
+		absent(t, "PostgreSQL at "+host+" does not answer; skipping")
+	}
+	return raw
+}
+
+// RedisAddr returns the Redis host:port tests may use, or skips t.
+func RedisAddr(t testing.TB) string {
+	t.Helper()
+	addr := os.Getenv(RedisAddrVar)
+	if addr == "" {
+		absent(t, RedisAddrVar+" is not set; skipping Redis test")
+		return ""
+	}
+	if !answers(addr) {
+		absent(t, "Redis at "+addr+" does not answer; skipping")
+	}
+	return addr
+}
+
+func answers(hostport string) bool {
+	c, err := net.DialTimeout("tcp", hostport, 2*time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+func absent(t testing.TB, reason string) {
+	t.Helper()
+	if os.Getenv(RequireServicesVar) != "" {
+		t.Fatal(reason + " (required by " + RequireServicesVar + ")")
+	}
+	t.Skip(reason)
+}
