@@ -314,6 +314,7 @@ const (
 	DegradedFailOpen   Degradation = "fail_open"   // allowed without consulting the store
 	DegradedFailClosed Degradation = "fail_closed" // denied without consulting the store
 	DegradedLocal      Degradation = "local"       // answered by a local in-memory limiter
+	DegradedKeyCap     Degradation = "key_cap"     // denied: the limiter holds its maximum number of keys and none may be evicted
 )
 
 // Decision is a RateLimiter's answer for one key.
