@@ -1,0 +1,311 @@
+package ratelimit
+
+import (
+	"context"
+	"fmt"
+	"hash/maphash"
+	"math"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/secmon-go/secmon"
+)
+
+// Defaults of MemoryConfig.
+const (
+	DefaultMaxKeys       = 1 << 20
+	DefaultMaxKeyLen     = 512
+	DefaultShards        = 64
+	MinSweepInterval     = 10 * time.Second
+	capacitySweepSpacing = time.Second
+	minKeysPerShard      = 256
+)
+
+// MemoryConfig configures a Memory limiter. Zero fields mean the documented
+// defaults; only Policy is required.
+type MemoryConfig struct {
+	// Policy is the rate every key gets. Required.
+	Policy Policy
+	// MaxKeys caps how many keys the limiter tracks at once. Default
+	// DefaultMaxKeys (1,048,576). The cap is enforced per shard, each shard
+	// holding MaxKeys/Shards keys, so the total never exceeds MaxKeys.
+	MaxKeys int
+	// MaxKeyLen is the longest key Allow accepts; longer keys get
+	// ErrKeyTooLong. Default DefaultMaxKeyLen.
+	MaxKeyLen int
+	// Shards is the number of independently locked partitions, a power of
+	// two. Default DefaultShards, halved while a shard would hold fewer
+	// than 256 keys.
+	Shards int
+	// SweepInterval is how often each shard deletes the keys whose bucket
+	// is full again (idle keys). The sweep runs inside the Allow call that
+	// finds it due, so no goroutine is needed. Default: the time an empty
+	// bucket takes to refill, and at least MinSweepInterval.
+	SweepInterval time.Duration
+	// Clock tells the time for Allow. Nil means the system clock.
+	Clock secmon.Clock
+}
+
+// Memory is a per-key token-bucket limiter for one process. It implements
+// secmon.RateLimiter.
+//
+// Each key costs one map entry and one int64: the GCRA "theoretical arrival
+// time" of its bucket, which carries the same information as the
+// (tokens, last) pair of a golang.org/x/time/rate Limiter. Keys are spread
+// over power-of-two shards, each behind its own mutex; Allow on a known key
+// does not allocate.
+//
+// # Bounded memory
+//
+// A key whose bucket is full again is indistinguishable from a key never
+// seen, so it may be deleted without changing any decision. Each shard
+// deletes such keys every SweepInterval, during an Allow call.
+//
+// When a shard holds its share of MaxKeys and a new key arrives, Memory first
+// deletes the full buckets of that shard (at most once per second per shard,
+// so a flood of new keys costs amortised constant time). If every key left is
+// limited, it refuses the new key: the Decision is a denial with
+// Degraded == secmon.DegradedKeyCap and RetryAfter set to when a slot may free
+// up. Memory never evicts a key whose bucket is not full, so a flood of new
+// keys cannot reset an attacker's limited key. The cost of this choice is
+// that during such a flood new keys are refused until old ones refill.
+//
+// A Memory starts no goroutine and needs no Close. All methods are safe for
+// concurrent use.
+type Memory struct {
+	policy    Policy
+	interval  int64 // ns for one token
+	fill      int64 // ns for an empty bucket to become full
+	burst     int
+	maxKeyLen int
+	sweep     int64 // ns between idle sweeps of one shard
+	clock     secmon.Clock
+	epoch     time.Time
+	seed      maphash.Seed
+	mask      uint64
+	shards    []shard
+}
+
+// shard is one locked partition. Bucket states live in a slab indexed from
+// the map, so Allow on a known key needs one map lookup and no write to the
+// map.
+type shard struct {
+	mu        sync.Mutex
+	keys      map[string]uint32
+	tat       []int64  // slab: theoretical arrival time per bucket, ns since epoch
+	free      []uint32 // free slab slots
+	cap       int      // most keys this shard may hold
+	minTAT    int64    // lower bound of every tat in use; MaxInt64 when empty
+	nextSweep int64    // when the next idle sweep is due
+	lastFull  int64    // when the last capacity sweep ran
+	evicted   uint64
+	refused   uint64
+	_         [16]byte // 128 bytes: keep shards on separate cache lines
+}
+
+var _ secmon.RateLimiter = (*Memory)(nil)
+
+// NewMemory returns a Memory limiter for cfg, or an error matching
+// secmon.ErrInvalid when cfg is invalid.
+func NewMemory(cfg MemoryConfig) (*Memory, error) {
+	p, err := cfg.Policy.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.MaxKeys < 0 || cfg.MaxKeyLen < 0 || cfg.Shards < 0 || cfg.SweepInterval < 0 {
+		return nil, &secmon.FieldError{Field: "MemoryConfig", Reason: "has a negative field"}
+	}
+	maxKeys := cfg.MaxKeys
+	if maxKeys == 0 {
+		maxKeys = DefaultMaxKeys
+	}
+	maxKeyLen := cfg.MaxKeyLen
+	if maxKeyLen == 0 {
+		maxKeyLen = DefaultMaxKeyLen
+	}
+	shards := cfg.Shards
+	switch {
+	case shards == 0:
+		shards = DefaultShards
+		for shards > 1 && maxKeys/shards < minKeysPerShard {
+			shards /= 2
+		}
+	case shards&(shards-1) != 0 || shards > 1<<16:
+		return nil, &secmon.FieldError{Field: "Shards", Reason: "must be a power of two no larger than 65536"}
+	case shards > maxKeys:
+		return nil, &secmon.FieldError{Field: "Shards", Reason: "must not exceed MaxKeys"}
+	}
+	sweep := cfg.SweepInterval
+	if sweep == 0 {
+		sweep = max(p.fill(), MinSweepInterval)
+	}
+	m := &Memory{
+		policy:    p,
+		interval:  int64(p.interval()),
+		fill:      int64(p.fill()),
+		burst:     p.Burst,
+		maxKeyLen: maxKeyLen,
+		sweep:     int64(sweep),
+		clock:     cfg.Clock,
+		epoch:     time.Now(),
+		seed:      maphash.MakeSeed(),
+		mask:      uint64(shards - 1),
+		shards:    make([]shard, shards),
+	}
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.keys = make(map[string]uint32)
+		s.cap = maxKeys / shards
+		s.minTAT = math.MaxInt64
+		s.nextSweep = math.MinInt64
+		s.lastFull = math.MinInt64
+	}
+	return m, nil
+}
+
+// Policy returns the limiter's policy with defaults filled in.
+func (m *Memory) Policy() Policy { return m.policy }
+
+// Allow takes one token from key's bucket at the Clock's current time. It
+// never blocks and ignores ctx. The error is ErrKeyTooLong for a key longer
+// than MaxKeyLen, and nil otherwise; a refused new key at the key cap is a
+// denial, not an error (see Memory).
+func (m *Memory) Allow(_ context.Context, key string) (secmon.Decision, error) {
+	var now time.Time
+	if m.clock == nil {
+		now = time.Now()
+	} else {
+		now = m.clock.Now()
+	}
+	return m.AllowAt(key, now)
+}
+
+// AllowAt is Allow at the given time, for callers that already know it and
+// for tests. Times may go backwards; a bucket never refills by that.
+func (m *Memory) AllowAt(key string, now time.Time) (secmon.Decision, error) {
+	if len(key) > m.maxKeyLen {
+		return secmon.Decision{Limit: m.burst}, ErrKeyTooLong
+	}
+	n := int64(now.Sub(m.epoch))
+	// Keep arithmetic far from overflow for absurd clocks.
+	n = min(max(n, -1<<61), 1<<61)
+	s := &m.shards[maphash.String(m.seed, key)&m.mask]
+	s.mu.Lock()
+	if n >= s.nextSweep {
+		if n >= s.minTAT {
+			s.sweepFull(n)
+		}
+		s.nextSweep = n + m.sweep
+	}
+	idx, ok := s.keys[key]
+	if ok {
+		tat, d := m.decide(s.tat[idx], n)
+		s.tat[idx] = tat
+		s.mu.Unlock()
+		return d, nil
+	}
+	if len(s.keys) >= s.cap {
+		if n >= s.minTAT && n-s.lastFull >= int64(capacitySweepSpacing) {
+			s.lastFull = n
+			s.sweepFull(n)
+		}
+		if len(s.keys) >= s.cap {
+			s.refused++
+			wait := max(s.minTAT, s.lastFull+int64(capacitySweepSpacing)) - n
+			s.mu.Unlock()
+			wait = max(wait, 1)
+			return secmon.Decision{
+				Limit:      m.burst,
+				RetryAfter: time.Duration(wait),
+				ResetAfter: time.Duration(wait),
+				Degraded:   secmon.DegradedKeyCap,
+			}, nil
+		}
+	}
+	tat, d := m.decide(n, n) // a new bucket is full
+	if f := len(s.free); f > 0 {
+		idx = s.free[f-1]
+		s.free = s.free[:f-1]
+		s.tat[idx] = tat
+	} else {
+		idx = uint32(len(s.tat))
+		s.tat = append(s.tat, tat)
+	}
+	s.keys[strings.Clone(key)] = idx // do not pin the caller's backing array
+	s.minTAT = min(s.minTAT, tat)
+	s.mu.Unlock()
+	return d, nil
+}
+
+// decide applies GCRA to a bucket whose theoretical arrival time is tat and
+// returns the bucket's new tat with the Decision. A bucket is full when
+// tat <= now and empty when tat >= now+fill.
+func (m *Memory) decide(tat, now int64) (int64, secmon.Decision) {
+	tat = max(tat, now)
+	next := tat + m.interval
+	allowAt := next - m.fill
+	if now < allowAt {
+		return tat, secmon.Decision{
+			Limit:      m.burst,
+			RetryAfter: time.Duration(allowAt - now),
+			ResetAfter: time.Duration(tat - now),
+		}
+	}
+	return next, secmon.Decision{
+		Allowed:    true,
+		Limit:      m.burst,
+		Remaining:  int((now - allowAt) / m.interval),
+		ResetAfter: time.Duration(next - now),
+	}
+}
+
+// sweepFull deletes every key of s whose bucket is full at now and
+// recomputes minTAT exactly. s.mu must be held.
+func (s *shard) sweepFull(now int64) {
+	lo := int64(math.MaxInt64)
+	for k, idx := range s.keys {
+		t := s.tat[idx]
+		if t <= now {
+			delete(s.keys, k)
+			s.free = append(s.free, idx)
+			s.evicted++
+			continue
+		}
+		lo = min(lo, t)
+	}
+	s.minTAT = lo
+	if len(s.keys) == 0 && len(s.tat) > 0 {
+		// Drop the slab so an emptied shard returns its memory.
+		s.tat, s.free = nil, nil
+		s.keys = make(map[string]uint32)
+	}
+}
+
+// MemoryStats counts what a Memory limiter holds and has done.
+type MemoryStats struct {
+	Keys    int    // keys held now
+	Evicted uint64 // keys deleted because their bucket was full again
+	Refused uint64 // new keys denied at the key cap (Degraded == DegradedKeyCap)
+}
+
+// Stats returns current counters. It locks each shard in turn, so it is
+// meant for monitoring, not for the request path.
+func (m *Memory) Stats() MemoryStats {
+	var st MemoryStats
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		st.Keys += len(s.keys)
+		st.Evicted += s.evicted
+		st.Refused += s.refused
+		s.mu.Unlock()
+	}
+	return st
+}
+
+// String describes the limiter without revealing any key.
+func (m *Memory) String() string {
+	return fmt.Sprintf("ratelimit.Memory(%s: %d per %s, burst %d, %d shards)",
+		m.policy.Name, m.policy.Limit, m.policy.Period, m.burst, len(m.shards))
+}
