@@ -1,0 +1,374 @@
+package ratelimit
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net"
+	"os/exec"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/secmon-go/secmon"
+	"github.com/secmon-go/secmon/internal/testenv"
+)
+
+// testPrefix is a Redis key prefix no other test run uses.
+func testPrefix(t testing.TB) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return "secmontest:rl:" + hex.EncodeToString(b[:]) + ":"
+}
+
+// newRedisClient connects to addr the way the package documentation asks:
+// with ContextTimeoutEnabled so deadlines bound socket reads.
+func newRedisClient(t testing.TB, addr string) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true, DialTimeout: time.Second})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func cleanupKeys(t testing.TB, c redis.UniversalClient, prefix string) {
+	t.Cleanup(func() {
+		ctx := context.Background()
+		iter := c.Scan(ctx, 0, prefix+"*", 100).Iterator()
+		for iter.Next(ctx) {
+			c.Del(ctx, iter.Val())
+		}
+	})
+}
+
+func newRedisLimiter(t testing.TB, c redis.UniversalClient, cfg RedisConfig) *Redis {
+	t.Helper()
+	r, err := NewRedis(c, cfg)
+	if err != nil {
+		t.Fatalf("NewRedis: %v", err)
+	}
+	return r
+}
+
+func TestRedisConcurrentExactCount(t *testing.T) {
+	t.Parallel()
+	c := newRedisClient(t, testenv.RedisAddr(t))
+	prefix := testPrefix(t)
+	cleanupKeys(t, c, prefix)
+	r := newRedisLimiter(t, c, RedisConfig{Policy: Activity, KeyPrefix: prefix, Timeout: 5 * time.Second})
+	var allowed, denied atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for range 32 {
+		wg.Go(func() {
+			d, err := r.Allow(context.Background(), "fresh")
+			if err != nil || d.Degraded != secmon.NotDegraded {
+				errs <- errors.Join(err, errors.New("degraded: "+string(d.Degraded)))
+				return
+			}
+			if d.Allowed {
+				allowed.Add(1)
+			} else {
+				denied.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if allowed.Load() != 20 || denied.Load() != 12 {
+		t.Fatalf("allowed %d, denied %d of 32; want 20 and 12", allowed.Load(), denied.Load())
+	}
+	ttl, err := c.PTTL(context.Background(), prefix+"fresh").Result()
+	if err != nil || ttl <= 0 || ttl > time.Minute {
+		t.Fatalf("key TTL %v (%v), want within (0, 1m]", ttl, err)
+	}
+}
+
+func TestRedisRefill(t *testing.T) {
+	t.Parallel()
+	c := newRedisClient(t, testenv.RedisAddr(t))
+	prefix := testPrefix(t)
+	cleanupKeys(t, c, prefix)
+	p := Policy{Name: "fast", Limit: 20, Period: time.Second}
+	r := newRedisLimiter(t, c, RedisConfig{Policy: p, KeyPrefix: prefix, Timeout: 5 * time.Second})
+	var last secmon.Decision
+	allowed := 0
+	for range 100 {
+		last = mustAllow(t, r, "k")
+		if !last.Allowed {
+			break
+		}
+		allowed++
+	}
+	if last.Allowed || allowed < 20 || last.RetryAfter <= 0 || last.RetryAfter > 50*time.Millisecond {
+		t.Fatalf("after %d allowed: %+v, want a denial with RetryAfter in (0, 50ms]", allowed, last)
+	}
+	// Wait until the bucket is full again; only counts are asserted.
+	time.Sleep(p.Period + 50*time.Millisecond)
+	for i := range 20 {
+		if d := mustAllow(t, r, "k"); !d.Allowed {
+			t.Fatalf("request %d after a full refill denied: %+v", i+1, d)
+		}
+	}
+	for i := range 1000 {
+		if d := mustAllow(t, r, "k"); !d.Allowed {
+			return
+		} else if i == 999 {
+			t.Fatalf("1000 further requests at 20/s all allowed: %+v", d)
+		}
+	}
+}
+
+func TestRedisHashTagAndRemaining(t *testing.T) {
+	t.Parallel()
+	c := newRedisClient(t, testenv.RedisAddr(t))
+	prefix := testPrefix(t)
+	cleanupKeys(t, c, prefix)
+	r := newRedisLimiter(t, c, RedisConfig{Policy: Heartbeat, KeyPrefix: prefix, HashTag: true})
+	d := mustAllow(t, r, "user:7")
+	if !d.Allowed || d.Remaining != 1 || d.Limit != 2 || d.ResetAfter <= 0 || d.ResetAfter > 30*time.Second {
+		t.Fatalf("first heartbeat: %+v", d)
+	}
+	if n, err := c.Exists(context.Background(), prefix+"{user:7}").Result(); err != nil || n != 1 {
+		t.Fatalf("hash-tagged key %q missing: %v %v", prefix+"{user:7}", n, err)
+	}
+	mustAllow(t, r, "user:7")
+	if d := mustAllow(t, r, "user:7"); d.Allowed || d.RetryAfter <= 29*time.Second || d.RetryAfter > 30*time.Second {
+		t.Fatalf("third heartbeat: %+v, want denied for about 30s", d)
+	}
+}
+
+func TestNewRedisInvalid(t *testing.T) {
+	t.Parallel()
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer c.Close()
+	if _, err := NewRedis(nil, RedisConfig{Policy: Activity}); !errors.Is(err, secmon.ErrInvalid) {
+		t.Errorf("nil client: %v", err)
+	}
+	if _, err := NewRedis(c, RedisConfig{}); !errors.Is(err, secmon.ErrInvalid) {
+		t.Errorf("no policy: %v", err)
+	}
+	if _, err := NewRedis(c, RedisConfig{Policy: Activity, OnFailure: 7}); !errors.Is(err, secmon.ErrInvalid) {
+		t.Errorf("bad fail policy: %v", err)
+	}
+	r, err := NewRedis(c, RedisConfig{Policy: Activity, MaxKeyLen: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Allow(context.Background(), "12345"); !errors.Is(err, ErrKeyTooLong) {
+		t.Errorf("long key: %v", err)
+	}
+}
+
+// proxy is a loopback TCP proxy to Redis that a test can cut. While cut it
+// either refuses (closes) connections or swallows them without answering.
+type proxy struct {
+	ln       net.Listener
+	upstream string
+	mode     atomic.Int32 // proxyForward, proxyClose, proxyBlackhole
+	mu       sync.Mutex
+	conns    map[net.Conn]struct{}
+	wg       sync.WaitGroup
+}
+
+const (
+	proxyForward int32 = iota
+	proxyClose
+	proxyBlackhole
+)
+
+func newProxy(t testing.TB, upstream string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, upstream: upstream, conns: map[net.Conn]struct{}{}}
+	p.wg.Go(p.accept)
+	t.Cleanup(p.close)
+	return p
+}
+
+func (p *proxy) addr() string { return p.ln.Addr().String() }
+
+func (p *proxy) track(c net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.conns == nil {
+		return false
+	}
+	p.conns[c] = struct{}{}
+	return true
+}
+
+func (p *proxy) accept() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		if !p.track(c) {
+			c.Close()
+			return
+		}
+		switch p.mode.Load() {
+		case proxyClose:
+			c.Close()
+		case proxyBlackhole:
+			p.wg.Go(func() { _, _ = io.Copy(io.Discard, c) })
+		default:
+			u, err := net.Dial("tcp", p.upstream)
+			if err != nil || !p.track(u) {
+				c.Close()
+				if u != nil {
+					u.Close()
+				}
+				continue
+			}
+			p.wg.Go(func() { _, _ = io.Copy(u, c); u.Close() })
+			p.wg.Go(func() { _, _ = io.Copy(c, u); c.Close() })
+		}
+	}
+}
+
+// cut switches mode and drops every open connection.
+func (p *proxy) cut(mode int32) {
+	p.mode.Store(mode)
+	p.mu.Lock()
+	for c := range p.conns {
+		c.Close()
+		delete(p.conns, c)
+	}
+	p.mu.Unlock()
+}
+
+func (p *proxy) restore() { p.mode.Store(proxyForward) }
+
+func (p *proxy) close() {
+	p.ln.Close()
+	p.cut(proxyClose)
+	p.mu.Lock()
+	p.conns = nil
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+func TestRedisOutage(t *testing.T) {
+	t.Parallel()
+	addr := testenv.RedisAddr(t)
+	for _, tc := range []struct {
+		policy   FailPolicy
+		want     secmon.Degradation
+		allowed  bool
+		outage   int32
+		deadline time.Duration // caller's deadline; the limiter's Timeout is 150ms
+	}{
+		{FailOpen, secmon.DegradedFailOpen, true, proxyClose, time.Minute},
+		{FailClosed, secmon.DegradedFailClosed, false, proxyClose, time.Minute},
+		{FailLocal, secmon.DegradedLocal, true, proxyClose, time.Minute},
+		{FailOpen, secmon.DegradedFailOpen, true, proxyBlackhole, time.Minute},
+		{FailClosed, secmon.DegradedFailClosed, false, proxyBlackhole, 50 * time.Millisecond},
+		{FailLocal, secmon.DegradedLocal, true, proxyBlackhole, time.Minute},
+	} {
+		name := tc.policy.String() + map[int32]string{proxyClose: "/refused", proxyBlackhole: "/silent"}[tc.outage]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			px := newProxy(t, addr)
+			c := newRedisClient(t, px.addr())
+			prefix := testPrefix(t)
+			cleanupKeys(t, newRedisClient(t, addr), prefix)
+			r := newRedisLimiter(t, c, RedisConfig{Policy: Heartbeat, KeyPrefix: prefix, OnFailure: tc.policy, Timeout: 150 * time.Millisecond})
+			if d := mustAllow(t, r, "u"); !d.Allowed || d.Degraded != secmon.NotDegraded {
+				t.Fatalf("before the outage: %+v", d)
+			}
+			px.cut(tc.outage)
+			for i := range 3 {
+				ctx, cancel := context.WithTimeout(context.Background(), tc.deadline)
+				d, err := r.Allow(ctx, "u")
+				cancel()
+				if err != nil {
+					t.Fatalf("call %d during outage: %v", i+1, err)
+				}
+				if d.Degraded != tc.want {
+					t.Fatalf("call %d during outage: %+v, want Degraded %q", i+1, d, tc.want)
+				}
+				wantAllowed := tc.allowed
+				if tc.policy == FailLocal {
+					wantAllowed = i < 2 // the local bucket starts full: 2 heartbeats
+				}
+				if d.Allowed != wantAllowed {
+					t.Fatalf("call %d during outage: %+v, want Allowed %v", i+1, d, wantAllowed)
+				}
+			}
+			if st := r.Stats(); !st.Failing || st.Degraded != 3 {
+				t.Fatalf("stats during outage: %+v", st)
+			}
+			px.restore()
+			var d secmon.Decision
+			for range 50 {
+				d = mustAllow(t, r, "u")
+				if d.Degraded == secmon.NotDegraded {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			// Redis kept the state from before the outage: one heartbeat
+			// was used, so one is left.
+			if d.Degraded != secmon.NotDegraded || !d.Allowed || d.Remaining != 0 {
+				t.Fatalf("after recovery: %+v, want the Redis answer with 0 remaining", d)
+			}
+			if r.Stats().Failing {
+				t.Fatal("still failing after recovery")
+			}
+		})
+	}
+}
+
+// TestRedisNoScript runs against a Redis whose script cache is flushed, on
+// a server the test starts itself so the shared one is left alone.
+func TestRedisNoScript(t *testing.T) {
+	testenv.RedisAddr(t)
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("redis-server not on PATH")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	c := newRedisClient(t, "127.0.0.1:"+port)
+	ctx := context.Background()
+	for i := 0; c.Ping(ctx).Err() != nil; i++ {
+		if i == 100 {
+			t.Fatal("throwaway redis-server did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r := newRedisLimiter(t, c, RedisConfig{Policy: Heartbeat, OnFailure: FailClosed})
+	for i, flush := range []bool{false, true, false} {
+		if flush {
+			if err := c.ScriptFlush(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		d := mustAllow(t, r, "k")
+		if d.Degraded != secmon.NotDegraded || d.Allowed != (i < 2) {
+			t.Fatalf("call %d (flushed before: %v): %+v", i+1, flush, d)
+		}
+	}
+}
