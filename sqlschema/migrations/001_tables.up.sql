@@ -101,8 +101,14 @@ BEGIN
 
         IF NOT locked THEN
             PERFORM pg_advisory_xact_lock(hashtextextended('secmon.partitions:' || schema_name, 0));
-            -- Nothing may land in the default partition between moving its
-            -- rows out and attaching the new partition.
+            -- Writers are held at the parent (SHARE ROW EXCLUSIVE conflicts
+            -- with their ROW EXCLUSIVE but not with readers) until this
+            -- transaction commits. A writer already routed to the default
+            -- partition would otherwise fail its partition check once the
+            -- new partition is attached; held at the parent, it routes with
+            -- the new partitions once it proceeds. The parent is locked
+            -- before the default partition, in the order writers lock them.
+            EXECUTE format('LOCK TABLE %I.security_events IN SHARE ROW EXCLUSIVE MODE', schema_name);
             EXECUTE format('LOCK TABLE %I.security_events_default IN ACCESS EXCLUSIVE MODE', schema_name);
             locked := true;
             -- Another caller may have created it while we waited.

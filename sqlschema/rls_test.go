@@ -1,0 +1,218 @@
+package sqlschema_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// asRole runs fn in a transaction as role (SET LOCAL ROLE), with
+// secmon.user_id set to userID when it is not empty, and rolls it back.
+func asRole(t *testing.T, pool *pgxpool.Pool, role, userID string, fn func(tx pgx.Tx)) {
+	t.Helper()
+	ctx := testContext(t)
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(ctx, "SET LOCAL ROLE "+pgx.Identifier{role}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	if userID != "" {
+		if _, err := tx.Exec(ctx, "SELECT set_config('secmon.user_id', $1, true)", userID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fn(tx)
+}
+
+// try runs one statement in a savepoint so a refused statement does not
+// end the transaction; it returns the rows affected or read and the error.
+func try(t *testing.T, tx pgx.Tx, sql string, args ...any) (int64, error) {
+	t.Helper()
+	ctx := testContext(t)
+	var n int64
+	err := pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error {
+		rows, err := sp.Query(ctx, sql, args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			n++
+		}
+		rows.Close()
+		n += rows.CommandTag().RowsAffected() * boolInt(!rows.CommandTag().Select())
+		return rows.Err()
+	})
+	return n, err
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// seed writes rows for users u1 and u2 as the migrating (superuser) role.
+func seed(t *testing.T, pool *pgxpool.Pool, s string) {
+	t.Helper()
+	ctx := testContext(t)
+	for _, u := range []string{"u1", "u2"} {
+		for _, sql := range []string{
+			"INSERT INTO " + s + ".security_events (type, severity, user_id, created_at) VALUES ('login_failure', 2, $1, now())",
+			"INSERT INTO " + s + ".active_sessions (session_id, user_id) VALUES ('sess-' || $1, $1)",
+			"INSERT INTO " + s + ".user_activity (user_id, action) VALUES ($1, 'export')",
+			"INSERT INTO " + s + ".security_alerts (rule, subject) VALUES ('brute_force', 'user:' || $1)",
+		} {
+			if _, err := pool.Exec(ctx, sql, u); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+var tables = []string{"security_events", "active_sessions", "user_activity", "security_alerts"}
+
+// TestRLSClientRolesDenied attacks the tables as anon and authenticated.
+func TestRLSClientRolesDenied(t *testing.T) {
+	t.Parallel()
+	pool, s := setup(t)
+	seed(t, pool, s)
+	for _, role := range []string{"anon", "authenticated"} {
+		asRole(t, pool, role, "u1", func(tx pgx.Tx) {
+			for _, table := range []string{"security_events", "security_alerts"} {
+				if n, err := try(t, tx, "SELECT * FROM "+s+"."+table); err == nil && n != 0 {
+					t.Errorf("%s read %d rows of %s", role, n, table)
+				}
+			}
+			attacks := []string{
+				"INSERT INTO " + s + ".security_events (type) VALUES ('forged')",
+				"INSERT INTO " + s + ".security_alerts (rule, subject) VALUES ('r', 's')",
+				"UPDATE " + s + ".security_alerts SET status = 'resolved'",
+				"DELETE FROM " + s + ".security_events",
+				"TRUNCATE " + s + ".security_events",
+				"INSERT INTO " + s + ".active_sessions (session_id, user_id) VALUES ('x', 'u1')",
+				"UPDATE " + s + ".active_sessions SET revoked_at = now()",
+				"DELETE FROM " + s + ".user_activity",
+				"INSERT INTO " + s + ".user_activity (user_id, action) VALUES ('u1', 'x')",
+				"SELECT * FROM " + s + ".security_events_default",
+				"SELECT " + s + ".ensure_event_partitions(current_date, 1)",
+				"SELECT * FROM " + s + ".cleanup_old_security_data()",
+			}
+			for _, sql := range attacks {
+				if n, err := try(t, tx, sql); err == nil {
+					t.Errorf("%s: %s succeeded (%d rows)", role, sql, n)
+				}
+			}
+		})
+	}
+	if n := countRows(t, pool, "SELECT count(*) FROM "+s+".security_events"); n != 2 {
+		t.Errorf("security_events holds %d rows after the attacks, want 2", n)
+	}
+	if n := countRows(t, pool, "SELECT count(*) FROM "+s+".active_sessions WHERE revoked_at IS NOT NULL"); n != 0 {
+		t.Errorf("%d sessions were revoked by the attacks", n)
+	}
+}
+
+// TestRLSDenyHoldsWithGrants grants client roles privileges on the security
+// tables, as a careless GRANT or a platform's default privileges might, and
+// adds the audited mistake (a permissive USING (true) policy with no TO):
+// the restrictive policies still hide every row and refuse every write.
+func TestRLSDenyHoldsWithGrants(t *testing.T) {
+	t.Parallel()
+	pool, s := setup(t)
+	seed(t, pool, s)
+	if _, err := pool.Exec(testContext(t), "GRANT USAGE ON SCHEMA "+s+" TO anon, authenticated; "+
+		"GRANT SELECT, INSERT, UPDATE, DELETE ON "+s+".security_events, "+s+".security_alerts TO anon, authenticated; "+
+		"CREATE POLICY audited_mistake ON "+s+".security_events FOR ALL USING (true) WITH CHECK (true); "+
+		"CREATE POLICY audited_mistake ON "+s+".security_alerts FOR ALL USING (true) WITH CHECK (true)"); err != nil {
+		t.Fatal(err)
+	}
+	for _, role := range []string{"anon", "authenticated"} {
+		asRole(t, pool, role, "u1", func(tx pgx.Tx) {
+			for _, table := range []string{"security_events", "security_alerts"} {
+				n, err := try(t, tx, "SELECT * FROM "+s+"."+table)
+				if err != nil || n != 0 {
+					t.Errorf("%s SELECT %s = %d rows, %v; want 0 rows", role, table, n, err)
+				}
+				if n, _ := try(t, tx, "UPDATE "+s+"."+table+" SET severity = 0"); n != 0 {
+					t.Errorf("%s updated %d rows of %s", role, n, table)
+				}
+				if n, _ := try(t, tx, "DELETE FROM "+s+"."+table); n != 0 {
+					t.Errorf("%s deleted %d rows of %s", role, n, table)
+				}
+			}
+			if _, err := try(t, tx, "INSERT INTO "+s+".security_events (type, user_id) VALUES ('forged', 'u1')"); sqlState(err) != "42501" {
+				t.Errorf("%s INSERT into security_events = %v, want an RLS violation", role, err)
+			}
+			if _, err := try(t, tx, "INSERT INTO "+s+".security_alerts (rule, subject) VALUES ('r', 's')"); sqlState(err) != "42501" {
+				t.Errorf("%s INSERT into security_alerts = %v, want an RLS violation", role, err)
+			}
+		})
+	}
+}
+
+func TestRLSOwnRowsRead(t *testing.T) {
+	t.Parallel()
+	pool, s := setup(t)
+	seed(t, pool, s)
+	for _, table := range []string{"active_sessions", "user_activity"} {
+		asRole(t, pool, "authenticated", "u1", func(tx pgx.Tx) {
+			var users []string
+			err := pgx.BeginFunc(testContext(t), tx, func(sp pgx.Tx) error {
+				rows, err := sp.Query(testContext(t), "SELECT user_id FROM "+s+"."+table+" ORDER BY 1")
+				if err != nil {
+					return err
+				}
+				users, err = pgx.CollectRows(rows, pgx.RowTo[string])
+				return err
+			})
+			if err != nil || len(users) != 1 || users[0] != "u1" {
+				t.Errorf("authenticated as u1 reads %s users %v, %v; want only u1", table, users, err)
+			}
+		})
+		asRole(t, pool, "authenticated", "", func(tx pgx.Tx) {
+			if n, err := try(t, tx, "SELECT * FROM "+s+"."+table); err != nil || n != 0 {
+				t.Errorf("authenticated without a user ID reads %d rows of %s (%v)", n, table, err)
+			}
+		})
+		asRole(t, pool, "anon", "u1", func(tx pgx.Tx) {
+			if n, err := try(t, tx, "SELECT * FROM "+s+"."+table); err == nil {
+				t.Errorf("anon reads %d rows of %s", n, table)
+			}
+		})
+	}
+}
+
+func TestRLSServiceRole(t *testing.T) {
+	t.Parallel()
+	pool, s := setup(t)
+	seed(t, pool, s)
+	asRole(t, pool, "service_role", "", func(tx pgx.Tx) {
+		for _, table := range tables {
+			if n, err := try(t, tx, "SELECT * FROM "+s+"."+table); err != nil || n != 2 {
+				t.Errorf("service_role reads %d rows of %s, %v; want 2", n, table, err)
+			}
+		}
+		statements := []string{
+			"INSERT INTO " + s + ".security_events (type, metadata) VALUES ('login_success', '{\"k\": \"v\"}')",
+			"INSERT INTO " + s + ".active_sessions (session_id, user_id) VALUES ('s3', 'u3') ON CONFLICT (session_id) DO UPDATE SET last_seen = excluded.last_seen",
+			"INSERT INTO " + s + ".user_activity (user_id, action) VALUES ('u3', 'export')",
+			"INSERT INTO " + s + ".security_alerts (rule, subject) VALUES ('r', 's')",
+			"UPDATE " + s + ".security_alerts SET status = 'resolved' WHERE rule = 'r'",
+			"UPDATE " + s + ".active_sessions SET revoked_at = now() WHERE session_id = 'sess-u1'",
+			"DELETE FROM " + s + ".security_events WHERE user_id = 'u2'",
+			"DELETE FROM " + s + ".user_activity WHERE user_id = 'u2'",
+			"SELECT version FROM " + s + ".schema_migrations",
+		}
+		for _, sql := range statements {
+			if n, err := try(t, tx, sql); err != nil || n == 0 {
+				t.Errorf("service_role: %s = %d rows, %v", sql, n, err)
+			}
+		}
+	})
+}
