@@ -1,0 +1,286 @@
+package detect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"math"
+	"time"
+)
+
+// OpKind says what a counter operation does.
+type OpKind uint8
+
+// Counter operations.
+const (
+	// OpCount records one occurrence of Key and reads how many occurred
+	// within Window.
+	OpCount OpKind = iota + 1
+	// OpDistinct records Member under Key and reads how many distinct
+	// members were recorded within Window.
+	OpDistinct
+)
+
+// Op is one counter operation. Rules append Ops in [Rule.Plan]; the engine
+// executes every rule's Ops for one event in a single [Counters.Do] call and
+// hands each rule its Ops back with Count filled.
+type Op struct {
+	Kind   OpKind
+	Key    string        // what is counted, e.g. "bf_ip:203.0.113.7/32"; rules prefix it with their name
+	Member string        // OpDistinct only: the value whose distinct occurrences are counted
+	Window time.Duration // how far back the count reaches; > 0
+	Count  int64         // filled by Do: the count within Window, this occurrence included
+}
+
+// CountOp returns an OpCount for key over window.
+func CountOp(key string, window time.Duration) Op {
+	return Op{Kind: OpCount, Key: key, Window: window}
+}
+
+// DistinctOp returns an OpDistinct recording member under key over window.
+func DistinctOp(key, member string, window time.Duration) Op {
+	return Op{Kind: OpDistinct, Key: key, Member: member, Window: window}
+}
+
+// Counters keeps sliding-window counts and distinct-member counts per key.
+//
+// Time is the caller's: now is the time of the event being counted, so a
+// replayed stream counts exactly as it did live. Implementations must be safe
+// for concurrent use.
+type Counters interface {
+	// Do records every op at now and sets each op's Count. Implementations
+	// backed by a network store execute all ops in one round trip. When Do
+	// returns an error, the Counts are undefined.
+	Do(ctx context.Context, now time.Time, ops []Op) error
+}
+
+// Defaults and limits of the in-memory counters.
+const (
+	// Buckets is how many sub-buckets a counting window is split into. A
+	// count includes every occurrence in the last Window minus at most one
+	// sub-bucket (Window/Buckets) and never one older than Window.
+	Buckets = 10
+
+	DefaultMaxKeys     = 100_000 // keys tracked by MemoryCounters
+	DefaultMaxDistinct = 64      // members remembered per distinct key
+	MaxMaxDistinct     = 4096    // upper bound of MemoryConfig.MaxDistinct
+	MaxKeyLen          = 512     // longest Op.Key or Op.Member accepted
+)
+
+// ErrBadOp reports an Op that cannot be executed: unknown kind, empty or
+// over-long key or member, or a window that is not positive.
+var ErrBadOp = errors.New("detect: invalid counter op")
+
+func checkOp(op *Op) error {
+	switch {
+	case op.Kind != OpCount && op.Kind != OpDistinct:
+		return fmt.Errorf("%w: unknown kind %d", ErrBadOp, op.Kind)
+	case op.Key == "" || len(op.Key) > MaxKeyLen:
+		return fmt.Errorf("%w: key length %d", ErrBadOp, len(op.Key))
+	case op.Kind == OpDistinct && len(op.Member) > MaxKeyLen:
+		return fmt.Errorf("%w: member length %d", ErrBadOp, len(op.Member))
+	case op.Window <= 0:
+		return fmt.Errorf("%w: window %v", ErrBadOp, op.Window)
+	}
+	return nil
+}
+
+// MemoryConfig configures [MemoryCounters]. Zero fields mean the documented
+// defaults.
+type MemoryConfig struct {
+	// MaxKeys caps the keys tracked (counts and distinct sets together);
+	// default DefaultMaxKeys. When full, recording a new key evicts one of
+	// the least recently updated keys, so a flood of new sources costs
+	// evictions, not memory.
+	MaxKeys int
+	// MaxDistinct caps the members remembered per distinct key; default
+	// DefaultMaxDistinct, at most MaxMaxDistinct. Distinct counts are exact
+	// up to MaxDistinct members within the window and saturate at
+	// MaxDistinct above it, so keep rule thresholds at or below it.
+	MaxDistinct int
+}
+
+// MemoryCounters is the in-process [Counters]: one instance's view of the
+// counts, bounded in keys and in bytes per key.
+//
+// A counted key holds Buckets int32 sub-bucket counts (a sliding window
+// approximated by fixed sub-buckets; see [Buckets] for the error bound). A
+// distinct key holds up to MaxDistinct (64-bit hash, last seen) pairs, 16
+// bytes each, and counts exactly within the window until it saturates. Counts
+// saturate at math.MaxInt32 rather than wrap.
+//
+// It starts no goroutines; expired keys are reclaimed by eviction when the
+// key cap is reached. It is safe for concurrent use.
+type MemoryCounters struct {
+	t           *table[memEntry]
+	seed        maphash.Seed
+	maxDistinct int
+}
+
+type memEntry struct {
+	width   int64 // sub-bucket width in nanoseconds; 0 before the first count
+	head    int64 // newest sub-bucket index recorded
+	counts  [Buckets]int32
+	members []member
+}
+
+type member struct {
+	h uint64
+	t int64 // last seen, Unix nanoseconds
+}
+
+var _ Counters = (*MemoryCounters)(nil)
+
+// NewMemoryCounters returns in-memory counters. It fails on a negative field
+// or a MaxDistinct above MaxMaxDistinct.
+func NewMemoryCounters(cfg MemoryConfig) (*MemoryCounters, error) {
+	switch {
+	case cfg.MaxKeys < 0:
+		return nil, fmt.Errorf("detect: MemoryConfig.MaxKeys %d is negative", cfg.MaxKeys)
+	case cfg.MaxDistinct < 0 || cfg.MaxDistinct > MaxMaxDistinct:
+		return nil, fmt.Errorf("detect: MemoryConfig.MaxDistinct %d is outside [0, %d]", cfg.MaxDistinct, MaxMaxDistinct)
+	}
+	if cfg.MaxKeys == 0 {
+		cfg.MaxKeys = DefaultMaxKeys
+	}
+	if cfg.MaxDistinct == 0 {
+		cfg.MaxDistinct = DefaultMaxDistinct
+	}
+	return &MemoryCounters{
+		t:           newTable[memEntry](cfg.MaxKeys),
+		seed:        maphash.MakeSeed(),
+		maxDistinct: cfg.MaxDistinct,
+	}, nil
+}
+
+// Do implements [Counters]. It fails only on an invalid op (ErrBadOp), in
+// which case no op is recorded.
+func (c *MemoryCounters) Do(_ context.Context, now time.Time, ops []Op) error {
+	for i := range ops {
+		if err := checkOp(&ops[i]); err != nil {
+			return err
+		}
+	}
+	ns := now.UnixNano()
+	for i := range ops {
+		op := &ops[i]
+		switch op.Kind {
+		case OpCount:
+			c.t.update(op.Key, ns, func(e *memEntry, _ bool) bool {
+				op.Count = e.incr(ns, op.Window)
+				return true
+			})
+		case OpDistinct:
+			h := maphash.String(c.seed, op.Member)
+			c.t.update(op.Key, ns, func(e *memEntry, _ bool) bool {
+				op.Count = e.addDistinct(h, ns, op.Window, c.maxDistinct)
+				return true
+			})
+		}
+	}
+	return nil
+}
+
+// Len returns the number of keys tracked; never more than the configured
+// MaxKeys.
+func (c *MemoryCounters) Len() int { return c.t.len() }
+
+// Evictions returns how many keys were evicted to respect MaxKeys.
+func (c *MemoryCounters) Evictions() int64 { return c.t.evictions.Load() }
+
+// MaxKeys returns the key cap in effect (MemoryConfig.MaxKeys rounded down
+// to a multiple of the shard count).
+func (c *MemoryCounters) MaxKeys() int { return c.t.capacity() }
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+func ring(i int64) int {
+	r := i % Buckets
+	if r < 0 {
+		r += Buckets
+	}
+	return int(r)
+}
+
+// incr adds one occurrence at ns and returns the count of the last Buckets
+// sub-buckets ending at ns's sub-bucket.
+func (e *memEntry) incr(ns int64, window time.Duration) int64 {
+	w := max(int64(window)/Buckets, 1)
+	b := floorDiv(ns, w)
+	if e.width != w {
+		e.width, e.head, e.counts = w, b, [Buckets]int32{}
+	}
+	if b > e.head {
+		if b-e.head >= Buckets {
+			e.counts = [Buckets]int32{}
+		} else {
+			for i := e.head + 1; i <= b; i++ {
+				e.counts[ring(i)] = 0
+			}
+		}
+		e.head = b
+	}
+	if b > e.head-Buckets && e.counts[ring(b)] < math.MaxInt32 {
+		e.counts[ring(b)]++
+	}
+	lo := max(b, e.head) - Buckets + 1 // oldest live sub-bucket for both b and head
+	hi := min(b, e.head)
+	var n int64
+	for i := max(lo, b-Buckets+1); i <= hi; i++ {
+		n += int64(e.counts[ring(i)])
+	}
+	return n
+}
+
+// addDistinct records member hash h at ns and returns how many distinct
+// members were seen within window before or at ns (or later, for members of
+// events that arrived out of order).
+func (e *memEntry) addDistinct(h uint64, ns int64, window time.Duration, maxMembers int) int64 {
+	cut := ns - int64(window)
+	found := false
+	oldest := -1
+	var n int64
+	for i := range e.members {
+		m := &e.members[i]
+		if m.h == h {
+			found = true
+			if ns > m.t {
+				m.t = ns
+			}
+		}
+		if oldest < 0 || m.t < e.members[oldest].t {
+			oldest = i
+		}
+		if m.t > cut {
+			n++
+		}
+	}
+	if found {
+		return n
+	}
+	switch {
+	case oldest >= 0 && e.members[oldest].t <= cut: // reuse an expired member's place
+		e.members[oldest] = member{h, ns}
+		n++
+	case len(e.members) < maxMembers:
+		if len(e.members) == cap(e.members) {
+			grown := make([]member, len(e.members), min(max(2*cap(e.members), 2), maxMembers))
+			copy(grown, e.members)
+			e.members = grown
+		}
+		e.members = append(e.members, member{h, ns})
+		n++
+	default: // saturated: every remembered member is live
+		if ns > e.members[oldest].t {
+			e.members[oldest] = member{h, ns}
+		}
+	}
+	return n
+}

@@ -1,0 +1,69 @@
+// Package detect finds attacks in a stream of security events without
+// reading the event log: it implements [secmon.Detector] with rule state in
+// memory, or in Redis when several instances must see one attack together.
+//
+// # Engine
+//
+// [New] builds an [Engine] from a [Config]. Observe runs every [Rule]
+// against one event and returns [secmon.Finding] values (rule name, subject,
+// severity, summary, evidence, suggested action). A rule that errors or
+// panics is contained: its findings for that event are dropped, the failure
+// is counted in [Engine.Stats] and returned as a [*RuleError], and the other
+// rules still run.
+//
+// Time comes from the event: Observe judges each event at its own Time (the
+// Config.Clock's time when it is zero). A stream replayed with [Replay]
+// therefore produces the same findings as it did live.
+//
+// A rule reports a subject whenever its count is at or above the threshold;
+// the engine keeps the first finding per (rule, subject) and suppresses
+// repeats for the rule's cooldown (its window for the counting rules). A
+// thousand failed logins from one address are one finding per window, and
+// the Monitor's alert deduplication merges what remains.
+//
+// # Counters
+//
+// Rules do not count by themselves: in a first phase ([Rule.Plan]) they
+// declare counter operations ([Op]: a sliding-window count or a
+// distinct-member count per key), the engine runs all rules' operations for
+// the event in one [Counters.Do] call, and in a second phase
+// ([Rule.Evaluate]) each rule judges its results. [RedisCounters] executes
+// that call as one pipelined round trip; [MemoryCounters] keeps a hard cap on
+// keys and bounded bytes per key, so a flood from a million sources costs
+// evictions, not memory.
+//
+// # Built-in rules
+//
+// [Defaults] returns every built-in rule with its default thresholds. Each
+// is a struct whose exported fields a host may change before calling New
+// (zero fields mean the defaults):
+//
+//   - [BruteForceIP] "brute_force_ip": ≥ 10 login failures from one IP group in 5 minutes.
+//   - [BruteForceAccount] "brute_force_account": ≥ 5 login failures for one user in 15 minutes.
+//   - [CredentialStuffing] "credential_stuffing": one IP group failing against ≥ 10 accounts in 10 minutes.
+//   - [DistributedAttack] "distributed_attack": ≥ 5 IP groups failing against one account in 15 minutes.
+//   - [ImpossibleTravel] "impossible_travel": successive logins needing more than 1,000 km/h.
+//   - [NewCountry] "new_country" and [NewDevice] "new_device": a login from a country or device not among the user's last 8.
+//   - [SessionHijack] "session_hijack": a session's IP group or user agent changes.
+//   - [PrivilegeEscalation] "privilege_escalation": every role_change, with its actor.
+//   - [MassExport] "mass_export": ≥ 20 exports by one user in an hour.
+//   - [UploadAttack] "upload_attack": ≥ 5 blocked uploads by one user or IP group in 10 minutes.
+//   - [RateLimitAbuse] "rate_limit_abuse": ≥ 30 rate_limited events from one IP group in 5 minutes.
+//   - [AccessProbing] "access_denied_probing": ≥ 20 access_denied events from one IP group in 10 minutes.
+//
+// Sources are keyed by [secmon.IPGroup] (an IPv4 address, or an IPv6 /64),
+// so an attacker rotating through the addresses of one /64 stays one source.
+//
+// # Responses
+//
+// Findings carry a suggested [secmon.Action]: notify, step_up, or block for
+// a duration. A subject that earns another block suggestion within
+// Config.StrikeMemory gets twice the previous duration, up to
+// Config.MaxBlock. The package never blocks anyone itself; the host decides.
+//
+// # Replay
+//
+// [ReadEvents] reads a JSON-lines event file and [Replay] feeds it through a
+// detector with the events' own timestamps, so recorded attacks become
+// regression tests for rules.
+package detect

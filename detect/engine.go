@@ -1,0 +1,461 @@
+package detect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/secmon-go/secmon"
+)
+
+// Rule is one detection rule. Evaluation is two-phase so that a remote
+// [Counters] is asked once per event for all rules together:
+//
+//  1. Plan appends the counter operations the rule needs for the event (none
+//     when the event does not concern it; decide by o.Event.Type first, it is
+//     the cheap test) and returns the extended slice.
+//  2. Evaluate receives exactly the Ops it appended, with Count filled, and
+//     returns what crossed a threshold.
+//
+// A rule reports a threshold crossing whenever its count is at or above the
+// threshold; the engine keeps only the first finding per (rule, subject)
+// within the rule's cooldown (see [Cooldowner]), so an attack produces one
+// finding per window, not one per event.
+//
+// Plan and Evaluate are called concurrently for different events and must not
+// keep o or ops after returning. An error or a panic in either is contained by
+// the engine: the rule's findings for that event are dropped, the error is
+// reported, and the other rules still run.
+type Rule interface {
+	// Name is the stable snake_case name carried in Finding.Rule.
+	Name() string
+	Plan(o *Observation, ops []Op) []Op
+	Evaluate(ctx context.Context, o *Observation, ops []Op) ([]secmon.Finding, error)
+}
+
+// Cooldowner is implemented by rules that choose how long the engine
+// suppresses repeated findings for one (rule, subject). Zero means never
+// suppress. Rules that do not implement it get Config.Cooldown.
+type Cooldowner interface {
+	Cooldown() time.Duration
+}
+
+// Validator is implemented by rules whose settings can be wrong; New calls
+// Validate and refuses the configuration when it fails.
+type Validator interface {
+	Validate() error
+}
+
+// Observation is one event as the rules see it, with values several rules
+// need computed at most once.
+type Observation struct {
+	Event *secmon.Event
+	// Now is the event's Time, or the engine clock's time when the event has
+	// none. Rules count and compare with Now, never with the wall clock.
+	Now time.Time
+
+	group     string
+	groupDone bool
+}
+
+// Group returns the string form of secmon.IPGroup(Event.IP) (IPv4 /32,
+// IPv6 /64), or "" when the event has no IP address. Rules key on it rather
+// than on the raw address, so an attacker rotating addresses inside one IPv6
+// /64 stays one source.
+func (o *Observation) Group() string {
+	if !o.groupDone {
+		o.groupDone = true
+		if o.Event.IP.IsValid() {
+			o.group = secmon.IPGroup(o.Event.IP).String()
+		}
+	}
+	return o.group
+}
+
+type funcRule struct {
+	name string
+	fn   func(ctx context.Context, o *Observation) ([]secmon.Finding, error)
+}
+
+func (r funcRule) Name() string                       { return r.name }
+func (r funcRule) Plan(_ *Observation, ops []Op) []Op { return ops }
+func (r funcRule) Evaluate(ctx context.Context, o *Observation, _ []Op) ([]secmon.Finding, error) {
+	return r.fn(ctx, o)
+}
+
+// RuleFunc returns a Rule named name that needs no counters: fn sees each
+// event and returns findings. It gets Config.Cooldown.
+func RuleFunc(name string, fn func(ctx context.Context, o *Observation) ([]secmon.Finding, error)) Rule {
+	return funcRule{name: name, fn: fn}
+}
+
+// Engine defaults.
+const (
+	DefaultCooldown     = 15 * time.Minute
+	DefaultMaxBlock     = 24 * time.Hour
+	DefaultStrikeMemory = 24 * time.Hour
+	DefaultMaxSubjects  = 100_000
+)
+
+// Config configures an [Engine]. Zero fields mean the documented defaults.
+type Config struct {
+	// Rules evaluated for every event, in order. nil means Defaults(); a
+	// non-nil empty slice means no rules. Names must be unique and non-empty.
+	// Do not change a rule's fields after New.
+	Rules []Rule
+	// Counters holds the rules' sliding-window and distinct counts. nil means
+	// in-memory counters with MemoryConfig defaults. Use RedisCounters to
+	// let several instances see one attack.
+	Counters Counters
+	// Clock stamps events whose Time is zero; nil means the system clock.
+	// Events with a Time are judged at that time, which makes Replay
+	// deterministic.
+	Clock secmon.Clock
+	// Logger receives rule failures; nil means silent.
+	Logger *slog.Logger
+	// Cooldown is how long findings for one (rule, subject) are suppressed
+	// after one is reported, for rules that do not implement Cooldowner.
+	// Default DefaultCooldown.
+	Cooldown time.Duration
+	// MaxSubjects caps the (rule, subject) pairs remembered for suppression
+	// and the subjects remembered for block escalation; default
+	// DefaultMaxSubjects each.
+	MaxSubjects int
+	// MaxBlock caps a suggested block duration after escalation; default
+	// DefaultMaxBlock.
+	MaxBlock time.Duration
+	// StrikeMemory is how long a block-worthy finding counts towards
+	// escalation: a subject that triggers a block again within it gets twice
+	// the previous duration, up to MaxBlock. Default DefaultStrikeMemory.
+	StrikeMemory time.Duration
+}
+
+// Stats counts what an Engine did since New.
+type Stats struct {
+	Events        int64 // events observed
+	Findings      int64 // findings returned
+	Suppressed    int64 // findings dropped as repeats within their cooldown
+	RuleErrors    int64 // rule calls that returned an error
+	RulePanics    int64 // rule calls that panicked (also counted in RuleErrors)
+	CounterErrors int64 // Counters.Do failures
+}
+
+// RuleError reports a rule that failed or panicked on one event.
+type RuleError struct {
+	Rule  string
+	Panic bool
+	Err   error
+}
+
+func (e *RuleError) Error() string {
+	if e.Panic {
+		return "detect: rule " + e.Rule + " panicked: " + e.Err.Error()
+	}
+	return "detect: rule " + e.Rule + ": " + e.Err.Error()
+}
+
+// Unwrap returns the rule's error.
+func (e *RuleError) Unwrap() error { return e.Err }
+
+// Engine evaluates rules against events. It implements [secmon.Detector]
+// with no database access: rule state lives in its Counters and in bounded
+// in-memory maps. Suggested actions are suggestions; the engine never blocks
+// anyone itself. It is safe for concurrent use and starts no goroutines.
+type Engine struct {
+	rules     []Rule
+	cooldowns []time.Duration
+	counters  Counters
+	clock     secmon.Clock
+	log       *slog.Logger
+	maxBlock  time.Duration
+	strikeMem time.Duration
+
+	suppress *table[int64]     // rule\x00subject → suppressed until (ns)
+	strikes  *table[strikeRec] // subject → escalation state
+
+	scratch sync.Pool
+
+	events, findings, suppressed, ruleErrors, rulePanics, counterErrors atomic.Int64
+}
+
+type strikeRec struct {
+	n    int32
+	last int64
+}
+
+type scratch struct {
+	obs   Observation
+	ops   []Op
+	spans []int // spans[i] is where rule i's ops end
+}
+
+var _ secmon.Detector = (*Engine)(nil)
+
+// New returns an Engine. It fails on negative durations or caps, duplicate or
+// empty rule names, and rules whose Validate fails.
+func New(cfg Config) (*Engine, error) {
+	switch {
+	case cfg.Cooldown < 0:
+		return nil, fmt.Errorf("detect: Config.Cooldown %v is negative", cfg.Cooldown)
+	case cfg.MaxSubjects < 0:
+		return nil, fmt.Errorf("detect: Config.MaxSubjects %d is negative", cfg.MaxSubjects)
+	case cfg.MaxBlock < 0:
+		return nil, fmt.Errorf("detect: Config.MaxBlock %v is negative", cfg.MaxBlock)
+	case cfg.StrikeMemory < 0:
+		return nil, fmt.Errorf("detect: Config.StrikeMemory %v is negative", cfg.StrikeMemory)
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&cfg.Cooldown, DefaultCooldown)
+	def(&cfg.MaxBlock, DefaultMaxBlock)
+	def(&cfg.StrikeMemory, DefaultStrikeMemory)
+	if cfg.MaxSubjects == 0 {
+		cfg.MaxSubjects = DefaultMaxSubjects
+	}
+	if cfg.Rules == nil {
+		cfg.Rules = Defaults()
+	}
+	if cfg.Counters == nil {
+		c, err := NewMemoryCounters(MemoryConfig{})
+		if err != nil {
+			return nil, err
+		}
+		cfg.Counters = c
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = secmon.SystemClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{
+		rules:     append([]Rule(nil), cfg.Rules...),
+		counters:  cfg.Counters,
+		clock:     cfg.Clock,
+		log:       cfg.Logger,
+		maxBlock:  cfg.MaxBlock,
+		strikeMem: cfg.StrikeMemory,
+		suppress:  newTable[int64](cfg.MaxSubjects),
+		strikes:   newTable[strikeRec](cfg.MaxSubjects),
+	}
+	seen := make(map[string]bool, len(e.rules))
+	for i, r := range e.rules {
+		if r == nil {
+			return nil, fmt.Errorf("detect: Config.Rules[%d] is nil", i)
+		}
+		name := r.Name()
+		if name == "" || seen[name] {
+			return nil, fmt.Errorf("detect: Config.Rules[%d] has an empty or duplicate name %q", i, name)
+		}
+		seen[name] = true
+		if v, ok := r.(Validator); ok {
+			if err := v.Validate(); err != nil {
+				return nil, fmt.Errorf("detect: rule %s: %w", name, err)
+			}
+		}
+		cd := cfg.Cooldown
+		if c, ok := r.(Cooldowner); ok {
+			cd = c.Cooldown()
+		}
+		e.cooldowns = append(e.cooldowns, cd)
+	}
+	n := len(e.rules)
+	e.scratch.New = func() any { return &scratch{ops: make([]Op, 0, 8), spans: make([]int, n)} }
+	return e, nil
+}
+
+// Stats returns the engine's counters.
+func (e *Engine) Stats() Stats {
+	return Stats{
+		Events:        e.events.Load(),
+		Findings:      e.findings.Load(),
+		Suppressed:    e.suppressed.Load(),
+		RuleErrors:    e.ruleErrors.Load(),
+		RulePanics:    e.rulePanics.Load(),
+		CounterErrors: e.counterErrors.Load(),
+	}
+}
+
+// Observe evaluates every rule against ev and returns the findings that are
+// not repeats within their cooldown. The event's Time is "now" for all
+// counting (the Clock's time when it is zero).
+//
+// All rules' counter operations go to Counters in one Do call. When that
+// call fails, rules that needed counters are skipped for this event and rules
+// that did not still run. A rule that errors or panics loses its findings for
+// this event; the returned error joins every such failure (as *RuleError)
+// and the Counters error, and the other rules' findings are still returned.
+func (e *Engine) Observe(ctx context.Context, ev secmon.Event) ([]secmon.Finding, error) {
+	e.events.Add(1)
+	s := e.scratch.Get().(*scratch)
+	defer func() {
+		s.obs = Observation{}
+		clear(s.ops)
+		s.ops = s.ops[:0]
+		e.scratch.Put(s)
+	}()
+	now := ev.Time
+	if now.IsZero() {
+		now = e.clock.Now()
+	}
+	s.obs = Observation{Event: &ev, Now: now}
+	o := &s.obs
+
+	var errs []error
+	var failed []bool // allocated only when a plan fails
+	for i, r := range e.rules {
+		start := len(s.ops)
+		ops, err := e.plan(r, o, s.ops)
+		if err != nil {
+			errs = append(errs, err)
+			if failed == nil {
+				failed = make([]bool, len(e.rules))
+			}
+			failed[i] = true
+			ops = s.ops[:start]
+		}
+		s.ops = ops
+		s.spans[i] = len(s.ops)
+	}
+	counted := true
+	if len(s.ops) > 0 {
+		if err := e.counters.Do(ctx, now, s.ops); err != nil {
+			e.counterErrors.Add(1)
+			counted = false
+			errs = append(errs, fmt.Errorf("detect: counters: %w", err))
+			e.log.LogAttrs(ctx, slog.LevelWarn, "detect: counters failed", slog.String("error", err.Error()))
+		}
+	}
+
+	var out []secmon.Finding
+	start := 0
+	for i, r := range e.rules {
+		end := s.spans[i]
+		ops := s.ops[start:end:end]
+		start = end
+		if failed != nil && failed[i] {
+			continue
+		}
+		if len(ops) > 0 && !counted {
+			continue
+		}
+		fs, err := e.evaluate(ctx, r, o, ops)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, f := range fs {
+			if f, ok := e.admit(i, r, f, now); ok {
+				out = append(out, f)
+			}
+		}
+	}
+	e.findings.Add(int64(len(out)))
+	if len(errs) > 0 {
+		return out, errors.Join(errs...)
+	}
+	return out, nil
+}
+
+func (e *Engine) plan(r Rule, o *Observation, ops []Op) (out []Op, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = e.ruleFailed(r, true, fmt.Errorf("%v", p))
+		}
+	}()
+	return r.Plan(o, ops), nil
+}
+
+func (e *Engine) evaluate(ctx context.Context, r Rule, o *Observation, ops []Op) (fs []secmon.Finding, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			fs, err = nil, e.ruleFailed(r, true, fmt.Errorf("%v", p))
+		}
+	}()
+	fs, err = r.Evaluate(ctx, o, ops)
+	if err != nil {
+		return nil, e.ruleFailed(r, false, err)
+	}
+	return fs, nil
+}
+
+func (e *Engine) ruleFailed(r Rule, panicked bool, err error) error {
+	e.ruleErrors.Add(1)
+	if panicked {
+		e.rulePanics.Add(1)
+	}
+	re := &RuleError{Rule: r.Name(), Panic: panicked, Err: err}
+	e.log.LogAttrs(context.Background(), slog.LevelError, "detect: rule failed",
+		slog.String("rule", re.Rule), slog.Bool("panic", panicked), slog.String("error", err.Error()))
+	return re
+}
+
+// admit applies the cooldown and block escalation to one finding.
+func (e *Engine) admit(i int, r Rule, f secmon.Finding, now time.Time) (secmon.Finding, bool) {
+	if f.Rule == "" {
+		f.Rule = r.Name()
+	}
+	if f.Time.IsZero() {
+		f.Time = now
+	}
+	ns := now.UnixNano()
+	if cd := e.cooldowns[i]; cd > 0 {
+		fresh := false
+		e.suppress.update(f.Rule+"\x00"+f.Subject, ns, func(until *int64, found bool) bool {
+			if found && ns < *until {
+				return true
+			}
+			fresh = true
+			*until = ns + int64(cd)
+			return true
+		})
+		if !fresh {
+			e.suppressed.Add(1)
+			return f, false
+		}
+	}
+	if f.Action.Kind == secmon.ActionBlock && f.Action.Duration > 0 {
+		var n int32
+		e.strikes.update(f.Subject, ns, func(s *strikeRec, found bool) bool {
+			switch {
+			case !found || ns-s.last >= int64(e.strikeMem):
+				s.n = 0
+			case s.n < 62:
+				s.n++
+			}
+			s.last = ns
+			n = s.n
+			return true
+		})
+		f.Action.Duration = escalate(f.Action.Duration, n, e.maxBlock)
+		if n > 0 {
+			ev := make(map[string]string, len(f.Evidence)+1)
+			for k, v := range f.Evidence {
+				ev[k] = v
+			}
+			ev["repeat"] = strconv.Itoa(int(n))
+			f.Evidence = ev
+		}
+	}
+	return f, true
+}
+
+// escalate doubles base once per earlier strike, capped at limit.
+func escalate(base time.Duration, strikes int32, limit time.Duration) time.Duration {
+	d := base
+	for range strikes {
+		if d >= limit/2 {
+			return limit
+		}
+		d *= 2
+	}
+	return min(d, limit)
+}

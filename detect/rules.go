@@ -1,0 +1,497 @@
+package detect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/secmon-go/secmon"
+)
+
+// Defaults returns one of each built-in rule with its default thresholds
+// written out. Each call returns new rules with their own state.
+func Defaults() []Rule {
+	return []Rule{
+		&BruteForceIP{Threshold: 10, Window: 5 * time.Minute, Block: 15 * time.Minute},
+		&BruteForceAccount{Threshold: 5, Window: 15 * time.Minute},
+		&CredentialStuffing{Threshold: 10, Window: 10 * time.Minute, Block: time.Hour},
+		&DistributedAttack{Threshold: 5, Window: 15 * time.Minute},
+		&ImpossibleTravel{MaxSpeedKMH: 1000, MaxAccuracyKM: 100, MinDistanceKM: 500, MaxUsers: DefaultMaxTracked},
+		&NewCountry{Remember: 8, MaxUsers: DefaultMaxTracked},
+		&NewDevice{Remember: 8, MaxUsers: DefaultMaxTracked},
+		&SessionHijack{MaxSessions: DefaultMaxTracked, Repeat: time.Hour},
+		&PrivilegeEscalation{PrivilegedRoles: []string{"admin", "owner", "root", "superuser"}},
+		&MassExport{Threshold: 20, Window: time.Hour},
+		&UploadAttack{Threshold: 5, Window: 10 * time.Minute, Block: time.Hour},
+		&RateLimitAbuse{Threshold: 30, Window: 5 * time.Minute, Block: 15 * time.Minute},
+		&AccessProbing{Threshold: 20, Window: 10 * time.Minute, Block: 30 * time.Minute},
+	}
+}
+
+// Stable names of the built-in rules, as carried in Finding.Rule.
+const (
+	RuleBruteForceIP        = "brute_force_ip"
+	RuleBruteForceAccount   = "brute_force_account"
+	RuleCredentialStuffing  = "credential_stuffing"
+	RuleDistributedAttack   = "distributed_attack"
+	RuleImpossibleTravel    = "impossible_travel"
+	RuleNewCountry          = "new_country"
+	RuleNewDevice           = "new_device"
+	RuleSessionHijack       = "session_hijack"
+	RulePrivilegeEscalation = "privilege_escalation"
+	RuleMassExport          = "mass_export"
+	RuleUploadAttack        = "upload_attack"
+	RuleRateLimitAbuse      = "rate_limit_abuse"
+	RuleAccessProbing       = "access_denied_probing"
+)
+
+// threshold is the shape shared by the counting rules.
+type threshold struct {
+	n      int
+	window time.Duration
+	block  time.Duration
+}
+
+func (t threshold) validate() error {
+	switch {
+	case t.n < 0:
+		return fmt.Errorf("threshold %d is negative", t.n)
+	case t.window < 0:
+		return fmt.Errorf("window %v is negative", t.window)
+	}
+	return nil
+}
+
+func orDefault[T int | float64 | time.Duration](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// Subject prefixes used by the built-in rules.
+const (
+	SubjectIP      = "ip:"      // followed by an IP group, e.g. "ip:2001:db8:1:2::/64"
+	SubjectUser    = "user:"    // followed by a user ID
+	SubjectSession = "session:" // followed by a session ID
+)
+
+func evidence(count int64, t threshold, kv ...string) map[string]string {
+	m := make(map[string]string, 3+len(kv)/2)
+	m["count"] = strconv.FormatInt(count, 10)
+	m["threshold"] = strconv.Itoa(t.n)
+	m["window"] = t.window.String()
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return m
+}
+
+func blockOr(d time.Duration, kind secmon.ActionKind) secmon.Action {
+	if d > 0 {
+		return secmon.Action{Kind: secmon.ActionBlock, Duration: d}
+	}
+	return secmon.Action{Kind: kind}
+}
+
+var errBadOps = errors.New("counter results do not match the plan")
+
+// BruteForceIP finds many failed logins from one IP group (rule
+// "brute_force_ip", subject "ip:<group>", severity high, suggested action
+// block for Block).
+type BruteForceIP struct {
+	Threshold int           // login_failure events from one IP group; default 10
+	Window    time.Duration // default 5 minutes
+	Block     time.Duration // suggested block before escalation; default 15 minutes; negative suggests notify instead
+}
+
+func (r *BruteForceIP) t() threshold {
+	return threshold{orDefault(r.Threshold, 10), orDefault(r.Window, 5*time.Minute), orDefault(r.Block, 15*time.Minute)}
+}
+
+// Name returns "brute_force_ip".
+func (r *BruteForceIP) Name() string { return RuleBruteForceIP }
+
+// Validate rejects negative fields.
+func (r *BruteForceIP) Validate() error { return r.t().validate() }
+
+// Cooldown is the window: one finding per window per IP group.
+func (r *BruteForceIP) Cooldown() time.Duration { return r.t().window }
+
+// Plan counts login failures per IP group.
+func (r *BruteForceIP) Plan(o *Observation, ops []Op) []Op {
+	if o.Event.Type != secmon.EventLoginFailure || o.Group() == "" {
+		return ops
+	}
+	return append(ops, CountOp("bf_ip:"+o.Group(), r.t().window))
+}
+
+// Evaluate reports the IP group when its count reaches Threshold.
+func (r *BruteForceIP) Evaluate(_ context.Context, o *Observation, ops []Op) ([]secmon.Finding, error) {
+	if len(ops) == 0 {
+		return nil, nil
+	}
+	t := r.t()
+	if ops[0].Count < int64(t.n) {
+		return nil, nil
+	}
+	g := o.Group()
+	return []secmon.Finding{{
+		Rule:     RuleBruteForceIP,
+		Subject:  SubjectIP + g,
+		Severity: secmon.SeverityHigh,
+		Summary:  fmt.Sprintf("%d failed logins from %s within %v", ops[0].Count, g, t.window),
+		Evidence: evidence(ops[0].Count, t, "ip_group", g),
+		Action:   blockOr(t.block, secmon.ActionNotify),
+	}}, nil
+}
+
+// BruteForceAccount finds many failed logins for one account from any source
+// (rule "brute_force_account", subject "user:<id>", severity high, suggested
+// action step_up: blocking the account would hand the attacker a denial of
+// service).
+type BruteForceAccount struct {
+	Threshold int           // login_failure events for one UserID; default 5
+	Window    time.Duration // default 15 minutes
+}
+
+func (r *BruteForceAccount) t() threshold {
+	return threshold{orDefault(r.Threshold, 5), orDefault(r.Window, 15*time.Minute), 0}
+}
+
+// Name returns "brute_force_account".
+func (r *BruteForceAccount) Name() string { return RuleBruteForceAccount }
+
+// Validate rejects negative fields.
+func (r *BruteForceAccount) Validate() error { return r.t().validate() }
+
+// Cooldown is the window.
+func (r *BruteForceAccount) Cooldown() time.Duration { return r.t().window }
+
+// Plan counts login failures per user.
+func (r *BruteForceAccount) Plan(o *Observation, ops []Op) []Op {
+	if o.Event.Type != secmon.EventLoginFailure || o.Event.UserID == "" {
+		return ops
+	}
+	return append(ops, CountOp("bf_user:"+o.Event.UserID, r.t().window))
+}
+
+// Evaluate reports the account when its count reaches Threshold.
+func (r *BruteForceAccount) Evaluate(_ context.Context, o *Observation, ops []Op) ([]secmon.Finding, error) {
+	if len(ops) == 0 {
+		return nil, nil
+	}
+	t := r.t()
+	if ops[0].Count < int64(t.n) {
+		return nil, nil
+	}
+	return []secmon.Finding{{
+		Rule:     RuleBruteForceAccount,
+		Subject:  SubjectUser + o.Event.UserID,
+		Severity: secmon.SeverityHigh,
+		Summary:  fmt.Sprintf("%d failed logins for one account within %v", ops[0].Count, t.window),
+		Evidence: evidence(ops[0].Count, t),
+		Action:   secmon.Action{Kind: secmon.ActionStepUp},
+	}}, nil
+}
+
+// CredentialStuffing finds one IP group failing logins against many distinct
+// accounts: credential stuffing or user enumeration (rule
+// "credential_stuffing", subject "ip:<group>", severity high, suggested
+// action block for Block).
+type CredentialStuffing struct {
+	Threshold int           // distinct UserIDs with login_failure from one IP group; default 10
+	Window    time.Duration // default 10 minutes
+	Block     time.Duration // default 1 hour; negative suggests notify instead
+}
+
+func (r *CredentialStuffing) t() threshold {
+	return threshold{orDefault(r.Threshold, 10), orDefault(r.Window, 10*time.Minute), orDefault(r.Block, time.Hour)}
+}
+
+// Name returns "credential_stuffing".
+func (r *CredentialStuffing) Name() string { return RuleCredentialStuffing }
+
+// Validate rejects negative fields.
+func (r *CredentialStuffing) Validate() error { return r.t().validate() }
+
+// Cooldown is the window.
+func (r *CredentialStuffing) Cooldown() time.Duration { return r.t().window }
+
+// Plan records the account under the IP group.
+func (r *CredentialStuffing) Plan(o *Observation, ops []Op) []Op {
+	if o.Event.Type != secmon.EventLoginFailure || o.Event.UserID == "" || o.Group() == "" {
+		return ops
+	}
+	return append(ops, DistinctOp("cs_ip:"+o.Group(), o.Event.UserID, r.t().window))
+}
+
+// Evaluate reports the IP group when its distinct-account count reaches
+// Threshold.
+func (r *CredentialStuffing) Evaluate(_ context.Context, o *Observation, ops []Op) ([]secmon.Finding, error) {
+	if len(ops) == 0 {
+		return nil, nil
+	}
+	t := r.t()
+	if ops[0].Count < int64(t.n) {
+		return nil, nil
+	}
+	g := o.Group()
+	return []secmon.Finding{{
+		Rule:     RuleCredentialStuffing,
+		Subject:  SubjectIP + g,
+		Severity: secmon.SeverityHigh,
+		Summary:  fmt.Sprintf("failed logins against %d distinct accounts from %s within %v", ops[0].Count, g, t.window),
+		Evidence: evidence(ops[0].Count, t, "ip_group", g, "counted", "distinct_accounts"),
+		Action:   blockOr(t.block, secmon.ActionNotify),
+	}}, nil
+}
+
+// DistributedAttack finds one account failing logins from many distinct IP
+// groups (rule "distributed_attack", subject "user:<id>", severity high,
+// suggested action step_up).
+type DistributedAttack struct {
+	Threshold int           // distinct IP groups with login_failure for one UserID; default 5
+	Window    time.Duration // default 15 minutes
+}
+
+func (r *DistributedAttack) t() threshold {
+	return threshold{orDefault(r.Threshold, 5), orDefault(r.Window, 15*time.Minute), 0}
+}
+
+// Name returns "distributed_attack".
+func (r *DistributedAttack) Name() string { return RuleDistributedAttack }
+
+// Validate rejects negative fields.
+func (r *DistributedAttack) Validate() error { return r.t().validate() }
+
+// Cooldown is the window.
+func (r *DistributedAttack) Cooldown() time.Duration { return r.t().window }
+
+// Plan records the IP group under the account.
+func (r *DistributedAttack) Plan(o *Observation, ops []Op) []Op {
+	if o.Event.Type != secmon.EventLoginFailure || o.Event.UserID == "" || o.Group() == "" {
+		return ops
+	}
+	return append(ops, DistinctOp("da_user:"+o.Event.UserID, o.Group(), r.t().window))
+}
+
+// Evaluate reports the account when its distinct-source count reaches
+// Threshold.
+func (r *DistributedAttack) Evaluate(_ context.Context, o *Observation, ops []Op) ([]secmon.Finding, error) {
+	if len(ops) == 0 {
+		return nil, nil
+	}
+	t := r.t()
+	if ops[0].Count < int64(t.n) {
+		return nil, nil
+	}
+	return []secmon.Finding{{
+		Rule:     RuleDistributedAttack,
+		Subject:  SubjectUser + o.Event.UserID,
+		Severity: secmon.SeverityHigh,
+		Summary:  fmt.Sprintf("failed logins for one account from %d distinct IP groups within %v", ops[0].Count, t.window),
+		Evidence: evidence(ops[0].Count, t, "counted", "distinct_ip_groups"),
+		Action:   secmon.Action{Kind: secmon.ActionStepUp},
+	}}, nil
+}
+
+// MassExport finds one user exporting often (rule "mass_export", subject
+// "user:<id>", severity high, suggested action step_up).
+type MassExport struct {
+	Threshold int           // export events by one UserID; default 20
+	Window    time.Duration // default 1 hour
+}
+
+func (r *MassExport) t() threshold {
+	return threshold{orDefault(r.Threshold, 20), orDefault(r.Window, time.Hour), 0}
+}
+
+// Name returns "mass_export".
+func (r *MassExport) Name() string { return RuleMassExport }
+
+// Validate rejects negative fields.
+func (r *MassExport) Validate() error { return r.t().validate() }
+
+// Cooldown is the window.
+func (r *MassExport) Cooldown() time.Duration { return r.t().window }
+
+// Plan counts exports per user.
+func (r *MassExport) Plan(o *Observation, ops []Op) []Op {
+	if o.Event.Type != secmon.EventExport || o.Event.UserID == "" {
+		return ops
+	}
+	return append(ops, CountOp("exp_user:"+o.Event.UserID, r.t().window))
+}
+
+// Evaluate reports the user when the count reaches Threshold.
+func (r *MassExport) Evaluate(_ context.Context, o *Observation, ops []Op) ([]secmon.Finding, error) {
+	if len(ops) == 0 {
+		return nil, nil
+	}
+	t := r.t()
+	if ops[0].Count < int64(t.n) {
+		return nil, nil
+	}
+	return []secmon.Finding{{
+		Rule:     RuleMassExport,
+		Subject:  SubjectUser + o.Event.UserID,
+		Severity: secmon.SeverityHigh,
+		Summary:  fmt.Sprintf("%d exports by one user within %v", ops[0].Count, t.window),
+		Evidence: evidence(ops[0].Count, t),
+		Action:   secmon.Action{Kind: secmon.ActionStepUp},
+	}}, nil
+}
+
+// UploadAttack finds repeated blocked uploads by one user or from one IP
+// group (rule "upload_attack", subject "user:<id>" or "ip:<group>", severity
+// high, suggested action block for Block).
+type UploadAttack struct {
+	Threshold int           // upload_blocked events by one user or one IP group; default 5
+	Window    time.Duration // default 10 minutes
+	Block     time.Duration // default 1 hour; negative suggests notify instead
+}
+
+func (r *UploadAttack) t() threshold {
+	return threshold{orDefault(r.Threshold, 5), orDefault(r.Window, 10*time.Minute), orDefault(r.Block, time.Hour)}
+}
+
+// Name returns "upload_attack".
+func (r *UploadAttack) Name() string { return RuleUploadAttack }
+
+// Validate rejects negative fields.
+func (r *UploadAttack) Validate() error { return r.t().validate() }
+
+// Cooldown is the window.
+func (r *UploadAttack) Cooldown() time.Duration { return r.t().window }
+
+// Plan counts blocked uploads per user and per IP group.
+func (r *UploadAttack) Plan(o *Observation, ops []Op) []Op {
+	if o.Event.Type != secmon.EventUploadBlocked {
+		return ops
+	}
+	w := r.t().window
+	if o.Event.UserID != "" {
+		ops = append(ops, CountOp("up_user:"+o.Event.UserID, w))
+	}
+	if g := o.Group(); g != "" {
+		ops = append(ops, CountOp("up_ip:"+g, w))
+	}
+	return ops
+}
+
+// Evaluate reports each subject whose count reaches Threshold.
+func (r *UploadAttack) Evaluate(_ context.Context, o *Observation, ops []Op) ([]secmon.Finding, error) {
+	t := r.t()
+	var out []secmon.Finding
+	for _, op := range ops {
+		if op.Count < int64(t.n) {
+			continue
+		}
+		subject, who := "", ""
+		switch {
+		case len(op.Key) > 8 && op.Key[:8] == "up_user:":
+			subject, who = SubjectUser+o.Event.UserID, "one user"
+		case len(op.Key) > 6 && op.Key[:6] == "up_ip:":
+			subject, who = SubjectIP+o.Group(), o.Group()
+		default:
+			return nil, errBadOps
+		}
+		out = append(out, secmon.Finding{
+			Rule:     RuleUploadAttack,
+			Subject:  subject,
+			Severity: secmon.SeverityHigh,
+			Summary:  fmt.Sprintf("%d blocked uploads from %s within %v", op.Count, who, t.window),
+			Evidence: evidence(op.Count, t),
+			Action:   blockOr(t.block, secmon.ActionNotify),
+		})
+	}
+	return out, nil
+}
+
+// RateLimitAbuse finds one IP group that keeps hitting rate limits (rule
+// "rate_limit_abuse", subject "ip:<group>", severity medium, suggested
+// action block for Block).
+type RateLimitAbuse struct {
+	Threshold int           // rate_limited events from one IP group; default 30
+	Window    time.Duration // default 5 minutes
+	Block     time.Duration // default 15 minutes; negative suggests notify instead
+}
+
+func (r *RateLimitAbuse) t() threshold {
+	return threshold{orDefault(r.Threshold, 30), orDefault(r.Window, 5*time.Minute), orDefault(r.Block, 15*time.Minute)}
+}
+
+// Name returns "rate_limit_abuse".
+func (r *RateLimitAbuse) Name() string { return RuleRateLimitAbuse }
+
+// Validate rejects negative fields.
+func (r *RateLimitAbuse) Validate() error { return r.t().validate() }
+
+// Cooldown is the window.
+func (r *RateLimitAbuse) Cooldown() time.Duration { return r.t().window }
+
+// Plan counts rate_limited events per IP group.
+func (r *RateLimitAbuse) Plan(o *Observation, ops []Op) []Op {
+	if o.Event.Type != secmon.EventRateLimited || o.Group() == "" {
+		return ops
+	}
+	return append(ops, CountOp("rl_ip:"+o.Group(), r.t().window))
+}
+
+// Evaluate reports the IP group when its count reaches Threshold.
+func (r *RateLimitAbuse) Evaluate(_ context.Context, o *Observation, ops []Op) ([]secmon.Finding, error) {
+	return sourceFinding(RuleRateLimitAbuse, "rate-limited requests", secmon.SeverityMedium, r.t(), o, ops), nil
+}
+
+// AccessProbing finds one IP group collecting access denials: probing for
+// resources it may not see (rule "access_denied_probing", subject
+// "ip:<group>", severity medium, suggested action block for Block).
+type AccessProbing struct {
+	Threshold int           // access_denied events from one IP group; default 20
+	Window    time.Duration // default 10 minutes
+	Block     time.Duration // default 30 minutes; negative suggests notify instead
+}
+
+func (r *AccessProbing) t() threshold {
+	return threshold{orDefault(r.Threshold, 20), orDefault(r.Window, 10*time.Minute), orDefault(r.Block, 30*time.Minute)}
+}
+
+// Name returns "access_denied_probing".
+func (r *AccessProbing) Name() string { return RuleAccessProbing }
+
+// Validate rejects negative fields.
+func (r *AccessProbing) Validate() error { return r.t().validate() }
+
+// Cooldown is the window.
+func (r *AccessProbing) Cooldown() time.Duration { return r.t().window }
+
+// Plan counts access_denied events per IP group.
+func (r *AccessProbing) Plan(o *Observation, ops []Op) []Op {
+	if o.Event.Type != secmon.EventAccessDenied || o.Group() == "" {
+		return ops
+	}
+	return append(ops, CountOp("ad_ip:"+o.Group(), r.t().window))
+}
+
+// Evaluate reports the IP group when its count reaches Threshold.
+func (r *AccessProbing) Evaluate(_ context.Context, o *Observation, ops []Op) ([]secmon.Finding, error) {
+	return sourceFinding(RuleAccessProbing, "access denials", secmon.SeverityMedium, r.t(), o, ops), nil
+}
+
+func sourceFinding(rule, what string, sev secmon.Severity, t threshold, o *Observation, ops []Op) []secmon.Finding {
+	if len(ops) == 0 || ops[0].Count < int64(t.n) {
+		return nil
+	}
+	g := o.Group()
+	return []secmon.Finding{{
+		Rule:     rule,
+		Subject:  SubjectIP + g,
+		Severity: sev,
+		Summary:  fmt.Sprintf("%d %s from %s within %v", ops[0].Count, what, g, t.window),
+		Evidence: evidence(ops[0].Count, t, "ip_group", g),
+		Action:   blockOr(t.block, secmon.ActionNotify),
+	}}
+}
