@@ -1,0 +1,1156 @@
+package secmon
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"fmt"
+	"net/netip"
+	"strings"
+	"unicode/utf8"
+)
+
+// IPMode says how a PrivacyPolicy stores client addresses.
+type IPMode uint8
+
+// IP modes. The zero value, IPFull, keeps the address.
+const (
+	// IPFull keeps the address, normalised: an IPv4-mapped IPv6 address
+	// (::ffff:a.b.c.d) becomes IPv4 and an IPv6 zone is removed.
+	IPFull IPMode = iota
+	// IPTruncate keeps the network and zeroes the host part: IPv4 to its /24,
+	// IPv6 to its /48.
+	IPTruncate
+	// IPHash replaces the address by a keyed HMAC-SHA256 pseudonym inside
+	// fd00::/8 (see PrivacyPolicy.MaskIP). Without the key the original
+	// address cannot be recovered; with it, the same address always maps to
+	// the same pseudonym and addresses of one IPGroup share one pseudonym /64.
+	IPHash
+)
+
+var ipModeNames = [...]string{"full", "truncate", "hash"}
+
+// String returns "full", "truncate" or "hash", or "ipmode(N)" when m is out
+// of range.
+func (m IPMode) String() string {
+	if int(m) < len(ipModeNames) {
+		return ipModeNames[m]
+	}
+	return fmt.Sprintf("ipmode(%d)", uint8(m))
+}
+
+// Privacy defaults and limits.
+const (
+	// Redacted replaces a metadata value, or the part of one, that looks
+	// like a secret.
+	Redacted = "[REDACTED]"
+	// MinIPHashKeyLen is the shortest key accepted for IPHash.
+	MinIPHashKeyLen = 16
+	// MaxMetadataKeyLen is the longest key a policy's allowlist may hold.
+	MaxMetadataKeyLen = 64
+)
+
+// DefaultMetadataKeys is the metadata allowlist of a PrivacyPolicy whose
+// MetadataKeys is nil. It holds short, structured facts that help an
+// investigation and are not free text: what was requested (method, path,
+// route, status), what was done and to what (action, resource, file
+// details, roles, counts), why (reason, rule, threat_codes, error_code) and
+// from where (country, device, client). Free-text fields such as "note",
+// "body", "message" or "comment" and anything naming a credential are
+// deliberately absent. Values of allowlisted keys are still redacted,
+// capped and escaped.
+//
+// Changing this variable changes every policy with a nil MetadataKeys; set
+// PrivacyPolicy.MetadataKeys instead.
+var DefaultMetadataKeys = []string{
+	"action",
+	"actor_id",
+	"attempt",
+	"client",
+	"count",
+	"country",
+	"declared_type",
+	"detected_type",
+	"device",
+	"error_code",
+	"export_format",
+	"file_name",
+	"file_size",
+	"file_type",
+	"method",
+	"mfa_method",
+	"new_role",
+	"old_role",
+	"path",
+	"provider",
+	"reason",
+	"resource",
+	"retry_after",
+	"route",
+	"rows",
+	"rule",
+	"status",
+	"target_user_id",
+	"threat_codes",
+}
+
+// PrivacyPolicy says what of an event may be stored. The Monitor applies it
+// to every event, session beat and activity before anything else sees them.
+//
+// A policy filters and never rejects: metadata keys outside the allowlist
+// are dropped, values are cut, cleaned and redacted, addresses are masked,
+// but the event itself is always kept. The zero value (and a nil
+// *PrivacyPolicy) is a valid policy with the defaults documented on each
+// field.
+//
+// # Metadata values
+//
+// Each kept value is cleaned in this order:
+//
+//  1. Only the first 4×MaxValueLen bytes are looked at, so a 10 MB value
+//     costs no more than a 4 KiB one. When a value is cut there, its last,
+//     possibly partial word is dropped so no fragment of a secret survives.
+//  2. Invalid UTF-8 becomes U+FFFD; tab, CR, LF, VT and FF become a space;
+//     every other control character (C0, DEL, C1) and the Unicode
+//     bidirectional overrides and isolates (U+202A–U+202E, U+2066–U+2069)
+//     are removed.
+//  3. Secrets are replaced by [Redacted] (see below).
+//  4. The characters < > & " ' are HTML-escaped exactly as
+//     html.EscapeString does (&lt; &gt; &amp; &#34; &#39;), so a stored
+//     value is inert text in any HTML context. Consumers that want the
+//     original characters back call html.UnescapeString.
+//  5. The result is cut to MaxValueLen bytes without splitting a UTF-8
+//     sequence, an entity or the [Redacted] marker.
+//
+// A value whose key names a credential (it contains "password", "passwd",
+// "passphrase", "secret", "token", "apikey", "api_key", "auth",
+// "credential", "private_key", "cookie", "session" or "signature", or is
+// exactly "key", "pass", "pwd", "pin", "otp", "sig", "cvv", "cvc" or "ssn",
+// case-insensitively) is replaced whole, even when the key is allowlisted.
+// Inside values, the scanners (hand-written, linear in the input, no regular
+// expressions) redact:
+//
+//   - name=value and name: value pairs whose name names a credential as
+//     above, quoted or not (password=hunter2, "token":"…", ?access_token=…,
+//     &sig=…, Authorization: …);
+//   - the credential after "Bearer" or "Basic";
+//   - JWTs (three base64url segments, the first starting "eyJ");
+//   - API keys with a well-known prefix (sk_, pk_, rk_, sk-, ghp_, gho_,
+//     ghu_, ghs_, ghr_, github_pat_, glpat-, xox?-, AKIA, ASIA, AIza, …);
+//   - other long high-entropy tokens: 32 or more characters of
+//     [A-Za-z0-9_+-] mixing upper case, lower case and digits, or 32 or
+//     more hexadecimal digits mixing letters and digits (so hex digests are
+//     redacted too; UUIDs are kept);
+//   - e-mail addresses;
+//   - card numbers: 13 to 19 digits, optionally grouped by single spaces or
+//     dashes, that pass the Luhn check;
+//   - the user:password part of a URL (https://user:pass@host/).
+type PrivacyPolicy struct {
+	// IPMode says how IP addresses are kept. Default IPFull.
+	IPMode IPMode
+	// IPHashKey is the HMAC key for IPHash, at least MinIPHashKeyLen bytes.
+	// Keep it secret and stable: a new key gives every address a new
+	// pseudonym. It is never printed in errors.
+	IPHashKey []byte
+	// MetadataKeys is the allowlist of metadata keys, matched exactly
+	// (case-sensitive). Nil means DefaultMetadataKeys; an empty non-nil
+	// slice keeps no metadata.
+	MetadataKeys []string
+	// MaxMetadataKeys is how many metadata keys are kept; when more are
+	// allowed, the first in sorted key order are kept. Zero means
+	// MaxMetadataKeys (20), which is also the largest accepted value.
+	MaxMetadataKeys int
+	// MaxValueLen is the longest metadata value kept, in bytes. Zero means
+	// MaxMetadataLen (1024), which is also the largest accepted value.
+	MaxValueLen int
+	// MaxUserAgentLen is the longest user agent kept, in bytes. Zero means
+	// MaxUserAgentLen (512), which is also the largest accepted value.
+	MaxUserAgentLen int
+}
+
+// Validate reports the first problem with p: an unknown IPMode, IPHash
+// without a key of at least MinIPHashKeyLen bytes, a negative or too large
+// cap, or an allowlisted key that is empty, longer than MaxMetadataKeyLen or
+// not made of ASCII letters, digits, '_', '-' and '.'. A nil p is valid.
+// Errors never contain the hash key.
+func (p *PrivacyPolicy) Validate() error {
+	if p == nil {
+		return nil
+	}
+	if int(p.IPMode) >= len(ipModeNames) {
+		return &FieldError{Field: "PrivacyPolicy.IPMode", Reason: "is not IPFull, IPTruncate or IPHash"}
+	}
+	if p.IPMode == IPHash && len(p.IPHashKey) < MinIPHashKeyLen {
+		return &FieldError{Field: "PrivacyPolicy.IPHashKey", Reason: fmt.Sprintf("must hold at least %d bytes for IPHash", MinIPHashKeyLen)}
+	}
+	for _, c := range [...]struct {
+		name   string
+		v, max int
+	}{
+		{"MaxMetadataKeys", p.MaxMetadataKeys, MaxMetadataKeys},
+		{"MaxValueLen", p.MaxValueLen, MaxMetadataLen},
+		{"MaxUserAgentLen", p.MaxUserAgentLen, MaxUserAgentLen},
+	} {
+		if c.v < 0 || c.v > c.max {
+			return &FieldError{Field: "PrivacyPolicy." + c.name, Reason: fmt.Sprintf("must be between 0 and %d", c.max)}
+		}
+	}
+	for i, k := range p.MetadataKeys {
+		if !validMetadataKey(k) {
+			return &FieldError{Field: fmt.Sprintf("PrivacyPolicy.MetadataKeys[%d]", i), Reason: fmt.Sprintf("must be 1 to %d bytes of ASCII letters, digits, '_', '-' or '.'", MaxMetadataKeyLen)}
+		}
+	}
+	return nil
+}
+
+func validMetadataKey(k string) bool {
+	if len(k) == 0 || len(k) > MaxMetadataKeyLen {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !(isAlnum(c) || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// limits returns the effective caps, clamping out-of-range values of a
+// policy that was never validated.
+func (p *PrivacyPolicy) limits() (keys, valueLen, uaLen int) {
+	keys, valueLen, uaLen = MaxMetadataKeys, MaxMetadataLen, MaxUserAgentLen
+	if p == nil {
+		return
+	}
+	if p.MaxMetadataKeys > 0 && p.MaxMetadataKeys < keys {
+		keys = p.MaxMetadataKeys
+	}
+	if p.MaxValueLen > 0 && p.MaxValueLen < valueLen {
+		valueLen = p.MaxValueLen
+	}
+	if p.MaxUserAgentLen > 0 && p.MaxUserAgentLen < uaLen {
+		uaLen = p.MaxUserAgentLen
+	}
+	return
+}
+
+func (p *PrivacyPolicy) allowlist() []string {
+	if p == nil || p.MetadataKeys == nil {
+		return DefaultMetadataKeys
+	}
+	return p.MetadataKeys
+}
+
+// ApplyEvent rewrites e in place: the IP is masked (MaskIP), the user agent
+// is cleaned and capped, and Metadata is replaced by a new, filtered map
+// (nil when nothing is kept). The map e.Metadata pointed to is never
+// modified, so callers may reuse it. A nil p applies the defaults.
+//
+// ApplyEvent allocates nothing for an event without metadata whose user
+// agent is already clean, unless IPMode is IPHash. It is safe to call
+// concurrently on different events.
+func (p *PrivacyPolicy) ApplyEvent(e *Event) {
+	if e == nil {
+		return
+	}
+	_, _, uaLen := p.limits()
+	e.IP = p.MaskIP(e.IP)
+	e.UserAgent = cleanText(e.UserAgent, uaLen)
+	e.Metadata = p.filterMetadata(e.Metadata)
+}
+
+// ApplyActivity filters a's Metadata like ApplyEvent does and cleans
+// Resource like a metadata value. A nil p applies the defaults.
+func (p *PrivacyPolicy) ApplyActivity(a *Activity) {
+	if a == nil {
+		return
+	}
+	_, valueLen, _ := p.limits()
+	a.Resource = cleanValue(a.Resource, valueLen)
+	a.Metadata = p.filterMetadata(a.Metadata)
+}
+
+// ApplyBeat masks b's IP and cleans its user agent. A nil p applies the
+// defaults.
+func (p *PrivacyPolicy) ApplyBeat(b *SessionBeat) {
+	if b == nil {
+		return
+	}
+	_, _, uaLen := p.limits()
+	b.IP = p.MaskIP(b.IP)
+	b.UserAgent = cleanText(b.UserAgent, uaLen)
+}
+
+// MaskIP returns ip as the policy stores it. The address is first
+// normalised (IPv4-mapped IPv6 to IPv4, zone removed); an invalid address
+// stays invalid.
+//
+// With IPHash the result is an IPv6 address in fd00::/8 (the unique-local
+// range, so it can never be mistaken for a routable client). Its upper 64
+// bits are fd followed by 56 bits of HMAC-SHA256(key, IPGroup(ip)); its
+// lower 64 bits are 64 bits of HMAC-SHA256(key, ip). Hence
+// IPGroup(MaskIP(ip)) is the same /64 for every address of one IPGroup (one
+// IPv4 address, or one IPv6 /64), so detection rules and reports keep
+// grouping attackers correctly, while the real address needs the key and a
+// search over candidates to recover. A policy in IPHash mode whose key is
+// shorter than MinIPHashKeyLen (one that failed Validate) drops addresses:
+// it returns the zero Addr rather than a weak pseudonym.
+func (p *PrivacyPolicy) MaskIP(ip netip.Addr) netip.Addr {
+	if !ip.IsValid() {
+		return netip.Addr{}
+	}
+	ip = ip.Unmap().WithZone("")
+	if p == nil {
+		return ip
+	}
+	switch p.IPMode {
+	case IPFull:
+		return ip
+	case IPTruncate:
+		bits := 48
+		if ip.Is4() {
+			bits = 24
+		}
+		pfx, _ := ip.Prefix(bits)
+		return pfx.Addr()
+	case IPHash:
+		if len(p.IPHashKey) < MinIPHashKeyLen {
+			return netip.Addr{}
+		}
+		return hashIP(p.IPHashKey, ip)
+	}
+	return netip.Addr{}
+}
+
+func hashIP(key []byte, ip netip.Addr) netip.Addr {
+	// Messages carry a domain tag and the family, so an IPv4 address and
+	// the IPv6 address with the same 16 bytes never share a pseudonym.
+	var msg [19]byte
+	family := byte(6)
+	if ip.Is4() {
+		family = 4
+	}
+	grp := IPGroup(ip)
+	a16 := grp.Addr().As16()
+	msg[0], msg[1], msg[2] = 'g', family, byte(grp.Bits())
+	copy(msg[3:], a16[:])
+	hi := hmacSHA256(key, msg[:])
+	a16 = ip.As16()
+	msg[0], msg[2] = 'a', 128
+	copy(msg[3:], a16[:])
+	lo := hmacSHA256(key, msg[:])
+	var out [16]byte
+	out[0] = 0xfd
+	copy(out[1:8], hi[:7])
+	copy(out[8:], lo[:8])
+	return netip.AddrFrom16(out)
+}
+
+// hmacSHA256 is HMAC-SHA256 (RFC 2104) over stack buffers, so short
+// messages cost no heap allocation. Longer messages use crypto/hmac.
+func hmacSHA256(key, msg []byte) [sha256.Size]byte {
+	const block = 64
+	const maxMsg = 256
+	if len(msg) > maxMsg {
+		m := hmac.New(sha256.New, key)
+		m.Write(msg)
+		var out [sha256.Size]byte
+		m.Sum(out[:0])
+		return out
+	}
+	var k [block]byte
+	if len(key) > block {
+		s := sha256.Sum256(key)
+		copy(k[:], s[:])
+	} else {
+		copy(k[:], key)
+	}
+	var inner [block + maxMsg]byte
+	for i := range k {
+		inner[i] = k[i] ^ 0x36
+	}
+	n := block + copy(inner[block:], msg)
+	ih := sha256.Sum256(inner[:n])
+	var outer [block + sha256.Size]byte
+	for i := range k {
+		outer[i] = k[i] ^ 0x5c
+	}
+	copy(outer[block:], ih[:])
+	return sha256.Sum256(outer[:])
+}
+
+// filterMetadata returns the kept metadata in a new map, or nil.
+func (p *PrivacyPolicy) filterMetadata(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	maxKeys, valueLen, _ := p.limits()
+	allow := p.allowlist()
+	// kept holds the smallest allowed keys in sorted order (insertion into a
+	// fixed array: O(len * maxKeys), no allocation, deterministic).
+	var keptArr [MaxMetadataKeys]string
+	kept := keptArr[:0]
+	add := func(k string) {
+		i := len(kept)
+		for i > 0 && kept[i-1] > k {
+			i--
+		}
+		if i > 0 && kept[i-1] == k {
+			return // duplicate allowlist entry
+		}
+		if i >= maxKeys {
+			return
+		}
+		if len(kept) < maxKeys {
+			kept = kept[:len(kept)+1]
+		}
+		copy(kept[i+1:], kept[i:len(kept)-1])
+		kept[i] = k
+	}
+	// Walk whichever side is smaller: a 10,000-key map against a short
+	// allowlist costs len(allowlist) lookups.
+	if len(allow) <= len(m) {
+		for _, k := range allow {
+			if _, ok := m[k]; ok {
+				add(k)
+			}
+		}
+	} else {
+		for k := range m {
+			if inList(allow, k) {
+				add(k)
+			}
+		}
+	}
+	if len(kept) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(kept))
+	for _, k := range kept {
+		if sensitiveName(k) {
+			out[k] = Redacted
+			continue
+		}
+		out[k] = cleanValue(m[k], valueLen)
+	}
+	return out
+}
+
+func inList(list []string, k string) bool {
+	for _, s := range list {
+		if s == k {
+			return true
+		}
+	}
+	return false
+}
+
+// sensitiveName reports whether a key or parameter name names a
+// credential (see PrivacyPolicy).
+func sensitiveName(name string) bool {
+	if len(name) == 0 || len(name) > 128 {
+		return false
+	}
+	var buf [128]byte
+	n := 0
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[n] = c
+		n++
+	}
+	s := buf[:n]
+	switch string(s) {
+	case "key", "pass", "pwd", "pin", "otp", "sig", "cvv", "cvc", "ssn":
+		return true
+	}
+	for _, frag := range sensitiveFragments {
+		if containsFold(s, frag) {
+			return true
+		}
+	}
+	return false
+}
+
+var sensitiveFragments = [...]string{
+	"password", "passwd", "passphrase", "secret", "token", "apikey", "api_key",
+	"api-key", "auth", "credential", "private_key", "privatekey", "cookie",
+	"session", "signature",
+}
+
+// containsFold reports whether lower-case s contains lower-case sub.
+func containsFold(s []byte, sub string) bool {
+	n := len(sub)
+outer:
+	for i := 0; i+n <= len(s); i++ {
+		for j := 0; j < n; j++ {
+			if s[i+j] != sub[j] {
+				continue outer
+			}
+		}
+		return true
+	}
+	return false
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+// cleanText removes control characters and invalid UTF-8 from s and cuts it
+// to max bytes at a rune boundary. It returns s itself when nothing changes.
+func cleanText(s string, max int) string {
+	clean := len(s) <= max
+	for i := 0; clean && i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
+			clean = false
+		}
+	}
+	if clean {
+		return s
+	}
+	var buf [MaxUserAgentLen]byte
+	if max > len(buf) {
+		max = len(buf)
+	}
+	n, _, _ := sanitize(buf[:max], s)
+	if n == len(s) && string(buf[:n]) == s {
+		return s
+	}
+	return string(buf[:n])
+}
+
+// sanitize writes s into dst with invalid UTF-8 replaced by U+FFFD, layout
+// controls (\t \n \v \f \r) turned into spaces and other controls removed,
+// stopping before the first rune that does not fit. It returns the bytes
+// written, how many bytes of s were consumed, and whether the output
+// differs from the consumed input.
+func sanitize(dst []byte, s string) (n, consumed int, changed bool) {
+	for consumed < len(s) {
+		c := s[consumed]
+		if c < utf8.RuneSelf {
+			size := 1
+			switch {
+			case c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r':
+				c = ' '
+				changed = true
+			case c < 0x20 || c == 0x7f:
+				consumed += size
+				changed = true
+				continue
+			}
+			if n >= len(dst) {
+				return n, consumed, changed
+			}
+			dst[n] = c
+			n++
+			consumed += size
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[consumed:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			changed = true
+			if n+3 > len(dst) {
+				return n, consumed, changed
+			}
+			n += utf8.EncodeRune(dst[n:], utf8.RuneError)
+			consumed += size
+			continue
+		case r >= 0x80 && r <= 0x9f, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
+			consumed += size
+			changed = true
+			continue
+		}
+		if n+size > len(dst) {
+			return n, consumed, changed
+		}
+		n += copy(dst[n:], s[consumed:consumed+size])
+		consumed += size
+	}
+	return n, consumed, changed
+}
+
+// Value cleaning bounds.
+const (
+	scanFactor = 4  // bytes of input examined per byte of output allowed
+	maxSpans   = 32 // redacted spans tracked per value; past it, the rest is redacted
+)
+
+type span struct{ start, end int }
+
+// spans collects redaction ranges over a sanitized value.
+type spans struct {
+	list [maxSpans]span
+	n    int
+	// from, when >= 0, redacts everything from that offset on (set when the
+	// list overflows).
+	from int
+}
+
+func (sp *spans) add(start, end int) {
+	if start >= end {
+		return
+	}
+	if sp.from >= 0 && start >= sp.from {
+		return
+	}
+	if sp.n == maxSpans {
+		if sp.from < 0 || start < sp.from {
+			sp.from = start
+		}
+		return
+	}
+	sp.list[sp.n] = span{start, end}
+	sp.n++
+}
+
+// cleanValue applies the value rules of PrivacyPolicy to v. It returns v
+// itself, without allocating, when nothing changes.
+func cleanValue(v string, max int) string {
+	if v == "" {
+		return v
+	}
+	window := scanFactor * max
+	s, changed := v, false
+	if len(v) > window || !printableASCII(v) {
+		s, changed = sanitizeValue(v, window)
+	}
+	sp := spans{from: -1}
+	scanWords(s, &sp)
+	scanPairs(s, &sp)
+	scanCards(s, &sp)
+	if sp.n == 0 && sp.from < 0 && len(s) <= max && !strings.ContainsAny(s, "<>&\"'") {
+		if !changed {
+			return v
+		}
+		return s
+	}
+	return emitValue(s, &sp, max)
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// sanitizeValue runs sanitize over at most window bytes of output. When v
+// does not fit, the last, possibly partial word is dropped, and with it a
+// trailing run of digits and separators that may be a partial card number,
+// so no fragment of a secret cut by the window survives.
+func sanitizeValue(v string, window int) (string, bool) {
+	var in [scanFactor * MaxMetadataLen]byte
+	if window > len(in) {
+		window = len(in)
+	}
+	n, consumed, changed := sanitize(in[:window], v)
+	s := in[:n]
+	if consumed < len(v) {
+		changed = true
+		i := len(s)
+		for i > 0 && !isWordSep(s[i-1]) {
+			i--
+		}
+		for i > 0 && (isDigit(s[i-1]) || s[i-1] == ' ' || s[i-1] == '-') {
+			i--
+		}
+		s = s[:i]
+	}
+	if !changed {
+		return v, false
+	}
+	return string(s), true
+}
+
+// emitValue writes s with the spans replaced by Redacted and markup
+// escaped, stopping before the first unit (rune, entity or marker) that
+// would pass max bytes.
+func emitValue(s string, sp *spans, max int) string {
+	var outBuf [MaxMetadataLen]byte
+	if max > len(outBuf) {
+		max = len(outBuf)
+	}
+	out := outBuf[:0]
+	sortSpans(sp.list[:sp.n])
+	si := 0
+	for i := 0; i < len(s); {
+		if sp.from >= 0 && i >= sp.from {
+			if len(out)+len(Redacted) <= max {
+				out = append(out, Redacted...)
+			}
+			break
+		}
+		for si < sp.n && sp.list[si].end <= i {
+			si++
+		}
+		if si < sp.n && sp.list[si].start <= i {
+			// Overlapping spans become one marker.
+			end := sp.list[si].end
+			for si+1 < sp.n && sp.list[si+1].start <= end {
+				si++
+				if sp.list[si].end > end {
+					end = sp.list[si].end
+				}
+			}
+			if sp.from >= 0 && end > sp.from {
+				end = len(s)
+			}
+			if len(out)+len(Redacted) > max {
+				break
+			}
+			out = append(out, Redacted...)
+			i = end
+			continue
+		}
+		c := s[i]
+		var unit string
+		switch c {
+		case '<':
+			unit = "&lt;"
+		case '>':
+			unit = "&gt;"
+		case '&':
+			unit = "&amp;"
+		case '"':
+			unit = "&#34;"
+		case '\'':
+			unit = "&#39;"
+		}
+		if unit != "" {
+			if len(out)+len(unit) > max {
+				break
+			}
+			out = append(out, unit...)
+			i++
+			continue
+		}
+		size := 1
+		if c >= utf8.RuneSelf {
+			_, size = utf8.DecodeRuneInString(s[i:])
+		}
+		if len(out)+size > max {
+			break
+		}
+		out = append(out, s[i:i+size]...)
+		i += size
+	}
+	return string(out)
+}
+
+func sortSpans(l []span) {
+	for i := 1; i < len(l); i++ {
+		for j := i; j > 0 && l[j].start < l[j-1].start; j-- {
+			l[j], l[j-1] = l[j-1], l[j]
+		}
+	}
+}
+
+// isWordSep reports the bytes that separate words for the word scanners.
+func isWordSep(c byte) bool {
+	switch c {
+	case ' ', '"', '\'', '`', ',', ';', '(', ')', '[', ']', '{', '}', '<', '>', '|', '\\':
+		return true
+	}
+	return false
+}
+
+// scanWords classifies each word: URLs with credentials, e-mail addresses,
+// JWTs, prefixed API keys, high-entropy tokens and the credential after
+// Bearer/Basic.
+func scanWords(s string, sp *spans) {
+	prevScheme := false
+	for i := 0; i < len(s); {
+		if isWordSep(s[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && !isWordSep(s[j]) {
+			j++
+		}
+		// Trailing sentence punctuation is not part of the word.
+		e := j
+		for e > i && (s[e-1] == '.' || s[e-1] == ':' || s[e-1] == '!' || s[e-1] == '?') {
+			e--
+		}
+		w := s[i:e]
+		if prevScheme && len(w) >= 8 && credentialLike(w) {
+			sp.add(i, e)
+		}
+		prevScheme = isAuthScheme(w)
+		scanWord(s, i, e, sp)
+		i = j
+	}
+}
+
+func isAuthScheme(w string) bool {
+	if len(w) != 5 && len(w) != 6 {
+		return false
+	}
+	var b [6]byte
+	for i := 0; i < len(w); i++ {
+		c := w[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b[i] = c
+	}
+	s := string(b[:len(w)])
+	return s == "bearer" || s == "basic"
+}
+
+// credentialLike reports whether a word after Bearer/Basic looks like a
+// credential rather than prose ("basic authentication").
+func credentialLike(w string) bool {
+	var upper, lower, digit, sym bool
+	for i := 0; i < len(w); i++ {
+		c := w[i]
+		switch {
+		case c >= 'A' && c <= 'Z':
+			upper = true
+		case c >= 'a' && c <= 'z':
+			lower = true
+		case isDigit(c):
+			digit = true
+		default:
+			sym = true
+		}
+	}
+	return digit || sym || upper && lower
+}
+
+// scanWord inspects the word s[i:e].
+func scanWord(s string, i, e int, sp *spans) {
+	w := s[i:e]
+	// URL userinfo: scheme://user:pass@host
+	if k := strings.Index(w, "://"); k > 0 {
+		a := k + 3
+		b := a
+		for b < len(w) && w[b] != '/' && w[b] != '?' && w[b] != '#' {
+			b++
+		}
+		if at := strings.LastIndexByte(w[a:b], '@'); at > 0 {
+			sp.add(i+a, i+a+at)
+		}
+	} else if at := strings.IndexByte(w, '@'); at >= 0 {
+		if start, end, ok := emailAt(w, at); ok {
+			sp.add(i+start, i+end)
+		}
+	}
+	// Runs of token characters inside the word.
+	for a := 0; a < len(w); {
+		if !isTokenChar(w[a]) {
+			a++
+			continue
+		}
+		b := a
+		for b < len(w) && (isTokenChar(w[b]) || w[b] == '.') {
+			b++
+		}
+		run := w[a:b]
+		if jwtLen := jwtPrefix(run); jwtLen > 0 {
+			sp.add(i+a, i+a+jwtLen)
+		} else {
+			// Dots split ordinary tokens (host names, file names).
+			for c := a; c < b; {
+				d := c
+				for d < b && w[d] != '.' {
+					d++
+				}
+				if secretToken(w[c:d]) {
+					sp.add(i+c, i+d)
+				}
+				c = d + 1
+			}
+		}
+		a = b
+	}
+}
+
+func isTokenChar(c byte) bool { return isAlnum(c) || c == '_' || c == '-' || c == '+' }
+
+func isEmailLocal(c byte) bool {
+	return isAlnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-'
+}
+
+// emailAt finds an e-mail address around the '@' at w[at].
+func emailAt(w string, at int) (start, end int, ok bool) {
+	start = at
+	for start > 0 && isEmailLocal(w[start-1]) {
+		start--
+	}
+	if start == at {
+		return 0, 0, false
+	}
+	end = at + 1
+	lastDot := -1
+	for end < len(w) && (isAlnum(w[end]) || w[end] == '-' || w[end] == '.') {
+		if w[end] == '.' {
+			lastDot = end
+		}
+		end++
+	}
+	for end > at+1 && w[end-1] == '.' { // trailing dot
+		end--
+	}
+	if lastDot < 0 || lastDot >= end || lastDot == at+1 {
+		return 0, 0, false
+	}
+	tld := 0
+	for k := lastDot + 1; k < end; k++ {
+		c := w[k]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return 0, 0, false
+		}
+		tld++
+	}
+	return start, end, tld >= 2
+}
+
+// jwtPrefix returns the length of a JWT at the start of run, or 0: three
+// base64url segments separated by dots, the first starting "eyJ".
+func jwtPrefix(run string) int {
+	if len(run) < 10 || run[0] != 'e' || run[1] != 'y' || run[2] != 'J' {
+		return 0
+	}
+	dots := 0
+	seg := 0
+	i := 0
+	for ; i < len(run); i++ {
+		c := run[i]
+		if c == '.' {
+			if seg == 0 {
+				return 0
+			}
+			dots++
+			seg = 0
+			if dots == 3 {
+				break
+			}
+			continue
+		}
+		if !(isAlnum(c) || c == '_' || c == '-') {
+			break
+		}
+		seg++
+	}
+	if dots < 2 {
+		return 0
+	}
+	return i
+}
+
+var keyPrefixes = [...]string{
+	"sk_", "pk_", "rk_", "sk-", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
+	"github_pat_", "glpat-", "xoxb-", "xoxp-", "xoxa-", "xoxr-", "xoxs-",
+	"xapp-", "AKIA", "ASIA", "AIza", "SG.", "npm_", "pypi-", "hf_", "shpat_",
+	"sq0atp-", "whsec_",
+}
+
+// secretToken reports whether a run of token characters is an API key or
+// another high-entropy secret.
+func secretToken(t string) bool {
+	for _, p := range keyPrefixes {
+		if len(t) >= len(p)+10 && t[:len(p)] == p {
+			return true
+		}
+	}
+	if len(t) < 32 || isUUIDLike(t) {
+		return false
+	}
+	var upper, lower, digit, hexOnly = false, false, false, true
+	var seen [2]uint64 // distinct ASCII characters
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		switch {
+		case c >= 'A' && c <= 'Z':
+			upper = true
+		case c >= 'a' && c <= 'z':
+			lower = true
+		case isDigit(c):
+			digit = true
+		}
+		if !isHex(c) {
+			hexOnly = false
+		}
+		seen[c>>6] |= 1 << (c & 63)
+	}
+	distinct := popcount(seen[0]) + popcount(seen[1])
+	if hexOnly {
+		return digit && (upper || lower) && distinct >= 8
+	}
+	return upper && lower && digit && distinct >= 16
+}
+
+func popcount(x uint64) int {
+	n := 0
+	for x != 0 {
+		x &= x - 1
+		n++
+	}
+	return n
+}
+
+// isUUIDLike reports whether t is a UUID, possibly followed by more token
+// characters (a UUID run stops at the next non-token character anyway).
+func isUUIDLike(t string) bool {
+	if len(t) != 36 {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			if c != '-' {
+				return false
+			}
+		} else if !isHex(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// scanPairs redacts the value of name=value and name: value pairs whose
+// name names a credential.
+func scanPairs(s string, sp *spans) {
+	for i := 0; i < len(s); i++ {
+		if s[i] != '=' && s[i] != ':' {
+			continue
+		}
+		if s[i] == ':' && i+2 < len(s) && s[i+1] == '/' && s[i+2] == '/' {
+			continue // scheme://
+		}
+		// The name, possibly quoted, before the separator.
+		k := i
+		for k > 0 && s[k-1] == ' ' && i-k < 2 {
+			k--
+		}
+		if k > 0 && (s[k-1] == '"' || s[k-1] == '\'') {
+			k--
+		}
+		end := k
+		for k > 0 && end-k < 128 && (isAlnum(s[k-1]) || s[k-1] == '_' || s[k-1] == '-' || s[k-1] == '.') {
+			k--
+		}
+		if k == end || !sensitiveName(s[k:end]) {
+			continue
+		}
+		// The value after the separator.
+		v := i + 1
+		for v < len(s) && s[v] == ' ' {
+			v++
+		}
+		if v < len(s) && (s[v] == '"' || s[v] == '\'') {
+			q := s[v]
+			v++
+			w := v
+			for w < len(s) && s[w] != q {
+				w++
+			}
+			sp.add(v, w)
+			continue
+		}
+		w := v
+		for w < len(s) && !isValueEnd(s[w]) {
+			w++
+		}
+		if w > v && isAuthScheme(s[v:w]) {
+			// "Authorization: Bearer abc": the credential is the next word.
+			w++
+			for w < len(s) && !isValueEnd(s[w]) {
+				w++
+			}
+		}
+		sp.add(v, w)
+	}
+}
+
+func isValueEnd(c byte) bool {
+	switch c {
+	case ' ', '&', ';', ',', '}', ']', ')', '"', '\'', '#', '<', '>':
+		return true
+	}
+	return false
+}
+
+// scanCards redacts card numbers: 13 to 19 digits starting with 2 to 6 (the
+// major networks' ranges, which also spares millisecond timestamps),
+// optionally grouped by single spaces or dashes, that pass the Luhn check.
+// Every run of consecutive groups is tried, so a card number is found even
+// when other numbers stand next to it.
+func scanCards(s string, sp *spans) {
+	sepDigit := func(q int) bool {
+		return q+1 < len(s) && (s[q] == ' ' || s[q] == '-') && isDigit(s[q+1])
+	}
+	for i := 0; i < len(s); {
+		if !isDigit(s[i]) || i > 0 && isAlnum(s[i-1]) {
+			i++
+			continue
+		}
+		g := i // start of the current group
+		for {
+			var d [19]byte
+			nd := 0
+			firstEnd := -1
+			for p := g; p < len(s); {
+				q := p
+				for q < len(s) && isDigit(s[q]) {
+					q++
+				}
+				if firstEnd < 0 {
+					firstEnd = q
+				}
+				if nd+q-p > len(d) {
+					break
+				}
+				for k := p; k < q; k++ {
+					d[nd] = s[k] - '0'
+					nd++
+				}
+				if nd >= 13 && d[0] >= 2 && d[0] <= 6 && (q == len(s) || !isAlpha(s[q])) && luhn(d[:nd]) {
+					sp.add(g, q)
+				}
+				if !sepDigit(q) {
+					break
+				}
+				p = q + 1
+			}
+			if !sepDigit(firstEnd) {
+				i = firstEnd
+				break
+			}
+			g = firstEnd + 1
+		}
+	}
+}
+
+func isAlpha(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+
+func luhn(d []byte) bool {
+	sum := 0
+	double := false
+	for i := len(d) - 1; i >= 0; i-- {
+		x := int(d[i])
+		if double {
+			x *= 2
+			if x > 9 {
+				x -= 9
+			}
+		}
+		sum += x
+		double = !double
+	}
+	return sum%10 == 0
+}

@@ -1,0 +1,548 @@
+package secmon_test
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"maps"
+	"net/netip"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/secmon-go/secmon"
+)
+
+// clean runs one value through the default policy under an allowlisted key.
+func clean(t testing.TB, p *secmon.PrivacyPolicy, v string) string {
+	t.Helper()
+	e := secmon.Event{Type: secmon.EventLoginFailure, Metadata: map[string]string{"reason": v}}
+	p.ApplyEvent(&e)
+	return e.Metadata["reason"]
+}
+
+func TestPrivacyRedactsValues(t *testing.T) {
+	t.Parallel()
+	const R = secmon.Redacted
+	tests := []struct {
+		name, in, want string
+	}{
+		{"plain kept", "bad password", "bad password"},
+		{"path kept", "/api/v1/users/42/export", "/api/v1/users/42/export"},
+		{"uuid kept", "user 0190f6d2-3b7c-7e4a-9f1e-2a6b8c0d4e5f", "user 0190f6d2-3b7c-7e4a-9f1e-2a6b8c0d4e5f"},
+		{"snake case identifier kept", "organization_membership_invitation_revoked_2024", "organization_membership_invitation_revoked_2024"},
+		{"password pair", "login with password=hunter2 failed", "login with password=" + R + " failed"},
+		{"password colon", "Password: hunter2", "Password: " + R},
+		{"json password", `{"password":"hunter2","user":"bob"}`, "{&#34;password&#34;:&#34;" + R + "&#34;,&#34;user&#34;:&#34;bob&#34;}"},
+		{"secret pair", "client_secret=abc&x=1", "client_secret=" + R + "&amp;x=1"},
+		{"bearer", "Bearer abcDEF123456", "Bearer " + R},
+		{"authorization header", "Authorization: Bearer abc.def-123", "Authorization: " + R},
+		{"basic prose kept", "basic authentication failed", "basic authentication failed"},
+		{"jwt", "tok eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk end", "tok " + R + " end"},
+		{"stripe key", "key sk_live_4eC39HqLyjWDarjtT1zdp7dc used", "key " + R + " used"},
+		{"github token", "ghp_16C7e42F292c6912E7710c838347Ae178B4a", R},
+		{"aws access key", "AKIAIOSFODNN7EXAMPLE", R},
+		{"slack token", "xoxb-123456789012-abcdefghij", R},
+		{"high entropy", "cookie Zx9Q2mP7kL4vN8rT1wY6bH3jC5fD0gS2aE7uI9oK", "cookie " + R},
+		{"hex digest", "d2c7f2a4b9e81a3c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4", R},
+		{"email", "contact bob.smith+x@example.co.uk now.", "contact " + R + " now."},
+		{"email in sentence end", "mail alice@example.com.", "mail " + R + "."},
+		{"at without email kept", "@handle and a@b", "@handle and a@b"},
+		{"card spaced", "card 4111 1111 1111 1111 declined", "card " + R + " declined"},
+		{"card dashed", "4111-1111-1111-1111", R},
+		{"card plain", "5555555555554444", R},
+		{"card beside other numbers", "order 12 4111 1111 1111 1111", "order 12 " + R},
+		{"luhn failure kept", "4111 1111 1111 1112", "4111 1111 1111 1112"},
+		{"millisecond timestamp kept", "at 1700000000000", "at 1700000000000"},
+		{"url credentials", "https://alice:s3cret@db.example.com/x", "https://" + R + "@db.example.com/x"},
+		{"url query token", "/reset?token=abc123&next=/home", "/reset?token=" + R + "&amp;next=/home"},
+		{"url access_token", "https://api.example.com/cb?access_token=ya29.a0AfH6&state=1", "https://api.example.com/cb?access_token=" + R + "&amp;state=1"},
+		{"url api_key", "GET /v1?api_key=abcd", "GET /v1?api_key=" + R},
+		{"url signature", "/f?X-Amz-Signature=0a1b2c&sig=zz", "/f?X-Amz-Signature=" + R + "&amp;sig=" + R},
+		{"url kept", "https://example.com/a?page=2", "https://example.com/a?page=2"},
+		{"script", "<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;"},
+		{"attribute breakout", `x" onmouseover='y'`, "x&#34; onmouseover=&#39;y&#39;"},
+		{"controls stripped", "a\x00b\x1bc\nd\x7fe\u0085f", "abc def"},
+		{"bidi override stripped", "abc\u202edcba", "abcdcba"},
+		{"invalid utf8", "a\xffb\xc3", "a\uFFFDb\uFFFD"},
+		{"unicode kept", "Zürich – 東京", "Zürich – 東京"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := clean(t, nil, tt.in); got != tt.want {
+				t.Errorf("clean(%q)\n got %q\nwant %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestPrivacyPayloadFromAudit(t *testing.T) {
+	t.Parallel()
+	payload := map[string]string{"password": "hunter2", "note": "<script>alert(1)</script>", "reason": "bad_password"}
+	orig := maps.Clone(payload)
+
+	e := secmon.Event{Type: secmon.EventLoginFailure, Metadata: payload}
+	(*secmon.PrivacyPolicy)(nil).ApplyEvent(&e)
+	if diff := cmp.Diff(map[string]string{"reason": "bad_password"}, e.Metadata); diff != "" {
+		t.Errorf("default policy (-want +got):\n%s", diff)
+	}
+
+	p := &secmon.PrivacyPolicy{MetadataKeys: []string{"password", "note", "reason"}}
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	e = secmon.Event{Type: secmon.EventLoginFailure, Metadata: payload}
+	p.ApplyEvent(&e)
+	want := map[string]string{
+		"password": secmon.Redacted,
+		"note":     "&lt;script&gt;alert(1)&lt;/script&gt;",
+		"reason":   "bad_password",
+	}
+	if diff := cmp.Diff(want, e.Metadata); diff != "" {
+		t.Errorf("allowlisted (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(orig, payload); diff != "" {
+		t.Errorf("caller's map was modified (-want +got):\n%s", diff)
+	}
+}
+
+func TestPrivacySensitiveKeysAlwaysRedacted(t *testing.T) {
+	t.Parallel()
+	keys := []string{"password", "new_password", "Passwd", "client_secret", "csrf_token", "api_key", "X-Api-Key", "Authorization", "session_cookie", "pin", "otp", "key"}
+	m := map[string]string{}
+	for _, k := range keys {
+		m[k] = "plain"
+	}
+	p := &secmon.PrivacyPolicy{MetadataKeys: keys}
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	e := secmon.Event{Metadata: m}
+	p.ApplyEvent(&e)
+	if len(e.Metadata) != len(keys) {
+		t.Fatalf("kept %d keys, want %d", len(e.Metadata), len(keys))
+	}
+	for k, v := range e.Metadata {
+		if v != secmon.Redacted {
+			t.Errorf("%s = %q, want %q", k, v, secmon.Redacted)
+		}
+	}
+}
+
+func TestPrivacyMetadataKeys(t *testing.T) {
+	t.Parallel()
+	t.Run("not allowlisted dropped", func(t *testing.T) {
+		t.Parallel()
+		e := secmon.Event{Metadata: map[string]string{"note": "x", "body": "y", "route": "/login"}}
+		(&secmon.PrivacyPolicy{}).ApplyEvent(&e)
+		if diff := cmp.Diff(map[string]string{"route": "/login"}, e.Metadata); diff != "" {
+			t.Error(diff)
+		}
+	})
+	t.Run("nothing kept is nil", func(t *testing.T) {
+		t.Parallel()
+		e := secmon.Event{Metadata: map[string]string{"note": "x"}}
+		(&secmon.PrivacyPolicy{}).ApplyEvent(&e)
+		if e.Metadata != nil {
+			t.Errorf("Metadata = %v, want nil", e.Metadata)
+		}
+	})
+	t.Run("empty allowlist keeps nothing", func(t *testing.T) {
+		t.Parallel()
+		e := secmon.Event{Metadata: map[string]string{"reason": "x"}}
+		(&secmon.PrivacyPolicy{MetadataKeys: []string{}}).ApplyEvent(&e)
+		if e.Metadata != nil {
+			t.Errorf("Metadata = %v, want nil", e.Metadata)
+		}
+	})
+	t.Run("cap keeps first keys in sorted order", func(t *testing.T) {
+		t.Parallel()
+		var allow []string
+		m := map[string]string{}
+		for i := 0; i < 50; i++ {
+			k := fmt.Sprintf("k%02d", 49-i)
+			allow = append(allow, k)
+			m[k] = "v"
+		}
+		p := &secmon.PrivacyPolicy{MetadataKeys: allow, MaxMetadataKeys: 5}
+		for range 3 { // map order varies; the result must not
+			e := secmon.Event{Metadata: m}
+			p.ApplyEvent(&e)
+			got := slices.Sorted(maps.Keys(e.Metadata))
+			if diff := cmp.Diff([]string{"k00", "k01", "k02", "k03", "k04"}, got); diff != "" {
+				t.Fatal(diff)
+			}
+		}
+	})
+	t.Run("ten thousand keys", func(t *testing.T) {
+		t.Parallel()
+		m := make(map[string]string, 10000)
+		var allow []string
+		for i := range 10000 {
+			k := "key_" + strconv.Itoa(i)
+			m[k] = strings.Repeat("v", i%50)
+			if i%100 == 0 {
+				allow = append(allow, k)
+			}
+		}
+		for _, p := range []*secmon.PrivacyPolicy{nil, {MetadataKeys: allow}} {
+			e := secmon.Event{Metadata: m}
+			p.ApplyEvent(&e)
+			if len(e.Metadata) > secmon.MaxMetadataKeys {
+				t.Errorf("kept %d keys, more than %d", len(e.Metadata), secmon.MaxMetadataKeys)
+			}
+			if p != nil && len(e.Metadata) != secmon.MaxMetadataKeys {
+				t.Errorf("kept %d keys, want %d", len(e.Metadata), secmon.MaxMetadataKeys)
+			}
+		}
+		if len(m) != 10000 {
+			t.Error("caller's map was modified")
+		}
+	})
+}
+
+func TestPrivacyValueCaps(t *testing.T) {
+	t.Parallel()
+	t.Run("10 MB value", func(t *testing.T) {
+		t.Parallel()
+		big := strings.Repeat("word ", 2<<20) // 10 MiB
+		got := clean(t, nil, big)
+		if len(got) > secmon.MaxMetadataLen || len(got) < secmon.MaxMetadataLen-5 {
+			t.Errorf("len = %d, want about %d", len(got), secmon.MaxMetadataLen)
+		}
+	})
+	t.Run("cut on rune boundary", func(t *testing.T) {
+		t.Parallel()
+		p := &secmon.PrivacyPolicy{MaxValueLen: 10}
+		got := clean(t, p, "ééééééééé") // 18 bytes
+		if got != "ééééé" {
+			t.Errorf("got %q", got)
+		}
+	})
+	t.Run("cut never splits an entity", func(t *testing.T) {
+		t.Parallel()
+		p := &secmon.PrivacyPolicy{MaxValueLen: 10}
+		if got := clean(t, p, "abcdefg<x"); got != "abcdefg" {
+			t.Errorf("got %q", got)
+		}
+	})
+	t.Run("secret across the scan window is not leaked", func(t *testing.T) {
+		t.Parallel()
+		// The card number starts inside the 4 KiB window and ends after it.
+		v := strings.Repeat("[REDACTED] ", 4096/11) + "4111 1111 1111 1111"
+		got := clean(t, nil, v)
+		if strings.Contains(got, "4111") {
+			t.Errorf("partial card number kept: ...%q", got[max(0, len(got)-40):])
+		}
+	})
+	t.Run("user agent", func(t *testing.T) {
+		t.Parallel()
+		e := secmon.Event{UserAgent: "Mozilla/5.0\r\nX-Injected: 1" + strings.Repeat("a", 1000)}
+		(*secmon.PrivacyPolicy)(nil).ApplyEvent(&e)
+		if len(e.UserAgent) != secmon.MaxUserAgentLen || strings.ContainsAny(e.UserAgent, "\r\n") {
+			t.Errorf("UserAgent = %q (%d bytes)", e.UserAgent[:40], len(e.UserAgent))
+		}
+		b := secmon.SessionBeat{UserAgent: "ua\x00" + strings.Repeat("é", 300)}
+		(&secmon.PrivacyPolicy{MaxUserAgentLen: 11}).ApplyBeat(&b)
+		if b.UserAgent != "uaéééé" {
+			t.Errorf("beat UserAgent = %q", b.UserAgent)
+		}
+	})
+}
+
+func TestPrivacyApplyActivity(t *testing.T) {
+	t.Parallel()
+	a := secmon.Activity{
+		UserID:   "u1",
+		Action:   "export",
+		Resource: "report:42 for bob@example.com",
+		Metadata: map[string]string{"rows": "100", "note": "x", "path": "/dl?token=abc"},
+	}
+	(*secmon.PrivacyPolicy)(nil).ApplyActivity(&a)
+	if a.Resource != "report:42 for "+secmon.Redacted {
+		t.Errorf("Resource = %q", a.Resource)
+	}
+	if diff := cmp.Diff(map[string]string{"rows": "100", "path": "/dl?token=" + secmon.Redacted}, a.Metadata); diff != "" {
+		t.Error(diff)
+	}
+}
+
+func TestPrivacyValidate(t *testing.T) {
+	t.Parallel()
+	key := []byte("0123456789abcdef")
+	tests := []struct {
+		name  string
+		p     *secmon.PrivacyPolicy
+		field string // "" = valid
+	}{
+		{"nil", nil, ""},
+		{"zero", &secmon.PrivacyPolicy{}, ""},
+		{"hash with key", &secmon.PrivacyPolicy{IPMode: secmon.IPHash, IPHashKey: key}, ""},
+		{"hash without key", &secmon.PrivacyPolicy{IPMode: secmon.IPHash}, "PrivacyPolicy.IPHashKey"},
+		{"hash short key", &secmon.PrivacyPolicy{IPMode: secmon.IPHash, IPHashKey: key[:15]}, "PrivacyPolicy.IPHashKey"},
+		{"unknown mode", &secmon.PrivacyPolicy{IPMode: 9}, "PrivacyPolicy.IPMode"},
+		{"too many keys", &secmon.PrivacyPolicy{MaxMetadataKeys: 21}, "PrivacyPolicy.MaxMetadataKeys"},
+		{"negative keys", &secmon.PrivacyPolicy{MaxMetadataKeys: -1}, "PrivacyPolicy.MaxMetadataKeys"},
+		{"value too long", &secmon.PrivacyPolicy{MaxValueLen: 1025}, "PrivacyPolicy.MaxValueLen"},
+		{"ua too long", &secmon.PrivacyPolicy{MaxUserAgentLen: 513}, "PrivacyPolicy.MaxUserAgentLen"},
+		{"empty key", &secmon.PrivacyPolicy{MetadataKeys: []string{"ok", ""}}, "PrivacyPolicy.MetadataKeys[1]"},
+		{"bad key", &secmon.PrivacyPolicy{MetadataKeys: []string{"a b"}}, "PrivacyPolicy.MetadataKeys[0]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := tt.p.Validate()
+			if tt.field == "" {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			var fe *secmon.FieldError
+			if !errors.As(err, &fe) || fe.Field != tt.field || !errors.Is(err, secmon.ErrInvalid) {
+				t.Fatalf("Validate() = %v, want a FieldError on %s", err, tt.field)
+			}
+			if strings.Contains(err.Error(), string(key[:15])) {
+				t.Errorf("error leaks the key: %v", err)
+			}
+		})
+	}
+}
+
+func TestPrivacyMaskIP(t *testing.T) {
+	t.Parallel()
+	key := []byte("0123456789abcdef0123")
+	a := netip.MustParseAddr
+	tests := []struct {
+		mode     secmon.IPMode
+		in, want string
+	}{
+		{secmon.IPFull, "203.0.113.77", "203.0.113.77"},
+		{secmon.IPFull, "::ffff:203.0.113.77", "203.0.113.77"},
+		{secmon.IPFull, "fe80::1%eth0", "fe80::1"},
+		{secmon.IPFull, "2001:db8:1:2:3:4:5:6", "2001:db8:1:2:3:4:5:6"},
+		{secmon.IPTruncate, "203.0.113.77", "203.0.113.0"},
+		{secmon.IPTruncate, "::ffff:203.0.113.77", "203.0.113.0"},
+		{secmon.IPTruncate, "2001:db8:1:2:3:4:5:6", "2001:db8:1::"},
+	}
+	for _, tt := range tests {
+		p := &secmon.PrivacyPolicy{IPMode: tt.mode}
+		if got := p.MaskIP(a(tt.in)); got != a(tt.want) {
+			t.Errorf("%v MaskIP(%s) = %s, want %s", tt.mode, tt.in, got, tt.want)
+		}
+	}
+	if got := (&secmon.PrivacyPolicy{}).MaskIP(netip.Addr{}); got.IsValid() {
+		t.Errorf("invalid address became %s", got)
+	}
+
+	hash := &secmon.PrivacyPolicy{IPMode: secmon.IPHash, IPHashKey: key}
+	for _, tt := range []struct{ x, y string }{
+		{"203.0.113.77", "203.0.113.78"},
+		{"2001:db8:1:2::1", "2001:db8:1:2:ffff::9"},
+	} {
+		x, y := hash.MaskIP(a(tt.x)), hash.MaskIP(a(tt.y))
+		if !netip.MustParsePrefix("fd00::/8").Contains(x) {
+			t.Errorf("hash of %s = %s, outside fd00::/8", tt.x, x)
+		}
+		if x == y {
+			t.Errorf("%s and %s hash alike", tt.x, tt.y)
+		}
+		if x != hash.MaskIP(a(tt.x)) {
+			t.Errorf("hash of %s is not stable", tt.x)
+		}
+		if strings.Contains(x.String(), tt.x) {
+			t.Errorf("hash %s shows the address", x)
+		}
+		// The pseudonym matches the documented construction.
+		if want := expectedHash(key, a(tt.x)); x != want {
+			t.Errorf("hash of %s = %s, want %s", tt.x, x, want)
+		}
+		sameGroup := secmon.IPGroup(x) == secmon.IPGroup(y)
+		wantSame := secmon.IPGroup(a(tt.x)) == secmon.IPGroup(a(tt.y))
+		if sameGroup != wantSame {
+			t.Errorf("IPGroup of hashes of %s, %s equal = %v, want %v", tt.x, tt.y, sameGroup, wantSame)
+		}
+	}
+	if hash.MaskIP(a("::ffff:203.0.113.77")) != hash.MaskIP(a("203.0.113.77")) {
+		t.Error("mapped and plain IPv4 hash differently")
+	}
+	other := &secmon.PrivacyPolicy{IPMode: secmon.IPHash, IPHashKey: []byte("another key of 16+ bytes")}
+	if other.MaskIP(a("203.0.113.77")) == hash.MaskIP(a("203.0.113.77")) {
+		t.Error("different keys give the same pseudonym")
+	}
+	long := &secmon.PrivacyPolicy{IPMode: secmon.IPHash, IPHashKey: []byte(strings.Repeat("k", 100))}
+	if got, want := long.MaskIP(a("203.0.113.77")), expectedHash(long.IPHashKey, a("203.0.113.77")); got != want {
+		t.Errorf("long key: %s, want %s", got, want)
+	}
+	if got := (&secmon.PrivacyPolicy{IPMode: secmon.IPHash}).MaskIP(a("203.0.113.77")); got.IsValid() {
+		t.Errorf("hash mode without key kept %s", got)
+	}
+}
+
+// expectedHash recomputes the documented pseudonym with crypto/hmac.
+func expectedHash(key []byte, ip netip.Addr) netip.Addr {
+	mac := func(tag byte, family byte, bits int, a netip.Addr) []byte {
+		h := hmac.New(sha256.New, key)
+		a16 := a.As16()
+		h.Write([]byte{tag, family, byte(bits)})
+		h.Write(a16[:])
+		return h.Sum(nil)
+	}
+	ip = ip.Unmap()
+	family := byte(6)
+	if ip.Is4() {
+		family = 4
+	}
+	g := secmon.IPGroup(ip)
+	hi := mac('g', family, g.Bits(), g.Addr())
+	lo := mac('a', family, 128, ip)
+	var out [16]byte
+	out[0] = 0xfd
+	copy(out[1:8], hi[:7])
+	copy(out[8:], lo[:8])
+	return netip.AddrFrom16(out)
+}
+
+func TestPrivacyZeroAllocHotPath(t *testing.T) {
+	// Not parallel: testing.AllocsPerRun refuses to run in parallel tests.
+	for _, mode := range []secmon.IPMode{secmon.IPFull, secmon.IPTruncate} {
+		p := &secmon.PrivacyPolicy{IPMode: mode}
+		e := secmon.Event{Type: secmon.EventPageView, IP: netip.MustParseAddr("2001:db8::1"), UserAgent: "Mozilla/5.0 (X11; Linux x86_64)"}
+		if n := testing.AllocsPerRun(100, func() { ev := e; p.ApplyEvent(&ev) }); n != 0 {
+			t.Errorf("%v: ApplyEvent allocates %v times without metadata", mode, n)
+		}
+	}
+	// A 10 MB value costs what a 4 KiB one does: one map and one string.
+	big := secmon.Event{Metadata: map[string]string{"reason": strings.Repeat("word ", 2<<20)}}
+	if n := testing.AllocsPerRun(3, func() { ev := big; (*secmon.PrivacyPolicy)(nil).ApplyEvent(&ev) }); n > 5 {
+		t.Errorf("%v allocations for a 10 MB value; work must not grow with it", n)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	ev := big
+	(*secmon.PrivacyPolicy)(nil).ApplyEvent(&ev)
+	runtime.ReadMemStats(&after)
+	if n := after.TotalAlloc - before.TotalAlloc; n > 64<<10 {
+		t.Errorf("ApplyEvent allocated %d bytes for a 10 MB value", n)
+	}
+	// Clean values are returned as they are: one map, no string copies.
+	e := secmon.Event{Metadata: map[string]string{"reason": "bad_password", "route": "/login"}}
+	if n := testing.AllocsPerRun(100, func() { ev := e; (*secmon.PrivacyPolicy)(nil).ApplyEvent(&ev) }); n > 2 {
+		t.Errorf("ApplyEvent with two clean values allocates %v times", n)
+	}
+}
+
+// checkCleaned asserts the invariants every cleaned value keeps.
+func checkCleaned(t *testing.T, in, out string, max int) {
+	t.Helper()
+	if len(out) > max {
+		t.Fatalf("len %d > cap %d for %q", len(out), max, in)
+	}
+	if !utf8.ValidString(out) {
+		t.Fatalf("invalid UTF-8 %q from %q", out, in)
+	}
+	for _, r := range out {
+		if r < 0x20 || r == 0x7f || r >= 0x80 && r <= 0x9f || r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 {
+			t.Fatalf("control %U kept in %q from %q", r, out, in)
+		}
+	}
+	if strings.ContainsAny(out, `<>"'`) {
+		t.Fatalf("markup kept in %q from %q", out, in)
+	}
+}
+
+func FuzzPrivacyValue(f *testing.F) {
+	for _, s := range []string{
+		"", "plain", "password=hunter2", `{"password":"hunter2"}`, "<script>alert(1)</script>",
+		"Bearer abcDEF123456", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.sig", "4111 1111 1111 1111",
+		"https://u:p@h/x?token=1&sig=2", "a@b.co", "\xff\xfe\x00\u202e", "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+		strings.Repeat("é", 600), strings.Repeat("1 ", 700), strings.Repeat("a=b&", 400),
+	} {
+		f.Add(s, 0)
+		f.Add(s, 7)
+	}
+	f.Fuzz(func(t *testing.T, v string, capLen int) {
+		if capLen < 0 || capLen > secmon.MaxMetadataLen {
+			capLen = 0
+		}
+		p := &secmon.PrivacyPolicy{MaxValueLen: capLen, MetadataKeys: []string{"v"}}
+		max := capLen
+		if max == 0 {
+			max = secmon.MaxMetadataLen
+		}
+		e := secmon.Event{Metadata: map[string]string{"v": v}, UserAgent: v}
+		p.ApplyEvent(&e)
+		checkCleaned(t, v, e.Metadata["v"], max)
+		if len(e.UserAgent) > secmon.MaxUserAgentLen || !utf8.ValidString(e.UserAgent) || strings.ContainsFunc(e.UserAgent, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			t.Fatalf("UserAgent %q from %q", e.UserAgent, v)
+		}
+		if e.Metadata["v"] != v && v != "" && !strings.ContainsAny(v, "<>&\"'") && utf8.ValidString(v) && len(v) <= max {
+			// A changed value must have had a reason: a redaction or a control.
+			if !strings.Contains(e.Metadata["v"], secmon.Redacted) && !strings.ContainsFunc(v, func(r rune) bool {
+				return r < 0x20 || r == 0x7f || r >= 0x80 && r <= 0x9f || r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069
+			}) && len(e.Metadata["v"]) == len(v) {
+				t.Fatalf("value changed without reason: %q -> %q", v, e.Metadata["v"])
+			}
+		}
+	})
+}
+
+func BenchmarkApplyEvent(b *testing.B) {
+	ip := netip.MustParseAddr("2001:db8::1")
+	ua := "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+	md := map[string]string{
+		"reason": "bad_password", "route": "/login", "method": "POST",
+		"status": "401", "path": "/login?next=/home",
+	}
+	for _, bc := range []struct {
+		name string
+		p    *secmon.PrivacyPolicy
+		md   map[string]string
+	}{
+		{"nil-metadata/full", &secmon.PrivacyPolicy{}, nil},
+		{"nil-metadata/truncate", &secmon.PrivacyPolicy{IPMode: secmon.IPTruncate}, nil},
+		{"nil-metadata/hash", &secmon.PrivacyPolicy{IPMode: secmon.IPHash, IPHashKey: []byte("0123456789abcdef")}, nil},
+		{"5-keys/full", &secmon.PrivacyPolicy{}, md},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			e := secmon.Event{Type: secmon.EventLoginFailure, IP: ip, UserAgent: ua, Metadata: bc.md}
+			for b.Loop() {
+				ev := e
+				bc.p.ApplyEvent(&ev)
+			}
+		})
+	}
+}
+
+func ExamplePrivacyPolicy_ApplyEvent() {
+	p := &secmon.PrivacyPolicy{IPMode: secmon.IPTruncate}
+	e := secmon.Event{
+		Type: secmon.EventLoginFailure,
+		IP:   netip.MustParseAddr("203.0.113.77"),
+		Metadata: map[string]string{
+			"password": "hunter2",                            // not allowlisted: dropped
+			"note":     "<script>alert(1)</script>",          // not allowlisted: dropped
+			"reason":   "bad password for alice@example.com", // e-mail redacted
+			"path":     "/login?next=/home&token=abc123",     // query token redacted
+			"route":    "/login",                             // kept as is
+		},
+	}
+	p.ApplyEvent(&e)
+	fmt.Println(e.IP)
+	for _, k := range slices.Sorted(maps.Keys(e.Metadata)) {
+		fmt.Printf("%s=%s\n", k, e.Metadata[k])
+	}
+	// Output:
+	// 203.0.113.0
+	// path=/login?next=/home&amp;token=[REDACTED]
+	// reason=bad password for [REDACTED]
+	// route=/login
+}
