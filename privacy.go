@@ -780,9 +780,10 @@ func scanWords(s string, sp *spans) {
 		for j < len(s) && !isWordSep(s[j]) {
 			j++
 		}
-		// Trailing sentence punctuation is not part of the word.
+		// Trailing sentence punctuation is not part of the word, except
+		// for the empty signature of an unsigned JWT ("eyJ….eyJ….").
 		e := j
-		for e > i && (s[e-1] == '.' || s[e-1] == ':' || s[e-1] == '!' || s[e-1] == '?') {
+		for e > i && !strings.HasPrefix(s[i:j], "eyJ") && (s[e-1] == '.' || s[e-1] == ':' || s[e-1] == '!' || s[e-1] == '?') {
 			e--
 		}
 		w := s[i:e]

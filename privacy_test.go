@@ -45,6 +45,7 @@ func TestPrivacyRedactsValues(t *testing.T) {
 		{"authorization header", "Authorization: Bearer abc.def-123", "Authorization: " + R},
 		{"basic prose kept", "basic authentication failed", "basic authentication failed"},
 		{"jwt", "tok eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk end", "tok " + R + " end"},
+		{"unsigned jwt", "alg none eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0.", "alg none " + R},
 		{"stripe key", "key sk_live_4eC39HqLyjWDarjtT1zdp7dc used", "key " + R + " used"},
 		{"github token", "ghp_16C7e42F292c6912E7710c838347Ae178B4a", R},
 		{"aws access key", "AKIAIOSFODNN7EXAMPLE", R},
