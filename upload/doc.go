@@ -1,0 +1,108 @@
+// Package upload validates user uploads: size, type, structure, metadata
+// and polyglots, with lossless sanitising and per-stage timings.
+//
+// [NewValidator] returns a [Validator], which implements
+// secmon.UploadValidator. Config{} is a safe validator for chart and photo
+// uploads: PNG, JPEG, GIF and WebP up to 5 MiB and 50 megapixels, with
+// sanitised copies on.
+//
+// # Stages
+//
+// Validate runs its stages in order, timing each into Verdict.Timings and
+// a [Tracker]:
+//
+//   - size: the length is checked before any byte is read.
+//   - magic: the content type is detected from the bytes (full signatures
+//     for the image types; h2non/filetype for the rest) and must match the
+//     declared Content-Type (parameters stripped, case ignored, empty or
+//     application/octet-stream meaning no claim) and the extension of the
+//     file name, and be allowed. %PDF- in the first KiB, or a GIF whose
+//     logical screen bytes open a JavaScript comment, is a polyglot.
+//   - structure: the file is walked to its logical end with bounds on
+//     every length: PNG chunks with CRCs from IHDR to IEND; JPEG segments
+//     and entropy-coded scans (byte stuffing and restart markers) to EOI;
+//     GIF blocks, extensions and sub-blocks to the trailer; the WebP RIFF
+//     size against the file and each chunk inside it. Header dimensions ×
+//     frames are checked against MaxPixels here, before anything could be
+//     decoded.
+//   - metadata: metadata, never pixel data, is scanned in one pass for
+//     markup, script, server-side code and event handlers (ASCII and
+//     UTF-16LE) and for embedded archive or executable signatures: PNG
+//     tEXt, zTXt and iTXt (inflated as a stream, capped by MaxTextChunk),
+//     eXIf; JPEG APPn (EXIF, XMP and others; not the ICC profile or Adobe
+//     segment) and COM; GIF comment, application and plain-text
+//     extensions; WebP EXIF and XMP chunks.
+//   - decode (only with Config.Decode): PNG, JPEG and GIF are decoded.
+//   - sanitize: the lossless copy is built (see below).
+//
+// # EXIF
+//
+// An EXIF block is bounded by the package's own pre-validator before
+// github.com/rwcarlsen/goexif reads it: at most [MaxEXIFBytes], a valid
+// TIFF header, at most [MaxEXIFIFDs] directories each visited once, at
+// most [MaxEXIFEntries] entries each, only the twelve TIFF field types,
+// every count × type size (computed without overflow) inside the block.
+// goexif alone can be made to allocate 8–16 GiB by a 26-byte block whose
+// count overflows, or to loop forever on two directories that point at each
+// other; such blocks are reported corrupt and never reach it. goexif runs
+// inside recover, and only its orientation is used.
+//
+// # Threats
+//
+// Threat codes are the secmon.Threat* constants. Severities:
+//
+//	size_exceeded       low
+//	type_mismatch       high
+//	disallowed_type     medium; critical when the content is an executable,
+//	                    script, HTML, PHP or an archive
+//	trailing_data       medium
+//	embedded_archive    high
+//	html_content        high (markup after the image, or active SVG content)
+//	script_in_metadata  high
+//	pixel_bomb          high
+//	corrupt             medium (truncated or malformed structure, bad CRC,
+//	                    malformed EXIF, a text chunk past MaxTextChunk)
+//	polyglot            critical
+//
+// Only the first threat of each code is reported. Details name the
+// pattern and the byte offset, never the file's bytes.
+//
+// Known strictness: JPEGs with data after EOI (multi-picture MPO files,
+// "motion photos" with an appended video) are reported as trailing_data;
+// their sanitised copy is the first picture alone.
+//
+// # Sanitising
+//
+// Sanitising is on unless Config.DisableSanitize is set. Verdict.Sanitized
+// is the file up to its logical end without its metadata, produced by
+// dropping chunks and segments (never by re-encoding, so pixels are
+// identical): PNG tEXt, zTXt, iTXt, eXIf, tIME and unknown ancillary chunks
+// (iCCP, sRGB, gAMA, cHRM, pHYs and the other rendering chunks stay); JPEG
+// APPn except APP0 JFIF, APP2 ICC_PROFILE and APP14 Adobe, and COM; GIF
+// comment, plain-text and application extensions except the NETSCAPE2.0 /
+// ANIMEXTS1.0 looping extension; WebP EXIF, XMP and unknown chunks, with
+// the VP8X flags and RIFF size fixed. A JPEG or PNG whose EXIF orientation
+// is not 1 keeps a minimal EXIF block holding only that orientation, so a
+// rotated photo still displays upright (WebP orientation is dropped:
+// browsers ignore it).
+//
+// A blocked verdict also carries Sanitized when every threat lay in what
+// sanitising removes (metadata, trailing data) and the copy re-validates
+// clean: the PRD's "EXIF data properly sanitised" path. Allowed still
+// describes the original.
+//
+// # SVG
+//
+// SVG is never allowed by default. A host that adds TypeSVG gets the
+// document scanned as a whole: script elements, event handler attributes,
+// javascript: and vbscript: URLs, foreignObject, iframe/embed/object,
+// entity declarations and references to external resources are
+// html_content.
+//
+// # Performance
+//
+// Validation without decoding reads each byte a small constant number of
+// times and allocates at most a few copies of the upload plus a fixed
+// overhead (an inflater and scan windows). The [Tracker] keeps the last N
+// durations per stage and logs stages slower than Config.SlowStage.
+package upload

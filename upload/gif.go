@@ -1,0 +1,163 @@
+package upload
+
+import "encoding/binary"
+
+// walkGIF walks the header, colour tables, extensions and image blocks to
+// the trailer, counting frames and their areas.
+func walkGIF(st *state) {
+	data := st.data
+	if len(data) < 13 {
+		st.corrupt(-1, "GIF truncated in the header")
+		return
+	}
+	w, h := int64(binary.LittleEndian.Uint16(data[6:])), int64(binary.LittleEndian.Uint16(data[8:]))
+	st.width, st.height = w, h
+	pos := 13
+	if f := data[10]; f&0x80 != 0 {
+		pos += 3 << (f&7 + 1)
+	}
+	frameArea := int64(0)
+	for {
+		if pos >= len(data) {
+			st.corrupt(-1, "GIF truncated: no trailer")
+			break
+		}
+		switch data[pos] {
+		case 0x3b:
+			st.end = pos + 1
+			if st.frames == 0 {
+				st.corrupt(-1, "GIF has no image")
+			}
+			st.pixels = addPixels(mulPixels(w, h), frameArea)
+			return
+		case 0x2c:
+			if len(data)-pos < 10 {
+				st.corrupt(-1, "GIF truncated in the image descriptor at byte %d", pos)
+				return
+			}
+			left, top := int64(binary.LittleEndian.Uint16(data[pos+1:])), int64(binary.LittleEndian.Uint16(data[pos+3:]))
+			fw, fh := int64(binary.LittleEndian.Uint16(data[pos+5:])), int64(binary.LittleEndian.Uint16(data[pos+7:]))
+			if left+fw > w || top+fh > h {
+				st.corrupt(-1, "GIF frame at byte %d lies outside the %d×%d screen", pos, w, h)
+			}
+			flags := data[pos+9]
+			pos += 10
+			if flags&0x80 != 0 {
+				pos += 3 << (flags&7 + 1)
+			}
+			if pos >= len(data) {
+				st.corrupt(-1, "GIF truncated in an image")
+				return
+			}
+			if lzw := data[pos]; lzw < 2 || lzw > 8 {
+				st.corrupt(-1, "GIF image at byte %d has LZW code size %d", pos, lzw)
+				return
+			}
+			pos = skipSubBlocks(data, pos+1)
+			if pos < 0 {
+				st.corrupt(-1, "GIF truncated in image data")
+				return
+			}
+			st.frames++
+			frameArea = addPixels(frameArea, fw*fh)
+		case 0x21:
+			if len(data)-pos < 2 {
+				st.corrupt(-1, "GIF truncated in an extension")
+				return
+			}
+			if pos = gifExtension(st, pos); pos < 0 {
+				st.corrupt(-1, "GIF truncated in an extension")
+				return
+			}
+		default:
+			st.corrupt(-1, "GIF: unknown block 0x%02x at byte %d", data[pos], pos)
+			return
+		}
+	}
+	st.pixels = addPixels(mulPixels(w, h), frameArea)
+}
+
+// gifExtension handles the extension at pos and returns the offset after
+// it, or -1 when truncated.
+func gifExtension(st *state, pos int) int {
+	data := st.data
+	start, label := pos, data[pos+1]
+	switch label {
+	case 0xf9: // graphic control: timing and transparency
+		return skipSubBlocks(data, pos+2)
+	case 0xff: // application
+		p := pos + 2
+		if p < len(data) && data[p] == 11 && len(data)-p >= 12 {
+			id := string(data[p+1 : p+12])
+			if id == "NETSCAPE2.0" || id == "ANIMEXTS1.0" {
+				return skipSubBlocks(data, p) // looping: kept
+			}
+			joined, end := joinSubBlocks(data, p+12)
+			if end < 0 {
+				return -1
+			}
+			xmp := id == "XMP DataXMP"
+			where := "GIF application extension"
+			if xmp {
+				where = "GIF XMP extension"
+			}
+			st.addSpan(span{off: start, end: end, where: where, text: xmp, kind: spanRaw, edit: st.drop(start, end)})
+			st.spans[len(st.spans)-1].joined = joined
+			return end
+		}
+		joined, end := joinSubBlocks(data, p)
+		if end < 0 {
+			return -1
+		}
+		st.addSpan(span{off: start, end: end, where: "GIF application extension", edit: st.drop(start, end), joined: joined})
+		return end
+	case 0xfe, 0x01: // comment, plain text
+		joined, end := joinSubBlocks(data, pos+2)
+		if end < 0 {
+			return -1
+		}
+		where := "GIF comment extension"
+		if label == 0x01 {
+			where = "GIF plain-text extension"
+		}
+		st.addSpan(span{off: start, end: end, where: where, text: true, edit: st.drop(start, end), joined: joined})
+		return end
+	}
+	joined, end := joinSubBlocks(data, pos+2)
+	if end < 0 {
+		return -1
+	}
+	st.addSpan(span{off: start, end: end, where: "GIF extension", edit: st.drop(start, end), joined: joined})
+	return end
+}
+
+// skipSubBlocks returns the offset after the sub-block chain at p, or -1.
+func skipSubBlocks(data []byte, p int) int {
+	for p < len(data) {
+		n := int(data[p])
+		p++
+		if n == 0 {
+			return p
+		}
+		p += n
+	}
+	return -1
+}
+
+// joinSubBlocks concatenates the sub-block chain at p so that a pattern
+// split across sub-blocks is still seen. The copy is at most the chain's
+// size.
+func joinSubBlocks(data []byte, p int) ([]byte, int) {
+	end := skipSubBlocks(data, p)
+	if end < 0 {
+		return nil, -1
+	}
+	out := make([]byte, 0, end-p)
+	for p < end {
+		n := int(data[p])
+		p++
+		out = append(out, data[p:min(p+n, len(data))]...)
+		p += n
+	}
+	return out, end
+}

@@ -1,0 +1,179 @@
+package upload
+
+import (
+	"encoding/binary"
+	"hash/crc32"
+)
+
+// walkPNG walks the chunks from the signature to IEND, checking lengths,
+// CRCs and the order IHDR … IDAT … IEND.
+func walkPNG(st *state) {
+	data := st.data
+	pos := 8
+	seenIDAT := false
+	for first := true; ; first = false {
+		if len(data)-pos < 12 {
+			st.corrupt(-1, "PNG truncated at byte %d: no IEND chunk", pos)
+			return
+		}
+		n := binary.BigEndian.Uint32(data[pos:])
+		typ := data[pos+4 : pos+8]
+		if n > 1<<31-1 {
+			st.corrupt(-1, "PNG chunk at byte %d declares %d bytes", pos, n)
+			return
+		}
+		if !isLetter(typ[0]) || !isLetter(typ[1]) || !isLetter(typ[2]) || !isLetter(typ[3]) {
+			st.corrupt(-1, "PNG chunk at byte %d has an invalid type", pos)
+			return
+		}
+		if uint64(len(data)-pos-12) < uint64(n) {
+			st.corrupt(-1, "PNG truncated: %s chunk at byte %d declares %d bytes, %d remain", typ, pos, n, len(data)-pos-12)
+			return
+		}
+		body := data[pos+8 : pos+8+int(n)]
+		end := pos + 12 + int(n)
+		want := binary.BigEndian.Uint32(data[end-4:])
+		if crc32.Update(crc32.Update(0, crc32.IEEETable, typ), crc32.IEEETable, body) != want {
+			st.corrupt(-1, "PNG %s chunk at byte %d fails its CRC", typ, pos)
+		}
+		name := string(typ) // the compiler does not allocate for the comparisons below
+		if first != (name == "IHDR") {
+			st.corrupt(-1, "PNG does not start with exactly one IHDR chunk")
+			return
+		}
+		switch name {
+		case "IHDR":
+			if !pngHeader(st, body) {
+				return
+			}
+		case "IDAT":
+			seenIDAT = true
+		case "IEND":
+			if !seenIDAT {
+				st.corrupt(-1, "PNG has no IDAT chunk")
+			}
+			st.end = end
+			return
+		case "acTL":
+			if len(body) == 8 {
+				st.frames = int64(binary.BigEndian.Uint32(body))
+				st.pixels = mulPixels(st.pixels, max(st.frames, 1))
+			}
+		case "tEXt":
+			st.addSpan(span{off: pos + 8, end: end - 4, where: "PNG tEXt chunk", text: true, edit: st.drop(pos, end)})
+		case "zTXt":
+			pngCompressedText(st, pos, end, body, 0, "PNG zTXt chunk")
+		case "iTXt":
+			pngITXt(st, pos, end, body)
+		case "eXIf":
+			off := pos + 8
+			if hasPrefix(body, "Exif\x00\x00") {
+				off += 6
+			}
+			st.addSpan(span{off: off, end: end - 4, where: "PNG eXIf chunk", kind: spanEXIF, edit: st.drop(pos, end)})
+		case "tIME":
+			st.drop(pos, end)
+		case "PLTE", "tRNS", "cHRM", "gAMA", "iCCP", "sBIT", "sRGB", "cICP", "mDCv", "cLLI",
+			"bKGD", "hIST", "pHYs", "sPLT", "fcTL", "fdAT":
+			// rendering information: kept, not scanned
+		default:
+			if typ[0]&0x20 == 0 {
+				st.corrupt(-1, "PNG has an unknown critical chunk %q", name)
+				return
+			}
+			st.addSpan(span{off: pos + 8, end: end - 4, where: "PNG " + name + " chunk", edit: st.drop(pos, end)})
+		}
+		pos = end
+	}
+}
+
+// pngHeader checks IHDR and records the dimensions.
+func pngHeader(st *state, b []byte) bool {
+	if len(b) != 13 {
+		st.corrupt(-1, "PNG IHDR has %d bytes, want 13", len(b))
+		return false
+	}
+	w, h := binary.BigEndian.Uint32(b), binary.BigEndian.Uint32(b[4:])
+	depth, color := b[8], b[9]
+	if w == 0 || h == 0 || w > 1<<31-1 || h > 1<<31-1 {
+		st.corrupt(-1, "PNG IHDR has invalid dimensions %d×%d", w, h)
+		return false
+	}
+	ok := false
+	switch color {
+	case 0:
+		ok = depth == 1 || depth == 2 || depth == 4 || depth == 8 || depth == 16
+	case 3:
+		ok = depth == 1 || depth == 2 || depth == 4 || depth == 8
+	case 2, 4, 6:
+		ok = depth == 8 || depth == 16
+	}
+	if !ok || b[10] != 0 || b[11] != 0 || b[12] > 1 {
+		st.corrupt(-1, "PNG IHDR has an invalid format (colour type %d, depth %d)", color, depth)
+		return false
+	}
+	st.width, st.height = int64(w), int64(h)
+	st.pixels = mulPixels(st.width, st.height)
+	return true
+}
+
+// pngCompressedText records a chunk whose text starts compressed at
+// body[textAt:] after a keyword and method byte (zTXt), or at the given
+// offset (iTXt).
+func pngCompressedText(st *state, pos, end int, body []byte, textAt int, where string) {
+	e := st.drop(pos, end)
+	if textAt == 0 {
+		k := indexNul(body, 80)
+		if k < 0 || k+2 > len(body) || body[k+1] != 0 {
+			st.corrupt(pos, "%s at byte %d is malformed", where, pos)
+			return
+		}
+		textAt = k + 2
+	}
+	st.addSpan(span{off: pos + 8, end: pos + 8 + textAt, where: where, text: true, edit: e})
+	st.addSpan(span{off: pos + 8 + textAt, end: end - 4, where: where, text: true, kind: spanZlib, edit: e})
+}
+
+// pngITXt handles keyword\0 flag method language\0 translated\0 text.
+func pngITXt(st *state, pos, end int, body []byte) {
+	k := indexNul(body, 80)
+	if k < 0 || k+3 > len(body) {
+		st.corrupt(pos, "PNG iTXt chunk at byte %d is malformed", pos)
+		st.drop(pos, end)
+		return
+	}
+	flag := body[k+1]
+	i := k + 3
+	for range 2 { // language tag, translated keyword
+		j := indexNul(body[i:], len(body))
+		if j < 0 {
+			st.corrupt(pos, "PNG iTXt chunk at byte %d is malformed", pos)
+			st.drop(pos, end)
+			return
+		}
+		i += j + 1
+	}
+	if flag == 1 {
+		pngCompressedText(st, pos, end, body, i, "PNG iTXt chunk")
+		return
+	}
+	st.addSpan(span{off: pos + 8, end: end - 4, where: "PNG iTXt chunk", text: true, edit: st.drop(pos, end)})
+}
+
+func indexNul(b []byte, limit int) int {
+	for i := 0; i < len(b) && i <= limit; i++ {
+		if b[i] == 0 {
+			return i
+		}
+	}
+	return -1
+}
+
+// pngEXIFChunk wraps a TIFF block in an eXIf chunk.
+func pngEXIFChunk(tiff []byte) []byte {
+	out := make([]byte, 0, 12+len(tiff))
+	out = binary.BigEndian.AppendUint32(out, uint32(len(tiff)))
+	out = append(out, "eXIf"...)
+	out = append(out, tiff...)
+	return binary.BigEndian.AppendUint32(out, crc32.ChecksumIEEE(out[4:]))
+}

@@ -1,0 +1,276 @@
+package upload
+
+import "encoding/binary"
+
+// This file holds the single-pass matcher that looks for active content
+// (markup, script, server-side code) and embedded file signatures inside
+// metadata and trailing bytes. It never lower-cases a copy of its input and
+// uses no regular expressions: at each byte that can start a pattern it
+// compares in place, ignoring ASCII case, both as plain bytes and as
+// UTF-16LE (each ASCII character followed by a zero byte).
+
+type hitKind uint8
+
+const (
+	hitMarkup  hitKind = iota + 1 // HTML, script or server-side code
+	hitArchive                    // an embedded archive, document or executable
+)
+
+// hit is the first suspicious pattern found in a span.
+type hit struct {
+	kind hitKind
+	name string // the pattern, e.g. "<script" or "ZIP local header"
+	off  int    // offset of the match inside the scanned bytes
+	wide bool   // matched as UTF-16LE
+}
+
+// markupPattern is matched ignoring ASCII case. Patterns are stored in
+// lower case.
+type markupPattern struct {
+	s        string
+	textOnly bool // too short to look for in binary data without false positives
+}
+
+var markupPatterns = [...]markupPattern{
+	{s: "<script"},
+	{s: "<?php"},
+	{s: "<?="},
+	{s: "<html"},
+	{s: "<iframe"},
+	{s: "<frame"},
+	{s: "<svg"},
+	{s: "<body"},
+	{s: "<object"},
+	{s: "<embed"},
+	{s: "<form"},
+	{s: "<meta"},
+	{s: "<base"},
+	{s: "<link"},
+	{s: "<!doctype"},
+	{s: "<!entity"},
+	{s: "<%", textOnly: true},
+	{s: "javascript:"},
+	{s: "vbscript:"},
+	{s: "data:text/html"},
+	{s: "eval("},
+	{s: "document.cookie"},
+}
+
+// signature is matched exactly (binary).
+type signature struct {
+	s    string
+	name string
+}
+
+var signatures = [...]signature{
+	{"PK\x03\x04", "ZIP local file header"},
+	{"PK\x05\x06", "ZIP end of central directory"},
+	{"%PDF-", "PDF header"},
+	{"\x7fELF", "ELF executable"},
+	{"Rar!\x1a\x07", "RAR archive"},
+	{"7z\xbc\xaf\x27\x1c", "7-Zip archive"},
+	{"\xca\xfe\xba\xbe", "Java class or Mach-O fat binary"},
+	{"\xcf\xfa\xed\xfe", "Mach-O executable"},
+	{"\xce\xfa\xed\xfe", "Mach-O executable"},
+}
+
+// starts marks the bytes that can begin a pattern.
+var starts = func() (t [256]bool) {
+	for _, p := range markupPatterns {
+		c := p.s[0]
+		t[c] = true
+		t[upper(c)] = true
+	}
+	for _, s := range signatures {
+		t[s.s[0]] = true
+	}
+	t['o'], t['O'] = true, true // event handlers
+	t['M'] = true               // PE executables
+	return t
+}()
+
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+func upper(c byte) byte {
+	if 'a' <= c && c <= 'z' {
+		return c - ('a' - 'A')
+	}
+	return c
+}
+
+func isLetter(c byte) bool { c = lower(c); return 'a' <= c && c <= 'z' }
+
+func isAlnum(c byte) bool { return isLetter(c) || '0' <= c && c <= '9' }
+
+// at returns the k-th character of b starting at i, as plain bytes
+// (stride 1) or UTF-16LE (stride 2, the high byte must be zero).
+func at(b []byte, i, k, stride int) (byte, bool) {
+	j := i + k*stride
+	if j+stride > len(b) {
+		return 0, false
+	}
+	if stride == 2 && b[j+1] != 0 {
+		return 0, false
+	}
+	return b[j], true
+}
+
+// scanBytes reports the first markup pattern or embedded signature in b.
+// text says the bytes are meant to be text (a comment, a tEXt chunk, an EXIF
+// string), which enables the shortest patterns.
+func scanBytes(b []byte, text bool) (hit, bool) {
+	for i := 0; i < len(b); i++ {
+		if !starts[b[i]] {
+			continue
+		}
+		if h, ok := matchAt(b, i, 1, text); ok {
+			return h, true
+		}
+		if i+1 < len(b) && b[i+1] == 0 {
+			if h, ok := matchAt(b, i, 2, text); ok {
+				h.wide = true
+				return h, true
+			}
+		}
+	}
+	return hit{}, false
+}
+
+func matchAt(b []byte, i, stride int, text bool) (hit, bool) {
+	c := b[i]
+	if stride == 1 {
+		for _, s := range signatures {
+			if s.s[0] == c && hasPrefix(b[i:], s.s) {
+				return hit{kind: hitArchive, name: s.name, off: i}, true
+			}
+		}
+		if c == 'M' && isPE(b, i) {
+			return hit{kind: hitArchive, name: "PE executable", off: i}, true
+		}
+	}
+	lc := lower(c)
+	for _, p := range markupPatterns {
+		if p.s[0] != lc || (p.textOnly && !text) {
+			continue
+		}
+		if foldAt(b, i, p.s, stride) {
+			return hit{kind: hitMarkup, name: p.s, off: i}, true
+		}
+	}
+	if lc == 'o' {
+		if name, ok := eventHandlerAt(b, i, stride); ok {
+			return hit{kind: hitMarkup, name: name, off: i}, true
+		}
+	}
+	return hit{}, false
+}
+
+func hasPrefix(b []byte, s string) bool {
+	return len(b) >= len(s) && string(b[:len(s)]) == s
+}
+
+// foldAt reports whether the lower-case pattern p occurs at i ignoring ASCII
+// case.
+func foldAt(b []byte, i int, p string, stride int) bool {
+	for k := 0; k < len(p); k++ {
+		c, ok := at(b, i, k, stride)
+		if !ok || lower(c) != p[k] {
+			return false
+		}
+	}
+	return true
+}
+
+// eventHandlerAt matches an HTML event handler attribute at i: a word
+// boundary, "on", three to 32 letters, up to eight blanks and "=". It
+// returns a generic name; the attribute itself is never echoed.
+func eventHandlerAt(b []byte, i, stride int) (string, bool) {
+	if i >= stride {
+		if p := b[i-stride]; isAlnum(p) || p == '_' || p == '-' || p == ':' || p == '.' {
+			return "", false
+		}
+	}
+	if c, ok := at(b, i, 1, stride); !ok || lower(c) != 'n' {
+		return "", false
+	}
+	k := 2
+	for ; k < 2+32; k++ {
+		c, ok := at(b, i, k, stride)
+		if !ok || !isLetter(c) {
+			break
+		}
+	}
+	if k-2 < 3 {
+		return "", false
+	}
+	for n := 0; n < 8; n++ {
+		c, ok := at(b, i, k, stride)
+		if !ok || (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+			break
+		}
+		k++
+	}
+	if c, ok := at(b, i, k, stride); ok && c == '=' {
+		return "on…= event handler", true
+	}
+	return "", false
+}
+
+// isPE reports whether an MS-DOS header at i leads to a PE signature.
+func isPE(b []byte, i int) bool {
+	if len(b)-i < 0x40 || b[i+1] != 'Z' {
+		return false
+	}
+	lfanew := uint64(binary.LittleEndian.Uint32(b[i+0x3c:]))
+	if lfanew > uint64(len(b)-i) || uint64(len(b)-i)-lfanew < 4 {
+		return false
+	}
+	j := i + int(lfanew)
+	return string(b[j:j+4]) == "PE\x00\x00"
+}
+
+// scanOverlap is how many bytes a streaming scan keeps from one window to
+// the next so that a pattern split across reads is still seen. It exceeds
+// the longest pattern in UTF-16LE (an event handler: 2+32+8+1 characters).
+const scanOverlap = 96
+
+// streamScanner scans a stream in fixed windows without buffering it.
+type streamScanner struct {
+	buf  [4096 + scanOverlap]byte
+	n    int   // bytes held in buf
+	base int64 // stream offset of buf[0]
+	text bool
+}
+
+// write scans p, returning the first hit with its offset in the stream.
+func (s *streamScanner) write(p []byte) (hit, int64, bool) {
+	for len(p) > 0 {
+		c := copy(s.buf[s.n:], p)
+		p = p[c:]
+		s.n += c
+		if s.n < len(s.buf) && len(p) == 0 {
+			break
+		}
+		if h, ok := scanBytes(s.buf[:s.n], s.text); ok {
+			return h, s.base + int64(h.off), true
+		}
+		keep := min(scanOverlap, s.n)
+		copy(s.buf[:], s.buf[s.n-keep:s.n])
+		s.base += int64(s.n - keep)
+		s.n = keep
+	}
+	return hit{}, 0, false
+}
+
+// flush scans what is left.
+func (s *streamScanner) flush() (hit, int64, bool) {
+	if h, ok := scanBytes(s.buf[:s.n], s.text); ok {
+		return h, s.base + int64(h.off), true
+	}
+	return hit{}, 0, false
+}

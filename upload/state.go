@@ -1,0 +1,286 @@
+package upload
+
+import (
+	"bytes"
+	"compress/zlib"
+	"fmt"
+	"io"
+	"math/bits"
+
+	"github.com/secmon-go/secmon"
+)
+
+// state is one validation in progress.
+type state struct {
+	v      *Validator
+	data   []byte
+	mime   string
+	format *format
+
+	end                         int   // logical end of the image
+	width, height, frames       int64 // from the headers
+	pixels                      int64 // what decoding would allocate, in pixels
+	spans                       []span
+	edits                       []edit
+	threats                     []threatAt
+	strippedOnly                []byte // sanitised copy of a blocked upload
+	scratch                     []byte // reused by walkers that join sub-blocks
+	inflater                    io.ReadCloser
+	streamBuf                   *streamScanner
+	exifOrientationKeptByWalker bool
+}
+
+// threatAt is a threat with the offset it was found at; -1 means the whole
+// file (sanitising cannot remove it).
+type threatAt struct {
+	secmon.Threat
+	off int
+}
+
+type spanKind uint8
+
+const (
+	spanRaw  spanKind = iota // scan the bytes as they are
+	spanZlib                 // inflate, then scan
+	spanEXIF                 // a TIFF-structured EXIF block
+)
+
+// span is a metadata region to scan.
+type span struct {
+	off, end int
+	where    string // e.g. "PNG tEXt chunk"
+	text     bool
+	kind     spanKind
+	edit     int    // index in state.edits of the edit that removes the container; -1 none
+	joined   []byte // when set, the content to scan instead of data[off:end]
+}
+
+// edit replaces data[off:end] with repl when sanitising.
+type edit struct {
+	off, end int
+	repl     []byte
+}
+
+func (st *state) add(code string, off int, detail string) {
+	st.addSev(code, severities[code], off, detail)
+}
+
+// addSev records a threat; only the first of each code is kept.
+func (st *state) addSev(code string, sev secmon.Severity, off int, detail string) {
+	for i := range st.threats {
+		if st.threats[i].Code == code {
+			if off < 0 {
+				st.threats[i].off = -1 // one occurrence sanitising cannot remove
+			}
+			return
+		}
+	}
+	st.threats = append(st.threats, threatAt{secmon.Threat{Code: code, Severity: sev, Detail: detail}, off})
+}
+
+func (st *state) corrupt(off int, format string, args ...any) {
+	st.add(secmon.ThreatCorrupt, off, fmt.Sprintf(format, args...))
+}
+
+func (st *state) publicThreats() []secmon.Threat {
+	if len(st.threats) == 0 {
+		return nil
+	}
+	out := make([]secmon.Threat, len(st.threats))
+	for i, t := range st.threats {
+		out[i] = t.Threat
+	}
+	return out
+}
+
+// drop removes data[off:end] when sanitising and returns the edit index.
+func (st *state) drop(off, end int) int {
+	st.edits = append(st.edits, edit{off: off, end: end})
+	return len(st.edits) - 1
+}
+
+func (st *state) addSpan(s span) { st.spans = append(st.spans, s) }
+
+// mulPixels multiplies without overflow, saturating at MaxInt64.
+func mulPixels(a, b int64) int64 {
+	if a <= 0 || b <= 0 {
+		return 0
+	}
+	hi, lo := bits.Mul64(uint64(a), uint64(b))
+	if hi != 0 || lo > 1<<63-1 {
+		return 1<<63 - 1
+	}
+	return int64(lo)
+}
+
+func addPixels(a, b int64) int64 {
+	if s := a + b; s >= a {
+		return s
+	}
+	return 1<<63 - 1
+}
+
+// trailing reports the bytes after the logical end.
+func (st *state) trailing() {
+	tail := st.data[st.end:]
+	st.add(secmon.ThreatTrailingData, st.end, fmt.Sprintf("%d bytes after the end of the %s at byte %d", len(tail), st.mime, st.end))
+	if h, ok := scanBytes(tail, true); ok {
+		if h.kind == hitArchive {
+			st.add(secmon.ThreatEmbeddedArchive, st.end+h.off, fmt.Sprintf("%s in the trailing data at byte %d", h.name, st.end+h.off))
+		} else {
+			st.add(secmon.ThreatHTMLContent, st.end+h.off, fmt.Sprintf("%q markup in the trailing data at byte %d", h.name, st.end+h.off))
+		}
+	}
+}
+
+// reportHit turns a hit inside metadata into a threat.
+func (st *state) reportHit(h hit, off int, where string) {
+	enc := ""
+	if h.wide {
+		enc = " (UTF-16LE)"
+	}
+	if h.kind == hitArchive {
+		st.add(secmon.ThreatEmbeddedArchive, off, fmt.Sprintf("%s in %s at byte %d", h.name, where, off))
+		return
+	}
+	st.add(secmon.ThreatScriptInMetadata, off, fmt.Sprintf("%q%s in %s at byte %d", h.name, enc, where, off))
+}
+
+// scanMetadata scans every metadata span the walker collected. Pixel data
+// is never scanned.
+func (st *state) scanMetadata() {
+	for _, s := range st.spans {
+		b := st.data[s.off:s.end]
+		if s.joined != nil {
+			if h, ok := scanBytes(s.joined, s.text); ok {
+				st.reportHit(h, s.off, s.where)
+			}
+			continue
+		}
+		switch s.kind {
+		case spanRaw:
+			if h, ok := scanBytes(b, s.text); ok {
+				st.reportHit(h, s.off+h.off, s.where)
+			}
+		case spanZlib:
+			st.scanZlib(s, b)
+		case spanEXIF:
+			st.scanEXIF(s, b)
+		}
+	}
+}
+
+// scanZlib inflates b as a stream, scanning it in fixed windows, and stops
+// at the configured cap: nothing proportional to the inflated size is ever
+// allocated.
+func (st *state) scanZlib(s span, b []byte) {
+	var err error
+	if st.inflater == nil {
+		st.inflater, err = zlib.NewReader(bytes.NewReader(b))
+	} else {
+		err = st.inflater.(zlib.Resetter).Reset(bytes.NewReader(b), nil)
+	}
+	if err != nil {
+		st.corrupt(s.off, "%s: bad compressed stream", s.where)
+		return
+	}
+	if st.streamBuf == nil {
+		st.streamBuf = new(streamScanner)
+	}
+	sc := st.streamBuf
+	sc.n, sc.base, sc.text = 0, 0, s.text
+	var buf [2048]byte
+	var total int64
+	for {
+		n, rerr := st.inflater.Read(buf[:])
+		total += int64(n)
+		if total > st.v.maxText {
+			st.corrupt(s.off, "%s inflates past the %d-byte limit (decompression bomb)", s.where, st.v.maxText)
+			return
+		}
+		if h, _, ok := sc.write(buf[:n]); ok {
+			st.reportHit(h, s.off, s.where+" (inflated)")
+			return
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			st.corrupt(s.off, "%s: bad compressed stream", s.where)
+			return
+		}
+	}
+	if h, _, ok := sc.flush(); ok {
+		st.reportHit(h, s.off, s.where+" (inflated)")
+	}
+}
+
+// scanEXIF pre-validates an EXIF block, scans its string values, and only
+// then lets the EXIF parser read it.
+func (st *state) scanEXIF(s span, b []byte) {
+	info, err := prevalidateEXIF(b)
+	if err != nil {
+		st.corrupt(s.off, "%s: %v", s.where, err)
+		return
+	}
+	for _, val := range info.values {
+		if h, ok := scanBytes(b[val.off:val.off+val.len], val.text); ok {
+			st.reportHit(h, s.off+val.off+h.off, s.where+" "+exifTagName(val.tag))
+		}
+	}
+	o, err := st.v.decodeEXIF(b)
+	if err != nil {
+		st.corrupt(s.off, "%s: %v", s.where, err)
+		return
+	}
+	if o == 0 {
+		o = info.orientation
+	}
+	if o >= 2 && o <= 8 && s.edit >= 0 && st.format.exifContainer != nil {
+		st.edits[s.edit].repl = st.format.exifContainer(minimalEXIF(o))
+	}
+}
+
+// allStrippable reports whether sanitising removes the location of every
+// threat.
+func (st *state) allStrippable() bool {
+	for _, t := range st.threats {
+		if t.off < 0 {
+			return false
+		}
+		if t.off >= st.end {
+			continue
+		}
+		in := false
+		for _, e := range st.edits {
+			if e.off <= t.off && t.off < e.end {
+				in = true
+				break
+			}
+		}
+		if !in {
+			return false
+		}
+	}
+	return true
+}
+
+// sanitized applies the edits to data[:end], then the format's fixups.
+func (st *state) sanitized() []byte {
+	n := st.end
+	for _, e := range st.edits {
+		n += len(e.repl) - (e.end - e.off)
+	}
+	out := make([]byte, 0, n)
+	pos := 0
+	for _, e := range st.edits {
+		out = append(out, st.data[pos:e.off]...)
+		out = append(out, e.repl...)
+		pos = e.end
+	}
+	out = append(out, st.data[pos:st.end]...)
+	if st.format.fixup != nil {
+		st.format.fixup(out)
+	}
+	return out
+}

@@ -1,0 +1,388 @@
+package upload
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	_ "image/gif"  // registered for Config.Decode
+	_ "image/jpeg" // registered for Config.Decode
+	_ "image/png"  // registered for Config.Decode
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/secmon-go/secmon"
+)
+
+// MIME types the validator understands.
+const (
+	TypePNG  = "image/png"
+	TypeJPEG = "image/jpeg"
+	TypeGIF  = "image/gif"
+	TypeWebP = "image/webp"
+	TypeSVG  = "image/svg+xml"
+)
+
+// Defaults for Config.
+const (
+	DefaultMaxBytes     = 5 << 20
+	DefaultMaxPixels    = 50_000_000
+	DefaultMaxTextChunk = 1 << 20
+)
+
+// DefaultAllowedTypes are the types allowed when Config.AllowedTypes is
+// empty. SVG is never among them: it is a document that can carry script.
+var DefaultAllowedTypes = []string{TypePNG, TypeJPEG, TypeGIF, TypeWebP}
+
+// Stage names used in secmon.Verdict.Timings and Tracker statistics.
+const (
+	StageSize      = "size"
+	StageMagic     = "magic"
+	StageStructure = "structure"
+	StageMetadata  = "metadata"
+	StageDecode    = "decode"
+	StageSanitize  = "sanitize"
+	StageTotal     = "total"
+)
+
+// Config configures a Validator. Zero fields mean the documented defaults,
+// so Config{} is a safe validator for chart and photo uploads.
+type Config struct {
+	// MaxBytes is the largest upload accepted. Default DefaultMaxBytes
+	// (5 MiB).
+	MaxBytes int64
+	// AllowedTypes lists the MIME types accepted, from TypePNG, TypeJPEG,
+	// TypeGIF, TypeWebP and TypeSVG. Default DefaultAllowedTypes. Any other
+	// type is a configuration error.
+	AllowedTypes []string
+	// MaxPixels bounds width × height × frames read from the headers before
+	// anything is decoded. Default DefaultMaxPixels (50 megapixels).
+	MaxPixels int64
+	// DisableSanitize turns off producing Verdict.Sanitized. Sanitising is
+	// on in the zero Config because storing the stripped copy is the safe
+	// choice; it costs one copy of the upload and a few milliseconds per
+	// 5 MB.
+	DisableSanitize bool
+	// Decode fully decodes PNG, JPEG and GIF uploads that passed every other
+	// check, as a last proof that they are images (WebP and SVG are never
+	// decoded: the standard library has no decoder). Off by default: the
+	// structure walk already bounds the work, and decoding a 5 MB photo
+	// costs tens of milliseconds and width × height × 4 bytes.
+	Decode bool
+	// MaxTextChunk caps how many bytes one compressed PNG text chunk may
+	// inflate to; beyond it the chunk is reported corrupt (a decompression
+	// bomb). Default DefaultMaxTextChunk (1 MiB). Inflated text is scanned
+	// as a stream and never buffered whole.
+	MaxTextChunk int64
+	// SlowStage is the duration above which a stage is logged as slow when
+	// the Validator makes its own Tracker. Default DefaultSlowStage (200 ms).
+	SlowStage time.Duration
+	// Logger receives warnings about threats and slow stages. Nil is silent.
+	Logger *slog.Logger
+	// Tracker receives every stage duration. Nil means the Validator makes
+	// its own (see Validator.Stats).
+	Tracker *Tracker
+}
+
+// Validator checks uploads. It implements secmon.UploadValidator and is
+// safe for concurrent use.
+type Validator struct {
+	maxBytes  int64
+	maxPixels int64
+	maxText   int64
+	allowed   [numFormats]bool
+	sanitize  bool
+	decode    bool
+	log       *slog.Logger
+	tracker   *Tracker
+
+	exifDecodes atomic.Int64 // calls into the third-party EXIF parser
+}
+
+var _ secmon.UploadValidator = (*Validator)(nil)
+
+// NewValidator returns a Validator for cfg. An invalid config is an error.
+func NewValidator(cfg Config) (*Validator, error) {
+	v := &Validator{
+		maxBytes:  cfg.MaxBytes,
+		maxPixels: cfg.MaxPixels,
+		maxText:   cfg.MaxTextChunk,
+		sanitize:  !cfg.DisableSanitize,
+		decode:    cfg.Decode,
+		log:       cfg.Logger,
+		tracker:   cfg.Tracker,
+	}
+	switch {
+	case v.maxBytes < 0:
+		return nil, errors.New("upload: Config.MaxBytes is negative")
+	case v.maxBytes == 0:
+		v.maxBytes = DefaultMaxBytes
+	}
+	switch {
+	case v.maxPixels < 0:
+		return nil, errors.New("upload: Config.MaxPixels is negative")
+	case v.maxPixels == 0:
+		v.maxPixels = DefaultMaxPixels
+	}
+	switch {
+	case v.maxText < 0:
+		return nil, errors.New("upload: Config.MaxTextChunk is negative")
+	case v.maxText == 0:
+		v.maxText = DefaultMaxTextChunk
+	}
+	if cfg.SlowStage < 0 {
+		return nil, errors.New("upload: Config.SlowStage is negative")
+	}
+	types := cfg.AllowedTypes
+	if len(types) == 0 {
+		types = DefaultAllowedTypes
+	}
+	for _, t := range types {
+		f := formatOfMIME(t)
+		if f == fmtUnknown {
+			return nil, fmt.Errorf("upload: Config.AllowedTypes: unsupported type %q", t)
+		}
+		v.allowed[f] = true
+	}
+	if v.tracker == nil {
+		t, err := NewTracker(TrackerConfig{SlowStage: cfg.SlowStage, Logger: cfg.Logger})
+		if err != nil {
+			return nil, err
+		}
+		v.tracker = t
+	}
+	return v, nil
+}
+
+// Stats returns the Tracker's per-stage statistics.
+func (v *Validator) Stats() []StageStats { return v.tracker.Snapshot() }
+
+// Tracker returns the Tracker the Validator feeds.
+func (v *Validator) Tracker() *Tracker { return v.tracker }
+
+// Validate judges f. The verdict allows the upload only when every stage
+// proved it benign: its size, its detected type (which must match the
+// declared Content-Type and file extension and be allowed), its structure
+// up to the format's logical end, its header dimensions, and its metadata.
+// A non-nil error (a cancelled context, an internal failure) always comes
+// with Allowed false. See the package documentation for the threat codes.
+//
+// With sanitising on, Verdict.Sanitized holds a losslessly stripped copy
+// when the upload is allowed, and also when it is blocked only for things
+// the stripping removes (metadata, trailing data) and the stripped copy
+// re-validates clean.
+func (v *Validator) Validate(ctx context.Context, f secmon.Upload) (verdict secmon.Verdict, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			verdict.Allowed = false
+			verdict.Sanitized = nil
+			err = fmt.Errorf("upload: internal error validating %q: %v", f.Name, r)
+		}
+	}()
+	verdict, err = v.validate(ctx, f, v.sanitize, true)
+	if v.log != nil && len(verdict.Threats) > 0 {
+		attrs := make([]slog.Attr, 0, 3)
+		codes := make([]string, len(verdict.Threats))
+		for i, t := range verdict.Threats {
+			codes[i] = t.Code
+		}
+		attrs = append(attrs, slog.String("file", f.Name), slog.String("detected_type", verdict.DetectedType), slog.Any("threats", codes))
+		v.log.LogAttrs(ctx, slog.LevelWarn, "upload: threat detected", attrs...)
+	}
+	return verdict, err
+}
+
+func (v *Validator) validate(ctx context.Context, f secmon.Upload, sanitize, track bool) (secmon.Verdict, error) {
+	st := &state{v: v, data: f.Data}
+	var verdict secmon.Verdict
+	start := time.Now()
+	last := start
+	stage := func(name string) {
+		now := time.Now()
+		d := now.Sub(last)
+		last = now
+		verdict.Timings = append(verdict.Timings, secmon.StageTiming{Stage: name, Duration: d})
+		if track {
+			v.tracker.Observe(name, d)
+		}
+	}
+	finish := func(err error) (secmon.Verdict, error) {
+		d := time.Since(start)
+		verdict.Timings = append(verdict.Timings, secmon.StageTiming{Stage: StageTotal, Duration: d})
+		if track {
+			v.tracker.Observe(StageTotal, d)
+		}
+		verdict.Threats = st.publicThreats()
+		verdict.Allowed = err == nil && len(verdict.Threats) == 0
+		if !verdict.Allowed && err == nil {
+			verdict.Sanitized = st.strippedOnly
+		}
+		if err != nil {
+			verdict.Sanitized = nil
+		}
+		return verdict, err
+	}
+
+	// Size, before any byte is read.
+	verdict.Timings = make([]secmon.StageTiming, 0, 7)
+	if int64(len(f.Data)) > v.maxBytes {
+		st.add(secmon.ThreatSizeExceeded, -1, fmt.Sprintf("%d bytes exceeds the %d-byte limit", len(f.Data), v.maxBytes))
+		stage(StageSize)
+		return finish(nil)
+	}
+	if len(f.Data) == 0 {
+		st.add(secmon.ThreatCorrupt, -1, "empty file")
+		stage(StageSize)
+		return finish(nil)
+	}
+	stage(StageSize)
+	if err := ctx.Err(); err != nil {
+		return finish(err)
+	}
+
+	// Magic bytes, declared type, extension, header polyglots.
+	ok := v.checkType(st, f)
+	verdict.DetectedType = st.mime
+	stage(StageMagic)
+	if !ok {
+		return finish(nil)
+	}
+	if err := ctx.Err(); err != nil {
+		return finish(err)
+	}
+
+	// Structure to the logical end, trailing data, header dimensions.
+	st.end = len(st.data)
+	st.format.walk(st)
+	if st.end < len(st.data) {
+		st.trailing()
+	}
+	if st.pixels > v.maxPixels {
+		st.add(secmon.ThreatPixelBomb, -1, fmt.Sprintf("%d×%d×%d frames = %d pixels exceeds the %d-pixel limit",
+			st.width, st.height, max(st.frames, 1), st.pixels, v.maxPixels))
+	}
+	stage(StageStructure)
+	if err := ctx.Err(); err != nil {
+		return finish(err)
+	}
+
+	// Metadata.
+	st.scanMetadata()
+	stage(StageMetadata)
+	if err := ctx.Err(); err != nil {
+		return finish(err)
+	}
+
+	if v.decode && len(st.threats) == 0 && st.format.decodable {
+		if _, _, err := image.Decode(bytes.NewReader(st.data)); err != nil {
+			st.add(secmon.ThreatCorrupt, -1, "does not decode: "+err.Error())
+		}
+		stage(StageDecode)
+	}
+
+	if sanitize {
+		switch {
+		case len(st.threats) == 0:
+			verdict.Sanitized = st.sanitized()
+		case st.allStrippable():
+			out := st.sanitized()
+			again, err := v.validate(ctx, secmon.Upload{Name: f.Name, DeclaredType: f.DeclaredType, Data: out}, false, false)
+			if err == nil && again.Allowed {
+				st.strippedOnly = out
+			}
+		}
+		stage(StageSanitize)
+	}
+	return finish(nil)
+}
+
+// checkType fills st.format and st.mime and reports whether the structure
+// walk should run.
+func (v *Validator) checkType(st *state, f secmon.Upload) bool {
+	d := detect(st.data)
+	st.mime = d.mime
+	st.format = formats[d.format]
+
+	if i := bytes.Index(st.data[:min(len(st.data), 1024)], []byte("%PDF-")); i >= 0 {
+		st.add(secmon.ThreatPolyglot, i, fmt.Sprintf("PDF header at byte %d: readers accept it as a PDF", i))
+	}
+	if d.format == fmtGIF && len(st.data) >= 8 && (string(st.data[6:8]) == "/*" || string(st.data[6:8]) == "//") {
+		st.add(secmon.ThreatPolyglot, -1, "GIF logical screen bytes open a JavaScript comment: the file also parses as script")
+	}
+
+	declared := strings.TrimSpace(f.DeclaredType)
+	if i := strings.IndexByte(declared, ';'); i >= 0 {
+		declared = strings.TrimSpace(declared[:i])
+	}
+	if declared != "" && !strings.EqualFold(declared, "application/octet-stream") && d.mime != "" {
+		if want := formatOfMIME(declared); want == fmtUnknown || want != d.format {
+			st.add(secmon.ThreatTypeMismatch, -1, fmt.Sprintf("declared %s, content is %s", clip(declared), describe(d)))
+		}
+	}
+	if ext := extOf(f.Name); ext != "" && d.mime != "" {
+		if want := formatOfExt(ext); want == fmtUnknown || want != d.format {
+			st.add(secmon.ThreatTypeMismatch, -1, fmt.Sprintf("extension %s, content is %s", clip(ext), describe(d)))
+		}
+	}
+	if d.format == fmtUnknown || !v.allowed[d.format] {
+		sev := secmon.SeverityMedium
+		if d.active {
+			sev = secmon.SeverityCritical
+		}
+		st.addSev(secmon.ThreatDisallowedType, sev, -1, describe(d)+" is not an allowed type")
+		return false
+	}
+	return true
+}
+
+func describe(d detection) string {
+	switch {
+	case d.note != "":
+		return d.note
+	case d.mime != "":
+		return d.mime
+	}
+	return "unrecognised content"
+}
+
+// clip bounds a client-supplied string echoed in a threat detail.
+func clip(s string) string {
+	const n = 40
+	if len(s) > n {
+		s = s[:n] + "…"
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+func extOf(name string) string {
+	if i := strings.LastIndexAny(name, "/\\"); i >= 0 {
+		name = name[i+1:]
+	}
+	i := strings.LastIndexByte(name, '.')
+	if i <= 0 {
+		return ""
+	}
+	return name[i:]
+}
+
+// Severity of each threat code. disallowed_type is critical when the
+// content is executable, script, markup or an archive.
+var severities = map[string]secmon.Severity{
+	secmon.ThreatSizeExceeded:     secmon.SeverityLow,
+	secmon.ThreatTypeMismatch:     secmon.SeverityHigh,
+	secmon.ThreatDisallowedType:   secmon.SeverityMedium,
+	secmon.ThreatTrailingData:     secmon.SeverityMedium,
+	secmon.ThreatEmbeddedArchive:  secmon.SeverityHigh,
+	secmon.ThreatHTMLContent:      secmon.SeverityHigh,
+	secmon.ThreatScriptInMetadata: secmon.SeverityHigh,
+	secmon.ThreatPixelBomb:        secmon.SeverityHigh,
+	secmon.ThreatCorrupt:          secmon.SeverityMedium,
+	secmon.ThreatPolyglot:         secmon.SeverityCritical,
+}
+
+// SeverityOf returns the severity the Validator gives a threat code
+// (disallowed_type may be raised to critical for executable content).
+func SeverityOf(code string) secmon.Severity { return severities[code] }

@@ -1,0 +1,115 @@
+package upload
+
+import "encoding/binary"
+
+// walkWebP walks the RIFF container: the RIFF size against the file
+// length, then each chunk inside it, reading the dimensions from the
+// VP8, VP8L or VP8X header.
+func walkWebP(st *state) {
+	data := st.data
+	size := uint64(binary.LittleEndian.Uint32(data[4:]))
+	limit := len(data)
+	switch {
+	case size < 4 || size&1 != 0:
+		st.corrupt(-1, "WebP RIFF size %d is invalid", size)
+		return
+	case 8+size > uint64(len(data)):
+		st.corrupt(-1, "WebP truncated: RIFF size %d, file %d bytes", size, len(data))
+		return
+	default:
+		limit = 8 + int(size)
+		st.end = limit
+	}
+	pos := 12
+	hasImage := false
+	frameArea := int64(0)
+	for first := true; pos < limit; first = false {
+		if limit-pos < 8 {
+			st.corrupt(-1, "WebP truncated in the chunk header at byte %d", pos)
+			return
+		}
+		id := string(data[pos : pos+4])
+		n := uint64(binary.LittleEndian.Uint32(data[pos+4:]))
+		padded := n + n&1
+		if padded > uint64(limit-pos-8) {
+			st.corrupt(-1, "WebP chunk %q at byte %d runs past the RIFF size", id, pos)
+			return
+		}
+		body := data[pos+8 : pos+8+int(n)]
+		end := pos + 8 + int(padded)
+		if first && id != "VP8 " && id != "VP8L" && id != "VP8X" {
+			st.corrupt(-1, "WebP starts with chunk %q", id)
+			return
+		}
+		switch id {
+		case "VP8X":
+			if !first || len(body) < 10 {
+				st.corrupt(-1, "WebP VP8X chunk at byte %d is misplaced or short", pos)
+				return
+			}
+			st.width = int64(le24(body[4:])) + 1
+			st.height = int64(le24(body[7:])) + 1
+		case "VP8 ":
+			if len(body) < 10 || string(body[3:6]) != "\x9d\x01\x2a" {
+				st.corrupt(-1, "WebP VP8 chunk at byte %d has no valid frame header", pos)
+				return
+			}
+			hasImage = true
+			if first {
+				st.width = int64(binary.LittleEndian.Uint16(body[6:]) & 0x3fff)
+				st.height = int64(binary.LittleEndian.Uint16(body[8:]) & 0x3fff)
+			}
+		case "VP8L":
+			if len(body) < 5 || body[0] != 0x2f {
+				st.corrupt(-1, "WebP VP8L chunk at byte %d has no valid header", pos)
+				return
+			}
+			bits := binary.LittleEndian.Uint32(body[1:])
+			if bits>>29 != 0 {
+				st.corrupt(-1, "WebP VP8L chunk at byte %d has version %d", pos, bits>>29)
+				return
+			}
+			hasImage = true
+			if first {
+				st.width = int64(bits&0x3fff) + 1
+				st.height = int64(bits>>14&0x3fff) + 1
+			}
+		case "ANMF":
+			if len(body) < 16 {
+				st.corrupt(-1, "WebP ANMF chunk at byte %d is short", pos)
+				return
+			}
+			hasImage = true
+			st.frames++
+			frameArea = addPixels(frameArea, mulPixels(int64(le24(body[6:]))+1, int64(le24(body[9:]))+1))
+		case "ALPH", "ICCP", "ANIM":
+			// rendering information: kept
+		case "EXIF":
+			off := pos + 8
+			if hasPrefix(body, "Exif\x00\x00") {
+				off += 6
+			}
+			st.addSpan(span{off: off, end: pos + 8 + int(n), where: "WebP EXIF chunk", kind: spanEXIF, edit: st.drop(pos, end)})
+		case "XMP ":
+			st.addSpan(span{off: pos + 8, end: pos + 8 + int(n), where: "WebP XMP chunk", text: true, edit: st.drop(pos, end)})
+		default:
+			st.addSpan(span{off: pos + 8, end: pos + 8 + int(n), where: "WebP chunk", edit: st.drop(pos, end)})
+		}
+		pos = end
+	}
+	if !hasImage {
+		st.corrupt(-1, "WebP has no image data")
+	}
+	st.pixels = addPixels(mulPixels(st.width, st.height), frameArea)
+}
+
+func le24(b []byte) uint32 { return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 }
+
+// fixWebP rewrites the RIFF size and clears the VP8X EXIF and XMP flags of
+// a sanitised copy (its EXIF and XMP chunks were removed).
+func fixWebP(out []byte) {
+	binary.LittleEndian.PutUint32(out[4:], uint32(len(out)-8))
+	if len(out) >= 21 && string(out[12:16]) == "VP8X" {
+		out[20] &^= 0x08 | 0x04
+	}
+}
