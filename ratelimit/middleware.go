@@ -1,0 +1,203 @@
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/secmon-go/secmon"
+)
+
+// Response header names the middleware writes. RateLimit and
+// RateLimit-Policy follow draft-ietf-httpapi-ratelimit-headers (revisions 09
+// to 11 share this syntax): both are Structured Field lists whose items are
+// a quoted policy name with parameters, for example
+//
+//	RateLimit-Policy: "heartbeat";q=2;w=60
+//	RateLimit: "heartbeat";r=0;t=30
+const (
+	HeaderRetryAfter      = "Retry-After"
+	HeaderRateLimit       = "RateLimit"
+	HeaderRateLimitPolicy = "RateLimit-Policy"
+)
+
+// KeyFunc names the bucket a request draws from. It returns ErrNoKey (or
+// another error) when the request carries nothing to key on.
+type KeyFunc func(r *http.Request) (string, error)
+
+// KeyByIPGroup keys requests by the client's IP group: "ip:" followed by
+// secmon.IPGroup(secmon.ClientIP(r, trusted)), so an IPv4 address counts
+// alone and an IPv6 client counts with its /64. Forwarding headers are
+// believed only from peers inside trusted; a client that sends its own
+// X-Forwarded-For from an untrusted address is keyed by that address.
+func KeyByIPGroup(trusted []netip.Prefix) KeyFunc {
+	trusted = slices.Clone(trusted)
+	return func(r *http.Request) (string, error) {
+		g := secmon.IPGroup(secmon.ClientIP(r, trusted))
+		if !g.IsValid() {
+			return "", ErrNoKey
+		}
+		return "ip:" + g.String(), nil
+	}
+}
+
+// KeyByUser keys requests by the authenticated user: "user:" followed by
+// what userID returns, typically read from the host's authentication
+// context. An empty user ID is ErrNoKey, so anonymous requests never share
+// one bucket by accident; put the limiter behind authentication, or handle
+// ErrNoKey in MiddlewareOptions.OnError.
+func KeyByUser(userID func(r *http.Request) string) KeyFunc {
+	return func(r *http.Request) (string, error) {
+		id := userID(r)
+		if id == "" {
+			return "", ErrNoKey
+		}
+		return "user:" + id, nil
+	}
+}
+
+// MiddlewareOptions configures Middleware. Zero fields mean the documented
+// defaults.
+type MiddlewareOptions struct {
+	// KeyFunc names the bucket of each request. Nil means
+	// KeyByIPGroup(nil): the IP group of the connecting peer.
+	KeyFunc KeyFunc
+	// Policy describes the limit in the RateLimit-Policy and RateLimit
+	// headers. Zero means the limiter's own Policy when it has one (see
+	// Policer); without either, RateLimit-Policy is omitted and RateLimit
+	// names the policy "default".
+	Policy Policy
+	// OnDenied writes the response for a denied request, after the
+	// Retry-After, RateLimit-Policy and RateLimit headers are set; it must
+	// write the status, normally http.StatusTooManyRequests. It is also the
+	// place to log a secmon.EventRateLimited event. Nil means a plain
+	// "429 Too Many Requests".
+	OnDenied func(w http.ResponseWriter, r *http.Request, d secmon.Decision)
+	// OnError handles an error from KeyFunc or the limiter. It returns true
+	// to let the request through unlimited, or writes a response and
+	// returns false. Nil means respond 500 and stop.
+	OnError func(w http.ResponseWriter, r *http.Request, err error) (pass bool)
+}
+
+// Middleware limits requests to the wrapped handler with l. Every answered
+// request gets RateLimit-Policy and RateLimit headers; a denied one gets 429
+// (or what OnDenied writes) with Retry-After in whole seconds, rounded up
+// and at least 1. Header values are computed from the Decision and the
+// Policy only; nothing from the request is echoed. A nil l makes every
+// request an error for OnError.
+func Middleware(l secmon.RateLimiter, opts MiddlewareOptions) func(http.Handler) http.Handler {
+	keyFunc := opts.KeyFunc
+	if keyFunc == nil {
+		keyFunc = KeyByIPGroup(nil)
+	}
+	if l == nil {
+		l = secmon.RateLimiterFunc(func(context.Context, string) (secmon.Decision, error) {
+			return secmon.Decision{}, errNoLimiter
+		})
+	}
+	p := opts.Policy
+	if p == (Policy{}) {
+		if pl, ok := l.(Policer); ok {
+			p = pl.Policy()
+		}
+	}
+	name, policyHeader := `"default"`, ""
+	if p != (Policy{}) {
+		if pp, err := p.withDefaults(); err == nil {
+			name = `"` + pp.Name + `"`
+			policyHeader = formatPolicy(pp)
+		}
+	}
+	onDenied := opts.OnDenied
+	if onDenied == nil {
+		onDenied = func(w http.ResponseWriter, _ *http.Request, _ secmon.Decision) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Header().Set("X-Content-Type-Options", "nosniff")
+			w.WriteHeader(http.StatusTooManyRequests)
+			_, _ = w.Write([]byte("Too Many Requests\n"))
+		}
+	}
+	onError := opts.OnError
+	if onError == nil {
+		onError = func(w http.ResponseWriter, _ *http.Request, _ error) bool {
+			http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+			return false
+		}
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			key, err := keyFunc(r)
+			var d secmon.Decision
+			if err == nil {
+				d, err = l.Allow(r.Context(), key)
+			}
+			if err != nil {
+				if onError(w, r, err) {
+					next.ServeHTTP(w, r)
+				}
+				return
+			}
+			h := w.Header()
+			if policyHeader != "" {
+				h.Set(HeaderRateLimitPolicy, policyHeader)
+			}
+			if d.Degraded != secmon.DegradedFailOpen {
+				h.Set(HeaderRateLimit, formatRateLimit(name, d))
+			}
+			if !d.Allowed {
+				h.Set(HeaderRetryAfter, strconv.FormatInt(max(ceilSeconds(d.RetryAfter), 1), 10))
+				onDenied(w, r, d)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// formatPolicy renders p as a RateLimit-Policy item: quota q per window of
+// w seconds. A period that is not a whole number of seconds is rounded up
+// and the quota scaled down to match.
+func formatPolicy(p Policy) string {
+	w := max(ceilSeconds(p.Period), 1)
+	q := int64(p.Limit)
+	if time.Duration(w)*time.Second != p.Period {
+		q = max(int64(float64(p.Limit)*float64(time.Duration(w)*time.Second)/float64(p.Period)), 1)
+	}
+	return `"` + p.Name + `";q=` + strconv.FormatInt(q, 10) + ";w=" + strconv.FormatInt(w, 10)
+}
+
+// formatRateLimit renders d as a RateLimit item: r is the remaining quota
+// and t the seconds until a request is allowed again (when denied) or until
+// the quota is whole again (when allowed).
+func formatRateLimit(name string, d secmon.Decision) string {
+	t := d.ResetAfter
+	if !d.Allowed {
+		t = d.RetryAfter
+	}
+	var b [96]byte
+	s := append(b[:0], name...)
+	s = append(s, ";r="...)
+	s = strconv.AppendInt(s, int64(max(d.Remaining, 0)), 10)
+	s = append(s, ";t="...)
+	s = strconv.AppendInt(s, ceilSeconds(t), 10)
+	return string(s)
+}
+
+// ceilSeconds is d in whole seconds, rounded up; negative durations are 0.
+func ceilSeconds(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	s := int64(d / time.Second)
+	if d%time.Second != 0 {
+		s++
+	}
+	return s
+}
+
+// errNoLimiter is what OnError sees when Middleware was given a nil limiter.
+var errNoLimiter = errors.New("ratelimit: Middleware has no limiter")
