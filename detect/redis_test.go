@@ -1,0 +1,226 @@
+package detect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+	"github.com/secmon-go/secmon"
+	"github.com/secmon-go/secmon/internal/testenv"
+)
+
+// roundTrips counts what a go-redis client sends: pipelines and single
+// commands.
+type roundTrips struct {
+	pipelines, commands atomic.Int64
+}
+
+func (h *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.commands.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.pipelines.Add(1)
+		return next(ctx, cmds)
+	}
+}
+
+// redisSetup returns a client of the shared test Redis and a key prefix of
+// the test's own, whose keys are deleted when the test ends.
+func redisSetup(t testing.TB) (*redis.Client, string) {
+	t.Helper()
+	addr := testenv.RedisAddr(t)
+	client := redis.NewClient(&redis.Options{Addr: addr})
+	prefix := "secmon:test:detect:" + uuid.NewString()[:8] + ":"
+	t.Cleanup(func() {
+		ctx := context.Background()
+		iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		var keys []string
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+		}
+		if len(keys) > 0 {
+			client.Del(ctx, keys...)
+		}
+		client.Close()
+	})
+	if err := client.Ping(context.Background()).Err(); err != nil {
+		t.Fatalf("redis ping: %v", err)
+	}
+	return client, prefix
+}
+
+func newRedisCounters(t testing.TB, client redis.UniversalClient, prefix string) *RedisCounters {
+	t.Helper()
+	c, err := NewRedisCounters(client, RedisConfig{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestRedisCountersContract(t *testing.T) {
+	t.Parallel()
+	client, prefix := redisSetup(t)
+	counterContract(t, newRedisCounters(t, client, prefix), "")
+}
+
+// All rules' counter operations for one event go to Redis in exactly one
+// round trip; events no counting rule cares about cost none.
+func TestRedisOneRoundTripPerEvent(t *testing.T) {
+	t.Parallel()
+	client, prefix := redisSetup(t)
+	hook := &roundTrips{}
+	client.AddHook(hook)
+	e := newEngine(t, Config{Counters: newRedisCounters(t, client, prefix)})
+	ctx := context.Background()
+	// Warm the connection up: its handshake (HELLO, CLIENT SETINFO) is a
+	// once-per-connection cost, not a per-event one.
+	if _, err := e.Observe(ctx, event(0, secmon.EventLoginFailure, "192.0.2.200", "warm")); err != nil {
+		t.Fatal(err)
+	}
+	hook.commands.Store(0)
+	for i, ev := range []secmon.Event{
+		event(0, secmon.EventLoginFailure, "2001:db8::1", "alice"), // 4 ops: two counts, two distinct sets
+		event(time.Second, secmon.EventUploadBlocked, "192.0.2.1", "bob"),
+		event(2*time.Second, secmon.EventAccessDenied, "192.0.2.1", "bob"),
+	} {
+		before := hook.pipelines.Load()
+		if _, err := e.Observe(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+		if got := hook.pipelines.Load() - before; got != 1 {
+			t.Errorf("event %d (%s): %d round trips, want 1", i, ev.Type, got)
+		}
+	}
+	before := hook.pipelines.Load()
+	if _, err := e.Observe(ctx, event(3*time.Second, secmon.EventPageView, "192.0.2.1", "bob")); err != nil {
+		t.Fatal(err)
+	}
+	if got := hook.pipelines.Load() - before; got != 0 {
+		t.Errorf("page_view: %d round trips, want 0", got)
+	}
+	if c := hook.commands.Load(); c != 0 {
+		t.Errorf("%d commands outside pipelines", c)
+	}
+}
+
+// Two instances sharing one Redis see one attack: five failures reach each,
+// the tenth crosses the threshold.
+func TestRedisInstancesShareCounts(t *testing.T) {
+	t.Parallel()
+	client, prefix := redisSetup(t)
+	other := redis.NewClient(&redis.Options{Addr: client.Options().Addr})
+	t.Cleanup(func() { other.Close() })
+	a := newEngine(t, Config{Counters: newRedisCounters(t, client, prefix)})
+	b := newEngine(t, Config{Counters: newRedisCounters(t, other, prefix)})
+	var fs []secmon.Finding
+	for i := range 10 {
+		inst := a
+		if i%2 == 1 {
+			inst = b
+		}
+		// Addresses rotate inside one /64; users rotate too.
+		ev := event(time.Duration(i)*10*time.Second, secmon.EventLoginFailure, fmt.Sprintf("2001:db8:7:7::%x", i+1), fmt.Sprint("user", i))
+		got, err := inst.Observe(context.Background(), ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i < 9 && len(got) > 0 {
+			t.Fatalf("finding before the threshold at event %d: %+v", i, got)
+		}
+		fs = append(fs, got...)
+	}
+	want := []string{"brute_force_ip ip:2001:db8:7:7::/64", "credential_stuffing ip:2001:db8:7:7::/64"}
+	if diff := cmp.Diff(want, pairs(fs)); diff != "" {
+		t.Fatalf("(-want +got):\n%s", diff)
+	}
+	// A third instance with its own prefix counts alone.
+	c := newEngine(t, Config{Counters: newRedisCounters(t, client, prefix+"other:")})
+	got, _ := c.Observe(context.Background(), event(time.Minute, secmon.EventLoginFailure, "2001:db8:7:7::99", "x"))
+	if len(got) != 0 {
+		t.Fatalf("separate prefix saw the shared counts: %+v", got)
+	}
+}
+
+// The replay scenarios give the same findings with counts kept in Redis.
+func TestRedisReplayScenarios(t *testing.T) {
+	t.Parallel()
+	client, prefix := redisSetup(t)
+	files, _ := filepath.Glob("testdata/*.jsonl")
+	if len(files) == 0 {
+		t.Fatal("no testdata")
+	}
+	for _, path := range files {
+		name := strings.TrimSuffix(filepath.Base(path), ".jsonl")
+		t.Run(name, func(t *testing.T) {
+			events, want := readScenario(t, path)
+			e := newEngine(t, Config{Counters: newRedisCounters(t, client, prefix+name+":")})
+			if diff := cmp.Diff(want, pairs(replayAll(t, e, events))); diff != "" {
+				t.Errorf("findings (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// With Redis unreachable, Observe reports the error promptly and the rules
+// that need no counters still run.
+func TestRedisUnavailable(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	client := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
+	t.Cleanup(func() { client.Close() })
+	e := newEngine(t, Config{Counters: newRedisCounters(t, client, "x:")})
+	role := event(0, secmon.EventRoleChange, "", "u")
+	fs, err := e.Observe(context.Background(), role)
+	if err != nil || len(fs) != 1 {
+		t.Fatalf("role_change: %v, %v", fs, err)
+	}
+	_, err = e.Observe(context.Background(), event(0, secmon.EventLoginFailure, "192.0.2.1", "u"))
+	var op *net.OpError
+	if !errors.As(err, &op) || e.Stats().CounterErrors != 1 {
+		t.Fatalf("err = %v, stats %+v", err, e.Stats())
+	}
+}
+
+func TestNewRedisCountersErrors(t *testing.T) {
+	t.Parallel()
+	if _, err := NewRedisCounters(nil, RedisConfig{}); err == nil {
+		t.Error("nil client accepted")
+	}
+	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer client.Close()
+	for _, b := range []int{-1, MaxRedisBuckets + 1} {
+		if _, err := NewRedisCounters(client, RedisConfig{Buckets: b}); err == nil {
+			t.Errorf("Buckets %d accepted", b)
+		}
+	}
+	// Invalid ops fail before any network use.
+	c := newRedisCounters(t, client, "x:")
+	if err := c.Do(context.Background(), t0, []Op{CountOp("", time.Minute)}); !errors.Is(err, ErrBadOp) {
+		t.Errorf("err = %v", err)
+	}
+	if err := c.Do(context.Background(), t0, nil); err != nil {
+		t.Errorf("no ops: %v", err)
+	}
+}
