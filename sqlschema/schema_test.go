@@ -174,6 +174,38 @@ func TestEnsureEventPartitions(t *testing.T) {
 	}
 }
 
+func TestEnsureEventPartitionsConcurrent(t *testing.T) {
+	t.Parallel()
+	pool, s := setup(t)
+	ctx := testContext(t)
+	start := time.Date(2032, 1, 1, 0, 0, 0, 0, time.UTC)
+	const callers, days = 4, 5
+	var wg sync.WaitGroup
+	created := make([]int, callers)
+	errs := make([]error, callers)
+	for i := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = pool.QueryRow(ctx, "SELECT "+s+".ensure_event_partitions($1, $2)", start, days).Scan(&created[i])
+		}()
+	}
+	wg.Wait()
+	total := 0
+	for i := range callers {
+		if errs[i] != nil {
+			t.Errorf("caller %d: %v", i, errs[i])
+		}
+		total += created[i]
+	}
+	if total != days {
+		t.Errorf("concurrent callers created %d partitions (%v), want %d", total, created, days)
+	}
+	if n := countRows(t, pool, "SELECT count(*) FROM pg_inherits WHERE inhparent = to_regclass($1)", s+".security_events"); n != days+1 {
+		t.Errorf("%d partitions, want %d and the default", n, days)
+	}
+}
+
 // TestDefaultPartitionMovedOut inserts rows for a day with no partition
 // while the partition is being created: no insert fails, and afterwards the
 // default partition is empty.

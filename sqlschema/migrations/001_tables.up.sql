@@ -89,6 +89,7 @@ DECLARE
     hi       timestamptz;
     created  integer := 0;
     locked   boolean := false;
+    client   name;
 BEGIN
     IF from_day IS NULL OR days IS NULL OR days < 0 OR days > 3660 THEN
         RAISE EXCEPTION 'secmon: ensure_event_partitions: days must be between 0 and 3660, got %', days
@@ -139,6 +140,12 @@ BEGIN
         IF (SELECT c.relforcerowsecurity FROM pg_class c WHERE c.oid = format('%I.security_events', schema_name)::regclass) THEN
             EXECUTE format('ALTER TABLE %I.%I FORCE ROW LEVEL SECURITY', schema_name, part);
         END IF;
+        -- Default privileges a platform may set for new tables do not reach
+        -- partitions: they are read through the parent only.
+        EXECUTE format('REVOKE ALL ON %I.%I FROM PUBLIC', schema_name, part);
+        FOR client IN SELECT rolname FROM pg_roles WHERE rolname IN ('anon', 'authenticated') LOOP
+            EXECUTE format('REVOKE ALL ON %I.%I FROM %I', schema_name, part, client);
+        END LOOP;
         created := created + 1;
     END LOOP;
     RETURN created;
