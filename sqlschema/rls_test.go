@@ -216,3 +216,63 @@ func TestRLSServiceRole(t *testing.T) {
 		}
 	})
 }
+
+// loginRole is a cluster role that logs in and is a member of
+// authenticated, as an end user's database connection is on platforms that
+// hand clients a database role.
+const loginRole = "secmon_test_client"
+
+func ensureLoginRole(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	ctx := testContext(t)
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(7264091834417)"); err != nil {
+			return err
+		}
+		var exists bool
+		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", loginRole).Scan(&exists); err != nil || exists {
+			return err
+		}
+		_, err := tx.Exec(ctx, "CREATE ROLE "+loginRole+" LOGIN IN ROLE authenticated")
+		return err
+	})
+	if err != nil && sqlState(err) != "42710" && sqlState(err) != "23505" {
+		t.Fatal(err)
+	}
+}
+
+// TestRLSLoginConnection connects as a separate login role that is a member
+// of authenticated, rather than switching roles on a superuser connection.
+func TestRLSLoginConnection(t *testing.T) {
+	t.Parallel()
+	pool, s := setup(t)
+	seed(t, pool, s)
+	ensureLoginRole(t, pool)
+	ctx := testContext(t)
+	cfg := pool.Config().ConnConfig.Copy()
+	cfg.User = loginRole
+	cfg.RuntimeParams["secmon.user_id"] = "u2"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Skipf("cannot log in as %s (server authentication refuses it): %v", loginRole, err)
+	}
+	defer conn.Close(context.Background())
+	var who string
+	if err := conn.QueryRow(ctx, "SELECT current_user").Scan(&who); err != nil || who != loginRole {
+		t.Fatalf("current_user = %q, %v", who, err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT count(*) FROM "+s+".security_events"); sqlState(err) != "42501" {
+		t.Errorf("SELECT security_events as %s = %v, want insufficient privilege", loginRole, err)
+	}
+	if _, err := conn.Exec(ctx, "INSERT INTO "+s+".security_events (type) VALUES ('forged')"); sqlState(err) != "42501" {
+		t.Errorf("INSERT security_events as %s = %v, want insufficient privilege", loginRole, err)
+	}
+	var users []string
+	rows, err := conn.Query(ctx, "SELECT user_id FROM "+s+".active_sessions")
+	if err == nil {
+		users, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	}
+	if err != nil || len(users) != 1 || users[0] != "u2" {
+		t.Errorf("sessions visible to u2's login: %v, %v; want only u2", users, err)
+	}
+}
