@@ -78,7 +78,17 @@ func (st *state) addSev(code string, sev secmon.Severity, off int, detail string
 	st.threats = append(st.threats, threatAt{secmon.Threat{Code: code, Severity: sev, Detail: detail}, off})
 }
 
+// corrupt records a corrupt threat, formatting the detail only for the
+// first one.
 func (st *state) corrupt(off int, format string, args ...any) {
+	for i := range st.threats {
+		if st.threats[i].Code == secmon.ThreatCorrupt {
+			if off < 0 {
+				st.threats[i].off = -1
+			}
+			return
+		}
+	}
 	st.add(secmon.ThreatCorrupt, off, fmt.Sprintf(format, args...))
 }
 
@@ -95,11 +105,28 @@ func (st *state) publicThreats() []secmon.Threat {
 
 // drop removes data[off:end] when sanitising and returns the edit index.
 func (st *state) drop(off, end int) int {
+	if len(st.edits) >= 2*MaxMetadataBlocks {
+		st.corrupt(-1, "more than %d metadata blocks", MaxMetadataBlocks)
+		return len(st.edits) - 1
+	}
 	st.edits = append(st.edits, edit{off: off, end: end})
 	return len(st.edits) - 1
 }
 
-func (st *state) addSpan(s span) { st.spans = append(st.spans, s) }
+// MaxMetadataBlocks is the most metadata chunks, segments or extensions
+// one file may carry; more is reported corrupt. It bounds the bookkeeping
+// a file made of thousands of empty metadata blocks could cost.
+const MaxMetadataBlocks = 256
+
+func (st *state) addSpan(s span) {
+	if len(st.spans) == MaxMetadataBlocks {
+		st.corrupt(-1, "more than %d metadata blocks", MaxMetadataBlocks)
+	}
+	if len(st.spans) >= MaxMetadataBlocks {
+		return
+	}
+	st.spans = append(st.spans, s)
+}
 
 // mulPixels multiplies without overflow, saturating at MaxInt64.
 func mulPixels(a, b int64) int64 {

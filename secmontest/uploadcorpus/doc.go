@@ -1,0 +1,30 @@
+// Package uploadcorpus builds a corpus of hostile and benign uploads in
+// memory, so that a host application can test its own upload path (its
+// handler, its storage, whatever validator it uses) against the files
+// attackers actually send.
+//
+// # Hostile
+//
+// [Hostile] covers the PRD's security suite: an oversized file; an image
+// under a wrong extension or Content-Type; Windows (PE), ELF, shell, HTML,
+// PHP and ZIP content named as an image; script in EXIF ImageDescription,
+// in a UTF-16LE XPComment, in a JPEG COM segment, in XMP, in PNG tEXt and
+// zTXt chunks, in a GIF comment and in WebP EXIF; a PNG with a ZIP or HTML
+// appended; a GIFAR (GIF + JAR); a GIF/JavaScript polyglot
+// (GIF89a/*…*/=alert(1)); a JPEG that is also a PDF; a WebP without its
+// RIFF header; PNG and GIF pixel bombs (a 20000×20000 PNG in about 150
+// bytes); truncated PNG and JPEG; the two EXIF blocks that make
+// github.com/rwcarlsen/goexif allocate gigabytes or loop forever; a zTXt
+// decompression bomb; an SVG with script.
+//
+// # Benign
+//
+// [Benign] holds files a validator must accept: plain PNG, JPEG, animated
+// GIF and lossless WebP, and files with ordinary metadata (EXIF with an
+// orientation, XMP, an ICC profile, PNG text chunks, a GIF comment, WebP
+// EXIF and XMP).
+//
+// Every file is generated on each call; no file is read from disk or the
+// network. [PhotoPNG] and [PhotoJPEG] build large photo-like images for
+// performance tests.
+package uploadcorpus

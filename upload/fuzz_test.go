@@ -1,0 +1,92 @@
+package upload
+
+import (
+	"bytes"
+	"context"
+	"runtime"
+	"testing"
+
+	"github.com/secmon-go/secmon"
+	"github.com/secmon-go/secmon/secmontest/uploadcorpus"
+)
+
+// FuzzValidate feeds arbitrary bytes under every declared type. Validate
+// must not panic (its internal recover turns a panic into an error, which
+// fails here), must not allow a file it reports threats for, and its
+// sanitised copy of an allowed file must itself be allowed and no larger.
+func FuzzValidate(f *testing.F) {
+	for _, c := range append(uploadcorpus.Hostile(), uploadcorpus.Benign()...) {
+		if len(c.Upload.Data) <= 64<<10 {
+			f.Add(c.Upload.Data, c.Upload.Name, c.Upload.DeclaredType)
+		}
+	}
+	for _, data := range hostileAllocInputs(f) {
+		f.Add(data, "x.png", "")
+	}
+	v, err := NewValidator(Config{AllowedTypes: []string{TypePNG, TypeJPEG, TypeGIF, TypeWebP, TypeSVG}, MaxTextChunk: 64 << 10})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, name, declared string) {
+		u := secmon.Upload{Name: name, DeclaredType: declared, Data: data}
+		vd, err := v.Validate(context.Background(), u)
+		if err != nil {
+			t.Fatalf("Validate: %v", err)
+		}
+		if vd.Allowed != (len(vd.Threats) == 0) {
+			t.Fatalf("Allowed=%v with threats %+v", vd.Allowed, vd.Threats)
+		}
+		if vd.Sanitized == nil {
+			return
+		}
+		if len(vd.Sanitized) > len(data)+64 {
+			t.Fatalf("sanitised copy grew from %d to %d bytes", len(data), len(vd.Sanitized))
+		}
+		again, err := v.Validate(context.Background(), secmon.Upload{Name: name, DeclaredType: declared, Data: vd.Sanitized})
+		if err != nil || !again.Allowed {
+			t.Fatalf("sanitised copy: %+v, %v", again.Threats, err)
+		}
+		if !bytes.Equal(again.Sanitized, vd.Sanitized) {
+			t.Fatal("sanitising is not idempotent")
+		}
+	})
+}
+
+// FuzzEXIFPrevalidate checks that whatever the pre-validator accepts,
+// goexif then parses without panicking and within a bounded allocation.
+func FuzzEXIFPrevalidate(f *testing.F) {
+	for _, c := range append(uploadcorpus.Hostile(), uploadcorpus.Benign()...) {
+		d := c.Upload.Data
+		if i := bytes.Index(d, []byte("Exif\x00\x00")); i >= 0 && bytes.HasPrefix(d, []byte("\xff\xd8")) {
+			end := min(len(d), i+6+MaxEXIFBytes)
+			f.Add(d[i+6 : end])
+		}
+	}
+	f.Add([]byte("MM\x00\x2a\x00\x00\x00\x08\x00\x01\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06\x00\x00\x00\x00\x00\x00"))
+	v, err := NewValidator(Config{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		info, err := prevalidateEXIF(b)
+		if err != nil {
+			return
+		}
+		for _, val := range info.values {
+			if val.off < 0 || val.len < 0 || val.off+val.len > len(b) {
+				t.Fatalf("value %+v outside the %d-byte block", val, len(b))
+			}
+		}
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		if _, err := v.decodeEXIF(b); err != nil {
+			t.Fatalf("goexif failed on a pre-validated block: %v", err)
+		}
+		runtime.ReadMemStats(&after)
+		// goexif widens each BYTE value to an int64 and reads every IFD
+		// into its own structures: allow 64 bytes per input byte.
+		if n := after.TotalAlloc - before.TotalAlloc; n > uint64(64*len(b)+(1<<20)) {
+			t.Fatalf("goexif allocated %d bytes for a %d-byte block", n, len(b))
+		}
+	})
+}
