@@ -41,12 +41,14 @@ func TestCleanupOldSecurityData(t *testing.T) {
 	// Recent.
 	insertEvents(3, asOf.Add(-time.Hour))
 
+	// A session's age runs from its last beat or its revocation, whichever
+	// is later.
 	exec("INSERT INTO "+s+".active_sessions (session_id, user_id, last_seen, revoked_at) VALUES "+
-		"('idle', 'u', $1, NULL), ('revoked-long-ago', 'u', $2, $1), ('revoked-recently', 'u', $2, $2), ('live', 'u', $2, NULL)",
+		"('idle', 'u', $1, NULL), ('revoked-long-ago', 'u', $1, $1), ('revoked-recently', 'u', $1, $2), ('live', 'u', $2, NULL)",
 		asOf.AddDate(0, 0, -31), asOf.Add(-time.Minute))
 	exec("INSERT INTO "+s+".user_activity (user_id, action, created_at) VALUES ('u', 'a', $1), ('u', 'a', $2)",
 		asOf.AddDate(0, 0, -91), asOf.AddDate(0, 0, -89))
-	exec("INSERT INTO "+s+".security_alerts (rule, subject, status, updated_at) VALUES "+
+	exec("INSERT INTO "+s+".security_alerts (rule, subject, status, last_seen) VALUES "+
 		"('r', 'old-resolved', 'resolved', $1), ('r', 'old-open', 'open', $1), ('r', 'old-ack', 'acknowledged', $1), ('r', 'new-resolved', 'resolved', $2)",
 		asOf.AddDate(0, 0, -366), asOf.AddDate(0, 0, -364))
 

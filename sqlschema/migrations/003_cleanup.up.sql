@@ -6,9 +6,12 @@
 -- * security_events: whole daily partitions that ended at or before the
 --   cutoff are dropped (their rows are counted first); older rows left in
 --   other partitions are deleted in batches of 10,000.
--- * active_sessions: sessions revoked, or last seen, before the cutoff.
+-- * active_sessions: sessions whose last beat and revocation, whichever is
+--   later, are before the cutoff (a session revoked recently stays a while
+--   even if its last beat is old).
 -- * user_activity: rows created before the cutoff.
--- * security_alerts: resolved alerts last updated before the cutoff.
+-- * security_alerts: resolved alerts last seen before the cutoff; open and
+--   acknowledged alerts are never removed.
 --
 -- It runs with the caller's privileges (SECURITY INVOKER); dropping
 -- partitions needs the table owner.
@@ -81,7 +84,7 @@ BEGIN
         cutoff := as_of - sessions_keep;
         LOOP
             EXECUTE format('DELETE FROM %I.active_sessions WHERE session_id IN '
-                           '(SELECT session_id FROM %I.active_sessions WHERE revoked_at < $1 OR last_seen < $1 LIMIT %s)',
+                           '(SELECT session_id FROM %I.active_sessions WHERE GREATEST(last_seen, revoked_at) < $1 LIMIT %s)',
                            schema_name, schema_name, batch) USING cutoff;
             GET DIAGNOSTICS n = ROW_COUNT;
             sessions_deleted := sessions_deleted + n;
@@ -105,7 +108,7 @@ BEGIN
         cutoff := as_of - alerts_keep;
         LOOP
             EXECUTE format('DELETE FROM %I.security_alerts WHERE id IN '
-                           '(SELECT id FROM %I.security_alerts WHERE status = ''resolved'' AND updated_at < $1 LIMIT %s)',
+                           '(SELECT id FROM %I.security_alerts WHERE status = ''resolved'' AND last_seen < $1 LIMIT %s)',
                            schema_name, schema_name, batch) USING cutoff;
             GET DIAGNOSTICS n = ROW_COUNT;
             alerts_deleted := alerts_deleted + n;
