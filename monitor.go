@@ -1,0 +1,592 @@
+package secmon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// DefaultAllowedActions is the activity allowlist used when
+// Config.AllowedActions is empty: the eleven actions of the audited design.
+var DefaultAllowedActions = []string{
+	"login", "logout", "page_view", "export_data", "download_report",
+	"user_invite", "user_remove", "role_change", "settings_change",
+	"api_key_create", "api_key_revoke",
+}
+
+// Defaults applied by New to zero Config fields.
+const (
+	DefaultBatchSize          = 500
+	DefaultFlushInterval      = time.Second
+	DefaultQueueCapacity      = 10000
+	DefaultSuppressWindow     = 15 * time.Minute
+	DefaultMaxPendingSessions = 100000
+	DefaultSessionTrackSize   = 100000
+	DefaultAlertCapacity      = 10000
+	DefaultNotifyQueue        = 1024
+	DefaultNotifyTimeout      = 10 * time.Second
+	DefaultWriteTimeout       = 30 * time.Second
+	DefaultMinBackoff         = 100 * time.Millisecond
+	DefaultMaxBackoff         = 30 * time.Second
+	DefaultGeoBudget          = 50 * time.Millisecond
+	DefaultGeoCacheSize       = 10000
+	DefaultMaintenanceTimeout = 5 * time.Minute
+)
+
+// maxCapacity bounds every queue, map and cache size a Config may ask for.
+const maxCapacity = 10_000_000
+
+// ErrRateLimited is matched (errors.Is) by the *RateLimitedError that
+// TrackActivity returns when Config.ActivityLimiter denies the user.
+var ErrRateLimited = errors.New("secmon: rate limited")
+
+// RateLimitedError is returned when a RateLimiter denied the call. It matches
+// ErrRateLimited with errors.Is; RetryAfter says when to try again (an HTTP
+// handler sends it as Retry-After).
+type RateLimitedError struct {
+	RetryAfter time.Duration
+	Decision   Decision
+}
+
+func (e *RateLimitedError) Error() string {
+	return fmt.Sprintf("secmon: rate limited; retry after %s", e.RetryAfter)
+}
+
+// Unwrap returns ErrRateLimited.
+func (e *RateLimitedError) Unwrap() error { return ErrRateLimited }
+
+// MaintenanceConfig configures the Monitor's optional maintenance loop.
+type MaintenanceConfig struct {
+	// Interval between runs. Zero (the default) turns the loop off;
+	// RunMaintenance still works on demand.
+	Interval time.Duration
+	// Retention is the policy passed to the store; zero fields mean the
+	// RetentionPolicy defaults.
+	Retention RetentionPolicy
+	// Timeout bounds one run; default DefaultMaintenanceTimeout.
+	Timeout time.Duration
+}
+
+// Config configures a Monitor. Zero fields mean the documented defaults; a
+// negative size or duration, an empty action name or an invalid Privacy
+// policy makes New return an error.
+type Config struct {
+	// Store persists events, sessions, activity and alerts. Required.
+	Store Store
+	// Detector, when set, runs inline in Log on every event.
+	Detector Detector
+	// Notifiers receive each newly opened alert, from a worker goroutine.
+	Notifiers []Notifier
+	// Privacy is applied to every event, beat and activity before anything
+	// else sees it. Nil means the PrivacyPolicy defaults.
+	Privacy *PrivacyPolicy
+	// Geo, when set, fills Event.Geo for events that have none. Log only
+	// consults an in-memory cache (GeoCacheSize entries); addresses missing
+	// from it are resolved by the flusher just before the batch is written,
+	// spending at most GeoBudget per batch, and cached for later events.
+	Geo GeoResolver
+	// GeoBudget bounds the time the flusher spends resolving addresses for
+	// one batch; default DefaultGeoBudget.
+	GeoBudget time.Duration
+	// GeoCacheSize bounds the geo cache; default DefaultGeoCacheSize. When it
+	// is full an arbitrary entry is evicted.
+	GeoCacheSize int
+	// BatchSize is the most events or activities written in one store call;
+	// reaching it wakes the flusher. Default DefaultBatchSize.
+	BatchSize int
+	// FlushInterval is how often pending data is written; default
+	// DefaultFlushInterval.
+	FlushInterval time.Duration
+	// QueueCapacity bounds the queued events and, separately, the queued
+	// activities. A full queue makes Log or TrackActivity return
+	// ErrQueueFull. Default DefaultQueueCapacity.
+	QueueCapacity int
+	// MaxPendingSessions bounds the distinct sessions waiting for the next
+	// flush; a beat for a new session beyond it returns ErrQueueFull.
+	// Default DefaultMaxPendingSessions.
+	MaxPendingSessions int
+	// SessionTrackSize bounds the map of the last IP group and user agent
+	// seen per session, used to detect session anomalies. When full, an
+	// arbitrary entry is evicted (that session's next beat starts afresh).
+	// Default DefaultSessionTrackSize.
+	SessionTrackSize int
+	// SuppressWindow: findings for the same (rule, subject) arriving within
+	// this window of the previous one merge into the open alert instead of
+	// opening (and notifying) a new one. Default DefaultSuppressWindow.
+	SuppressWindow time.Duration
+	// AlertCapacity bounds the alerts tracked in memory; default
+	// DefaultAlertCapacity. A finding that would exceed it is counted in
+	// Stats.AlertsDropped and logged.
+	AlertCapacity int
+	// NotifyQueue bounds alerts waiting for the notifier worker; default
+	// DefaultNotifyQueue. Overflow is counted in Stats.NotifyDropped.
+	NotifyQueue int
+	// NotifyTimeout bounds one Notifier call; default DefaultNotifyTimeout.
+	NotifyTimeout time.Duration
+	// AllowedActions is the TrackActivity allowlist; empty means
+	// DefaultAllowedActions.
+	AllowedActions []string
+	// ActivityLimiter, when set, is asked Allow(ctx, "activity:"+userID)
+	// for every TrackActivity call. A limiter error lets the activity
+	// through (fail open) and is counted in Stats.ActivityLimiterErrors.
+	ActivityLimiter RateLimiter
+	// WriteTimeout bounds one store call made by the background flusher;
+	// default DefaultWriteTimeout.
+	WriteTimeout time.Duration
+	// MinBackoff and MaxBackoff bound the exponential backoff between
+	// retries after a failed store write; defaults DefaultMinBackoff and
+	// DefaultMaxBackoff.
+	MinBackoff, MaxBackoff time.Duration
+	// Maintenance configures the optional maintenance loop.
+	Maintenance MaintenanceConfig
+	// Clock tells the time; nil means SystemClock. Event, beat and activity
+	// times, alert windows and retry backoff all read it.
+	Clock Clock
+	// Logger receives the Monitor's own diagnostics; nil means silent.
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() error {
+	if c.Store == nil {
+		return errors.New("secmon: Config.Store is required")
+	}
+	type dur struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}
+	for _, d := range []dur{
+		{"GeoBudget", &c.GeoBudget, DefaultGeoBudget},
+		{"FlushInterval", &c.FlushInterval, DefaultFlushInterval},
+		{"SuppressWindow", &c.SuppressWindow, DefaultSuppressWindow},
+		{"NotifyTimeout", &c.NotifyTimeout, DefaultNotifyTimeout},
+		{"WriteTimeout", &c.WriteTimeout, DefaultWriteTimeout},
+		{"MinBackoff", &c.MinBackoff, DefaultMinBackoff},
+		{"MaxBackoff", &c.MaxBackoff, DefaultMaxBackoff},
+		{"Maintenance.Timeout", &c.Maintenance.Timeout, DefaultMaintenanceTimeout},
+	} {
+		if *d.v < 0 {
+			return fmt.Errorf("secmon: Config.%s is negative", d.name)
+		}
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	if c.Maintenance.Interval < 0 {
+		return errors.New("secmon: Config.Maintenance.Interval is negative")
+	}
+	if c.MinBackoff > c.MaxBackoff {
+		return errors.New("secmon: Config.MinBackoff exceeds MaxBackoff")
+	}
+	type size struct {
+		name string
+		v    *int
+		def  int
+	}
+	for _, s := range []size{
+		{"GeoCacheSize", &c.GeoCacheSize, DefaultGeoCacheSize},
+		{"BatchSize", &c.BatchSize, DefaultBatchSize},
+		{"QueueCapacity", &c.QueueCapacity, DefaultQueueCapacity},
+		{"MaxPendingSessions", &c.MaxPendingSessions, DefaultMaxPendingSessions},
+		{"SessionTrackSize", &c.SessionTrackSize, DefaultSessionTrackSize},
+		{"AlertCapacity", &c.AlertCapacity, DefaultAlertCapacity},
+		{"NotifyQueue", &c.NotifyQueue, DefaultNotifyQueue},
+	} {
+		if *s.v < 0 {
+			return fmt.Errorf("secmon: Config.%s is negative", s.name)
+		}
+		if *s.v > maxCapacity {
+			return fmt.Errorf("secmon: Config.%s exceeds %d", s.name, maxCapacity)
+		}
+		if *s.v == 0 {
+			*s.v = s.def
+		}
+	}
+	for i, n := range c.Notifiers {
+		if n == nil {
+			return fmt.Errorf("secmon: Config.Notifiers[%d] is nil", i)
+		}
+	}
+	if len(c.AllowedActions) == 0 {
+		c.AllowedActions = DefaultAllowedActions
+	}
+	for _, a := range c.AllowedActions {
+		if a == "" || len(a) > MaxEventTypeLen || strings.ContainsFunc(a, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			return fmt.Errorf("secmon: Config.AllowedActions holds an invalid action %q", truncate(a, 32))
+		}
+	}
+	if c.Privacy != nil {
+		if err := c.Privacy.Validate(); err != nil {
+			return fmt.Errorf("secmon: Config.Privacy: %w", err)
+		}
+	}
+	if c.Clock == nil {
+		c.Clock = SystemClock{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// Monitor is the pipeline between a host's handlers and its Store. Log,
+// Heartbeat and TrackActivity validate, stamp and filter their input on the
+// caller's goroutine, run the Detector in memory, and queue the result; they
+// never do I/O themselves (apart from the host's own Detector and
+// ActivityLimiter). A flusher goroutine writes the queues in batches, by size
+// or every FlushInterval, retrying a failing store with capped exponential
+// backoff while the queues hold; a notifier goroutine hands new alerts to the
+// Notifiers and subscribers. Close flushes everything and stops both.
+//
+// All methods are safe for concurrent use. A Monitor must be created with New.
+type Monitor struct {
+	cfg     Config
+	store   Store
+	clock   Clock
+	log     *slog.Logger
+	privacy *PrivacyPolicy
+	allowed map[string]struct{}
+
+	// closeMu: producers hold it for reading while they enqueue; Close takes
+	// it for writing to flip closed, so nothing is queued after the final
+	// drain.
+	closeMu sync.RWMutex
+	closed  bool
+
+	events     chan Event
+	activities chan Activity
+	kick       chan struct{}
+
+	sessMu          sync.Mutex
+	pendingSessions map[string]SessionBeat
+	spareSessions   map[string]SessionBeat
+	lastSeen        map[string]sessionSeen
+	uaSeed          maphash.Seed
+
+	alertMu sync.Mutex
+	alerts  map[alertKey]*alertState
+	// reused by flushAlerts (flushMu)
+	alertRows []Alert
+	alertRefs []*alertState
+
+	notifyCh chan notifyItem
+	subMu    sync.Mutex
+	subs     map[int]func(Alert)
+	subNext  int
+	subFns   []func(Alert) // reused by the notifier goroutine
+
+	geoMu    sync.RWMutex
+	geoCache map[netip.Addr]Geo
+
+	// flushMu serialises flushes; the fields below it belong to whoever
+	// holds it.
+	flushMu        sync.Mutex
+	heldEvents     []Event
+	heldActivities []Activity
+	sessionRows    []SessionBeat
+	backoff        time.Duration
+	retryAt        time.Time
+	heldEventsN    atomic.Int64 // len(heldEvents), for Stats
+	heldActsN      atomic.Int64 // len(heldActivities), for Stats
+
+	stop           chan struct{} // closed by Close to stop the goroutines
+	flusherDone    chan struct{}
+	notifierDone   chan struct{}
+	maintainDone   chan struct{}
+	closeOnce      sync.Once
+	stopNotifier   chan struct{}
+	stopNotifyOnce sync.Once
+	bgCtx          context.Context // maintenance runs; cancelled by Close
+	bgCancel       context.CancelFunc
+	notifyCtx      context.Context // notifier calls; cancelled when Close gives up
+	notifyCancel   context.CancelFunc
+
+	st counters
+}
+
+type counters struct {
+	eventsAccepted, eventsWritten, eventsFailed, queueFull, batches          atomic.Uint64
+	lastFlush, maxFlush                                                      atomic.Int64
+	detectorErrors, detectorPanics                                           atomic.Uint64
+	alertsOpened, alertsSuppressed, alertsDropped, alertsWritten, alertsFail atomic.Uint64
+	notifyFailures, notifyDropped, notifications                             atomic.Uint64
+	beats, beatsCoalesced, sessionsWritten, sessionsFailed, anomalies        atomic.Uint64
+	activitiesAccepted, activitiesWritten, activitiesFailed, activityDenied  atomic.Uint64
+	activityLimiterErrors                                                    atomic.Uint64
+	geoLookups, geoFailures                                                  atomic.Uint64
+	maintenanceRuns, maintenanceErrors                                       atomic.Uint64
+	lastErr                                                                  atomic.Pointer[errRecord]
+}
+
+type errRecord struct {
+	msg string
+	at  time.Time
+}
+
+// New returns a running Monitor. It starts the flusher and notifier
+// goroutines (and the maintenance loop when configured); Close stops them.
+func New(cfg Config) (*Monitor, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	m := &Monitor{
+		cfg:             cfg,
+		store:           cfg.Store,
+		clock:           cfg.Clock,
+		log:             cfg.Logger,
+		privacy:         cfg.Privacy,
+		allowed:         make(map[string]struct{}, len(cfg.AllowedActions)),
+		events:          make(chan Event, cfg.QueueCapacity),
+		activities:      make(chan Activity, cfg.QueueCapacity),
+		kick:            make(chan struct{}, 1),
+		pendingSessions: make(map[string]SessionBeat),
+		spareSessions:   make(map[string]SessionBeat),
+		lastSeen:        make(map[string]sessionSeen),
+		uaSeed:          maphash.MakeSeed(),
+		alerts:          make(map[alertKey]*alertState),
+		notifyCh:        make(chan notifyItem, cfg.NotifyQueue),
+		subs:            make(map[int]func(Alert)),
+		stop:            make(chan struct{}),
+		stopNotifier:    make(chan struct{}),
+		flusherDone:     make(chan struct{}),
+		notifierDone:    make(chan struct{}),
+		maintainDone:    make(chan struct{}),
+	}
+	for _, a := range cfg.AllowedActions {
+		m.allowed[a] = struct{}{}
+	}
+	m.heldEvents = make([]Event, 0, cfg.BatchSize)
+	m.heldActivities = make([]Activity, 0, cfg.BatchSize)
+	m.bgCtx, m.bgCancel = context.WithCancel(context.Background())
+	m.notifyCtx, m.notifyCancel = context.WithCancel(context.Background())
+	if cfg.Geo != nil {
+		m.geoCache = make(map[netip.Addr]Geo)
+	}
+	go m.runFlusher()
+	go m.runNotifier()
+	if cfg.Maintenance.Interval > 0 {
+		go m.runMaintenance()
+	} else {
+		close(m.maintainDone)
+	}
+	return m, nil
+}
+
+var (
+	_ Logger          = (*Monitor)(nil)
+	_ AlertSubscriber = (*Monitor)(nil)
+)
+
+// Log validates e, stamps its ID and Time when zero, applies the privacy
+// policy, fills Geo from the cache, runs the Detector and queues the event
+// for the next batch. It does no I/O: the event is written later by the
+// flusher. ctx is passed to the Detector (detached from its cancellation, so
+// the event survives a cancelled request); Log never checks ctx.Err().
+//
+// Log returns a *FieldError (matching ErrInvalid) for an invalid event,
+// ErrQueueFull when the queue is full (the Detector has still seen the
+// event), and ErrClosed after Close.
+func (m *Monitor) Log(ctx context.Context, e Event) error {
+	m.closeMu.RLock()
+	defer m.closeMu.RUnlock()
+	if m.closed {
+		return ErrClosed
+	}
+	return m.logEvent(ctx, e)
+}
+
+// logEvent is Log without the closed check; the caller holds closeMu for
+// reading.
+func (m *Monitor) logEvent(ctx context.Context, e Event) error {
+	if err := e.Validate(); err != nil {
+		return err
+	}
+	if e.ID == uuid.Nil {
+		e.ID = NewID()
+	}
+	if e.Time.IsZero() {
+		e.Time = m.clock.Now()
+	}
+	m.privacy.ApplyEvent(&e)
+	if m.geoCache != nil && e.Geo.IsZero() && e.IP.IsValid() {
+		m.geoMu.RLock()
+		g, ok := m.geoCache[e.IP]
+		m.geoMu.RUnlock()
+		if ok {
+			e.Geo = g
+		}
+	}
+	if m.cfg.Detector != nil {
+		m.detect(ctx, &e)
+	}
+	select {
+	case m.events <- e:
+	default:
+		m.st.queueFull.Add(1)
+		m.setErr(ErrQueueFull)
+		return ErrQueueFull
+	}
+	m.st.eventsAccepted.Add(1)
+	if len(m.events) >= m.cfg.BatchSize {
+		m.wake()
+	}
+	return nil
+}
+
+func (m *Monitor) wake() {
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+}
+
+// detect runs the Detector, containing its errors and panics.
+func (m *Monitor) detect(ctx context.Context, e *Event) {
+	if ctx.Done() != nil {
+		ctx = context.WithoutCancel(ctx)
+	}
+	findings, err := m.observe(ctx, e)
+	if err != nil {
+		m.st.detectorErrors.Add(1)
+		m.setErr(err)
+		m.log.LogAttrs(ctx, slog.LevelWarn, "secmon: detector failed", slog.String("event_type", string(e.Type)), slog.Any("error", err))
+	}
+	if len(findings) > 0 {
+		m.raise(findings, e.Time)
+	}
+}
+
+func (m *Monitor) observe(ctx context.Context, e *Event) (f []Finding, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			m.st.detectorPanics.Add(1)
+			f, err = nil, fmt.Errorf("secmon: detector panicked: %v", r)
+		}
+	}()
+	return m.cfg.Detector.Observe(ctx, *e)
+}
+
+func (m *Monitor) setErr(err error) {
+	m.st.lastErr.Store(&errRecord{msg: err.Error(), at: m.clock.Now()})
+}
+
+// Stats is a snapshot of the Monitor's counters. Counters only grow; the
+// Pending fields are the current backlog.
+type Stats struct {
+	EventsAccepted   uint64        // events queued by Log (including session anomalies)
+	EventsWritten    uint64        // events the store accepted
+	EventsFailed     uint64        // InsertEvents calls that failed (their events are retried)
+	QueueFull        uint64        // Log calls refused with ErrQueueFull
+	Batches          uint64        // successful batch writes of any kind
+	LastFlushLatency time.Duration // duration of the latest flush round
+	MaxFlushLatency  time.Duration // longest flush round so far
+
+	DetectorErrors uint64 // Detector calls that returned an error or panicked
+	DetectorPanics uint64 // of which panicked
+
+	AlertsOpened     uint64 // findings that opened a new alert
+	AlertsSuppressed uint64 // findings merged into an open alert
+	AlertsDropped    uint64 // findings refused because AlertCapacity was reached
+	AlertsWritten    uint64 // alert rows passed to a successful UpsertAlerts
+	AlertsFailed     uint64 // UpsertAlerts calls that failed (retried)
+	Notifications    uint64 // successful Notifier calls
+	NotifyFailures   uint64 // Notifier calls that failed, timed out or panicked
+	NotifyDropped    uint64 // alerts not notified because the notify queue was full
+
+	HeartbeatsReceived  uint64 // beats accepted
+	HeartbeatsCoalesced uint64 // beats merged into a session already pending
+	SessionsWritten     uint64 // session rows passed to a successful UpsertSessions
+	SessionsFailed      uint64 // UpsertSessions calls that failed (retried)
+	SessionAnomalies    uint64 // session_anomaly events raised
+
+	ActivitiesAccepted    uint64 // activities queued
+	ActivitiesWritten     uint64 // activities the store accepted
+	ActivitiesFailed      uint64 // InsertActivities calls that failed (retried)
+	ActivityDenied        uint64 // activities refused by the allowlist or the limiter
+	ActivityLimiterErrors uint64 // limiter errors (the activity was let through)
+
+	GeoLookups  uint64 // GeoResolver calls
+	GeoFailures uint64 // GeoResolver calls that failed other than ErrNotFound
+
+	MaintenanceRuns   uint64
+	MaintenanceErrors uint64
+
+	PendingEvents     int // queued or held for retry
+	PendingSessions   int
+	PendingActivities int
+	PendingAlerts     int // alerts with changes not yet written
+
+	LastError     string    // the most recent error, empty if none
+	LastErrorTime time.Time // per Config.Clock
+}
+
+// Stats returns a snapshot of the counters. It is safe to call at any time,
+// including after Close.
+func (m *Monitor) Stats() Stats {
+	s := &m.st
+	out := Stats{
+		EventsAccepted:        s.eventsAccepted.Load(),
+		EventsWritten:         s.eventsWritten.Load(),
+		EventsFailed:          s.eventsFailed.Load(),
+		QueueFull:             s.queueFull.Load(),
+		Batches:               s.batches.Load(),
+		LastFlushLatency:      time.Duration(s.lastFlush.Load()),
+		MaxFlushLatency:       time.Duration(s.maxFlush.Load()),
+		DetectorErrors:        s.detectorErrors.Load(),
+		DetectorPanics:        s.detectorPanics.Load(),
+		AlertsOpened:          s.alertsOpened.Load(),
+		AlertsSuppressed:      s.alertsSuppressed.Load(),
+		AlertsDropped:         s.alertsDropped.Load(),
+		AlertsWritten:         s.alertsWritten.Load(),
+		AlertsFailed:          s.alertsFail.Load(),
+		Notifications:         s.notifications.Load(),
+		NotifyFailures:        s.notifyFailures.Load(),
+		NotifyDropped:         s.notifyDropped.Load(),
+		HeartbeatsReceived:    s.beats.Load(),
+		HeartbeatsCoalesced:   s.beatsCoalesced.Load(),
+		SessionsWritten:       s.sessionsWritten.Load(),
+		SessionsFailed:        s.sessionsFailed.Load(),
+		SessionAnomalies:      s.anomalies.Load(),
+		ActivitiesAccepted:    s.activitiesAccepted.Load(),
+		ActivitiesWritten:     s.activitiesWritten.Load(),
+		ActivitiesFailed:      s.activitiesFailed.Load(),
+		ActivityDenied:        s.activityDenied.Load(),
+		ActivityLimiterErrors: s.activityLimiterErrors.Load(),
+		GeoLookups:            s.geoLookups.Load(),
+		GeoFailures:           s.geoFailures.Load(),
+		MaintenanceRuns:       s.maintenanceRuns.Load(),
+		MaintenanceErrors:     s.maintenanceErrors.Load(),
+	}
+	if r := s.lastErr.Load(); r != nil {
+		out.LastError, out.LastErrorTime = r.msg, r.at
+	}
+	out.PendingEvents = len(m.events) + int(m.heldEventsN.Load())
+	out.PendingActivities = len(m.activities) + int(m.heldActsN.Load())
+	m.sessMu.Lock()
+	out.PendingSessions = len(m.pendingSessions)
+	m.sessMu.Unlock()
+	m.alertMu.Lock()
+	for _, a := range m.alerts {
+		if a.pending > 0 {
+			out.PendingAlerts++
+		}
+	}
+	m.alertMu.Unlock()
+	return out
+}

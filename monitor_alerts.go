@@ -1,0 +1,257 @@
+package secmon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+type alertKey struct{ rule, subject string }
+
+// alertState is the in-memory side of one alert: the totals since it was
+// opened and the Count not yet written (the delta of the next upsert).
+type alertState struct {
+	id          uuid.UUID
+	first, last time.Time
+	severity    Severity
+	summary     string
+	evidence    map[string]string
+	action      Action
+	count       int64 // findings merged since the alert was opened
+	pending     int64 // findings not yet passed to a successful UpsertAlerts
+}
+
+func (s *alertState) alert(k alertKey, count int64) Alert {
+	return Alert{
+		ID: s.id, Rule: k.rule, Subject: k.subject, Severity: s.severity, Status: AlertOpen,
+		Count: count, FirstSeen: s.first, LastSeen: s.last,
+		Summary: s.summary, Evidence: s.evidence, Action: s.action,
+	}
+}
+
+type notifyItem struct {
+	alert  Alert
+	opened bool // newly opened: Notifiers and subscribers; otherwise subscribers only
+}
+
+// raise turns findings into alerts. A finding for a (rule, subject) seen
+// within SuppressWindow of its previous finding merges into that alert;
+// otherwise it opens a new one, which is handed to the notifier worker.
+func (m *Monitor) raise(findings []Finding, at time.Time) {
+	m.alertMu.Lock()
+	defer m.alertMu.Unlock()
+	for i := range findings {
+		f := &findings[i]
+		if f.Rule == "" || f.Subject == "" || !f.Severity.Valid() {
+			m.st.detectorErrors.Add(1)
+			m.setErr(errors.New("secmon: detector returned a finding without rule or subject, or with an invalid severity"))
+			continue
+		}
+		t := f.Time
+		if t.IsZero() {
+			t = at
+		}
+		k := alertKey{f.Rule, f.Subject}
+		s, ok := m.alerts[k]
+		if ok && t.Sub(s.last) <= m.cfg.SuppressWindow {
+			s.count++
+			s.pending++
+			if t.After(s.last) {
+				s.last = t
+			}
+			s.severity = max(s.severity, f.Severity)
+			s.summary, s.evidence, s.action = f.Summary, f.Evidence, f.Action
+			m.st.alertsSuppressed.Add(1)
+			continue
+		}
+		if !ok {
+			if len(m.alerts) >= m.cfg.AlertCapacity {
+				m.sweepAlertsLocked(m.clock.Now())
+			}
+			if len(m.alerts) >= m.cfg.AlertCapacity {
+				m.st.alertsDropped.Add(1)
+				m.setErr(errors.New("secmon: alert capacity reached; finding dropped"))
+				m.log.LogAttrs(context.Background(), slog.LevelError, "secmon: alert capacity reached; finding dropped",
+					slog.String("rule", f.Rule), slog.Int("capacity", m.cfg.AlertCapacity))
+				continue
+			}
+			s = &alertState{}
+			m.alerts[k] = s
+		}
+		// A new alert. An expired state's unwritten delta is carried over:
+		// the store merges it into whichever alert is open for the pair.
+		*s = alertState{
+			id: NewID(), first: t, last: t, severity: f.Severity,
+			summary: f.Summary, evidence: f.Evidence, action: f.Action,
+			count: 1, pending: s.pending + 1,
+		}
+		m.st.alertsOpened.Add(1)
+		m.enqueueNotify(notifyItem{alert: s.alert(k, 1), opened: true})
+	}
+}
+
+// sweepAlertsLocked forgets alerts that are written and quiet for longer
+// than SuppressWindow. The caller holds alertMu.
+func (m *Monitor) sweepAlertsLocked(now time.Time) {
+	for k, s := range m.alerts {
+		if s.pending == 0 && now.Sub(s.last) > m.cfg.SuppressWindow {
+			delete(m.alerts, k)
+		}
+	}
+}
+
+func (m *Monitor) enqueueNotify(it notifyItem) {
+	select {
+	case m.notifyCh <- it:
+	default:
+		m.st.notifyDropped.Add(1)
+		m.setErr(errors.New("secmon: notify queue full; alert notification dropped"))
+	}
+}
+
+// flushAlerts writes the alert deltas in one UpsertAlerts call: Count is the
+// number of findings merged since the last successful write. Subscribers
+// then hear about each updated alert with its total Count.
+func (m *Monitor) flushAlerts(ctx context.Context) error {
+	m.alertMu.Lock()
+	rows := m.alertRows[:0]
+	refs := m.alertRefs[:0]
+	for k, s := range m.alerts {
+		if s.pending > 0 {
+			rows = append(rows, s.alert(k, s.pending))
+			refs = append(refs, s)
+		}
+	}
+	if len(rows) == 0 {
+		m.sweepAlertsLocked(m.clock.Now())
+		m.alertMu.Unlock()
+		return nil
+	}
+	m.alertMu.Unlock()
+
+	err := m.storeCall(ctx, func(ctx context.Context) error { return m.store.UpsertAlerts(ctx, rows) })
+
+	m.alertMu.Lock()
+	if err == nil {
+		for i, s := range refs {
+			s.pending -= rows[i].Count
+			total := rows[i]
+			total.Count = s.count
+			m.enqueueNotify(notifyItem{alert: total})
+		}
+		m.sweepAlertsLocked(m.clock.Now())
+	}
+	m.alertMu.Unlock()
+	n := len(rows)
+	clear(rows)
+	clear(refs)
+	m.alertRows, m.alertRefs = rows[:0], refs[:0]
+	if err != nil {
+		m.st.alertsFail.Add(1)
+		return fmt.Errorf("secmon: upsert %d alerts: %w", n, err)
+	}
+	m.st.alertsWritten.Add(uint64(n))
+	m.st.batches.Add(1)
+	return nil
+}
+
+// runNotifier is the notifier goroutine. After Close it delivers what is
+// still queued (unless Close gave up), then returns.
+func (m *Monitor) runNotifier() {
+	defer close(m.notifierDone)
+	for {
+		select {
+		case it := <-m.notifyCh:
+			m.deliver(it)
+		case <-m.stopNotifier:
+			for {
+				select {
+				case it := <-m.notifyCh:
+					if m.notifyCtx.Err() != nil {
+						m.st.notifyDropped.Add(1)
+						continue
+					}
+					m.deliver(it)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (m *Monitor) deliver(it notifyItem) {
+	if it.opened {
+		for _, n := range m.cfg.Notifiers {
+			if err := m.notifyOne(n, it.alert); err != nil {
+				m.st.notifyFailures.Add(1)
+				m.setErr(err)
+				m.log.LogAttrs(context.Background(), slog.LevelWarn, "secmon: notifier failed",
+					slog.String("rule", it.alert.Rule), slog.Any("error", err))
+			} else {
+				m.st.notifications.Add(1)
+			}
+		}
+	}
+	m.subMu.Lock()
+	fns := m.subFns[:0]
+	for _, fn := range m.subs {
+		fns = append(fns, fn)
+	}
+	m.subFns = fns
+	m.subMu.Unlock()
+	for _, fn := range fns {
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					m.setErr(fmt.Errorf("secmon: alert subscriber panicked: %v", r))
+				}
+			}()
+			fn(it.alert)
+		}()
+	}
+	clear(fns)
+}
+
+func (m *Monitor) notifyOne(n Notifier, a Alert) (err error) {
+	ctx, cancel := context.WithTimeout(m.notifyCtx, m.cfg.NotifyTimeout)
+	defer cancel()
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("secmon: notifier panicked: %v", r)
+		}
+	}()
+	return n.Notify(ctx, a)
+}
+
+// SubscribeAlerts implements AlertSubscriber: fn is called, from the
+// Monitor's notifier goroutine, for every alert this Monitor opens (Count 1)
+// and after every successful alert write with the alert's total Count in
+// this process. It blocks until ctx is done (returning ctx's error) or the
+// Monitor is closed (returning ErrClosed). fn must not block for long: it
+// delays Notifiers.
+func (m *Monitor) SubscribeAlerts(ctx context.Context, fn func(Alert)) error {
+	if fn == nil {
+		return errors.New("secmon: SubscribeAlerts: nil function")
+	}
+	m.subMu.Lock()
+	id := m.subNext
+	m.subNext++
+	m.subs[id] = fn
+	m.subMu.Unlock()
+	defer func() {
+		m.subMu.Lock()
+		delete(m.subs, id)
+		m.subMu.Unlock()
+	}()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-m.notifierDone:
+		return ErrClosed
+	}
+}
