@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math"
-	"strings"
 	"sync"
 	"time"
 
@@ -50,11 +49,16 @@ type MemoryConfig struct {
 // Memory is a per-key token-bucket limiter for one process. It implements
 // secmon.RateLimiter.
 //
-// Each key costs one map entry and one int64: the GCRA "theoretical arrival
-// time" of its bucket, which carries the same information as the
-// (tokens, last) pair of a golang.org/x/time/rate Limiter. Keys are spread
-// over power-of-two shards, each behind its own mutex; Allow on a known key
-// does not allocate.
+// A bucket is one int64, the GCRA "theoretical arrival time", which carries
+// the same information as the (tokens, last) pair of a
+// golang.org/x/time/rate Limiter. Buckets live in open-addressing tables
+// spread over power-of-two shards, each behind its own mutex, and are found
+// by a 64-bit keyed hash of the key (hash/maphash with a random seed per
+// limiter): the key itself is not stored, so a bucket costs 16 bytes of
+// table and Allow never allocates. Two distinct keys share a bucket only if
+// their hashes collide, which among a million keys happens with probability
+// below 10⁻⁷, and the secret per-process seed keeps clients from aiming for
+// a collision.
 //
 // # Bounded memory
 //
@@ -87,22 +91,31 @@ type Memory struct {
 	shards    []shard
 }
 
-// shard is one locked partition. Bucket states live in a slab indexed from
-// the map, so Allow on a known key needs one map lookup and no write to the
-// map.
+// shard is one locked partition: an open-addressing table of buckets keyed
+// by hash, with linear probing. A slot whose hash is 0 is empty.
 type shard struct {
 	mu        sync.Mutex
-	keys      map[string]uint32
-	tat       []int64  // slab: theoretical arrival time per bucket, ns since epoch
-	free      []uint32 // free slab slots
-	cap       int      // most keys this shard may hold
-	minTAT    int64    // lower bound of every tat in use; MaxInt64 when empty
-	nextSweep int64    // when the next idle sweep is due
-	lastFull  int64    // when the last capacity sweep ran
+	slots     []slot // length a power of two, or nil while empty
+	n         int    // slots in use
+	cap       int    // most keys this shard may hold
+	minTAT    int64  // lower bound of every tat in use; MaxInt64 when empty
+	nextSweep int64  // when the next idle sweep is due
+	lastFull  int64  // when the last capacity sweep ran
 	evicted   uint64
 	refused   uint64
-	_         [16]byte // 128 bytes: keep shards on separate cache lines
+	_         [40]byte // 128 bytes: keep shards on separate cache lines
 }
+
+// slot is one bucket: the key's hash and its theoretical arrival time in
+// nanoseconds since Memory.epoch.
+type slot struct {
+	h   uint64
+	tat int64
+}
+
+// shardBits is how many low hash bits may select a shard; tables index
+// with the bits above them.
+const shardBits = 16
 
 var _ secmon.RateLimiter = (*Memory)(nil)
 
@@ -131,7 +144,7 @@ func NewMemory(cfg MemoryConfig) (*Memory, error) {
 		for shards > 1 && maxKeys/shards < minKeysPerShard {
 			shards /= 2
 		}
-	case shards&(shards-1) != 0 || shards > 1<<16:
+	case shards&(shards-1) != 0 || shards > 1<<shardBits:
 		return nil, &secmon.FieldError{Field: "Shards", Reason: "must be a power of two no larger than 65536"}
 	case shards > maxKeys:
 		return nil, &secmon.FieldError{Field: "Shards", Reason: "must not exceed MaxKeys"}
@@ -155,7 +168,6 @@ func NewMemory(cfg MemoryConfig) (*Memory, error) {
 	}
 	for i := range m.shards {
 		s := &m.shards[i]
-		s.keys = make(map[string]uint32)
 		s.cap = maxKeys / shards
 		s.minTAT = math.MaxInt64
 		s.nextSweep = math.MinInt64
@@ -172,25 +184,32 @@ func (m *Memory) Policy() Policy { return m.policy }
 // than MaxKeyLen, and nil otherwise; a refused new key at the key cap is a
 // denial, not an error (see Memory).
 func (m *Memory) Allow(_ context.Context, key string) (secmon.Decision, error) {
-	var now time.Time
 	if m.clock == nil {
-		now = time.Now()
-	} else {
-		now = m.clock.Now()
+		// time.Since on a Time with a monotonic reading reads only the
+		// monotonic clock: one clock read, immune to wall-clock steps.
+		return m.allow(key, int64(time.Since(m.epoch)))
 	}
-	return m.AllowAt(key, now)
+	return m.AllowAt(key, m.clock.Now())
 }
 
 // AllowAt is Allow at the given time, for callers that already know it and
 // for tests. Times may go backwards; a bucket never refills by that.
 func (m *Memory) AllowAt(key string, now time.Time) (secmon.Decision, error) {
+	return m.allow(key, int64(now.Sub(m.epoch)))
+}
+
+// allow decides for key at n nanoseconds after m.epoch.
+func (m *Memory) allow(key string, n int64) (secmon.Decision, error) {
 	if len(key) > m.maxKeyLen {
 		return secmon.Decision{Limit: m.burst}, ErrKeyTooLong
 	}
-	n := int64(now.Sub(m.epoch))
 	// Keep arithmetic far from overflow for absurd clocks.
 	n = min(max(n, -1<<61), 1<<61)
-	s := &m.shards[maphash.String(m.seed, key)&m.mask]
+	h := maphash.String(m.seed, key)
+	if h == 0 {
+		h = 1 // 0 marks an empty slot
+	}
+	s := &m.shards[h&m.mask]
 	s.mu.Lock()
 	if n >= s.nextSweep {
 		if n >= s.minTAT {
@@ -198,19 +217,19 @@ func (m *Memory) AllowAt(key string, now time.Time) (secmon.Decision, error) {
 		}
 		s.nextSweep = n + m.sweep
 	}
-	idx, ok := s.keys[key]
-	if ok {
-		tat, d := m.decide(s.tat[idx], n)
-		s.tat[idx] = tat
+	i, found := s.find(h)
+	if found {
+		tat, d := m.decide(s.slots[i].tat, n)
+		s.slots[i].tat = tat
 		s.mu.Unlock()
 		return d, nil
 	}
-	if len(s.keys) >= s.cap {
+	if s.n >= s.cap {
 		if n >= s.minTAT && n-s.lastFull >= int64(capacitySweepSpacing) {
 			s.lastFull = n
 			s.sweepFull(n)
 		}
-		if len(s.keys) >= s.cap {
+		if s.n >= s.cap {
 			s.refused++
 			wait := max(s.minTAT, s.lastFull+int64(capacitySweepSpacing)) - n
 			s.mu.Unlock()
@@ -222,20 +241,62 @@ func (m *Memory) AllowAt(key string, now time.Time) (secmon.Decision, error) {
 				Degraded:   secmon.DegradedKeyCap,
 			}, nil
 		}
+		i, _ = s.find(h) // the sweep rebuilt the table
 	}
 	tat, d := m.decide(n, n) // a new bucket is full
-	if f := len(s.free); f > 0 {
-		idx = s.free[f-1]
-		s.free = s.free[:f-1]
-		s.tat[idx] = tat
-	} else {
-		idx = uint32(len(s.tat))
-		s.tat = append(s.tat, tat)
+	if (s.n+1)*4 > len(s.slots)*3 {
+		s.rebuild(max(len(s.slots)*2, 8), n)
+		i, _ = s.find(h)
 	}
-	s.keys[strings.Clone(key)] = idx // do not pin the caller's backing array
+	s.slots[i] = slot{h: h, tat: tat}
+	s.n++
 	s.minTAT = min(s.minTAT, tat)
 	s.mu.Unlock()
 	return d, nil
+}
+
+// find returns the slot holding h, or the empty slot where h belongs.
+// s.mu must be held.
+func (s *shard) find(h uint64) (int, bool) {
+	if len(s.slots) == 0 {
+		return 0, false
+	}
+	mask := len(s.slots) - 1
+	i := int(h>>shardBits) & mask
+	for {
+		switch s.slots[i].h {
+		case h:
+			return i, true
+		case 0:
+			return i, false
+		}
+		i = (i + 1) & mask
+	}
+}
+
+// rebuild moves the buckets of s into a table of size slots, dropping
+// those that are full at now. s.mu must be held.
+func (s *shard) rebuild(size int, now int64) {
+	old := s.slots
+	s.slots, s.n = nil, 0
+	if size > 0 {
+		s.slots = make([]slot, size)
+	}
+	lo := int64(math.MaxInt64)
+	for _, e := range old {
+		if e.h == 0 {
+			continue
+		}
+		if e.tat <= now {
+			s.evicted++
+			continue
+		}
+		i, _ := s.find(e.h)
+		s.slots[i] = e
+		s.n++
+		lo = min(lo, e.tat)
+	}
+	s.minTAT = lo
 }
 
 // decide applies GCRA to a bucket whose theoretical arrival time is tat and
@@ -260,26 +321,34 @@ func (m *Memory) decide(tat, now int64) (int64, secmon.Decision) {
 	}
 }
 
-// sweepFull deletes every key of s whose bucket is full at now and
-// recomputes minTAT exactly. s.mu must be held.
+// sweepFull deletes every bucket of s that is full at now, shrinking the
+// table when it has become sparse, and recomputes minTAT exactly. s.mu must
+// be held.
 func (s *shard) sweepFull(now int64) {
-	lo := int64(math.MaxInt64)
-	for k, idx := range s.keys {
-		t := s.tat[idx]
-		if t <= now {
-			delete(s.keys, k)
-			s.free = append(s.free, idx)
-			s.evicted++
-			continue
+	live, lo := 0, int64(math.MaxInt64)
+	for _, e := range s.slots {
+		if e.h != 0 && e.tat > now {
+			live++
+			lo = min(lo, e.tat)
 		}
-		lo = min(lo, t)
 	}
-	s.minTAT = lo
-	if len(s.keys) == 0 && len(s.tat) > 0 {
-		// Drop the slab so an emptied shard returns its memory.
-		s.tat, s.free = nil, nil
-		s.keys = make(map[string]uint32)
+	if live == s.n {
+		s.minTAT = lo // nothing to delete
+		return
 	}
+	size := 0
+	if live > 0 {
+		size = 8
+		for live*4 > size*3 {
+			size *= 2
+		}
+		// Keep the current size unless it is over four times too big, so
+		// a steady population does not shrink and regrow at every sweep.
+		if len(s.slots) <= size*4 {
+			size = len(s.slots)
+		}
+	}
+	s.rebuild(size, now)
 }
 
 // MemoryStats counts what a Memory limiter holds and has done.
@@ -296,7 +365,7 @@ func (m *Memory) Stats() MemoryStats {
 	for i := range m.shards {
 		s := &m.shards[i]
 		s.mu.Lock()
-		st.Keys += len(s.keys)
+		st.Keys += s.n
 		st.Evicted += s.evicted
 		st.Refused += s.refused
 		s.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"go.uber.org/goleak"
 	"golang.org/x/time/rate"
@@ -352,9 +353,60 @@ func TestMemoryBytesPerKey(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	perKey := float64(after.HeapAlloc-before.HeapAlloc) / n
-	t.Logf("%.1f bytes per key at %d keys (keys of 6–11 bytes)", perKey, n)
+	t.Logf("%.1f bytes per key at %d keys (the keys are hashed, not stored)", perKey, n)
 	if perKey > 96 {
 		t.Errorf("%.1f bytes per key, want at most 96", perKey)
 	}
 	runtime.KeepAlive(m)
+}
+
+// TestMemoryManyKeysKeepState drives the tables through many growths and a
+// shrinking sweep and checks no bucket is lost or mixed up on the way.
+func TestMemoryManyKeysKeepState(t *testing.T) {
+	t.Parallel()
+	clk := newFakeClock()
+	m := newMemory(t, MemoryConfig{Policy: Heartbeat, Clock: clk, Shards: 4, SweepInterval: time.Hour})
+	const n = 50_000
+	key := func(i int) string { return "k" + strconv.Itoa(i) }
+	for round := range 3 {
+		for i := range n {
+			d := mustAllow(t, m, key(i))
+			if d.Allowed != (round < 2) {
+				t.Fatalf("round %d key %d: %+v", round, i, d)
+			}
+		}
+	}
+	if got := m.Stats().Keys; got != n {
+		t.Fatalf("Keys = %d, want %d", got, n)
+	}
+	clk.Advance(30 * time.Second)
+	for i := range n {
+		if i%2 == 0 {
+			continue
+		}
+		if d := mustAllow(t, m, key(i)); !d.Allowed || d.Remaining != 0 {
+			t.Fatalf("key %d after 30s: %+v, want one token back", i, d)
+		}
+	}
+	// 60s after the start the even keys are full and the odd ones are not;
+	// an hour later everything is, and sweeps empty the tables.
+	clk.Advance(30 * time.Second)
+	clk.Advance(time.Hour)
+	for i := range 64 { // reaches every shard but with probability 4·(3/4)⁶⁴
+		mustAllow(t, m, "z"+strconv.Itoa(i))
+	}
+	if st := m.Stats(); st.Keys != 64 || st.Evicted != n {
+		t.Fatalf("after an hour: %+v, want only the 64 new keys and %d evicted", st, n)
+	}
+	for i := range m.shards {
+		if s := &m.shards[i]; s.n > 0 && len(s.slots) > 64 {
+			t.Fatalf("shard %d keeps %d slots for %d keys after the sweep", i, len(s.slots), s.n)
+		}
+	}
+}
+
+func TestShardLayout(t *testing.T) {
+	if got := unsafe.Sizeof(shard{}); got != 128 {
+		t.Fatalf("shard is %d bytes, want 128 (two cache lines)", got)
+	}
 }
