@@ -1,0 +1,34 @@
+// Package notify delivers secmon alerts to people and systems. Each type
+// implements secmon.Notifier; the Monitor calls them off the logging path,
+// so a slow or failing notifier never stalls an application.
+//
+// # Console
+//
+// [NewSlog] writes one structured line per alert to a *slog.Logger: WARN
+// for low and medium alerts, ERROR for high and critical ones.
+//
+// # Webhook
+//
+// [NewWebhook] posts the alert as JSON ([Payload]) and signs it:
+// [HeaderSignature] carries "sha256=" and the hexadecimal HMAC-SHA256 of
+// the [HeaderTimestamp] value, a dot and the body. Because the timestamp is
+// inside the MAC, a receiver that checks it with [VerifySignature] rejects a
+// captured request replayed later; [HeaderDelivery] stays the same across
+// retries so duplicates can be dropped. Network errors and 5xx answers are
+// retried with exponential backoff, 4xx answers are not. Errors name only the
+// endpoint's scheme and host: neither the secret nor a token in the URL is
+// ever printed.
+//
+// # E-mail
+//
+// [NewSMTP] mails an alert through an SMTP server with net/smtp, using
+// STARTTLS when offered. Wrap it in [MinSeverity] to mail only critical
+// alerts. Alert text is confined to the subject (control characters
+// removed, RFC 2047 encoded) and a quoted-printable body, so no alert field
+// can add or change a header.
+//
+// # Combining
+//
+// [MinSeverity] filters by severity and [Multi] fans one alert out to
+// several notifiers.
+package notify

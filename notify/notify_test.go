@@ -1,0 +1,121 @@
+package notify_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/goleak"
+
+	"github.com/secmon-go/secmon"
+	"github.com/secmon-go/secmon/notify"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var t0 = time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC)
+
+func alert(sev secmon.Severity) secmon.Alert {
+	return secmon.Alert{
+		ID:        uuid.MustParse("0190f6d2-3b7c-7e4a-9f1e-2a6b8c0d4e5f"),
+		Rule:      "brute_force_ip",
+		Subject:   "ip:203.0.113.7/32",
+		Severity:  sev,
+		Status:    secmon.AlertOpen,
+		Count:     3,
+		FirstSeen: t0,
+		LastSeen:  t0.Add(time.Minute),
+		Summary:   "42 failed logins in 5m",
+		Evidence:  map[string]string{"failures": "42", "window": "5m0s"},
+		Action:    secmon.Action{Kind: secmon.ActionBlock, Duration: 15 * time.Minute},
+	}
+}
+
+func TestSlog(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		sev   secmon.Severity
+		opts  *notify.SlogOptions
+		level string
+	}{
+		{secmon.SeverityLow, nil, "WARN"},
+		{secmon.SeverityMedium, nil, "WARN"},
+		{secmon.SeverityHigh, nil, "ERROR"},
+		{secmon.SeverityCritical, nil, "ERROR"},
+		{secmon.SeverityHigh, &notify.SlogOptions{ErrorAt: secmon.SeverityCritical}, "WARN"},
+		{secmon.SeverityMedium, &notify.SlogOptions{ErrorAt: secmon.SeverityMedium, Message: "threat"}, "ERROR"},
+	}
+	for _, tt := range tests {
+		var buf bytes.Buffer
+		n := notify.NewSlog(slog.New(slog.NewJSONHandler(&buf, nil)), tt.opts)
+		a := alert(tt.sev)
+		a.Summary = "line one\nFAKE=line two"
+		if err := n.Notify(context.Background(), a); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Count(buf.String(), "\n"); got != 1 {
+			t.Fatalf("%d lines: %q", got, buf.String())
+		}
+		var rec map[string]any
+		if err := json.Unmarshal(buf.Bytes(), &rec); err != nil {
+			t.Fatal(err)
+		}
+		msg := "secmon alert"
+		if tt.opts != nil && tt.opts.Message != "" {
+			msg = tt.opts.Message
+		}
+		ev, _ := rec["evidence"].(map[string]any)
+		if rec["level"] != tt.level || rec["msg"] != msg || rec["rule"] != "brute_force_ip" ||
+			rec["severity"] != tt.sev.String() || rec["summary"] != "line one FAKE=line two" ||
+			rec["action"] != "block" || ev["failures"] != "42" || rec["count"] != 3.0 {
+			t.Errorf("%v: record %v", tt.sev, rec)
+		}
+	}
+	// Disabled levels cost nothing and still succeed.
+	var buf bytes.Buffer
+	n := notify.NewSlog(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelError})), nil)
+	if err := n.Notify(context.Background(), alert(secmon.SeverityLow)); err != nil || buf.Len() != 0 {
+		t.Errorf("filtered alert: err %v, output %q", err, buf.String())
+	}
+}
+
+func TestMinSeverityAndMulti(t *testing.T) {
+	t.Parallel()
+	var got []secmon.Severity
+	rec := secmon.NotifierFunc(func(_ context.Context, a secmon.Alert) error {
+		got = append(got, a.Severity)
+		return nil
+	})
+	boom := errors.New("boom")
+	failing := secmon.NotifierFunc(func(context.Context, secmon.Alert) error { return boom })
+	n := notify.Multi(failing, nil, notify.MinSeverity(secmon.SeverityHigh, rec), failing)
+	for _, sev := range []secmon.Severity{secmon.SeverityInfo, secmon.SeverityMedium, secmon.SeverityHigh, secmon.SeverityCritical} {
+		if err := n.Notify(context.Background(), alert(sev)); !errors.Is(err, boom) {
+			t.Errorf("Multi error = %v, want boom", err)
+		}
+	}
+	if len(got) != 2 || got[0] != secmon.SeverityHigh || got[1] != secmon.SeverityCritical {
+		t.Errorf("MinSeverity passed %v", got)
+	}
+	if err := notify.MinSeverity(secmon.SeverityLow, nil).Notify(context.Background(), alert(secmon.SeverityCritical)); err != nil {
+		t.Errorf("nil inner notifier: %v", err)
+	}
+}
+
+func TestPayload(t *testing.T) {
+	t.Parallel()
+	b, err := json.Marshal(notify.NewPayload(alert(secmon.SeverityHigh)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"id":"0190f6d2-3b7c-7e4a-9f1e-2a6b8c0d4e5f","rule":"brute_force_ip","subject":"ip:203.0.113.7/32","severity":"high","status":"open","count":3,"first_seen":"2026-11-23T14:00:00Z","last_seen":"2026-11-23T14:01:00Z","summary":"42 failed logins in 5m","evidence":{"failures":"42","window":"5m0s"},"action":{"kind":"block","duration_seconds":900}}`
+	if string(b) != want {
+		t.Errorf("payload\n got %s\nwant %s", b, want)
+	}
+}
