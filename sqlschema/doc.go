@@ -33,23 +33,62 @@
 //
 // # Tables
 //
-//	security_events    the event log, range-partitioned by UTC day on created_at
-//	active_sessions    one row per session (fillfactor 70, last_seen not indexed)
-//	user_activity      allowlisted user actions
-//	security_alerts    deduplicated alerts; one open alert per (rule, subject)
-//	schema_migrations  the migration ledger
+//	security_events    the event log, range-partitioned by UTC day on created_at;
+//	                   PRIMARY KEY (id, created_at), BRIN (created_at), btree (user_id, created_at)
+//	active_sessions    one row per session; fillfactor 70, index on user_id, none on last_seen
+//	user_activity      allowlisted user actions; btree (user_id, created_at), BRIN (created_at)
+//	security_alerts    deduplicated alerts; unique (rule, subject) WHERE status = 'open'
+//	schema_migrations  the migration ledger: version, name, applied_at
 //
-// Daily partitions are named security_events_pYYYYMMDD (UTC) and created
-// ahead by <schema>.ensure_event_partitions(from_day date, days int). A row
-// for a day without a partition lands in security_events_default, so an
-// insert never fails; the next ensure_event_partitions covering that day
-// moves it into the new partition. metadata columns are checked by
-// <schema>.metadata_ok(jsonb): an object of at most 20 string values of at
-// most 1024 bytes, the PrivacyPolicy caps. Every insert or change of
-// security_alerts is announced with NOTIFY on channel secmon_alerts
-// (AlertChannel) with the alert ID as payload.
-// <schema>.cleanup_old_security_data(...) applies retention inside the
-// database for hosts that schedule it there.
+// A store upserts alerts with
+// INSERT ... ON CONFLICT (rule, subject) WHERE status = 'open' DO UPDATE,
+// so deduplication holds across every instance sharing the database.
+// metadata columns are checked by <schema>.metadata_ok(jsonb): an object of
+// at most 20 string values of at most 1024 bytes, the PrivacyPolicy caps.
+//
+// # Partitions
+//
+// Daily partitions are named security_events_pYYYYMMDD (the UTC day) and
+// are created ahead by
+//
+//	SELECT <schema>.ensure_event_partitions(from_day date, days int)  -- returns how many it created
+//
+// which is idempotent and safe to call from several instances at once. A
+// row for a day without a partition lands in security_events_default, so an
+// insert never fails for want of a partition; the next
+// ensure_event_partitions covering that day moves such rows into the new
+// partition, so the default partition is empty in normal operation. While
+// it creates partitions it holds writers to security_events for the rest
+// of its transaction (readers are not held), so that no insert already
+// routed to the default partition fails when the new partition is attached;
+// call it ahead of time from a maintenance loop, not per request.
+//
+// # Retention
+//
+//	SELECT * FROM <schema>.cleanup_old_security_data(
+//	    events_keep   interval    DEFAULT '90 days',
+//	    sessions_keep interval    DEFAULT '30 days',
+//	    activity_keep interval    DEFAULT '90 days',
+//	    alerts_keep   interval    DEFAULT '365 days',
+//	    as_of         timestamptz DEFAULT now())
+//	-- returns events_deleted bigint, partitions_dropped int, sessions_deleted bigint,
+//	--         activities_deleted bigint, alerts_deleted bigint
+//
+// drops whole expired event partitions, deletes older rows elsewhere in
+// batches of 10,000, removes sessions whose last beat and revocation are
+// both older than sessions_keep, activity older than activity_keep and
+// resolved alerts last seen before alerts_keep. A NULL or negative period
+// keeps that data forever. It is SECURITY INVOKER with a pinned
+// search_path; hosts schedule it in the database (pg_cron) as the schema
+// owner, since dropping partitions needs ownership.
+//
+// # Alert notifications
+//
+// Every insert of a security_alerts row, and every update that changes one,
+// sends NOTIFY on channel secmon_alerts (AlertChannel) with the alert ID as
+// payload, delivered when the transaction commits. The channel name is the
+// same for every schema in a database: a listener serving one schema should
+// ignore IDs it does not find there.
 //
 // # Security model
 //
@@ -59,7 +98,8 @@
 // the schema must be a superuser, have BYPASSRLS, or be a member of the
 // service role (Migrate checks this). The service role must exist before
 // migrating (CREATE ROLE service_role NOLOGIN); sqlschema does not create
-// it.
+// it. Creating and dropping partitions needs the schema owner, not merely
+// the service role.
 //
 //   - The only permissive policies that open whole tables are
 //     FOR ALL TO <service role> USING (true) WITH CHECK (true).
@@ -84,11 +124,18 @@
 // reports row-level security mistakes: tables without RLS or without FORCE,
 // permissive policies with USING (true) that apply to PUBLIC (a policy
 // written without TO) or to client roles, and write privileges granted to
-// PUBLIC, anon or authenticated. Run it against your own schemas in a test
-// or at start-up:
+// PUBLIC, anon or authenticated, and views that bypass RLS. Each finding
+// carries a stable Code (the Code* constants) and a secmon.Severity. Run it
+// against your own schemas in a test or at start-up and act on anything it
+// reports:
 //
 //	findings, err := sqlschema.AuditPolicies(ctx, pool, "public", "secmon")
 //	for _, f := range findings {
 //		log.Printf("%s", f)
 //	}
+//
+// # Testing
+//
+// Package sqlschematest gives tests a pool (from SECMON_TEST_DATABASE_URL)
+// and a freshly migrated schema of their own, dropped when the test ends.
 package sqlschema

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/secmon-go/secmon"
+	"github.com/secmon-go/secmon/sqlschema"
 	"github.com/secmon-go/secmon/sqlschema/sqlschematest"
 )
 
@@ -142,6 +143,9 @@ func TestEnsureEventPartitions(t *testing.T) {
 	}
 	if err := pool.QueryRow(ctx, "SELECT "+s+".ensure_event_partitions($1, 4)", start).Scan(&created); err != nil || created != 1 {
 		t.Fatalf("ensure_event_partitions again over 4 days = %d, %v; want 1", created, err)
+	}
+	if got := sqlschema.EventPartitionName(start.Add(23 * time.Hour).In(time.FixedZone("UTC-5", -5*3600))); got != "security_events_p20310328" {
+		t.Errorf("EventPartitionName = %s", got)
 	}
 	for _, name := range []string{"security_events_p20310328", "security_events_p20310329", "security_events_p20310330", "security_events_p20310331"} {
 		if n := countRows(t, pool, "SELECT count(*) FROM pg_inherits WHERE inhrelid = to_regclass($1)", s+"."+name); n != 1 {

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/secmon-go/secmon"
 )
@@ -289,3 +290,17 @@ func (e *MigrationError) Unwrap() error { return e.Err }
 // exist in the cluster; create it (for example CREATE ROLE service_role
 // NOLOGIN) before migrating.
 var ErrServiceRoleMissing = errors.New("sqlschema: service role does not exist")
+
+// Event partition names.
+const (
+	// EventsTable is the partitioned parent table of the event log.
+	EventsTable = "security_events"
+	// DefaultEventPartition catches rows for days that have no partition.
+	DefaultEventPartition = "security_events_default"
+)
+
+// EventPartitionName returns the name of the daily partition holding t:
+// security_events_pYYYYMMDD for t's UTC day.
+func EventPartitionName(t time.Time) string {
+	return "security_events_p" + t.UTC().Format("20060102")
+}

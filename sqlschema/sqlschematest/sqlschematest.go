@@ -8,7 +8,7 @@
 //	func TestSomething(t *testing.T) {
 //		pool := sqlschematest.Pool(t)
 //		schema := sqlschematest.NewSchema(t, pool)
-//		// use schema-qualified names, or pgstore.New(pool, pgstore.Options{Schema: schema})
+//		// qualify names with schema, or hand it to the store under test
 //	}
 package sqlschematest
 
