@@ -303,3 +303,19 @@ func TestAllocationBound(t *testing.T) {
 		t.Logf("%s: %d bytes in, %d bytes allocated", name, len(data), per)
 	}
 }
+
+// Every byte of a PNG is covered by the signature check, the chunk walk or
+// a CRC: flipping any one of them must block the file.
+func TestPNGEveryByteChecked(t *testing.T) {
+	t.Parallel()
+	v, _ := NewValidator(Config{})
+	orig := corpusCase(t, "png").Upload.Data
+	for i := range orig {
+		d := bytes.Clone(orig)
+		d[i] ^= 0x20
+		vd, err := v.Validate(context.Background(), secmon.Upload{Name: "x.png", Data: d})
+		if err != nil || vd.Allowed {
+			t.Fatalf("flipping byte %d of %d went unnoticed", i, len(orig))
+		}
+	}
+}

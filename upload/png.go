@@ -36,12 +36,11 @@ func walkPNG(st *state) {
 		if crc32.Update(crc32.Update(0, crc32.IEEETable, typ), crc32.IEEETable, body) != want {
 			st.corrupt(-1, "PNG %s chunk at byte %d fails its CRC", typ, pos)
 		}
-		name := string(typ) // the compiler does not allocate for the comparisons below
-		if first != (name == "IHDR") {
+		if first != (string(typ) == "IHDR") {
 			st.corrupt(-1, "PNG does not start with exactly one IHDR chunk")
 			return
 		}
-		switch name {
+		switch string(typ) { // no allocation: the compiler compares in place
 		case "IHDR":
 			if !pngHeader(st, body) {
 				return
@@ -78,10 +77,10 @@ func walkPNG(st *state) {
 			// rendering information: kept, not scanned
 		default:
 			if typ[0]&0x20 == 0 {
-				st.corrupt(-1, "PNG has an unknown critical chunk %q", name)
+				st.corrupt(-1, "PNG has an unknown critical chunk %q", typ)
 				return
 			}
-			st.addSpan(span{off: pos + 8, end: end - 4, where: "PNG " + name + " chunk", edit: st.drop(pos, end)})
+			st.addSpan(span{off: pos + 8, end: end - 4, where: "PNG ancillary chunk", edit: st.drop(pos, end)})
 		}
 		pos = end
 	}

@@ -358,18 +358,22 @@ func photo(w, h int) *image.RGBA {
 }
 
 // sized encodes photos of growing size and returns the largest encoding
-// not above maxBytes.
+// not above maxBytes found in a few tries (within 5% of it when it can).
 func sized(maxBytes int, enc func(image.Image) []byte) []byte {
 	side := 256
-	b := enc(photo(side, side))
-	perPixel := float64(len(b)) / float64(side*side)
+	best := enc(photo(side, side))
+	perPixel := float64(len(best)) / float64(side*side)
 	for range 6 {
-		next := int(math.Sqrt(float64(maxBytes)*0.97/perPixel/0.75)) &^ 7
-		c := enc(photo(next, next*3/4))
-		if len(c) <= maxBytes {
-			return c
+		w := int(math.Sqrt(float64(maxBytes)*0.98/perPixel/0.75)) &^ 7
+		h := w * 3 / 4
+		c := enc(photo(w, h))
+		if len(c) <= maxBytes && len(c) > len(best) {
+			best = c
 		}
-		perPixel = float64(len(c)) / float64(next*next*3/4)
+		if len(best) >= maxBytes*95/100 {
+			break
+		}
+		perPixel = float64(len(c)) / float64(w*h)
 	}
-	return b
+	return best
 }
