@@ -25,22 +25,29 @@ const (
 // Op is one counter operation. Rules append Ops in [Rule.Plan]; the engine
 // executes every rule's Ops for one event in a single [Counters.Do] call and
 // hands each rule its Ops back with Count filled.
+//
+// A counter is named by Scope and Key together: Scope keeps rules apart (a
+// short tag per rule, e.g. "bf_ip") and Key says what is counted within it
+// (e.g. an IP group). Keeping them apart spares the hot path a string
+// concatenation per op.
 type Op struct {
 	Kind   OpKind
-	Key    string        // what is counted, e.g. "bf_ip:203.0.113.7/32"; rules prefix it with their name
+	Scope  string        // the counter family, e.g. "bf_ip"; non-empty
+	Key    string        // what is counted, e.g. "203.0.113.7/32"; non-empty
 	Member string        // OpDistinct only: the value whose distinct occurrences are counted
 	Window time.Duration // how far back the count reaches; > 0
 	Count  int64         // filled by Do: the count within Window, this occurrence included
 }
 
-// CountOp returns an OpCount for key over window.
-func CountOp(key string, window time.Duration) Op {
-	return Op{Kind: OpCount, Key: key, Window: window}
+// CountOp returns an OpCount for (scope, key) over window.
+func CountOp(scope, key string, window time.Duration) Op {
+	return Op{Kind: OpCount, Scope: scope, Key: key, Window: window}
 }
 
-// DistinctOp returns an OpDistinct recording member under key over window.
-func DistinctOp(key, member string, window time.Duration) Op {
-	return Op{Kind: OpDistinct, Key: key, Member: member, Window: window}
+// DistinctOp returns an OpDistinct recording member under (scope, key) over
+// window.
+func DistinctOp(scope, key, member string, window time.Duration) Op {
+	return Op{Kind: OpDistinct, Scope: scope, Key: key, Member: member, Window: window}
 }
 
 // Counters keeps sliding-window counts and distinct-member counts per key.
@@ -66,16 +73,20 @@ const (
 	DefaultMaxDistinct = 64      // members remembered per distinct key
 	MaxMaxDistinct     = 4096    // upper bound of MemoryConfig.MaxDistinct
 	MaxKeyLen          = 512     // longest Op.Key or Op.Member accepted
+	MaxScopeLen        = 64      // longest Op.Scope accepted
 )
 
 // ErrBadOp reports an Op that cannot be executed: unknown kind, empty or
-// over-long key or member, or a window that is not positive.
+// over-long scope or key, over-long member, or a window that is not
+// positive.
 var ErrBadOp = errors.New("detect: invalid counter op")
 
 func checkOp(op *Op) error {
 	switch {
 	case op.Kind != OpCount && op.Kind != OpDistinct:
 		return fmt.Errorf("%w: unknown kind %d", ErrBadOp, op.Kind)
+	case op.Scope == "" || len(op.Scope) > MaxScopeLen:
+		return fmt.Errorf("%w: scope length %d", ErrBadOp, len(op.Scope))
 	case op.Key == "" || len(op.Key) > MaxKeyLen:
 		return fmt.Errorf("%w: key length %d", ErrBadOp, len(op.Key))
 	case op.Kind == OpDistinct && len(op.Member) > MaxKeyLen:
@@ -167,13 +178,13 @@ func (c *MemoryCounters) Do(_ context.Context, now time.Time, ops []Op) error {
 		op := &ops[i]
 		switch op.Kind {
 		case OpCount:
-			c.t.update(op.Key, ns, func(e *memEntry, _ bool) bool {
+			c.t.updateHash(c.t.hash(op.Scope, op.Key), ns, func(e *memEntry, _ bool) bool {
 				op.Count = e.incr(ns, op.Window)
 				return true
 			})
 		case OpDistinct:
 			h := maphash.String(c.seed, op.Member)
-			c.t.update(op.Key, ns, func(e *memEntry, _ bool) bool {
+			c.t.updateHash(c.t.hash(op.Scope, op.Key), ns, func(e *memEntry, _ bool) bool {
 				op.Count = e.addDistinct(h, ns, op.Window, c.maxDistinct)
 				return true
 			})

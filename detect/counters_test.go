@@ -36,34 +36,34 @@ func counterContract(t *testing.T, c Counters, prefix string) {
 		key := prefix + "count"
 		w := 10 * time.Minute // sub-buckets of one minute
 		for i := range 5 {
-			if got := do(t, c, time.Duration(i)*time.Minute, CountOp(key, w)); got != int64(i+1) {
+			if got := do(t, c, time.Duration(i)*time.Minute, CountOp("t", key, w)); got != int64(i+1) {
 				t.Fatalf("occurrence %d: count %d", i+1, got)
 			}
 		}
 		// At 9m59s every occurrence is within the window.
-		if got := do(t, c, 9*time.Minute+59*time.Second, CountOp(key, w)); got != 6 {
+		if got := do(t, c, 9*time.Minute+59*time.Second, CountOp("t", key, w)); got != 6 {
 			t.Fatalf("at 9m59s: %d, want 6", got)
 		}
 		// At 10m30s the occurrence at 0s is older than the window.
-		if got := do(t, c, 10*time.Minute+30*time.Second, CountOp(key, w)); got != 6 {
+		if got := do(t, c, 10*time.Minute+30*time.Second, CountOp("t", key, w)); got != 6 {
 			t.Fatalf("at 10m30s: %d, want 6", got)
 		}
 		// Far later only the new occurrence counts.
-		if got := do(t, c, 2*time.Hour, CountOp(key, w)); got != 1 {
+		if got := do(t, c, 2*time.Hour, CountOp("t", key, w)); got != 1 {
 			t.Fatalf("after 2h: %d, want 1", got)
 		}
 	})
 	t.Run("never counts older than the window", func(t *testing.T) {
 		key := prefix + "edge"
 		w := time.Minute
-		do(t, c, 0, CountOp(key, w))
-		if got := do(t, c, w, CountOp(key, w)); got != 1 {
+		do(t, c, 0, CountOp("t", key, w))
+		if got := do(t, c, w, CountOp("t", key, w)); got != 1 {
 			t.Fatalf("an occurrence exactly one window old still counts: %d", got)
 		}
 	})
 	t.Run("keys and windows are separate", func(t *testing.T) {
-		do(t, c, 0, CountOp(prefix+"a", time.Minute))
-		if got := do(t, c, 0, CountOp(prefix+"b", time.Minute)); got != 1 {
+		do(t, c, 0, CountOp("t", prefix+"a", time.Minute))
+		if got := do(t, c, 0, CountOp("t", prefix+"b", time.Minute)); got != 1 {
 			t.Fatalf("b counted a: %d", got)
 		}
 	})
@@ -73,20 +73,20 @@ func counterContract(t *testing.T, c Counters, prefix string) {
 		members := []string{"alice", "bob", "alice", "carol", "bob", "dave"}
 		want := []int64{1, 2, 2, 3, 3, 4}
 		for i, m := range members {
-			if got := do(t, c, time.Duration(i)*time.Minute, DistinctOp(key, m, w)); got != want[i] {
+			if got := do(t, c, time.Duration(i)*time.Minute, DistinctOp("t", key, m, w)); got != want[i] {
 				t.Fatalf("member %d (%s): %d, want %d", i, m, got, want[i])
 			}
 		}
 		// 30 minutes later the old members have left the window.
-		if got := do(t, c, 40*time.Minute, DistinctOp(key, "erin", w)); got != 1 {
+		if got := do(t, c, 40*time.Minute, DistinctOp("t", key, "erin", w)); got != 1 {
 			t.Fatalf("after the window: %d, want 1", got)
 		}
 	})
 	t.Run("several ops in one call", func(t *testing.T) {
 		ops := []Op{
-			CountOp(prefix+"multi", time.Minute),
-			DistinctOp(prefix+"multi-d", "x", time.Minute),
-			CountOp(prefix+"multi", time.Minute),
+			CountOp("t", prefix+"multi", time.Minute),
+			DistinctOp("t", prefix+"multi-d", "x", time.Minute),
+			CountOp("t", prefix+"multi", time.Minute),
 		}
 		if err := c.Do(context.Background(), t0, ops); err != nil {
 			t.Fatal(err)
@@ -98,13 +98,15 @@ func counterContract(t *testing.T, c Counters, prefix string) {
 	t.Run("bad ops", func(t *testing.T) {
 		long := string(make([]byte, MaxKeyLen+1))
 		for _, op := range []Op{
-			{Kind: 0, Key: "k", Window: time.Minute},
-			CountOp("", time.Minute),
-			CountOp(long, time.Minute),
-			CountOp("k", 0),
-			DistinctOp("k", long, time.Minute),
+			{Kind: 0, Scope: "t", Key: "k", Window: time.Minute},
+			CountOp("", "k", time.Minute),
+			CountOp(string(make([]byte, MaxScopeLen+1)), "k", time.Minute),
+			CountOp("t", "", time.Minute),
+			CountOp("t", long, time.Minute),
+			CountOp("t", "k", 0),
+			DistinctOp("t", "k", long, time.Minute),
 		} {
-			if err := c.Do(context.Background(), t0, []Op{CountOp(prefix+"ok", time.Minute), op}); !errors.Is(err, ErrBadOp) {
+			if err := c.Do(context.Background(), t0, []Op{CountOp("t", prefix+"ok", time.Minute), op}); !errors.Is(err, ErrBadOp) {
 				t.Errorf("%+v: err %v", op, err)
 			}
 		}
@@ -120,22 +122,22 @@ func TestMemoryCountersOutOfOrder(t *testing.T) {
 	t.Parallel()
 	c := newMemory(t, MemoryConfig{})
 	w := 10 * time.Minute
-	do(t, c, 5*time.Minute, CountOp("k", w))
+	do(t, c, 5*time.Minute, CountOp("t", "k", w))
 	// A late event from 3 minutes earlier still counts, and sees only what
 	// was within the window at its own time.
-	if got := do(t, c, 2*time.Minute, CountOp("k", w)); got != 1 {
+	if got := do(t, c, 2*time.Minute, CountOp("t", "k", w)); got != 1 {
 		t.Fatalf("late event: %d, want 1", got)
 	}
-	if got := do(t, c, 6*time.Minute, CountOp("k", w)); got != 3 {
+	if got := do(t, c, 6*time.Minute, CountOp("t", "k", w)); got != 3 {
 		t.Fatalf("after: %d, want 3", got)
 	}
 	// One older than the whole ring is dropped, not misfiled.
-	do(t, c, -time.Hour, CountOp("k", w))
-	if got := do(t, c, 6*time.Minute, CountOp("k", w)); got != 4 {
+	do(t, c, -time.Hour, CountOp("t", "k", w))
+	if got := do(t, c, 6*time.Minute, CountOp("t", "k", w)); got != 4 {
 		t.Fatalf("after a stale event: %d, want 4", got)
 	}
 	// A key's window changing starts it afresh rather than mixing widths.
-	if got := do(t, c, 6*time.Minute, CountOp("k", time.Minute)); got != 1 {
+	if got := do(t, c, 6*time.Minute, CountOp("t", "k", time.Minute)); got != 1 {
 		t.Fatalf("new window: %d, want 1", got)
 	}
 }
@@ -145,13 +147,13 @@ func TestMemoryDistinctSaturates(t *testing.T) {
 	c := newMemory(t, MemoryConfig{MaxDistinct: 4})
 	var got int64
 	for i := range 10 {
-		got = do(t, c, time.Duration(i)*time.Second, DistinctOp("k", fmt.Sprint(i), time.Hour))
+		got = do(t, c, time.Duration(i)*time.Second, DistinctOp("t", "k", fmt.Sprint(i), time.Hour))
 	}
 	if got != 4 {
 		t.Fatalf("saturated count %d, want 4", got)
 	}
 	// Expired members make room again: exact after the window.
-	got = do(t, c, 2*time.Hour, DistinctOp("k", "new", time.Hour))
+	got = do(t, c, 2*time.Hour, DistinctOp("t", "k", "new", time.Hour))
 	if got != 1 {
 		t.Fatalf("after expiry: %d, want 1", got)
 	}
@@ -175,7 +177,7 @@ func TestMemoryKeyCap(t *testing.T) {
 	t.Parallel()
 	c := newMemory(t, MemoryConfig{MaxKeys: 1000})
 	for i := range 50_000 {
-		do(t, c, time.Duration(i)*time.Millisecond, CountOp(fmt.Sprint("k", i), time.Minute))
+		do(t, c, time.Duration(i)*time.Millisecond, CountOp("t", fmt.Sprint("k", i), time.Minute))
 	}
 	if n := c.Len(); n > 1000 || n < 900 {
 		t.Fatalf("Len = %d, want ≤ 1000 and close to it", n)
@@ -189,9 +191,9 @@ func TestMemoryKeyCap(t *testing.T) {
 	var got int64
 	for i := range 5_000 {
 		at := time.Minute + time.Duration(i)*time.Millisecond
-		do(t, c, at, CountOp(fmt.Sprint("flood", i), time.Minute))
+		do(t, c, at, CountOp("t", fmt.Sprint("flood", i), time.Minute))
 		if i%100 == 0 {
-			got = do(t, c, at, CountOp(hot, time.Minute))
+			got = do(t, c, at, CountOp("t", hot, time.Minute))
 		}
 	}
 	if got != 50 {
@@ -215,7 +217,7 @@ func TestMemoryCountersConcurrent(t *testing.T) {
 	for g := range 4 {
 		wg.Go(func() {
 			for i := range 2000 {
-				ops := []Op{CountOp("shared", time.Hour), DistinctOp(fmt.Sprint("d", i%100), fmt.Sprint(g), time.Hour)}
+				ops := []Op{CountOp("t", "shared", time.Hour), DistinctOp("t", fmt.Sprint("d", i%100), fmt.Sprint(g), time.Hour)}
 				if err := c.Do(context.Background(), t0, ops); err != nil {
 					t.Error(err)
 					return
@@ -224,7 +226,7 @@ func TestMemoryCountersConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if got := do(t, c, 0, CountOp("shared", time.Hour)); got != 8001 {
+	if got := do(t, c, 0, CountOp("t", "shared", time.Hour)); got != 8001 {
 		t.Fatalf("shared count %d, want 8001", got)
 	}
 	if c.Len() != 101 || c.Evictions() != 0 {

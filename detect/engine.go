@@ -189,6 +189,7 @@ type strikeRec struct {
 }
 
 type scratch struct {
+	ev    secmon.Event
 	obs   Observation
 	ops   []Op
 	spans []int // spans[i] is where rule i's ops end
@@ -297,7 +298,7 @@ func (e *Engine) Observe(ctx context.Context, ev secmon.Event) ([]secmon.Finding
 	e.events.Add(1)
 	s := e.scratch.Get().(*scratch)
 	defer func() {
-		s.obs = Observation{}
+		s.ev, s.obs = secmon.Event{}, Observation{}
 		clear(s.ops)
 		s.ops = s.ops[:0]
 		e.scratch.Put(s)
@@ -306,7 +307,8 @@ func (e *Engine) Observe(ctx context.Context, ev secmon.Event) ([]secmon.Finding
 	if now.IsZero() {
 		now = e.clock.Now()
 	}
-	s.obs = Observation{Event: &ev, Now: now}
+	s.ev = ev
+	s.obs = Observation{Event: &s.ev, Now: now}
 	o := &s.obs
 
 	var errs []error
@@ -409,7 +411,7 @@ func (e *Engine) admit(i int, r Rule, f secmon.Finding, now time.Time) (secmon.F
 	ns := now.UnixNano()
 	if cd := e.cooldowns[i]; cd > 0 {
 		fresh := false
-		e.suppress.update(f.Rule+"\x00"+f.Subject, ns, func(until *int64, found bool) bool {
+		e.suppress.updateHash(e.suppress.hash(f.Rule, f.Subject), ns, func(until *int64, found bool) bool {
 			if found && ns < *until {
 				return true
 			}

@@ -100,7 +100,7 @@ func (c *RedisCounters) Do(ctx context.Context, now time.Time, ops []Op) error {
 		w := max(int64(op.Window)/c.buckets, 1)
 		b := floorDiv(ns, w)
 		ttl := time.Duration(w*(c.buckets+2)) + time.Millisecond
-		base := c.prefix + "{" + op.Key + "}:" + strconv.FormatInt(w, 36) + ":"
+		base := c.prefix + op.Scope + ":{" + op.Key + "}:" + strconv.FormatInt(w, 36) + ":"
 		keys := make([]string, c.buckets)
 		for j := range keys {
 			sb.Reset()

@@ -217,7 +217,7 @@ func TestNewRedisCountersErrors(t *testing.T) {
 	}
 	// Invalid ops fail before any network use.
 	c := newRedisCounters(t, client, "x:")
-	if err := c.Do(context.Background(), t0, []Op{CountOp("", time.Minute)}); !errors.Is(err, ErrBadOp) {
+	if err := c.Do(context.Background(), t0, []Op{CountOp("t", "", time.Minute)}); !errors.Is(err, ErrBadOp) {
 		t.Errorf("err = %v", err)
 	}
 	if err := c.Do(context.Background(), t0, nil); err != nil {

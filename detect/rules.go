@@ -125,7 +125,7 @@ func (r *BruteForceIP) Plan(o *Observation, ops []Op) []Op {
 	if o.Event.Type != secmon.EventLoginFailure || o.Group() == "" {
 		return ops
 	}
-	return append(ops, CountOp("bf_ip:"+o.Group(), r.t().window))
+	return append(ops, CountOp("bf_ip", o.Group(), r.t().window))
 }
 
 // Evaluate reports the IP group when its count reaches Threshold.
@@ -175,7 +175,7 @@ func (r *BruteForceAccount) Plan(o *Observation, ops []Op) []Op {
 	if o.Event.Type != secmon.EventLoginFailure || o.Event.UserID == "" {
 		return ops
 	}
-	return append(ops, CountOp("bf_user:"+o.Event.UserID, r.t().window))
+	return append(ops, CountOp("bf_user", o.Event.UserID, r.t().window))
 }
 
 // Evaluate reports the account when its count reaches Threshold.
@@ -225,7 +225,7 @@ func (r *CredentialStuffing) Plan(o *Observation, ops []Op) []Op {
 	if o.Event.Type != secmon.EventLoginFailure || o.Event.UserID == "" || o.Group() == "" {
 		return ops
 	}
-	return append(ops, DistinctOp("cs_ip:"+o.Group(), o.Event.UserID, r.t().window))
+	return append(ops, DistinctOp("cs_ip", o.Group(), o.Event.UserID, r.t().window))
 }
 
 // Evaluate reports the IP group when its distinct-account count reaches
@@ -275,7 +275,7 @@ func (r *DistributedAttack) Plan(o *Observation, ops []Op) []Op {
 	if o.Event.Type != secmon.EventLoginFailure || o.Event.UserID == "" || o.Group() == "" {
 		return ops
 	}
-	return append(ops, DistinctOp("da_user:"+o.Event.UserID, o.Group(), r.t().window))
+	return append(ops, DistinctOp("da_user", o.Event.UserID, o.Group(), r.t().window))
 }
 
 // Evaluate reports the account when its distinct-source count reaches
@@ -323,7 +323,7 @@ func (r *MassExport) Plan(o *Observation, ops []Op) []Op {
 	if o.Event.Type != secmon.EventExport || o.Event.UserID == "" {
 		return ops
 	}
-	return append(ops, CountOp("exp_user:"+o.Event.UserID, r.t().window))
+	return append(ops, CountOp("exp_user", o.Event.UserID, r.t().window))
 }
 
 // Evaluate reports the user when the count reaches Threshold.
@@ -374,10 +374,10 @@ func (r *UploadAttack) Plan(o *Observation, ops []Op) []Op {
 	}
 	w := r.t().window
 	if o.Event.UserID != "" {
-		ops = append(ops, CountOp("up_user:"+o.Event.UserID, w))
+		ops = append(ops, CountOp("up_user", o.Event.UserID, w))
 	}
 	if g := o.Group(); g != "" {
-		ops = append(ops, CountOp("up_ip:"+g, w))
+		ops = append(ops, CountOp("up_ip", g, w))
 	}
 	return ops
 }
@@ -392,9 +392,9 @@ func (r *UploadAttack) Evaluate(_ context.Context, o *Observation, ops []Op) ([]
 		}
 		subject, who := "", ""
 		switch {
-		case len(op.Key) > 8 && op.Key[:8] == "up_user:":
+		case op.Scope == "up_user":
 			subject, who = SubjectUser+o.Event.UserID, "one user"
-		case len(op.Key) > 6 && op.Key[:6] == "up_ip:":
+		case op.Scope == "up_ip":
 			subject, who = SubjectIP+o.Group(), o.Group()
 		default:
 			return nil, errBadOps
@@ -438,7 +438,7 @@ func (r *RateLimitAbuse) Plan(o *Observation, ops []Op) []Op {
 	if o.Event.Type != secmon.EventRateLimited || o.Group() == "" {
 		return ops
 	}
-	return append(ops, CountOp("rl_ip:"+o.Group(), r.t().window))
+	return append(ops, CountOp("rl_ip", o.Group(), r.t().window))
 }
 
 // Evaluate reports the IP group when its count reaches Threshold.
@@ -473,7 +473,7 @@ func (r *AccessProbing) Plan(o *Observation, ops []Op) []Op {
 	if o.Event.Type != secmon.EventAccessDenied || o.Group() == "" {
 		return ops
 	}
-	return append(ops, CountOp("ad_ip:"+o.Group(), r.t().window))
+	return append(ops, CountOp("ad_ip", o.Group(), r.t().window))
 }
 
 // Evaluate reports the IP group when its count reaches Threshold.
