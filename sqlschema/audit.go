@@ -50,12 +50,18 @@ const (
 	// security_invoker) and that PUBLIC, anon or authenticated may read;
 	// it exposes the underlying tables whatever their policies say.
 	CodeViewBypassesRLS = "view_bypasses_rls"
+	// CodeDefinerFunctionExposed: a SECURITY DEFINER function that PUBLIC,
+	// anon or authenticated may execute. It runs with its owner's rights,
+	// past every policy the owner bypasses; without a pinned search_path it
+	// can also be hijacked by objects the caller creates. Table is the
+	// function's name and argument types.
+	CodeDefinerFunctionExposed = "definer_function_exposed"
 )
 
 // PolicyFinding is one row-level security problem AuditPolicies found.
 type PolicyFinding struct {
 	Schema   string
-	Table    string          // the table or view
+	Table    string          // the table or view; for function findings, name(arguments)
 	Policy   string          // the policy, for policy findings; empty otherwise
 	Code     string          // one of the Code* constants
 	Severity secmon.Severity //
@@ -108,6 +114,11 @@ func AuditPolicies(ctx context.Context, pool *pgxpool.Pool, schemas ...string) (
 			out = append(out, f)
 		}
 	}
+	fns, err := auditFunctions(ctx, pool, all, schemas)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, fns...)
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i], out[j]
 		if a.Schema != b.Schema {
@@ -336,4 +347,51 @@ func (p policyRow) finding() (PolicyFinding, bool) {
 		return f, false
 	}
 	return f, true
+}
+
+// functionsSQL lists SECURITY DEFINER functions executable by PUBLIC, anon
+// or authenticated. A NULL proacl means the default: EXECUTE for PUBLIC.
+const functionsSQL = `
+SELECT n.nspname, p.proname || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')',
+       ARRAY(
+           SELECT DISTINCT CASE WHEN a.grantee = 0 THEN 'public' ELSE pg_catalog.pg_get_userbyid(a.grantee) END
+           FROM pg_catalog.aclexplode(coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))) a
+           WHERE a.privilege_type = 'EXECUTE'
+             AND (a.grantee = 0 OR pg_catalog.pg_get_userbyid(a.grantee) IN ('anon', 'authenticated'))
+           ORDER BY 1),
+       EXISTS (SELECT 1 FROM pg_catalog.unnest(p.proconfig) c WHERE c LIKE 'search\_path=%')
+FROM pg_catalog.pg_proc p
+JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+WHERE p.prosecdef
+  AND (($1 AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%')
+       OR n.nspname = ANY ($2))
+ORDER BY 1, 2`
+
+func auditFunctions(ctx context.Context, pool *pgxpool.Pool, all bool, schemas []string) ([]PolicyFinding, error) {
+	rows, err := pool.Query(ctx, functionsSQL, all, schemas)
+	if err != nil {
+		return nil, dbError("auditing functions", err)
+	}
+	var out []PolicyFinding
+	var schema, fn string
+	var callers []string
+	var pinned bool
+	_, err = pgx.ForEachRow(rows, []any{&schema, &fn, &callers, &pinned}, func() error {
+		if len(callers) == 0 {
+			return nil
+		}
+		f := PolicyFinding{Schema: schema, Table: fn, Code: CodeDefinerFunctionExposed, Severity: secmon.SeverityMedium,
+			Detail: fmt.Sprintf("SECURITY DEFINER function executable by %s runs with its owner's rights; "+
+				"revoke EXECUTE or check every argument", strings.Join(callers, ", "))}
+		if !pinned {
+			f.Severity = secmon.SeverityHigh
+			f.Detail += "; it also has no pinned search_path (SET search_path = pg_catalog, pg_temp)"
+		}
+		out = append(out, f)
+		return nil
+	})
+	if err != nil {
+		return nil, dbError("auditing functions", err)
+	}
+	return out, nil
 }

@@ -156,6 +156,15 @@ func TestAuditFindings(t *testing.T) {
 		"GRANT SELECT ON %[1]s.leaky TO anon",
 		"CREATE VIEW %[1]s.invoker WITH (security_invoker = true) AS SELECT * FROM %[1]s.cols",
 		"GRANT SELECT ON %[1]s.invoker TO anon",
+		// Definer functions: callable by PUBLIC by default; one pinned and
+		// granted to authenticated; one revoked from PUBLIC; one invoker.
+		"CREATE FUNCTION %[1]s.definer_open() RETURNS int LANGUAGE sql SECURITY DEFINER AS 'SELECT 1'",
+		"CREATE FUNCTION %[1]s.definer_pinned(x int) RETURNS int LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog AS 'SELECT x'",
+		"REVOKE ALL ON FUNCTION %[1]s.definer_pinned(int) FROM PUBLIC",
+		"GRANT EXECUTE ON FUNCTION %[1]s.definer_pinned(int) TO authenticated",
+		"CREATE FUNCTION %[1]s.definer_closed() RETURNS int LANGUAGE sql SECURITY DEFINER AS 'SELECT 1'",
+		"REVOKE ALL ON FUNCTION %[1]s.definer_closed() FROM PUBLIC",
+		"CREATE FUNCTION %[1]s.invoker() RETURNS int LANGUAGE sql AS 'SELECT 1'",
 		// Only audited when its schema is named.
 		"CREATE TABLE %[2]s.elsewhere (id int)",
 	}
@@ -167,6 +176,8 @@ func TestAuditFindings(t *testing.T) {
 	got := audit(t, pool, s)
 	want := []codeAt{
 		{"cols", "", sqlschema.CodeWriteGrantToPublic},
+		{"definer_open()", "", sqlschema.CodeDefinerFunctionExposed},
+		{"definer_pinned(x integer)", "", sqlschema.CodeDefinerFunctionExposed},
 		{"leaky", "", sqlschema.CodeViewBypassesRLS},
 		{"no_rls", "", sqlschema.CodeRLSDisabled},
 		{"no_rls", "", sqlschema.CodeWriteGrantToAnon},
@@ -186,11 +197,13 @@ func TestAuditFindings(t *testing.T) {
 		sev[codeAt{f.Table, f.Policy, f.Code}] = f.Severity
 	}
 	for k, want := range map[codeAt]secmon.Severity{
-		{"no_rls", "", sqlschema.CodeRLSDisabled}:                      secmon.SeverityHigh,
-		{"no_rls", "", sqlschema.CodeWriteGrantToAnon}:                 secmon.SeverityCritical,
-		{"profiles", "", sqlschema.CodeWriteGrantToAuthenticated}:      secmon.SeverityHigh, // TRUNCATE
-		{"cols", "", sqlschema.CodeWriteGrantToPublic}:                 secmon.SeverityMedium,
-		{"profiles", "open_insert", sqlschema.CodePolicyTrueForClient}: secmon.SeverityHigh,
+		{"no_rls", "", sqlschema.CodeRLSDisabled}:                               secmon.SeverityHigh,
+		{"no_rls", "", sqlschema.CodeWriteGrantToAnon}:                          secmon.SeverityCritical,
+		{"profiles", "", sqlschema.CodeWriteGrantToAuthenticated}:               secmon.SeverityHigh, // TRUNCATE
+		{"cols", "", sqlschema.CodeWriteGrantToPublic}:                          secmon.SeverityMedium,
+		{"profiles", "open_insert", sqlschema.CodePolicyTrueForClient}:          secmon.SeverityHigh,
+		{"definer_open()", "", sqlschema.CodeDefinerFunctionExposed}:            secmon.SeverityHigh,
+		{"definer_pinned(x integer)", "", sqlschema.CodeDefinerFunctionExposed}: secmon.SeverityMedium,
 	} {
 		if sev[k] != want {
 			t.Errorf("%v severity %v, want %v", k, sev[k], want)
