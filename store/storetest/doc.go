@@ -1,0 +1,78 @@
+// Package storetest is the conformance suite every [secmon.Store] must pass.
+//
+// A store's own tests call [Run] with a function that returns a fresh, empty
+// store:
+//
+//	func TestConformance(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) secmon.Store {
+//			return memstore.New()
+//		})
+//	}
+//
+// Subtests run in parallel, each on its own store. Compare figures the way
+// the suite does: times within a microsecond (PostgreSQL keeps microseconds)
+// and regardless of location, nil maps equal to empty ones.
+//
+// # The contract
+//
+// The suite pins down what the role interfaces in package secmon leave open.
+// A store that passes it behaves as follows.
+//
+// Validation. A batch with one invalid row is rejected whole with an error
+// matching [secmon.ErrInvalid], and nothing of it is stored. Events need a
+// non-zero ID and Time and must pass [secmon.Event.Validate]; activities need
+// ID, Time, UserID and Action; beats need SessionID, UserID and Time; alerts
+// need Rule, Subject and LastSeen, a valid Severity, a Count that is not
+// negative and a FirstSeen not after LastSeen. Empty batches are no-ops.
+// Queries with To before From, an invalid severity or status, Hourly ranges
+// of more than [secmon.MaxQueryLimit] hours, Purge with a zero now and
+// EraseUser of the empty user ID are ErrInvalid too.
+//
+// Events and activity. IDs are the idempotency key: a row whose ID is
+// already stored (or repeated within a batch) is skipped. Queries return
+// newest first, ties broken by ID descending; From is inclusive, To
+// exclusive; a Limit of zero or less means [secmon.DefaultQueryLimit] and a
+// larger one is capped at [secmon.MaxQueryLimit]. An IP prefix filter
+// matches addresses of the prefix's family only.
+//
+// Sessions. The newest beat wins: LastSeen, IP, UserAgent, Fingerprint, Geo,
+// OrgID and UserID come from the beat with the latest Time, whether beats
+// arrive out of order within a batch or across batches; StartedAt is the
+// earliest beat seen. ActiveSessions omits revoked sessions and orders by
+// LastSeen descending (ties by SessionID). RevokeSession of an unknown ID is
+// [secmon.ErrNotFound]; revoking twice keeps the first time; a later beat
+// never revives a revoked session.
+//
+// Alerts. UpsertAlerts merges into the open alert with the same (Rule,
+// Subject), including alerts earlier in the same batch: Count is added (a
+// zero Count counts as one), LastSeen and Severity never decrease, and
+// Summary, Evidence and Action are taken from the finding only when its
+// LastSeen is not older than the stored one. The stored ID and FirstSeen are
+// kept. Without an open alert for the pair a new one is opened with the given
+// ID (a fresh one when zero), FirstSeen (LastSeen when zero) and status open,
+// whatever Status the input carried. Acknowledged and resolved alerts never
+// absorb findings. Alerts are listed by LastSeen descending, ties by ID
+// descending.
+//
+// Reports. Summary and Hourly count events in [from, to). Hourly buckets
+// start at from truncated to the hour, in UTC, one per hour while the start
+// is before to, empty hours included; so bounds inside an hour give partial
+// first and last buckets, and bucket totals always equal the Summary's.
+// AlertsOpened counts alerts whose FirstSeen is in [from, to), whatever their
+// status.
+//
+// Retention. Purge applies p.WithDefaults() as of now; a negative duration
+// keeps that kind of row forever. Events and activity go when Time is older
+// than the period; a session goes when the later of its LastSeen and
+// RevokedAt is older than p.Sessions (so idle sessions go, and revoked ones
+// are kept p.Sessions after revocation); alerts go only when resolved and
+// LastSeen is older than p.Alerts. PurgeResult counts the rows removed.
+// EraseUser removes the user's events, sessions and activity (not alerts)
+// and returns how many rows went.
+//
+// Context. Every method returns an error matching context.Canceled when
+// called with a cancelled context, and changes nothing.
+//
+// Concurrency. Every method is safe for concurrent use; concurrent upserts of
+// one alert pair end as one open alert whose Count is the sum.
+package storetest
