@@ -107,7 +107,9 @@
 //     functions. Where the roles anon and authenticated exist (Supabase),
 //     they lose every privilege too, and security_events and
 //     security_alerts carry an explicit restrictive policy denying them
-//     (USING (false) WITH CHECK (false)).
+//     (USING (false) WITH CHECK (false)). This is done for the roles that
+//     exist when 002_rls runs; a client role created later has no
+//     privilege on the schema at all.
 //   - authenticated may SELECT its own rows of active_sessions and
 //     user_activity: USING (user_id = (SELECT <user_id_expr>)), on an
 //     indexed column, the expression evaluated once per statement.
@@ -124,7 +126,8 @@
 // reports row-level security mistakes: tables without RLS or without FORCE,
 // permissive policies with USING (true) that apply to PUBLIC (a policy
 // written without TO) or to client roles, and write privileges granted to
-// PUBLIC, anon or authenticated, and views that bypass RLS. Each finding
+// PUBLIC, anon or authenticated, views that bypass RLS, and SECURITY
+// DEFINER functions the client roles may call. Each finding
 // carries a stable Code (the Code* constants) and a secmon.Severity. Run it
 // against your own schemas in a test or at start-up and act on anything it
 // reports:
