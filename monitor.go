@@ -148,8 +148,11 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Maintenance configures the optional maintenance loop.
 	Maintenance MaintenanceConfig
-	// Clock tells the time; nil means SystemClock. Event, beat and activity
-	// times, alert windows and retry backoff all read it.
+	// Clock tells the time. Event, beat and activity times, alert windows
+	// and retry backoff all read it. Nil means the system clock, read through
+	// the monotonic clock from a wall-clock base taken at most a second
+	// earlier (a third of time.Now's cost on some virtual machines; the wall
+	// clock's own adjustments are picked up within a second).
 	Clock Clock
 	// Logger receives the Monitor's own diagnostics; nil means silent.
 	Logger *slog.Logger
@@ -230,12 +233,34 @@ func (c *Config) setDefaults() error {
 		}
 	}
 	if c.Clock == nil {
-		c.Clock = SystemClock{}
+		c.Clock = newMonoClock()
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return nil
+}
+
+// monoClock is the system clock read as a wall-clock base plus the
+// monotonic time elapsed since it, re-based every second. time.Since reads
+// one clock where time.Now reads two.
+type monoClock struct{ base atomic.Pointer[time.Time] }
+
+func newMonoClock() *monoClock {
+	c := &monoClock{}
+	t := time.Now()
+	c.base.Store(&t)
+	return c
+}
+
+func (c *monoClock) Now() time.Time {
+	b := c.base.Load()
+	if d := time.Since(*b); d >= 0 && d < time.Second {
+		return b.Add(d)
+	}
+	t := time.Now()
+	c.base.Store(&t)
+	return t
 }
 
 func truncate(s string, n int) string {

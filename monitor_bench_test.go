@@ -1,0 +1,228 @@
+package secmon_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/secmon-go/secmon"
+	"github.com/secmon-go/secmon/store/memstore"
+)
+
+// noopStore accepts every write and stores nothing, so benchmarks measure
+// the Monitor alone.
+type noopStore struct{}
+
+func (noopStore) InsertEvents(context.Context, []secmon.Event) error { return nil }
+func (noopStore) QueryEvents(context.Context, secmon.EventQuery) ([]secmon.Event, error) {
+	return nil, nil
+}
+func (noopStore) UpsertSessions(context.Context, []secmon.SessionBeat) error { return nil }
+func (noopStore) ActiveSessions(context.Context, secmon.SessionQuery) ([]secmon.Session, error) {
+	return nil, nil
+}
+func (noopStore) RevokeSession(context.Context, string, time.Time) error     { return nil }
+func (noopStore) InsertActivities(context.Context, []secmon.Activity) error { return nil }
+func (noopStore) Activities(context.Context, secmon.ActivityQuery) ([]secmon.Activity, error) {
+	return nil, nil
+}
+func (noopStore) UpsertAlerts(context.Context, []secmon.Alert) error { return nil }
+func (noopStore) Alerts(context.Context, secmon.AlertQuery) ([]secmon.Alert, error) {
+	return nil, nil
+}
+func (noopStore) SetAlertStatus(context.Context, uuid.UUID, secmon.AlertStatus) error { return nil }
+func (noopStore) Summary(context.Context, time.Time, time.Time) (secmon.Summary, error) {
+	return secmon.Summary{}, nil
+}
+func (noopStore) Hourly(context.Context, time.Time, time.Time) ([]secmon.HourBucket, error) {
+	return nil, nil
+}
+func (noopStore) Purge(context.Context, secmon.RetentionPolicy, time.Time) (secmon.PurgeResult, error) {
+	return secmon.PurgeResult{}, nil
+}
+func (noopStore) EraseUser(context.Context, string) (int64, error) { return 0, nil }
+
+var _ secmon.Store = noopStore{}
+
+func benchMonitor(b *testing.B, mod func(*secmon.Config)) *secmon.Monitor {
+	b.Helper()
+	cfg := secmon.Config{Store: noopStore{}, QueueCapacity: 1 << 16, MaxPendingSessions: 1 << 20}
+	if mod != nil {
+		mod(&cfg)
+	}
+	m, err := secmon.New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if err := m.Close(context.Background()); err != nil {
+			b.Error(err)
+		}
+	})
+	return m
+}
+
+var benchEvent = secmon.Event{
+	Type: secmon.EventLoginFailure, Severity: secmon.SeverityLow,
+	UserID: "user-42", SessionID: "sess-42", IP: netip.MustParseAddr("203.0.113.7"),
+	UserAgent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0",
+}
+
+// logOrCount logs and counts ErrQueueFull, which would mean the benchmark
+// outran the flusher and measured the refusal path instead.
+func logOrCount(b *testing.B, m *secmon.Monitor, ctx context.Context, full *atomic.Int64) {
+	if err := m.Log(ctx, benchEvent); err != nil {
+		if !errors.Is(err, secmon.ErrQueueFull) {
+			b.Fatal(err)
+		}
+		full.Add(1)
+	}
+}
+
+// BenchmarkMonitorLog is Log on the caller's goroutine with a no-op store:
+// validate, stamp ID and time, privacy policy, enqueue.
+func BenchmarkMonitorLog(b *testing.B) {
+	m := benchMonitor(b, nil)
+	ctx := context.Background()
+	var full atomic.Int64
+	b.ReportAllocs()
+	for b.Loop() {
+		logOrCount(b, m, ctx, &full)
+	}
+	b.ReportMetric(float64(full.Load())/float64(b.N), "queuefull/op")
+}
+
+// BenchmarkMonitorLogRequestContext logs with a cancellable request
+// context and a Detector, the usual shape in an HTTP handler.
+func BenchmarkMonitorLogWithDetector(b *testing.B) {
+	m := benchMonitor(b, func(c *secmon.Config) {
+		c.Detector = secmon.DetectorFunc(func(context.Context, secmon.Event) ([]secmon.Finding, error) { return nil, nil })
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var full atomic.Int64
+	b.ReportAllocs()
+	for b.Loop() {
+		logOrCount(b, m, ctx, &full)
+	}
+	b.ReportMetric(float64(full.Load())/float64(b.N), "queuefull/op")
+}
+
+func BenchmarkMonitorLogParallel(b *testing.B) {
+	m := benchMonitor(b, nil)
+	ctx := context.Background()
+	var full atomic.Int64
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			logOrCount(b, m, ctx, &full)
+		}
+	})
+	b.ReportMetric(float64(full.Load())/float64(b.N), "queuefull/op")
+}
+
+func benchBeats(n int) []secmon.SessionBeat {
+	beats := make([]secmon.SessionBeat, n)
+	for i := range beats {
+		beats[i] = secmon.SessionBeat{
+			SessionID: fmt.Sprintf("session-%06d", i), UserID: fmt.Sprintf("user-%06d", i),
+			IP: netip.AddrFrom4([4]byte{198, 51, byte(i >> 8), byte(i)}), UserAgent: "Mozilla/5.0 Firefox/128.0",
+		}
+	}
+	return beats
+}
+
+// BenchmarkMonitorHeartbeat beats 10,000 sessions round-robin.
+func BenchmarkMonitorHeartbeat(b *testing.B) {
+	m := benchMonitor(b, nil)
+	beats := benchBeats(10000)
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if err := m.Heartbeat(ctx, beats[i]); err != nil {
+			b.Fatal(err)
+		}
+		if i++; i == len(beats) {
+			i = 0
+		}
+	}
+}
+
+func BenchmarkMonitorHeartbeatParallel(b *testing.B) {
+	m := benchMonitor(b, nil)
+	beats := benchBeats(10000)
+	ctx := context.Background()
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := int(next.Add(1000)) % len(beats)
+		for pb.Next() {
+			if err := m.Heartbeat(ctx, beats[i]); err != nil {
+				b.Error(err)
+				return
+			}
+			if i++; i == len(beats) {
+				i = 0
+			}
+		}
+	})
+}
+
+func BenchmarkMonitorTrackActivity(b *testing.B) {
+	m := benchMonitor(b, nil)
+	ctx := context.Background()
+	a := secmon.Activity{UserID: "user-42", Action: "page_view", Resource: "report:42"}
+	var full int
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := m.TrackActivity(ctx, a); err != nil {
+			if !errors.Is(err, secmon.ErrQueueFull) {
+				b.Fatal(err)
+			}
+			full++
+		}
+	}
+	b.ReportMetric(float64(full)/float64(b.N), "queuefull/op")
+}
+
+// BenchmarkBaselineInsertPerEvent is the audited design's shape: one store
+// write per event on the caller's goroutine, here into memstore (a database
+// round trip would add far more).
+func BenchmarkBaselineInsertPerEvent(b *testing.B) {
+	st := memstore.New()
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		e := benchEvent
+		e.ID, e.Time = secmon.NewID(), time.Now()
+		if err := st.InsertEvents(ctx, []secmon.Event{e}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBaselineUpsertPerBeat is one session upsert per heartbeat.
+func BenchmarkBaselineUpsertPerBeat(b *testing.B) {
+	st := memstore.New()
+	beats := benchBeats(10000)
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		bt := beats[i]
+		bt.Time = time.Now()
+		if err := st.UpsertSessions(ctx, []secmon.SessionBeat{bt}); err != nil {
+			b.Fatal(err)
+		}
+		if i++; i == len(beats) {
+			i = 0
+		}
+	}
+}
