@@ -27,7 +27,7 @@ func (noopStore) UpsertSessions(context.Context, []secmon.SessionBeat) error { r
 func (noopStore) ActiveSessions(context.Context, secmon.SessionQuery) ([]secmon.Session, error) {
 	return nil, nil
 }
-func (noopStore) RevokeSession(context.Context, string, time.Time) error     { return nil }
+func (noopStore) RevokeSession(context.Context, string, time.Time) error    { return nil }
 func (noopStore) InsertActivities(context.Context, []secmon.Activity) error { return nil }
 func (noopStore) Activities(context.Context, secmon.ActivityQuery) ([]secmon.Activity, error) {
 	return nil, nil
