@@ -94,6 +94,9 @@ var writePrivileges = []string{"INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERE
 // Grants are read as written: a privilege reaching anon or authenticated
 // through membership in another role is not reported.
 func AuditPolicies(ctx context.Context, pool *pgxpool.Pool, schemas ...string) ([]PolicyFinding, error) {
+	if pool == nil {
+		return nil, errNilPool
+	}
 	schemas = slices.DeleteFunc(slices.Clone(schemas), func(s string) bool { return s == "" })
 	all := len(schemas) == 0
 

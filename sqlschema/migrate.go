@@ -16,6 +16,8 @@ import (
 	"github.com/secmon-go/secmon"
 )
 
+var errNilPool = fmt.Errorf("sqlschema: nil *pgxpool.Pool: %w", secmon.ErrInvalid)
+
 // querier is what both *pgx.Conn and pgx.Tx offer.
 type querier interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
@@ -72,6 +74,9 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, opts Options) (applied int
 	if err != nil {
 		return 0, err
 	}
+	if pool == nil {
+		return 0, errNilPool
+	}
 	ms, err := migrations(o)
 	if err != nil {
 		return 0, err
@@ -115,6 +120,9 @@ func MigrateTx(ctx context.Context, tx pgx.Tx, opts Options) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if tx == nil {
+		return 0, fmt.Errorf("sqlschema: MigrateTx: nil transaction: %w", secmon.ErrInvalid)
+	}
 	ms, err := migrations(o)
 	if err != nil {
 		return 0, err
@@ -155,6 +163,9 @@ func MigrateDown(ctx context.Context, pool *pgxpool.Pool, opts Options, to int) 
 	ms, err := migrations(o)
 	if err != nil {
 		return err
+	}
+	if pool == nil {
+		return errNilPool
 	}
 	byVersion := make(map[int]Migration, len(ms))
 	for _, m := range ms {
@@ -208,6 +219,9 @@ func Version(ctx context.Context, pool *pgxpool.Pool, opts Options) (int, error)
 	o, err := opts.withDefaults()
 	if err != nil {
 		return 0, err
+	}
+	if pool == nil {
+		return 0, errNilPool
 	}
 	var exists bool
 	if err := pool.QueryRow(ctx, "SELECT pg_catalog.to_regclass($1) IS NOT NULL", quoteIdent(o.Schema)+".schema_migrations").Scan(&exists); err != nil {

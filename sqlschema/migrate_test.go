@@ -260,6 +260,22 @@ func TestOptionsValidation(t *testing.T) {
 	if _, err := sqlschema.Migrate(context.Background(), nil, sqlschema.Options{Schema: "Bad"}); !errors.Is(err, secmon.ErrInvalid) {
 		t.Errorf("Migrate with a bad schema = %v, want ErrInvalid before touching the pool", err)
 	}
+	ctx := context.Background()
+	if _, err := sqlschema.Migrate(ctx, nil, sqlschema.Options{}); !errors.Is(err, secmon.ErrInvalid) {
+		t.Errorf("Migrate(nil pool) = %v", err)
+	}
+	if _, err := sqlschema.MigrateTx(ctx, nil, sqlschema.Options{}); !errors.Is(err, secmon.ErrInvalid) {
+		t.Errorf("MigrateTx(nil tx) = %v", err)
+	}
+	if err := sqlschema.MigrateDown(ctx, nil, sqlschema.Options{}, 0); !errors.Is(err, secmon.ErrInvalid) {
+		t.Errorf("MigrateDown(nil pool) = %v", err)
+	}
+	if _, err := sqlschema.Version(ctx, nil, sqlschema.Options{}); !errors.Is(err, secmon.ErrInvalid) {
+		t.Errorf("Version(nil pool) = %v", err)
+	}
+	if _, err := sqlschema.AuditPolicies(ctx, nil); !errors.Is(err, secmon.ErrInvalid) {
+		t.Errorf("AuditPolicies(nil pool) = %v", err)
+	}
 }
 
 func TestSQLRendering(t *testing.T) {
