@@ -15,6 +15,7 @@ require (
 	github.com/hashicorp/golang-lru v0.5.4 // indirect
 	github.com/pkg/errors v0.9.1 // indirect
 	github.com/redis/go-redis/v9 v9.23.0 // indirect
+	github.com/rwcarlsen/goexif v0.0.0-20190401172101-9e8deecbddbd // indirect
 	github.com/sethvargo/go-limiter v1.2.0 // indirect
 	github.com/throttled/throttled/v2 v2.15.0 // indirect
 	github.com/ulule/limiter/v3 v3.11.2 // indirect
