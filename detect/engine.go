@@ -109,9 +109,13 @@ type Config struct {
 	// Do not change a rule's fields after New.
 	Rules []Rule
 	// Counters holds the rules' sliding-window and distinct counts. nil means
-	// in-memory counters with MemoryConfig defaults. Use RedisCounters to
+	// in-memory counters (MemoryCounters) with MaxKeys. Use RedisCounters to
 	// let several instances see one attack.
 	Counters Counters
+	// MaxKeys caps the keys of the default in-memory counters; default
+	// DefaultMaxKeys. Setting it together with Counters is an error: cap
+	// your own counters where you build them.
+	MaxKeys int
 	// Clock stamps events whose Time is zero; nil means the system clock.
 	// Events with a Time are judged at that time, which makes Replay
 	// deterministic.
@@ -209,6 +213,10 @@ func New(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("detect: Config.MaxBlock %v is negative", cfg.MaxBlock)
 	case cfg.StrikeMemory < 0:
 		return nil, fmt.Errorf("detect: Config.StrikeMemory %v is negative", cfg.StrikeMemory)
+	case cfg.MaxKeys < 0:
+		return nil, fmt.Errorf("detect: Config.MaxKeys %d is negative", cfg.MaxKeys)
+	case cfg.MaxKeys > 0 && cfg.Counters != nil:
+		return nil, errors.New("detect: Config.MaxKeys applies to the default counters only; Counters is set")
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
@@ -225,7 +233,7 @@ func New(cfg Config) (*Engine, error) {
 		cfg.Rules = Defaults()
 	}
 	if cfg.Counters == nil {
-		c, err := NewMemoryCounters(MemoryConfig{})
+		c, err := NewMemoryCounters(MemoryConfig{MaxKeys: cfg.MaxKeys})
 		if err != nil {
 			return nil, err
 		}

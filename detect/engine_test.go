@@ -24,6 +24,8 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{Rules: []Rule{nil}},
 		{Rules: []Rule{ok, ok}},
 		{Rules: []Rule{RuleFunc("", nil)}},
+		{MaxKeys: -1},
+		{MaxKeys: 10, Counters: failingCounters{}},
 	}
 	for i, c := range bad {
 		if _, err := New(c); err == nil {
