@@ -171,7 +171,7 @@ func NewMemory(cfg MemoryConfig) (*Memory, error) {
 		s.cap = maxKeys / shards
 		s.minTAT = math.MaxInt64
 		s.nextSweep = math.MinInt64
-		s.lastFull = math.MinInt64
+		s.lastFull = -1 << 62 // n is clamped to ±2⁶¹, so n-lastFull cannot overflow
 	}
 	return m, nil
 }

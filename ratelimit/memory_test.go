@@ -281,17 +281,22 @@ func TestMemoryKeyFlood(t *testing.T) {
 
 func TestMemoryRefusesOnlyWhenNothingIsFull(t *testing.T) {
 	t.Parallel()
-	clk := newFakeClock()
-	m := newMemory(t, MemoryConfig{Policy: Heartbeat, Clock: clk, MaxKeys: 2, Shards: 1})
-	mustAllow(t, m, "a")
-	mustAllow(t, m, "b")
-	d := mustAllow(t, m, "c")
-	if d.Allowed || d.Degraded != secmon.DegradedKeyCap || d.RetryAfter != 30*time.Second {
-		t.Fatalf("third key at cap 2: %+v, want refused for 30s", d)
-	}
-	clk.Advance(30 * time.Second)
-	if d := mustAllow(t, m, "c"); !d.Allowed || d.Degraded != secmon.NotDegraded {
-		t.Fatalf("third key after a and b refilled: %+v", d)
+	// Both a clock far before the limiter's creation and the real one.
+	for name, start := range map[string]time.Time{"past": newFakeClock().Now(), "now": time.Now()} {
+		t.Run(name, func(t *testing.T) {
+			clk := &fakeClock{t: start}
+			m := newMemory(t, MemoryConfig{Policy: Heartbeat, Clock: clk, MaxKeys: 2, Shards: 1})
+			mustAllow(t, m, "a")
+			mustAllow(t, m, "b")
+			d := mustAllow(t, m, "c")
+			if d.Allowed || d.Degraded != secmon.DegradedKeyCap || d.RetryAfter != 30*time.Second {
+				t.Fatalf("third key at cap 2: %+v, want refused for 30s", d)
+			}
+			clk.Advance(30 * time.Second)
+			if d := mustAllow(t, m, "c"); !d.Allowed || d.Degraded != secmon.NotDegraded {
+				t.Fatalf("third key after a and b refilled: %+v", d)
+			}
+		})
 	}
 }
 
