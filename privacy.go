@@ -352,11 +352,7 @@ func hmacSHA256(key, msg []byte) [sha256.Size]byte {
 	const block = 64
 	const maxMsg = 256
 	if len(msg) > maxMsg {
-		m := hmac.New(sha256.New, key)
-		m.Write(msg)
-		var out [sha256.Size]byte
-		m.Sum(out[:0])
-		return out
+		return hmacLong(key, append([]byte(nil), msg...))
 	}
 	var k [block]byte
 	if len(key) > block {
@@ -377,6 +373,16 @@ func hmacSHA256(key, msg []byte) [sha256.Size]byte {
 	}
 	copy(outer[block:], ih[:])
 	return sha256.Sum256(outer[:])
+}
+
+// hmacLong is crypto/hmac, kept apart so that hmacSHA256's arguments stay
+// on the stack.
+func hmacLong(key, msg []byte) [sha256.Size]byte {
+	m := hmac.New(sha256.New, key)
+	m.Write(msg)
+	var out [sha256.Size]byte
+	m.Sum(out[:0])
+	return out
 }
 
 // filterMetadata returns the kept metadata in a new map, or nil.
