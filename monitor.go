@@ -306,11 +306,13 @@ type Monitor struct {
 
 	alertMu sync.Mutex
 	alerts  map[alertKey]*alertState
-	// reused by flushAlerts (flushMu)
+	// reused by flushAlerts (flushSem)
 	alertRows []Alert
 	alertRefs []*alertState
 
-	notifyCh chan notifyItem
+	notifyCh chan Alert // newly opened alerts, for Notifiers and subscribers
+	updateCh chan Alert // written alert updates, for subscribers only
+	subCount atomic.Int32
 	subMu    sync.Mutex
 	subs     map[int]func(Alert)
 	subNext  int
@@ -319,9 +321,12 @@ type Monitor struct {
 	geoMu    sync.RWMutex
 	geoCache map[netip.Addr]Geo
 
-	// flushMu serialises flushes; the fields below it belong to whoever
-	// holds it.
-	flushMu        sync.Mutex
+	// flushSem (capacity 1) serialises flushes; the fields below it belong
+	// to whoever holds it. A channel rather than a mutex so that waiting for
+	// it honours a context.
+	flushSem       chan struct{}
+	flushCtx       context.Context // background writes; cancelled when Close gives up
+	flushCancel    context.CancelFunc
 	heldEvents     []Event
 	heldActivities []Activity
 	sessionRows    []SessionBeat
@@ -350,7 +355,8 @@ type counters struct {
 	lastFlush, maxFlush                                                      atomic.Int64
 	detectorErrors, detectorPanics                                           atomic.Uint64
 	alertsOpened, alertsSuppressed, alertsDropped, alertsWritten, alertsFail atomic.Uint64
-	notifyFailures, notifyDropped, notifications                             atomic.Uint64
+	notifyFailures, notifyDropped, notifications, subscriberDropped          atomic.Uint64
+	eventsRejected, sessionsRejected, activitiesRejected, alertsRejected     atomic.Uint64
 	beats, beatsCoalesced, sessionsWritten, sessionsFailed, anomalies        atomic.Uint64
 	activitiesAccepted, activitiesWritten, activitiesFailed, activityDenied  atomic.Uint64
 	activityLimiterErrors                                                    atomic.Uint64
@@ -380,12 +386,14 @@ func New(cfg Config) (*Monitor, error) {
 		events:          make(chan Event, cfg.QueueCapacity),
 		activities:      make(chan Activity, cfg.QueueCapacity),
 		kick:            make(chan struct{}, 1),
+		flushSem:        make(chan struct{}, 1),
 		pendingSessions: make(map[string]SessionBeat),
 		spareSessions:   make(map[string]SessionBeat),
 		lastSeen:        make(map[string]sessionSeen),
 		uaSeed:          maphash.MakeSeed(),
 		alerts:          make(map[alertKey]*alertState),
-		notifyCh:        make(chan notifyItem, cfg.NotifyQueue),
+		notifyCh:        make(chan Alert, cfg.NotifyQueue),
+		updateCh:        make(chan Alert, cfg.NotifyQueue),
 		subs:            make(map[int]func(Alert)),
 		stop:            make(chan struct{}),
 		stopNotifier:    make(chan struct{}),
@@ -399,6 +407,7 @@ func New(cfg Config) (*Monitor, error) {
 	m.heldEvents = make([]Event, 0, cfg.BatchSize)
 	m.heldActivities = make([]Activity, 0, cfg.BatchSize)
 	m.bgCtx, m.bgCancel = context.WithCancel(context.Background())
+	m.flushCtx, m.flushCancel = context.WithCancel(context.Background())
 	m.notifyCtx, m.notifyCancel = context.WithCancel(context.Background())
 	if cfg.Geo != nil {
 		m.geoCache = make(map[netip.Addr]Geo)
@@ -424,7 +433,8 @@ var (
 // flusher. ctx is passed to the Detector (detached from its cancellation, so
 // the event survives a cancelled request); Log never checks ctx.Err().
 //
-// Log returns a *FieldError (matching ErrInvalid) for an invalid event,
+// Log returns a *FieldError (matching ErrInvalid) for an event that fails
+// Event.Validate or whose Fingerprint is longer than MaxIDLen,
 // ErrQueueFull when the queue is full (the Detector has still seen the
 // event), and ErrClosed after Close.
 func (m *Monitor) Log(ctx context.Context, e Event) error {
@@ -440,6 +450,9 @@ func (m *Monitor) Log(ctx context.Context, e Event) error {
 // reading.
 func (m *Monitor) logEvent(ctx context.Context, e Event) error {
 	if err := e.Validate(); err != nil {
+		return err
+	}
+	if err := checkIdentifier("Fingerprint", e.Fingerprint); err != nil {
 		return err
 	}
 	if e.ID == uuid.Nil {
@@ -517,6 +530,7 @@ type Stats struct {
 	EventsAccepted   uint64        // events queued by Log (including session anomalies)
 	EventsWritten    uint64        // events the store accepted
 	EventsFailed     uint64        // InsertEvents calls that failed (their events are retried)
+	EventsRejected   uint64        // events the store refused as invalid (dropped and logged, never retried)
 	QueueFull        uint64        // Log calls refused with ErrQueueFull
 	Batches          uint64        // successful batch writes of any kind
 	LastFlushLatency time.Duration // duration of the latest flush round
@@ -530,19 +544,25 @@ type Stats struct {
 	AlertsDropped    uint64 // findings refused because AlertCapacity was reached
 	AlertsWritten    uint64 // alert rows passed to a successful UpsertAlerts
 	AlertsFailed     uint64 // UpsertAlerts calls that failed (retried)
+	AlertsRejected   uint64 // alert rows the store refused as invalid (dropped and logged)
 	Notifications    uint64 // successful Notifier calls
 	NotifyFailures   uint64 // Notifier calls that failed, timed out or panicked
 	NotifyDropped    uint64 // alerts not notified because the notify queue was full
+	// SubscriberDropped counts alert updates not passed to subscribers
+	// because the update queue was full.
+	SubscriberDropped uint64
 
 	HeartbeatsReceived  uint64 // beats accepted
 	HeartbeatsCoalesced uint64 // beats merged into a session already pending
 	SessionsWritten     uint64 // session rows passed to a successful UpsertSessions
 	SessionsFailed      uint64 // UpsertSessions calls that failed (retried)
+	SessionsRejected    uint64 // session rows the store refused as invalid (dropped and logged)
 	SessionAnomalies    uint64 // session_anomaly events raised
 
 	ActivitiesAccepted    uint64 // activities queued
 	ActivitiesWritten     uint64 // activities the store accepted
 	ActivitiesFailed      uint64 // InsertActivities calls that failed (retried)
+	ActivitiesRejected    uint64 // activities the store refused as invalid (dropped and logged)
 	ActivityDenied        uint64 // activities refused by the allowlist or the limiter
 	ActivityLimiterErrors uint64 // limiter errors (the activity was let through)
 
@@ -583,6 +603,11 @@ func (m *Monitor) Stats() Stats {
 		Notifications:         s.notifications.Load(),
 		NotifyFailures:        s.notifyFailures.Load(),
 		NotifyDropped:         s.notifyDropped.Load(),
+		SubscriberDropped:     s.subscriberDropped.Load(),
+		EventsRejected:        s.eventsRejected.Load(),
+		AlertsRejected:        s.alertsRejected.Load(),
+		SessionsRejected:      s.sessionsRejected.Load(),
+		ActivitiesRejected:    s.activitiesRejected.Load(),
 		HeartbeatsReceived:    s.beats.Load(),
 		HeartbeatsCoalesced:   s.beatsCoalesced.Load(),
 		SessionsWritten:       s.sessionsWritten.Load(),
@@ -601,17 +626,6 @@ func (m *Monitor) Stats() Stats {
 	if r := s.lastErr.Load(); r != nil {
 		out.LastError, out.LastErrorTime = r.msg, r.at
 	}
-	out.PendingEvents = len(m.events) + int(m.heldEventsN.Load())
-	out.PendingActivities = len(m.activities) + int(m.heldActsN.Load())
-	m.sessMu.Lock()
-	out.PendingSessions = len(m.pendingSessions)
-	m.sessMu.Unlock()
-	m.alertMu.Lock()
-	for _, a := range m.alerts {
-		if a.pending > 0 {
-			out.PendingAlerts++
-		}
-	}
-	m.alertMu.Unlock()
+	out.PendingEvents, out.PendingSessions, out.PendingActivities, out.PendingAlerts = m.pendingCounts()
 	return out
 }

@@ -23,6 +23,7 @@ type alertState struct {
 	action      Action
 	count       int64 // findings merged since the alert was opened
 	pending     int64 // findings not yet passed to a successful UpsertAlerts
+	written     bool  // id has reached the store
 }
 
 func (s *alertState) alert(k alertKey, count int64) Alert {
@@ -31,11 +32,6 @@ func (s *alertState) alert(k alertKey, count int64) Alert {
 		Count: count, FirstSeen: s.first, LastSeen: s.last,
 		Summary: s.summary, Evidence: s.evidence, Action: s.action,
 	}
-}
-
-type notifyItem struct {
-	alert  Alert
-	opened bool // newly opened: Notifiers and subscribers; otherwise subscribers only
 }
 
 // raise turns findings into alerts. A finding for a (rule, subject) seen
@@ -90,7 +86,9 @@ func (m *Monitor) raise(findings []Finding, at time.Time) {
 			count: 1, pending: s.pending + 1,
 		}
 		m.st.alertsOpened.Add(1)
-		m.enqueueNotify(notifyItem{alert: s.alert(k, 1), opened: true})
+		if len(m.cfg.Notifiers) > 0 || m.subCount.Load() > 0 {
+			m.enqueueNotify(s.alert(k, 1))
+		}
 	}
 }
 
@@ -104,9 +102,9 @@ func (m *Monitor) sweepAlertsLocked(now time.Time) {
 	}
 }
 
-func (m *Monitor) enqueueNotify(it notifyItem) {
+func (m *Monitor) enqueueNotify(a Alert) {
 	select {
-	case m.notifyCh <- it:
+	case m.notifyCh <- a:
 	default:
 		m.st.notifyDropped.Add(1)
 		m.setErr(errors.New("secmon: notify queue full; alert notification dropped"))
@@ -114,15 +112,22 @@ func (m *Monitor) enqueueNotify(it notifyItem) {
 }
 
 // flushAlerts writes the alert deltas in one UpsertAlerts call: Count is the
-// number of findings merged since the last successful write. Subscribers
-// then hear about each updated alert with its total Count.
+// number of findings merged since the last successful write. The first write
+// of an alert carries the ID its notification announced; later ones carry no
+// ID, so the store merges them into whichever alert is open for the pair (a
+// new one if the host resolved the old). Subscribers then hear about each
+// updated alert with its total Count.
 func (m *Monitor) flushAlerts(ctx context.Context) error {
 	m.alertMu.Lock()
 	rows := m.alertRows[:0]
 	refs := m.alertRefs[:0]
 	for k, s := range m.alerts {
 		if s.pending > 0 {
-			rows = append(rows, s.alert(k, s.pending))
+			a := s.alert(k, s.pending)
+			if s.written {
+				a.ID = uuid.Nil
+			}
+			rows = append(rows, a)
 			refs = append(refs, s)
 		}
 	}
@@ -133,49 +138,79 @@ func (m *Monitor) flushAlerts(ctx context.Context) error {
 	}
 	m.alertMu.Unlock()
 
-	err := m.storeCall(ctx, func(ctx context.Context) error { return m.store.UpsertAlerts(ctx, rows) })
+	out, err := writeRows(m, ctx, "alert", rows, m.store.UpsertAlerts)
 
+	var written, rejected int
 	m.alertMu.Lock()
-	if err == nil {
-		for i, s := range refs {
-			s.pending -= rows[i].Count
-			total := rows[i]
-			total.Count = s.count
-			m.enqueueNotify(notifyItem{alert: total})
+	notifySubs := m.subCount.Load() > 0
+	for i, s := range refs {
+		switch outcome(out, err, i) {
+		case rowRetry:
+			continue
+		case rowRejected:
+			rejected++
+		case rowWritten:
+			written++
+			if rows[i].ID == s.id {
+				s.written = true
+			}
+			if notifySubs {
+				total := s.alert(alertKey{rows[i].Rule, rows[i].Subject}, s.count)
+				select {
+				case m.updateCh <- total:
+				default:
+					m.st.subscriberDropped.Add(1)
+				}
+			}
 		}
-		m.sweepAlertsLocked(m.clock.Now())
+		s.pending -= rows[i].Count
 	}
+	m.sweepAlertsLocked(m.clock.Now())
 	m.alertMu.Unlock()
 	n := len(rows)
 	clear(rows)
 	clear(refs)
 	m.alertRows, m.alertRefs = rows[:0], refs[:0]
+	m.st.alertsWritten.Add(uint64(written))
+	m.st.alertsRejected.Add(uint64(rejected))
+	if written > 0 {
+		m.st.batches.Add(1)
+	}
 	if err != nil {
 		m.st.alertsFail.Add(1)
 		return fmt.Errorf("secmon: upsert %d alerts: %w", n, err)
 	}
-	m.st.alertsWritten.Add(uint64(n))
-	m.st.batches.Add(1)
 	return nil
 }
 
-// runNotifier is the notifier goroutine. After Close it delivers what is
-// still queued (unless Close gave up), then returns.
+// runNotifier is the notifier goroutine. New alerts go before updates.
+// After Close it delivers what is still queued (unless Close gave up), then
+// returns.
 func (m *Monitor) runNotifier() {
 	defer close(m.notifierDone)
 	for {
 		select {
-		case it := <-m.notifyCh:
-			m.deliver(it)
+		case a := <-m.notifyCh:
+			m.deliver(a, true)
+			continue
+		default:
+		}
+		select {
+		case a := <-m.notifyCh:
+			m.deliver(a, true)
+		case a := <-m.updateCh:
+			m.deliver(a, false)
 		case <-m.stopNotifier:
 			for {
 				select {
-				case it := <-m.notifyCh:
+				case a := <-m.notifyCh:
 					if m.notifyCtx.Err() != nil {
 						m.st.notifyDropped.Add(1)
 						continue
 					}
-					m.deliver(it)
+					m.deliver(a, true)
+				case a := <-m.updateCh:
+					m.deliver(a, false)
 				default:
 					return
 				}
@@ -184,14 +219,15 @@ func (m *Monitor) runNotifier() {
 	}
 }
 
-func (m *Monitor) deliver(it notifyItem) {
-	if it.opened {
+// deliver hands a to the Notifiers (when opened) and to the subscribers.
+func (m *Monitor) deliver(a Alert, opened bool) {
+	if opened {
 		for _, n := range m.cfg.Notifiers {
-			if err := m.notifyOne(n, it.alert); err != nil {
+			if err := m.notifyOne(n, a); err != nil {
 				m.st.notifyFailures.Add(1)
 				m.setErr(err)
 				m.log.LogAttrs(context.Background(), slog.LevelWarn, "secmon: notifier failed",
-					slog.String("rule", it.alert.Rule), slog.Any("error", err))
+					slog.String("rule", a.Rule), slog.Any("error", err))
 			} else {
 				m.st.notifications.Add(1)
 			}
@@ -211,7 +247,7 @@ func (m *Monitor) deliver(it notifyItem) {
 					m.setErr(fmt.Errorf("secmon: alert subscriber panicked: %v", r))
 				}
 			}()
-			fn(it.alert)
+			fn(a)
 		}()
 	}
 	clear(fns)
@@ -242,10 +278,12 @@ func (m *Monitor) SubscribeAlerts(ctx context.Context, fn func(Alert)) error {
 	id := m.subNext
 	m.subNext++
 	m.subs[id] = fn
+	m.subCount.Add(1)
 	m.subMu.Unlock()
 	defer func() {
 		m.subMu.Lock()
 		delete(m.subs, id)
+		m.subCount.Add(-1)
 		m.subMu.Unlock()
 	}()
 	select {

@@ -53,7 +53,7 @@ func (m *Monitor) Heartbeat(ctx context.Context, b SessionBeat) error {
 	if b.UserID == "" {
 		return &FieldError{Field: "UserID", Reason: "is required"}
 	}
-	for _, f := range [...]struct{ name, v string }{{"SessionID", b.SessionID}, {"UserID", b.UserID}, {"OrgID", b.OrgID}} {
+	for _, f := range [...]struct{ name, v string }{{"SessionID", b.SessionID}, {"UserID", b.UserID}, {"OrgID", b.OrgID}, {"Fingerprint", b.Fingerprint}} {
 		if err := checkIdentifier(f.name, f.v); err != nil {
 			return err
 		}

@@ -56,14 +56,16 @@ func (m *Monitor) runFlusher() {
 // backgroundFlush flushes unless the retry backoff says to wait, and
 // returns how long to sleep before the next attempt.
 func (m *Monitor) backgroundFlush() time.Duration {
-	m.flushMu.Lock()
-	defer m.flushMu.Unlock()
+	if m.lockFlush(m.flushCtx) != nil {
+		return m.cfg.FlushInterval // Close gave up; the loop is stopping
+	}
+	defer m.unlockFlush()
 	if !m.retryAt.IsZero() {
 		if wait := m.retryAt.Sub(m.clock.Now()); wait > 0 {
 			return min(wait, m.cfg.FlushInterval)
 		}
 	}
-	if err := m.flushLocked(context.Background()); err != nil {
+	if err := m.flushLocked(m.flushCtx); err != nil {
 		return min(m.backoff, m.cfg.FlushInterval)
 	}
 	return m.cfg.FlushInterval
@@ -80,14 +82,28 @@ func (m *Monitor) Flush(ctx context.Context) error {
 	if closed {
 		return ErrClosed
 	}
-	m.flushMu.Lock()
-	defer m.flushMu.Unlock()
+	if err := m.lockFlush(ctx); err != nil {
+		return err
+	}
+	defer m.unlockFlush()
 	return m.flushLocked(ctx)
 }
 
+// lockFlush takes flushSem, or gives up when ctx ends.
+func (m *Monitor) lockFlush(ctx context.Context) error {
+	select {
+	case m.flushSem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (m *Monitor) unlockFlush() { <-m.flushSem }
+
 // flushLocked writes alerts, events, sessions and activities; a failing kind
 // does not hold back the others. It updates the backoff. The caller holds
-// flushMu.
+// flushSem.
 func (m *Monitor) flushLocked(ctx context.Context) error {
 	start := time.Now()
 	err := errors.Join(
@@ -120,6 +136,80 @@ func (m *Monitor) storeCall(ctx context.Context, fn func(context.Context) error)
 	return fn(ctx)
 }
 
+type rowOutcome uint8
+
+const (
+	rowRetry    rowOutcome = iota // not written; keep for the next attempt
+	rowWritten                    // the store accepted it
+	rowRejected                   // the store refused it as invalid; dropped, counted and logged
+)
+
+// writeRows writes rows in one store call. When the store refuses the batch
+// as invalid (an error matching ErrInvalid), retrying it would fail forever,
+// so writeRows writes the rows one at a time: rows refused again as invalid
+// are rejected, the others written or kept for retry. It returns nil
+// outcomes when the single call decided for every row (all written when err
+// is nil, all kept otherwise), else one outcome per row; err is the first
+// error that is not a rejection.
+func writeRows[T any](m *Monitor, ctx context.Context, kind string, rows []T, write func(context.Context, []T) error) ([]rowOutcome, error) {
+	err := m.storeCall(ctx, func(ctx context.Context) error { return write(ctx, rows) })
+	if err == nil || !errors.Is(err, ErrInvalid) {
+		return nil, err
+	}
+	out := make([]rowOutcome, len(rows))
+	var first error
+	for i := range rows {
+		e := err
+		if len(rows) > 1 {
+			e = m.storeCall(ctx, func(ctx context.Context) error { return write(ctx, rows[i:i+1]) })
+		}
+		switch {
+		case e == nil:
+			out[i] = rowWritten
+		case errors.Is(e, ErrInvalid):
+			out[i] = rowRejected
+			m.setErr(e)
+			m.log.LogAttrs(ctx, slog.LevelError, "secmon: store rejected a "+kind+"; dropped", slog.Any("error", e))
+		default:
+			out[i] = rowRetry
+			if first == nil {
+				first = e
+			}
+		}
+	}
+	return out, first
+}
+
+// outcome is row i's outcome from writeRows' results.
+func outcome(out []rowOutcome, err error, i int) rowOutcome {
+	switch {
+	case out != nil:
+		return out[i]
+	case err == nil:
+		return rowWritten
+	}
+	return rowRetry
+}
+
+// compact keeps the rows to retry at the front of rows, zeroes the rest, and
+// counts the written and rejected ones.
+func compact[T any](rows []T, out []rowOutcome, err error) (keep []T, written, rejected int) {
+	n := 0
+	for i := range rows {
+		switch outcome(out, err, i) {
+		case rowWritten:
+			written++
+		case rowRejected:
+			rejected++
+		default:
+			rows[n] = rows[i]
+			n++
+		}
+	}
+	clear(rows[n:])
+	return rows[:n], written, rejected
+}
+
 // flushEvents writes the events queued now in batches of BatchSize. A failed
 // batch stays in heldEvents, with its IDs, and is retried first next time.
 func (m *Monitor) flushEvents(ctx context.Context) error {
@@ -143,17 +233,20 @@ func (m *Monitor) flushEvents(ctx context.Context) error {
 		if m.cfg.Geo != nil {
 			m.enrichGeo(ctx, m.heldEvents)
 		}
-		err := m.storeCall(ctx, func(ctx context.Context) error { return m.store.InsertEvents(ctx, m.heldEvents) })
+		n := len(m.heldEvents)
+		out, err := writeRows(m, ctx, "event", m.heldEvents, m.store.InsertEvents)
+		var written, rejected int
+		m.heldEvents, written, rejected = compact(m.heldEvents, out, err)
+		m.heldEventsN.Store(int64(len(m.heldEvents)))
+		m.st.eventsWritten.Add(uint64(written))
+		m.st.eventsRejected.Add(uint64(rejected))
+		if written > 0 {
+			m.st.batches.Add(1)
+		}
 		if err != nil {
 			m.st.eventsFailed.Add(1)
-			return fmt.Errorf("secmon: insert %d events: %w", len(m.heldEvents), err)
+			return fmt.Errorf("secmon: insert %d events: %w", n, err)
 		}
-		n := len(m.heldEvents)
-		m.st.eventsWritten.Add(uint64(n))
-		m.st.batches.Add(1)
-		clear(m.heldEvents)
-		m.heldEvents = m.heldEvents[:0]
-		m.heldEventsN.Store(0)
 		done += n
 	}
 	return nil
@@ -178,17 +271,20 @@ func (m *Monitor) flushActivities(ctx context.Context) error {
 				return nil
 			}
 		}
-		err := m.storeCall(ctx, func(ctx context.Context) error { return m.store.InsertActivities(ctx, m.heldActivities) })
+		n := len(m.heldActivities)
+		out, err := writeRows(m, ctx, "activity", m.heldActivities, m.store.InsertActivities)
+		var written, rejected int
+		m.heldActivities, written, rejected = compact(m.heldActivities, out, err)
+		m.heldActsN.Store(int64(len(m.heldActivities)))
+		m.st.activitiesWritten.Add(uint64(written))
+		m.st.activitiesRejected.Add(uint64(rejected))
+		if written > 0 {
+			m.st.batches.Add(1)
+		}
 		if err != nil {
 			m.st.activitiesFailed.Add(1)
-			return fmt.Errorf("secmon: insert %d activities: %w", len(m.heldActivities), err)
+			return fmt.Errorf("secmon: insert %d activities: %w", n, err)
 		}
-		n := len(m.heldActivities)
-		m.st.activitiesWritten.Add(uint64(n))
-		m.st.batches.Add(1)
-		clear(m.heldActivities)
-		m.heldActivities = m.heldActivities[:0]
-		m.heldActsN.Store(0)
 		done += n
 	}
 	return nil
@@ -211,27 +307,31 @@ func (m *Monitor) flushSessions(ctx context.Context) error {
 	for _, b := range batch {
 		rows = append(rows, b)
 	}
-	err := m.storeCall(ctx, func(ctx context.Context) error { return m.store.UpsertSessions(ctx, rows) })
-	clear(rows)
-	m.sessionRows = rows[:0]
+	n := len(rows)
+	out, err := writeRows(m, ctx, "session", rows, m.store.UpsertSessions)
+	retry, written, rejected := compact(rows, out, err)
 
 	m.sessMu.Lock()
-	defer m.sessMu.Unlock()
-	if err != nil {
-		for id, b := range batch {
-			if cur, ok := m.pendingSessions[id]; !ok || cur.Time.Before(b.Time) {
-				m.pendingSessions[id] = b
-			}
+	for _, b := range retry {
+		if cur, ok := m.pendingSessions[b.SessionID]; !ok || cur.Time.Before(b.Time) {
+			m.pendingSessions[b.SessionID] = b
 		}
 	}
 	clear(batch)
 	m.spareSessions = batch
+	m.sessMu.Unlock()
+	clear(retry)
+	m.sessionRows = rows[:0]
+
+	m.st.sessionsWritten.Add(uint64(written))
+	m.st.sessionsRejected.Add(uint64(rejected))
+	if written > 0 {
+		m.st.batches.Add(1)
+	}
 	if err != nil {
 		m.st.sessionsFailed.Add(1)
-		return fmt.Errorf("secmon: upsert %d sessions: %w", len(rows), err)
+		return fmt.Errorf("secmon: upsert %d sessions: %w", n, err)
 	}
-	m.st.sessionsWritten.Add(uint64(len(rows)))
-	m.st.batches.Add(1)
 	return nil
 }
 
@@ -301,10 +401,10 @@ func (m *Monitor) resolveGeo(ctx context.Context, ip netip.Addr) (g Geo, ok bool
 	return g, true
 }
 
-// pendingCounts reports what is still unwritten. The caller holds flushMu.
+// pendingCounts reports what is still unwritten.
 func (m *Monitor) pendingCounts() (events, sessions, activities, alerts int) {
-	events = len(m.events) + len(m.heldEvents)
-	activities = len(m.activities) + len(m.heldActivities)
+	events = len(m.events) + int(m.heldEventsN.Load())
+	activities = len(m.activities) + int(m.heldActsN.Load())
 	m.sessMu.Lock()
 	sessions = len(m.pendingSessions)
 	m.sessMu.Unlock()
@@ -331,7 +431,12 @@ func (m *Monitor) Close(ctx context.Context) error {
 		m.closeMu.Unlock()
 		close(m.stop)
 		m.bgCancel()
-		<-m.flusherDone
+		select {
+		case <-m.flusherDone:
+		case <-ctx.Done():
+			m.flushCancel() // abort a write in progress; drain reports what is left
+			<-m.flusherDone
+		}
 		<-m.maintainDone
 	})
 	err := m.drain(ctx)
@@ -341,13 +446,17 @@ func (m *Monitor) Close(ctx context.Context) error {
 	m.stopNotifyOnce.Do(func() { close(m.stopNotifier) })
 	<-m.notifierDone
 	m.notifyCancel()
+	m.flushCancel()
 	return err
 }
 
 // drain flushes until nothing is pending or ctx ends.
 func (m *Monitor) drain(ctx context.Context) error {
-	m.flushMu.Lock()
-	defer m.flushMu.Unlock()
+	if err := m.lockFlush(ctx); err != nil {
+		ev, se, ac, al := m.pendingCounts()
+		return &UnflushedError{Events: ev, Sessions: se, Activities: ac, Alerts: al, Err: err}
+	}
+	defer m.unlockFlush()
 	var last error
 	for {
 		err := m.flushLocked(ctx)

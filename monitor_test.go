@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -48,6 +50,7 @@ type testStore struct {
 	failUntil     time.Time
 	failAll       bool
 	gate          chan struct{} // when non-nil, InsertEvents waits for it to close
+	gateEntered   chan struct{} // when non-nil, receives once per InsertEvents waiting at gate
 	eventCalls    int
 	eventFails    int
 	eventIDs      map[uuid.UUID]int
@@ -83,10 +86,20 @@ func (s *testStore) setFailAll(v bool) {
 
 func (s *testStore) InsertEvents(ctx context.Context, events []secmon.Event) error {
 	s.mu.Lock()
-	gate := s.gate
+	gate, entered := s.gate, s.gateEntered
 	s.mu.Unlock()
 	if gate != nil {
-		<-gate
+		if entered != nil {
+			select {
+			case entered <- struct{}{}:
+			default:
+			}
+		}
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -1291,5 +1304,143 @@ func TestSystemClockByDefault(t *testing.T) {
 	// Stores may drop the monotonic reading; allow for wall-clock rounding.
 	if got := evs[0].Time; got.Before(before.Round(0).Add(-time.Millisecond)) || got.After(after.Round(0).Add(time.Millisecond)) {
 		t.Errorf("stamped %v, want between %v and %v", got, before, after)
+	}
+}
+
+func TestStoreRejectedRowsAreIsolated(t *testing.T) {
+	t.Parallel()
+	m, st, _ := setup(t, nil)
+	ctx := context.Background()
+	long := strings.Repeat("x", 300) // memstore refuses Geo names over 256 bytes
+	for i := range 10 {
+		e := secmon.Event{Type: secmon.EventLoginSuccess, UserID: fmt.Sprint("u", i)}
+		if i == 4 {
+			e.Geo.City = long
+		}
+		if err := m.Log(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Heartbeat(ctx, secmon.SessionBeat{SessionID: "ok", UserID: "u"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Heartbeat(ctx, secmon.SessionBeat{SessionID: "bad", UserID: "u", Geo: secmon.Geo{City: long}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Flush(ctx); err != nil {
+		t.Fatalf("Flush with one unfit row: %v (it must not block the batch)", err)
+	}
+	if total, _ := st.writtenEvents(); total != 9 {
+		t.Errorf("written %d events, want the 9 fit ones", total)
+	}
+	sess, _ := st.ActiveSessions(ctx, secmon.SessionQuery{})
+	if len(sess) != 1 || sess[0].SessionID != "ok" {
+		t.Errorf("sessions = %+v", sess)
+	}
+	s := m.Stats()
+	if s.EventsRejected != 1 || s.SessionsRejected != 1 || s.EventsWritten != 9 || s.PendingEvents != 0 || s.PendingSessions != 0 {
+		t.Errorf("stats %+v", s)
+	}
+	if !strings.Contains(s.LastError, "invalid") {
+		t.Errorf("LastError = %q", s.LastError)
+	}
+	// The pipeline keeps flowing.
+	if err := m.Log(ctx, secmon.Event{Type: secmon.EventLogout}); err != nil {
+		t.Fatal(err)
+	}
+	mustFlush(t, m)
+	if total, _ := st.writtenEvents(); total != 10 {
+		t.Errorf("written %d after the rejection, want 10", total)
+	}
+}
+
+func TestLogRejectsOversizedFingerprint(t *testing.T) {
+	t.Parallel()
+	m, _, _ := setup(t, nil)
+	fp := strings.Repeat("f", secmon.MaxIDLen+1)
+	if err := m.Log(context.Background(), secmon.Event{Type: secmon.EventLogout, Fingerprint: fp}); !errors.Is(err, secmon.ErrInvalid) {
+		t.Errorf("Log = %v, want ErrInvalid", err)
+	}
+	if err := m.Heartbeat(context.Background(), secmon.SessionBeat{SessionID: "s", UserID: "u", Fingerprint: fp}); !errors.Is(err, secmon.ErrInvalid) {
+		t.Errorf("Heartbeat = %v, want ErrInvalid", err)
+	}
+}
+
+func TestAlertResolvedByHostWhileSuppressed(t *testing.T) {
+	t.Parallel()
+	m, st, clock := setup(t, func(c *secmon.Config) { c.Detector = perEventDetector() })
+	ctx := context.Background()
+	ip := netip.MustParseAddr("192.0.2.50")
+	logFail := func() {
+		t.Helper()
+		if err := m.Log(ctx, secmon.Event{Type: secmon.EventLoginFailure, IP: ip}); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(time.Second)
+	}
+	logFail()
+	logFail()
+	mustFlush(t, m)
+	open, _ := st.Alerts(ctx, secmon.AlertQuery{Status: secmon.AlertOpen})
+	if len(open) != 1 || open[0].Count != 2 {
+		t.Fatalf("open alerts %+v", open)
+	}
+	if err := st.SetAlertStatus(ctx, open[0].ID, secmon.AlertResolved); err != nil {
+		t.Fatal(err)
+	}
+	logFail() // still within the window in memory
+	if err := m.Flush(ctx); err != nil {
+		t.Fatalf("Flush after the host resolved the alert: %v", err)
+	}
+	all, _ := st.Alerts(ctx, secmon.AlertQuery{})
+	var counts []string
+	for _, a := range all {
+		counts = append(counts, fmt.Sprint(a.Status, ":", a.Count))
+	}
+	slices.Sort(counts)
+	if fmt.Sprint(counts) != "[open:1 resolved:2]" {
+		t.Errorf("alerts = %v, want the resolved one kept and a new open one", counts)
+	}
+	if s := m.Stats(); s.AlertsRejected != 0 || s.PendingAlerts != 0 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+func TestCloseDeadlineWhileStoreHangs(t *testing.T) {
+	t.Parallel()
+	m, st, _ := setup(t, func(c *secmon.Config) { c.BatchSize = 5 })
+	entered := make(chan struct{}, 1)
+	st.mu.Lock()
+	st.gate = make(chan struct{})
+	st.gateEntered = entered
+	st.mu.Unlock()
+	ctx := context.Background()
+	for range 5 { // a full batch: the flusher starts a write that hangs
+		if err := m.Log(ctx, secmon.Event{Type: secmon.EventLogout}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-entered
+	// Flush waits for the busy flusher only as long as its context allows.
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if err := m.Flush(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Flush while the flusher hangs = %v, want DeadlineExceeded", err)
+	}
+	short2, cancel2 := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel2()
+	err := m.Close(short2)
+	var ue *secmon.UnflushedError
+	if !errors.As(err, &ue) || !errors.Is(err, context.DeadlineExceeded) || ue.Events != 5 {
+		t.Fatalf("Close with a hanging store = %v, want an UnflushedError for 5 events", err)
+	}
+	st.mu.Lock()
+	close(st.gate)
+	st.mu.Unlock()
+	if err := m.Close(ctx); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if total, dup := st.writtenEvents(); total != 5 || dup != 0 {
+		t.Errorf("written %d (dup %d), want 5", total, dup)
 	}
 }
