@@ -3,7 +3,6 @@ package memstore
 import (
 	"bytes"
 	"context"
-	"slices"
 
 	"github.com/secmon-go/secmon"
 )
@@ -34,8 +33,7 @@ func (s *Store) InsertActivities(ctx context.Context, activities []secmon.Activi
 		batch[i] = activities[i]
 		batch[i].Metadata = cloneMap(activities[i].Metadata)
 	}
-	slices.SortFunc(batch, func(a, b secmon.Activity) int { return cmpActivity(&a, &b) })
-	batch = slices.CompactFunc(batch, func(a, b secmon.Activity) bool { return cmpActivity(&a, &b) == 0 })
+	batch = sortBatch(batch, cmpActivity)
 
 	s.actMu.Lock()
 	_, evicted := insertSorted(&s.activities, batch, cmpActivity)

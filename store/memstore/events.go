@@ -38,8 +38,7 @@ func (s *Store) InsertEvents(ctx context.Context, events []secmon.Event) error {
 		batch[i] = events[i]
 		batch[i].Metadata = cloneMap(events[i].Metadata)
 	}
-	slices.SortFunc(batch, func(a, b secmon.Event) int { return cmpEvent(&a, &b) })
-	batch = slices.CompactFunc(batch, func(a, b secmon.Event) bool { return cmpEvent(&a, &b) == 0 })
+	batch = sortBatch(batch, cmpEvent)
 
 	s.evMu.Lock()
 	_, evicted := insertSorted(&s.events, batch, cmpEvent)
@@ -81,6 +80,9 @@ func (s *Store) QueryEvents(ctx context.Context, q secmon.EventQuery) ([]secmon.
 	defer s.evMu.RUnlock()
 	lo, hi := s.eventRange(q.From, q.To)
 	var out []secmon.Event
+	if q.UserID == "" && q.SessionID == "" && q.OrgID == "" && len(q.Types) == 0 && !q.IP.IsValid() && q.MinSeverity == 0 {
+		out = make([]secmon.Event, 0, min(limit, hi-lo)) // every row in range matches
+	}
 	for i := hi - 1; i >= lo && len(out) < limit; i-- {
 		e := s.events.at(i)
 		if match(e) {

@@ -1,5 +1,7 @@
 package memstore
 
+import "sort"
+
 // ring is a bounded FIFO of values kept in ascending order by the caller.
 // Index 0 is the oldest element. The backing array grows by doubling up to
 // max and shrinks when mostly empty, so memory follows the rows held.
@@ -113,21 +115,28 @@ func (r *ring[T]) maybeShrink() {
 }
 
 // insertSorted merges batch, which must be sorted by cmp and free of
-// duplicates, into r, which is sorted by cmp. Elements equal (cmp == 0) to
+// duplicates and which it may overwrite, into r, which is sorted by cmp. Elements equal (cmp == 0) to
 // one already held are skipped. It returns how many elements were added and
 // how many were evicted (the oldest go first, which may include elements of
 // batch older than everything held when the ring is full).
 func insertSorted[T any](r *ring[T], batch []T, cmp func(a, b *T) int) (added, evicted int) {
-	// Skip what is already stored.
-	fresh := batch[:0:0]
-	for i := range batch {
-		j := r.search(func(x *T) bool { return cmp(x, &batch[i]) >= 0 })
-		if j < r.n && cmp(r.at(j), &batch[i]) == 0 {
-			continue
-		}
-		fresh = append(fresh, batch[i])
+	if len(batch) == 0 {
+		return 0, 0
 	}
-	batch = fresh
+	// Skip what is already stored (in place: batch is the caller's scratch).
+	// A batch newer than everything held, the usual case, needs no search.
+	if r.n > 0 && cmp(&batch[0], r.at(r.n-1)) <= 0 {
+		fresh := batch[:0]
+		for i := range batch {
+			j := r.search(func(x *T) bool { return cmp(x, &batch[i]) >= 0 })
+			if j < r.n && cmp(r.at(j), &batch[i]) == 0 {
+				continue
+			}
+			fresh = append(fresh, batch[i])
+		}
+		clear(batch[len(fresh):])
+		batch = fresh
+	}
 	// When full, elements older than the oldest held would be evicted at
 	// once: count them without moving anything.
 	for r.n == r.max && len(batch) > 0 && r.n > 0 && cmp(&batch[0], r.at(0)) < 0 {
@@ -164,3 +173,40 @@ func insertSorted[T any](r *ring[T], batch []T, cmp func(a, b *T) int) (added, e
 	}
 	return added, evicted
 }
+
+// sortBatch sorts batch by cmp and removes adjacent duplicates (cmp == 0),
+// comparing through pointers so large rows are not copied per comparison.
+// A batch already in order, the usual case, is only checked.
+func sortBatch[T any](batch []T, cmp func(a, b *T) int) []T {
+	sorted := true
+	for i := 1; i < len(batch); i++ {
+		if cmp(&batch[i-1], &batch[i]) > 0 {
+			sorted = false
+			break
+		}
+	}
+	if !sorted {
+		sort.Sort(byCmp[T]{batch, cmp})
+	}
+	w := 0
+	for i := range batch {
+		if w > 0 && cmp(&batch[w-1], &batch[i]) == 0 {
+			continue
+		}
+		if w != i {
+			batch[w] = batch[i]
+		}
+		w++
+	}
+	clear(batch[w:])
+	return batch[:w]
+}
+
+type byCmp[T any] struct {
+	s   []T
+	cmp func(a, b *T) int
+}
+
+func (b byCmp[T]) Len() int           { return len(b.s) }
+func (b byCmp[T]) Less(i, j int) bool { return b.cmp(&b.s[i], &b.s[j]) < 0 }
+func (b byCmp[T]) Swap(i, j int)      { b.s[i], b.s[j] = b.s[j], b.s[i] }
