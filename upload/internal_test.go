@@ -2,6 +2,7 @@ package upload
 
 import (
 	"bytes"
+	"compress/zlib"
 	"context"
 	"encoding/binary"
 	"hash/crc32"
@@ -317,5 +318,38 @@ func TestPNGEveryByteChecked(t *testing.T) {
 		if err != nil || vd.Allowed {
 			t.Fatalf("flipping byte %d of %d went unnoticed", i, len(orig))
 		}
+	}
+}
+
+// The inflate cap holds for the whole file, not each chunk: many chunks
+// just under the cap cannot add up to unbounded work.
+func TestInflateBudgetPerFile(t *testing.T) {
+	t.Parallel()
+	var z bytes.Buffer
+	w := zlib.NewWriter(&z)
+	w.Write(make([]byte, 300<<10))
+	w.Close()
+	chunk := func() []byte {
+		body := append([]byte("Comment\x00\x00"), z.Bytes()...)
+		c := binary.BigEndian.AppendUint32(nil, uint32(len(body)))
+		c = append(c, "zTXt"...)
+		c = append(c, body...)
+		return binary.BigEndian.AppendUint32(c, crc32.ChecksumIEEE(c[4:]))
+	}
+	png := corpusCase(t, "png").Upload.Data
+	build := func(n int) []byte {
+		out := bytes.Clone(png[:33])
+		for range n {
+			out = append(out, chunk()...)
+		}
+		return append(out, png[33:]...)
+	}
+	v, _ := NewValidator(Config{MaxTextChunk: 1 << 20})
+	if vd, _ := v.Validate(context.Background(), secmon.Upload{Name: "x.png", Data: build(3)}); !vd.Allowed {
+		t.Errorf("900 KiB of text in three chunks blocked: %+v", vd.Threats)
+	}
+	vd, _ := v.Validate(context.Background(), secmon.Upload{Name: "x.png", Data: build(4)})
+	if vd.Allowed || vd.Threats[0].Code != secmon.ThreatCorrupt {
+		t.Errorf("1.2 MiB of text in four chunks: %+v", vd.Threats)
 	}
 }

@@ -415,39 +415,58 @@ func TestSecurityBenignCorpus(t *testing.T) {
 	}
 }
 
-// 12. every image in the standard library's image/testdata is allowed.
-// Its "truncated" files are progressive images with fewer scans, complete
-// as files; none needs an exception.
+// 12. every image in the standard library's image testdata (image/testdata,
+// image/png/testdata including PngSuite, image/jpeg, image/gif) is allowed,
+// except four PNGs that are broken on purpose, which must be refused as
+// corrupt: invalid-crc32 (a bad IHDR CRC), invalid-noend and invalid-trunc
+// (no IEND), and invalid-zlib (a bad zlib checksum inside IDAT, which only
+// Config.Decode sees: the structure walk never inflates pixel data).
+// invalid-palette.png is structurally sound (pixel indices past its palette,
+// which image/png decodes as opaque black by design) and is allowed. The
+// files in image/testdata named "truncated" are progressive images with
+// fewer scans, complete as files.
 func TestSecurityStandardLibraryImages(t *testing.T) {
 	t.Parallel()
-	dir := filepath.Join(runtime.GOROOT(), "src", "image", "testdata")
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Skipf("standard library test images not available: %v", err)
+	root := filepath.Join(runtime.GOROOT(), "src", "image")
+	if _, err := os.Stat(root); err != nil {
+		t.Skipf("standard library sources not available: %v", err)
 	}
 	v := setup(t, upload.Config{Decode: true})
-	n := 0
-	for _, e := range entries {
-		ext := strings.ToLower(filepath.Ext(e.Name()))
-		if ext != ".png" && ext != ".jpeg" && ext != ".jpg" && ext != ".gif" {
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+	var allowed, refused int
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
-		n++
-		vd := validate(t, v, secmon.Upload{Name: e.Name(), Data: data})
+		ext := strings.ToLower(filepath.Ext(path))
+		if d.IsDir() || ext != ".png" && ext != ".jpeg" && ext != ".jpg" && ext != ".gif" {
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		vd := validate(t, v, secmon.Upload{Name: d.Name(), Data: data})
+		switch d.Name() {
+		case "invalid-crc32.png", "invalid-noend.png", "invalid-trunc.png", "invalid-zlib.png":
+			refused++
+			if vd.Allowed || vd.Threats[0].Code != secmon.ThreatCorrupt {
+				t.Errorf("%s: broken on purpose, got %+v", d.Name(), vd.Threats)
+			}
+			return nil
+		}
+		allowed++
 		if !vd.Allowed {
-			t.Errorf("%s: %+v", e.Name(), vd.Threats)
-			continue
+			t.Errorf("%s: %+v", path, vd.Threats)
+			return nil
 		}
-		if _, _, err := image.Decode(bytes.NewReader(data)); err == nil {
-			samePixels(t, data, vd.Sanitized)
-		}
+		samePixels(t, data, vd.Sanitized)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if n < 20 {
-		t.Errorf("only %d images found in %s", n, dir)
+	if allowed < 60 || refused != 4 {
+		t.Errorf("%d images allowed and %d refused; expected the standard library's 80-odd and 4", allowed, refused)
 	}
 }
 

@@ -17,17 +17,18 @@ type state struct {
 	mime   string
 	format *format
 
-	end                         int   // logical end of the image
-	width, height, frames       int64 // from the headers
-	pixels                      int64 // what decoding would allocate, in pixels
-	spans                       []span
-	edits                       []edit
-	threats                     []threatAt
-	strippedOnly                []byte // sanitised copy of a blocked upload
-	scratch                     []byte // reused by walkers that join sub-blocks
-	inflater                    io.ReadCloser
-	streamBuf                   *streamScanner
-	exifOrientationKeptByWalker bool
+	end                   int   // logical end of the image
+	width, height, frames int64 // from the headers
+	pixels                int64 // what decoding would allocate, in pixels
+	spans                 []span
+	edits                 []edit
+	threats               []threatAt
+	strippedOnly          []byte // sanitised copy of a blocked upload
+	scratch               []byte // reused by walkers that join sub-blocks
+	inflater              io.ReadCloser
+	streamBuf             *streamScanner
+	inflated              int64 // bytes inflated from compressed text so far
+	exifParsed            bool  // the EXIF parser has seen one block
 }
 
 // threatAt is a threat with the offset it was found at; -1 means the whole
@@ -217,12 +218,11 @@ func (st *state) scanZlib(s span, b []byte) {
 	sc := st.streamBuf
 	sc.n, sc.base, sc.text = 0, 0, s.text
 	var buf [2048]byte
-	var total int64
 	for {
 		n, rerr := st.inflater.Read(buf[:])
-		total += int64(n)
-		if total > st.v.maxText {
-			st.corrupt(s.off, "%s inflates past the %d-byte limit (decompression bomb)", s.where, st.v.maxText)
+		st.inflated += int64(n)
+		if st.inflated > st.v.maxText {
+			st.corrupt(s.off, "compressed text inflates past the %d-byte limit at %s (decompression bomb)", st.v.maxText, s.where)
 			return
 		}
 		if h, _, ok := sc.write(buf[:n]); ok {
@@ -255,13 +255,17 @@ func (st *state) scanEXIF(s span, b []byte) {
 			st.reportHit(h, s.off+val.off+h.off, s.where+" "+exifTagName(val.tag))
 		}
 	}
-	o, err := st.v.decodeEXIF(b)
-	if err != nil {
-		st.corrupt(s.off, "%s: %v", s.where, err)
-		return
-	}
-	if o == 0 {
-		o = info.orientation
+	o := info.orientation
+	if !st.exifParsed { // the first block sets the orientation; later ones are only scanned
+		st.exifParsed = true
+		g, err := st.v.decodeEXIF(b)
+		if err != nil {
+			st.corrupt(s.off, "%s: %v", s.where, err)
+			return
+		}
+		if g != 0 {
+			o = g
+		}
 	}
 	if o >= 2 && o <= 8 && s.edit >= 0 && st.format.exifContainer != nil {
 		st.edits[s.edit].repl = st.format.exifContainer(minimalEXIF(o))

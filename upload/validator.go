@@ -72,10 +72,11 @@ type Config struct {
 	// structure walk already bounds the work, and decoding a 5 MB photo
 	// costs tens of milliseconds and width × height × 4 bytes.
 	Decode bool
-	// MaxTextChunk caps how many bytes one compressed PNG text chunk may
-	// inflate to; beyond it the chunk is reported corrupt (a decompression
-	// bomb). Default DefaultMaxTextChunk (1 MiB). Inflated text is scanned
-	// as a stream and never buffered whole.
+	// MaxTextChunk caps how many bytes the compressed PNG text chunks
+	// (zTXt, compressed iTXt) of one file may inflate to in total; beyond
+	// it the file is reported corrupt (a decompression bomb). Default
+	// DefaultMaxTextChunk (1 MiB). Inflated text is scanned as a stream and
+	// never buffered whole, so the cap bounds CPU time, not memory.
 	MaxTextChunk int64
 	// SlowStage is the duration above which a stage is logged as slow when
 	// the Validator makes its own Tracker. Default DefaultSlowStage (200 ms).
