@@ -165,16 +165,17 @@ func parseHop(s string) (netip.Addr, bool) {
 	if s == "" || len(s) > maxHopLen {
 		return netip.Addr{}, false
 	}
-	if a, err := netip.ParseAddr(s); err == nil {
-		return a.Unmap().WithZone(""), true
-	}
+	// Pick the form first: a failed parse allocates its error.
 	host := s
-	if s[0] == '[' && s[len(s)-1] == ']' {
+	switch colons := strings.Count(s, ":"); {
+	case s[0] == '[' && s[len(s)-1] == ']':
 		host = s[1 : len(s)-1]
-	} else if h, _, err := net.SplitHostPort(s); err == nil {
+	case s[0] == '[' || colons == 1:
+		h, _, err := net.SplitHostPort(s)
+		if err != nil {
+			return netip.Addr{}, false
+		}
 		host = h
-	} else {
-		return netip.Addr{}, false
 	}
 	a, err := netip.ParseAddr(host)
 	if err != nil {
