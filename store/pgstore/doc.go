@@ -1,0 +1,48 @@
+// Package pgstore is the PostgreSQL [secmon.Store], through
+// github.com/jackc/pgx/v5 over a caller-owned *pgxpool.Pool.
+//
+// The tables come from package sqlschema: run sqlschema.Migrate (or apply
+// its SQL with your own tool) before using a Store, and give both the same
+// schema name.
+//
+//	pool, _ := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
+//	if _, err := sqlschema.Migrate(ctx, pool, sqlschema.Options{}); err != nil { … }
+//	store, err := pgstore.New(pool, pgstore.Options{})
+//
+// # Writing
+//
+// Events and activity are written with COPY. Their IDs are the idempotency
+// key: a batch is copied straight into the table and, only if that meets an
+// ID already stored (a retried batch), copied again into a temporary table
+// and moved with INSERT ... ON CONFLICT DO NOTHING. Session heartbeats are
+// merged by session ID in Go and written with one multi-row upsert built from
+// column arrays (unnest), moving last_seen only forward. Alerts merge into the
+// open alert for their (rule, subject) with INSERT ... ON CONFLICT on the
+// schema's partial unique index, so deduplication holds across every
+// instance sharing the database.
+//
+// # Partitions and retention
+//
+// security_events is partitioned by UTC day. [Store.Maintain], which the
+// Monitor's maintenance loop calls (one instance at a time, under an advisory
+// lock), creates the partitions ahead of time, gives rows that landed in the
+// default partition a partition of their own, and runs [Store.Purge], which
+// drops whole expired partitions (counting their rows) and deletes the rest
+// in bounded batches. Hosts that schedule retention inside the database can
+// call the schema's cleanup_old_security_data() function instead.
+//
+// # Live alerts
+//
+// The schema announces every inserted or changed alert with NOTIFY on
+// [AlertChannel]; [Store.SubscribeAlerts] LISTENs on a dedicated connection
+// and hands each alert to a callback, reconnecting when the connection drops.
+//
+// # Errors and timeouts
+//
+// Every statement runs under Options.StatementTimeout (5s by default), so a
+// slow or locked database fails fast with an error matching
+// [ErrStatementTimeout]. Errors are [*Error] values that match the secmon
+// sentinels (secmon.ErrInvalid, secmon.ErrNotFound) and the context errors
+// with errors.Is; their text never carries connection strings or row
+// values.
+package pgstore

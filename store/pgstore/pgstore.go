@@ -1,0 +1,155 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/secmon-go/secmon"
+)
+
+// Defaults for the zero fields of Options.
+const (
+	DefaultSchema           = "secmon"
+	DefaultStatementTimeout = 5 * time.Second
+	DefaultPartitionsAhead  = 7
+	// DefaultPurgeBatch is how many rows one DELETE removes when Purge
+	// deletes rows it cannot drop with their partition.
+	DefaultPurgeBatch = 10000
+)
+
+// Limits on Options.
+const (
+	MaxPartitionsAhead = 366
+	MaxPurgeBatch      = 1000000
+)
+
+// AlertChannel is the LISTEN/NOTIFY channel on which the schema announces
+// every inserted or changed alert; the payload is the alert ID.
+const AlertChannel = "secmon_alerts"
+
+// Options configure a Store. The zero value means the defaults.
+type Options struct {
+	// Schema is the schema the secmon migrations were applied to (see package
+	// sqlschema). Default DefaultSchema ("secmon"). It must be a plain
+	// identifier: a letter or '_' followed by letters, digits or '_', at
+	// most 63 bytes.
+	Schema string
+	// StatementTimeout bounds each statement the Store sends: when it passes,
+	// the statement is cancelled and the call fails with an error matching
+	// ErrStatementTimeout, so a slow or locked database fails fast instead
+	// of piling up callers. Default DefaultStatementTimeout (5s); negative
+	// means no bound beyond the caller's context.
+	StatementTimeout time.Duration
+	// PartitionsAhead is how many days of event partitions Maintain keeps
+	// created beyond today. Default DefaultPartitionsAhead (7); at most
+	// MaxPartitionsAhead.
+	PartitionsAhead int
+	// PurgeBatch is how many rows one DELETE of Purge removes at most.
+	// Default DefaultPurgeBatch; at most MaxPurgeBatch.
+	PurgeBatch int
+	// Clock stamps updated_at on alerts. Nil means the system clock.
+	Clock secmon.Clock
+	// Logger receives maintenance and subscription records (partitions
+	// created or dropped, reconnections). Nil means silent.
+	Logger *slog.Logger
+}
+
+var plainIdentifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Schema == "" {
+		o.Schema = DefaultSchema
+	}
+	if !plainIdentifier.MatchString(o.Schema) {
+		return o, &secmon.FieldError{Field: "Schema", Reason: "must be a plain identifier of at most 63 bytes"}
+	}
+	switch {
+	case o.StatementTimeout == 0:
+		o.StatementTimeout = DefaultStatementTimeout
+	case o.StatementTimeout < 0:
+		o.StatementTimeout = 0
+	}
+	switch {
+	case o.PartitionsAhead == 0:
+		o.PartitionsAhead = DefaultPartitionsAhead
+	case o.PartitionsAhead < 0 || o.PartitionsAhead > MaxPartitionsAhead:
+		return o, &secmon.FieldError{Field: "PartitionsAhead", Reason: fmt.Sprintf("must be between 1 and %d", MaxPartitionsAhead)}
+	}
+	switch {
+	case o.PurgeBatch == 0:
+		o.PurgeBatch = DefaultPurgeBatch
+	case o.PurgeBatch < 0 || o.PurgeBatch > MaxPurgeBatch:
+		return o, &secmon.FieldError{Field: "PurgeBatch", Reason: fmt.Sprintf("must be between 1 and %d", MaxPurgeBatch)}
+	}
+	if o.Clock == nil {
+		o.Clock = secmon.SystemClock{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o, nil
+}
+
+// Store is the PostgreSQL secmon.Store. It is safe for concurrent use. It
+// holds no connection of its own and starts no goroutine: every call borrows
+// a connection from the caller's pool, which the Store never closes.
+type Store struct {
+	pool *pgxpool.Pool
+	opts Options
+
+	// Schema-qualified, quoted table names.
+	events, eventsDefault, sessions, activity, alerts string
+	// Quoted name of the ensure_event_partitions function.
+	ensurePartitions string
+
+	mode insertMode // how idempotent batches are written; benchmarks compare the modes
+}
+
+var (
+	_ secmon.Store           = (*Store)(nil)
+	_ secmon.Maintainer      = (*Store)(nil)
+	_ secmon.AlertSubscriber = (*Store)(nil)
+)
+
+// New returns a Store over pool, which the caller owns and must keep open
+// while the Store is in use. The schema must already hold the secmon
+// migrations (sqlschema.Migrate); New does not touch the database. An
+// invalid option is an error matching secmon.ErrInvalid.
+func New(pool *pgxpool.Pool, opts Options) (*Store, error) {
+	if pool == nil {
+		return nil, &secmon.FieldError{Field: "pool", Reason: "is nil"}
+	}
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	q := func(name string) string { return pgx.Identifier{o.Schema, name}.Sanitize() }
+	return &Store{
+		pool:             pool,
+		opts:             o,
+		events:           q("security_events"),
+		eventsDefault:    q("security_events_default"),
+		sessions:         q("active_sessions"),
+		activity:         q("user_activity"),
+		alerts:           q("security_alerts"),
+		ensurePartitions: q("ensure_event_partitions"),
+	}, nil
+}
+
+// Schema returns the schema the Store reads and writes.
+func (s *Store) Schema() string { return s.opts.Schema }
+
+// stmt bounds one statement by the configured timeout. Call the returned
+// function when the statement (and the reading of its rows) is done.
+func (s *Store) stmt(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.opts.StatementTimeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeoutCause(ctx, s.opts.StatementTimeout, errStatementTimeoutCause)
+}

@@ -1,0 +1,330 @@
+package pgstore
+
+import (
+	"context"
+	"log/slog"
+	"regexp"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/secmon-go/secmon"
+)
+
+// partitionName matches the daily partitions ensure_event_partitions
+// creates; the date is the UTC day the partition holds, [day, day+1).
+var partitionName = regexp.MustCompile(`^security_events_p([0-9]{8})$`)
+
+// Purge removes rows older than p.WithDefaults() allows, as of now; a
+// negative period keeps that kind of row forever.
+//
+// Events: every daily partition that ends at or before the cutoff is
+// counted and dropped whole (DROP TABLE, no row-by-row delete, no vacuum
+// debt); older rows left elsewhere (the partition holding the cutoff, the
+// default partition) are deleted in batches of Options.PurgeBatch rows, each
+// batch its own statement. Sessions go when the later of last_seen and
+// revoked_at is older than p.Sessions, activity when older than p.Activity,
+// and resolved alerts when last seen before p.Alerts. Each statement is
+// bounded by Options.StatementTimeout; work done before an error stays done
+// and is counted in the returned result.
+func (s *Store) Purge(ctx context.Context, p secmon.RetentionPolicy, now time.Time) (secmon.PurgeResult, error) {
+	const op = "purge"
+	var res secmon.PurgeResult
+	if err := canceled(ctx, op); err != nil {
+		return res, err
+	}
+	if now.IsZero() {
+		return res, invalid("now", "is zero")
+	}
+	p = p.WithDefaults()
+	if p.Events >= 0 {
+		cutoff := now.Add(-p.Events)
+		dropped, rows, err := s.dropPartitions(ctx, cutoff)
+		res.PartitionsDropped, res.Events = dropped, rows
+		if err != nil {
+			return res, err
+		}
+		n, err := s.deleteBatches(ctx, "purge events", s.events, "id, created_at", "created_at < $1", cutoff)
+		res.Events += n
+		if err != nil {
+			return res, err
+		}
+	}
+	if p.Sessions >= 0 {
+		n, err := s.deleteBatches(ctx, "purge sessions", s.sessions, "session_id", "greatest(last_seen, revoked_at) < $1", now.Add(-p.Sessions))
+		res.Sessions = n
+		if err != nil {
+			return res, err
+		}
+	}
+	if p.Activity >= 0 {
+		n, err := s.deleteBatches(ctx, "purge activity", s.activity, "id", "created_at < $1", now.Add(-p.Activity))
+		res.Activities = n
+		if err != nil {
+			return res, err
+		}
+	}
+	if p.Alerts >= 0 {
+		n, err := s.deleteBatches(ctx, "purge alerts", s.alerts, "id", "status = 'resolved' AND last_seen < $1", now.Add(-p.Alerts))
+		res.Alerts = n
+		if err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// deleteBatches deletes the rows of table matching cond ($1 is arg), at
+// most PurgeBatch per statement, until none is left.
+func (s *Store) deleteBatches(ctx context.Context, op, table, key, cond string, arg any) (int64, error) {
+	sql := `DELETE FROM ` + table + ` WHERE (` + key + `) IN (SELECT ` + key + ` FROM ` + table + ` WHERE ` + cond +
+		` LIMIT ` + strconv.Itoa(s.opts.PurgeBatch) + `)`
+	var total int64
+	for {
+		var n int64
+		err := s.run(ctx, op, func(ctx context.Context) error {
+			tag, err := s.pool.Exec(ctx, sql, arg)
+			n = tag.RowsAffected()
+			return err
+		})
+		total += n
+		if err != nil || n < int64(s.opts.PurgeBatch) {
+			return total, err
+		}
+	}
+}
+
+// eventPartition is one daily partition of security_events.
+type eventPartition struct {
+	name string
+	day  time.Time // UTC midnight; the partition holds [day, day+24h)
+}
+
+// partitions lists the daily partitions of security_events, oldest first.
+func (s *Store) partitions(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}) ([]eventPartition, error) {
+	var out []eventPartition
+	err := s.run(ctx, "list partitions", func(ctx context.Context) error {
+		rows, err := q.Query(ctx, `SELECT c.relname FROM pg_catalog.pg_inherits i
+ JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
+ WHERE i.inhparent = $1::regclass`, s.events)
+		if err != nil {
+			return err
+		}
+		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		for _, name := range names {
+			m := partitionName.FindStringSubmatch(name)
+			if m == nil {
+				continue
+			}
+			day, err := time.Parse("20060102", m[1])
+			if err != nil {
+				continue
+			}
+			out = append(out, eventPartition{name: name, day: day})
+		}
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].day.Before(out[j].day) })
+	return out, err
+}
+
+// dropPartitions drops the daily partitions that end at or before cutoff,
+// each in its own short transaction that counts its rows first. It takes
+// the same advisory lock as ensure_event_partitions and a lock_timeout, so
+// a long reader makes it give up (and retry at the next Purge) rather than
+// queue every writer behind it.
+func (s *Store) dropPartitions(ctx context.Context, cutoff time.Time) (dropped int, rows int64, err error) {
+	parts, err := s.partitions(ctx, s.pool)
+	if err != nil {
+		return 0, 0, err
+	}
+	lockTimeout := s.opts.StatementTimeout
+	if lockTimeout <= 0 {
+		lockTimeout = DefaultStatementTimeout
+	}
+	for _, part := range parts {
+		if part.day.Add(24 * time.Hour).After(cutoff) {
+			break
+		}
+		var n int64
+		err := s.run(ctx, "drop partition", func(ctx context.Context) error {
+			return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+				if _, err := tx.Exec(ctx, `SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('secmon.partitions:' || $1, 0))`, s.opts.Schema); err != nil {
+					return err
+				}
+				if _, err := tx.Exec(ctx, `SELECT pg_catalog.set_config('lock_timeout', $1, true)`, strconv.FormatInt(lockTimeout.Milliseconds(), 10)); err != nil {
+					return err
+				}
+				// Writers are held at the parent, in the order they lock, so
+				// the count is exact and the drop cannot deadlock with them.
+				if _, err := tx.Exec(ctx, `LOCK TABLE `+s.events+` IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+					return err
+				}
+				ident := pgx.Identifier{s.opts.Schema, part.name}.Sanitize()
+				var exists bool
+				if err := tx.QueryRow(ctx, `SELECT pg_catalog.to_regclass($1) IS NOT NULL`, ident).Scan(&exists); err != nil || !exists {
+					return err
+				}
+				if err := tx.QueryRow(ctx, `SELECT count(*) FROM `+ident).Scan(&n); err != nil {
+					return err
+				}
+				_, err := tx.Exec(ctx, `DROP TABLE `+ident)
+				return err
+			})
+		})
+		if err != nil {
+			return dropped, rows, err
+		}
+		dropped++
+		rows += n
+		s.opts.Logger.LogAttrs(ctx, slog.LevelInfo, "secmon: dropped event partition",
+			slog.String("partition", part.name), slog.Int64("rows", n))
+	}
+	return dropped, rows, nil
+}
+
+// EraseUser removes the user's events (every partition, through the
+// (user_id, created_at) index), sessions and activity in one transaction and
+// returns how many rows went. Alerts are kept: their subjects are not user
+// IDs in general.
+func (s *Store) EraseUser(ctx context.Context, userID string) (int64, error) {
+	const op = "erase user"
+	if err := canceled(ctx, op); err != nil {
+		return 0, err
+	}
+	if userID == "" {
+		return 0, invalid("userID", "is empty")
+	}
+	var total int64
+	err := s.run(ctx, op, func(ctx context.Context) error {
+		total = 0
+		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			for _, table := range []string{s.events, s.sessions, s.activity} {
+				tag, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE user_id = $1`, userID)
+				if err != nil {
+					return err
+				}
+				total += tag.RowsAffected()
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return 0, err
+	}
+	return total, nil
+}
+
+// Maintain does the periodic upkeep, on one instance at a time: under a
+// session advisory lock (pg_try_advisory_lock, so a second instance returns
+// at once with Skipped) it creates the event partitions from yesterday to
+// Options.PartitionsAhead days after now (UTC), moves rows that landed in the
+// default partition into partitions for their days (within the event
+// retention period), and then runs Purge.
+func (s *Store) Maintain(ctx context.Context, now time.Time, p secmon.RetentionPolicy) (secmon.MaintenanceResult, error) {
+	const op = "maintain"
+	var res secmon.MaintenanceResult
+	if err := canceled(ctx, op); err != nil {
+		return res, err
+	}
+	if now.IsZero() {
+		return res, invalid("now", "is zero")
+	}
+	var conn *pgxpool.Conn
+	err := s.run(ctx, op, func(ctx context.Context) error {
+		var err error
+		conn, err = s.pool.Acquire(ctx)
+		return err
+	})
+	if err != nil {
+		return res, err
+	}
+	var locked bool
+	err = s.run(ctx, op, func(ctx context.Context) error {
+		return conn.QueryRow(ctx, `SELECT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtextextended('secmon.maintain:' || $1, 0))`, s.opts.Schema).Scan(&locked)
+	})
+	if err != nil || !locked {
+		conn.Release()
+		res.Skipped = err == nil
+		return res, err
+	}
+	defer func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(uctx, `SELECT pg_catalog.pg_advisory_unlock(pg_catalog.hashtextextended('secmon.maintain:' || $1, 0))`, s.opts.Schema); err != nil {
+			// Closing the connection releases the lock with the session.
+			_ = conn.Conn().Close(uctx)
+		}
+		conn.Release()
+	}()
+
+	created, err := s.ensurePartitionsFor(ctx, conn, now, p.WithDefaults().Events)
+	res.PartitionsCreated = created
+	if err != nil {
+		return res, err
+	}
+	res.Purged, err = s.Purge(ctx, p, now)
+	return res, err
+}
+
+// maxStrayDays bounds how many distinct days of rows in the default
+// partition one Maintain call gives partitions to.
+const maxStrayDays = 400
+
+// ensurePartitionsFor creates the partitions Maintain keeps ahead and those
+// for days that have rows waiting in the default partition.
+func (s *Store) ensurePartitionsFor(ctx context.Context, conn *pgxpool.Conn, now time.Time, keep time.Duration) (int, error) {
+	today := now.UTC().Truncate(24 * time.Hour)
+	var created int
+	err := s.run(ctx, "ensure partitions", func(ctx context.Context) error {
+		return conn.QueryRow(ctx, `SELECT `+s.ensurePartitions+`($1::date, $2)`,
+			today.AddDate(0, 0, -1).Format(time.DateOnly), s.opts.PartitionsAhead+2).Scan(&created)
+	})
+	if err != nil {
+		return created, err
+	}
+	// Rows for other days (late or far-future events) wait in the default
+	// partition; give each such day within retention its partition, which
+	// moves the rows out of the default one.
+	lo := time.Time{}
+	if keep >= 0 {
+		lo = today.Add(-keep)
+	}
+	hi := today.AddDate(0, 0, s.opts.PartitionsAhead+1)
+	var days []time.Time
+	err = s.run(ctx, "find stray events", func(ctx context.Context) error {
+		rows, err := conn.Query(ctx, `SELECT DISTINCT pg_catalog.date_bin('1 day', created_at, timestamptz '2000-01-01 00:00:00+00') AS d
+ FROM `+s.eventsDefault+` WHERE created_at < $2 AND ($1::timestamptz IS NULL OR created_at >= $1)
+ ORDER BY d LIMIT `+strconv.Itoa(maxStrayDays), nullTime(lo), hi)
+		if err != nil {
+			return err
+		}
+		days, err = pgx.CollectRows(rows, pgx.RowTo[time.Time])
+		return err
+	})
+	if err != nil {
+		return created, err
+	}
+	for _, d := range days {
+		var n int
+		err := s.run(ctx, "ensure partitions", func(ctx context.Context) error {
+			return conn.QueryRow(ctx, `SELECT `+s.ensurePartitions+`($1::date, 1)`, d.UTC().Format(time.DateOnly)).Scan(&n)
+		})
+		created += n
+		if err != nil {
+			return created, err
+		}
+	}
+	if created > 0 {
+		s.opts.Logger.LogAttrs(ctx, slog.LevelInfo, "secmon: created event partitions", slog.Int64("partitions", int64(created)))
+	}
+	return created, nil
+}
