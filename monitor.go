@@ -2,10 +2,12 @@ package secmon
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"math/rand/v2"
 	"net/netip"
 	"strings"
 	"sync"
@@ -90,9 +92,12 @@ type Config struct {
 	// else sees it. Nil means the PrivacyPolicy defaults.
 	Privacy *PrivacyPolicy
 	// Geo, when set, fills Event.Geo for events that have none. Log only
-	// consults an in-memory cache (GeoCacheSize entries); addresses missing
-	// from it are resolved by the flusher just before the batch is written,
-	// spending at most GeoBudget per batch, and cached for later events.
+	// consults an in-memory cache (GeoCacheSize entries, keyed by the
+	// address as the caller gave it, before the privacy policy); addresses
+	// missing from it are resolved by the flusher just before the batch is
+	// first written, spending at most GeoBudget per batch, and cached for
+	// later events. The resolver must honour its context. So the Detector
+	// sees Geo for every event from an address after the first.
 	Geo GeoResolver
 	// GeoBudget bounds the time the flusher spends resolving addresses for
 	// one batch; default DefaultGeoBudget.
@@ -263,6 +268,26 @@ func (c *monoClock) Now() time.Time {
 	return t
 }
 
+// newID returns a UUIDv7 (RFC 9562) whose timestamp is t's Unix
+// milliseconds (clamped to the 48-bit range) and whose other 74 bits come
+// from the runtime's ChaCha8 generator. Like NewID it is time-ordered and
+// unique across instances, but it costs neither an entropy read from the
+// system nor an allocation, which matters on Log's hot path.
+func newID(t time.Time) uuid.UUID {
+	ms := t.UnixMilli()
+	if ms < 0 {
+		ms = 0
+	} else if ms >= 1<<48 {
+		ms = 1<<48 - 1
+	}
+	var u uuid.UUID
+	binary.BigEndian.PutUint64(u[0:8], uint64(ms)<<16|rand.Uint64()&0xffff)
+	binary.BigEndian.PutUint64(u[8:16], rand.Uint64())
+	u[6] = 0x70 | u[6]&0x0f // version 7
+	u[8] = 0x80 | u[8]&0x3f // RFC 9562 variant
+	return u
+}
+
 func truncate(s string, n int) string {
 	if len(s) > n {
 		return s[:n] + "…"
@@ -294,7 +319,7 @@ type Monitor struct {
 	closeMu sync.RWMutex
 	closed  bool
 
-	events     chan Event
+	events     chan queuedEvent
 	activities chan Activity
 	kick       chan struct{}
 
@@ -328,6 +353,7 @@ type Monitor struct {
 	flushCtx       context.Context // background writes; cancelled when Close gives up
 	flushCancel    context.CancelFunc
 	heldEvents     []Event
+	heldRaw        []netip.Addr // client addresses before the privacy policy, while a batch is enriched
 	heldActivities []Activity
 	sessionRows    []SessionBeat
 	backoff        time.Duration
@@ -383,7 +409,7 @@ func New(cfg Config) (*Monitor, error) {
 		log:             cfg.Logger,
 		privacy:         cfg.Privacy,
 		allowed:         make(map[string]struct{}, len(cfg.AllowedActions)),
-		events:          make(chan Event, cfg.QueueCapacity),
+		events:          make(chan queuedEvent, cfg.QueueCapacity),
 		activities:      make(chan Activity, cfg.QueueCapacity),
 		kick:            make(chan struct{}, 1),
 		flushSem:        make(chan struct{}, 1),
@@ -411,6 +437,7 @@ func New(cfg Config) (*Monitor, error) {
 	m.notifyCtx, m.notifyCancel = context.WithCancel(context.Background())
 	if cfg.Geo != nil {
 		m.geoCache = make(map[netip.Addr]Geo)
+		m.heldRaw = make([]netip.Addr, 0, cfg.BatchSize)
 	}
 	go m.runFlusher()
 	go m.runNotifier()
@@ -455,16 +482,17 @@ func (m *Monitor) logEvent(ctx context.Context, e Event) error {
 	if err := checkIdentifier("Fingerprint", e.Fingerprint); err != nil {
 		return err
 	}
-	if e.ID == uuid.Nil {
-		e.ID = NewID()
-	}
 	if e.Time.IsZero() {
 		e.Time = m.clock.Now()
 	}
+	if e.ID == uuid.Nil {
+		e.ID = newID(e.Time)
+	}
+	raw := e.IP
 	m.privacy.ApplyEvent(&e)
-	if m.geoCache != nil && e.Geo.IsZero() && e.IP.IsValid() {
+	if m.geoCache != nil && e.Geo.IsZero() && raw.IsValid() {
 		m.geoMu.RLock()
-		g, ok := m.geoCache[e.IP]
+		g, ok := m.geoCache[raw]
 		m.geoMu.RUnlock()
 		if ok {
 			e.Geo = g
@@ -474,7 +502,7 @@ func (m *Monitor) logEvent(ctx context.Context, e Event) error {
 		m.detect(ctx, &e)
 	}
 	select {
-	case m.events <- e:
+	case m.events <- queuedEvent{Event: e, rawIP: raw}:
 	default:
 		m.st.queueFull.Add(1)
 		m.setErr(ErrQueueFull)
@@ -522,6 +550,15 @@ func (m *Monitor) observe(ctx context.Context, e *Event) (f []Finding, err error
 
 func (m *Monitor) setErr(err error) {
 	m.st.lastErr.Store(&errRecord{msg: err.Error(), at: m.clock.Now()})
+}
+
+// queuedEvent is an event waiting for the flusher, with its client address
+// as the caller gave it: geo lookups need the real address even when the
+// privacy policy masks or hashes the stored one. The raw address stays in
+// memory and never reaches the store.
+type queuedEvent struct {
+	Event
+	rawIP netip.Addr
 }
 
 // Stats is a snapshot of the Monitor's counters. Counters only grow; the

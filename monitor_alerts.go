@@ -81,7 +81,7 @@ func (m *Monitor) raise(findings []Finding, at time.Time) {
 		// A new alert. An expired state's unwritten delta is carried over:
 		// the store merges it into whichever alert is open for the pair.
 		*s = alertState{
-			id: NewID(), first: t, last: t, severity: f.Severity,
+			id: newID(t), first: t, last: t, severity: f.Severity,
 			summary: f.Summary, evidence: f.Evidence, action: f.Action,
 			count: 1, pending: s.pending + 1,
 		}

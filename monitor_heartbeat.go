@@ -175,11 +175,11 @@ func (m *Monitor) TrackActivity(ctx context.Context, a Activity) error {
 			return &RateLimitedError{RetryAfter: d.RetryAfter, Decision: d}
 		}
 	}
-	if a.ID == uuid.Nil {
-		a.ID = NewID()
-	}
 	if a.Time.IsZero() {
 		a.Time = m.clock.Now()
+	}
+	if a.ID == uuid.Nil {
+		a.ID = newID(a.Time)
 	}
 	m.privacy.ApplyActivity(&a)
 	select {

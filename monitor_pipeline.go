@@ -219,8 +219,11 @@ func (m *Monitor) flushEvents(ctx context.Context) error {
 		fill:
 			for len(m.heldEvents) < m.cfg.BatchSize {
 				select {
-				case e := <-m.events:
-					m.heldEvents = append(m.heldEvents, e)
+				case q := <-m.events:
+					m.heldEvents = append(m.heldEvents, q.Event)
+					if m.geoCache != nil {
+						m.heldRaw = append(m.heldRaw, q.rawIP)
+					}
 				default:
 					break fill
 				}
@@ -229,9 +232,11 @@ func (m *Monitor) flushEvents(ctx context.Context) error {
 			if len(m.heldEvents) == 0 {
 				return nil
 			}
-		}
-		if m.cfg.Geo != nil {
-			m.enrichGeo(ctx, m.heldEvents)
+			if m.geoCache != nil {
+				m.enrichGeo(ctx, m.heldEvents, m.heldRaw)
+				clear(m.heldRaw)
+				m.heldRaw = m.heldRaw[:0]
+			}
 		}
 		n := len(m.heldEvents)
 		out, err := writeRows(m, ctx, "event", m.heldEvents, m.store.InsertEvents)
@@ -336,24 +341,25 @@ func (m *Monitor) flushSessions(ctx context.Context) error {
 }
 
 // enrichGeo fills Geo for events that have none, from the cache or, within
-// GeoBudget for the whole batch, from the resolver.
-func (m *Monitor) enrichGeo(ctx context.Context, events []Event) {
+// GeoBudget for the whole batch, from the resolver. raw[i] is events[i]'s
+// address before the privacy policy.
+func (m *Monitor) enrichGeo(ctx context.Context, events []Event, raw []netip.Addr) {
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.GeoBudget)
 	defer cancel()
 	for i := range events {
 		e := &events[i]
-		if !e.Geo.IsZero() || !e.IP.IsValid() {
+		if !e.Geo.IsZero() || !raw[i].IsValid() {
 			continue
 		}
 		m.geoMu.RLock()
-		g, ok := m.geoCache[e.IP]
+		g, ok := m.geoCache[raw[i]]
 		m.geoMu.RUnlock()
 		if !ok {
 			if ctx.Err() != nil {
 				continue // budget spent; later events from this address will try again
 			}
 			var cacheable bool
-			g, cacheable = m.resolveGeo(ctx, e.IP)
+			g, cacheable = m.resolveGeo(ctx, raw[i])
 			if !cacheable {
 				continue
 			}

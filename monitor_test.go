@@ -2,6 +2,7 @@ package secmon_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -1442,5 +1443,72 @@ func TestCloseDeadlineWhileStoreHangs(t *testing.T) {
 	}
 	if total, dup := st.writtenEvents(); total != 5 || dup != 0 {
 		t.Errorf("written %d (dup %d), want 5", total, dup)
+	}
+}
+
+func TestGeoResolvesTheAddressBeforePrivacy(t *testing.T) {
+	t.Parallel()
+	raw := netip.MustParseAddr("203.0.113.9")
+	m, st, _ := setup(t, func(c *secmon.Config) {
+		c.Privacy = &secmon.PrivacyPolicy{IPMode: secmon.IPHash, IPHashKey: []byte("0123456789abcdef0123456789abcdef")}
+		c.Geo = secmon.GeoResolverFunc(func(_ context.Context, ip netip.Addr) (secmon.Geo, error) {
+			if ip == raw {
+				return secmon.Geo{Country: "NL"}, nil
+			}
+			return secmon.Geo{}, secmon.ErrNotFound
+		})
+	})
+	ctx := context.Background()
+	if err := m.Log(ctx, secmon.Event{Type: secmon.EventLoginSuccess, IP: raw}); err != nil {
+		t.Fatal(err)
+	}
+	mustFlush(t, m)
+	evs, _ := st.QueryEvents(ctx, secmon.EventQuery{})
+	if len(evs) != 1 {
+		t.Fatalf("got %d events", len(evs))
+	}
+	if evs[0].IP == raw || !evs[0].IP.IsValid() {
+		t.Errorf("stored IP %v: the policy should have hashed it", evs[0].IP)
+	}
+	if evs[0].Geo.Country != "NL" {
+		t.Errorf("Geo = %+v, want the raw address's country", evs[0].Geo)
+	}
+}
+
+func TestStampedIDsAreUniqueTimeOrderedUUIDv7(t *testing.T) {
+	t.Parallel()
+	m, st, clock := setup(t, func(c *secmon.Config) { c.QueueCapacity = 20000 })
+	ctx := context.Background()
+	const n = 10000
+	for i := range n {
+		if err := m.Log(ctx, secmon.Event{Type: secmon.EventPageView}); err != nil {
+			t.Fatal(err)
+		}
+		if i == n/2 {
+			clock.Advance(time.Millisecond)
+		}
+	}
+	old := time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC) // before the epoch: clamped, no panic
+	if err := m.Log(ctx, secmon.Event{Type: secmon.EventPageView, Time: old}); err != nil {
+		t.Fatal(err)
+	}
+	mustFlush(t, m)
+	evs, err := st.QueryEvents(ctx, secmon.EventQuery{Limit: secmon.MaxQueryLimit, From: clock.Now().Add(-time.Hour)})
+	if err != nil || len(evs) != n {
+		t.Fatalf("got %d events, %v", len(evs), err)
+	}
+	seen := map[uuid.UUID]bool{}
+	for _, e := range evs {
+		if seen[e.ID] {
+			t.Fatalf("duplicate ID %v", e.ID)
+		}
+		seen[e.ID] = true
+		if e.ID.Version() != 7 || e.ID.Variant() != uuid.RFC4122 {
+			t.Fatalf("ID %v: version %d variant %v", e.ID, e.ID.Version(), e.ID.Variant())
+		}
+		ms := int64(binary.BigEndian.Uint64(e.ID[0:8]) >> 16)
+		if ms != e.Time.UnixMilli() {
+			t.Fatalf("ID %v carries %d ms, event time is %d", e.ID, ms, e.Time.UnixMilli())
+		}
 	}
 }
