@@ -33,9 +33,10 @@ const (
 	DefaultMaxTextChunk = 1 << 20
 )
 
-// DefaultAllowedTypes are the types allowed when Config.AllowedTypes is
-// empty. SVG is never among them: it is a document that can carry script.
-var DefaultAllowedTypes = []string{TypePNG, TypeJPEG, TypeGIF, TypeWebP}
+// DefaultAllowedTypes returns the types allowed when Config.AllowedTypes is
+// empty: PNG, JPEG, GIF and WebP. SVG is never among them: it is a document
+// that can carry script.
+func DefaultAllowedTypes() []string { return []string{TypePNG, TypeJPEG, TypeGIF, TypeWebP} }
 
 // Stage names used in secmon.Verdict.Timings and Tracker statistics.
 const (
@@ -55,7 +56,7 @@ type Config struct {
 	// (5 MiB).
 	MaxBytes int64
 	// AllowedTypes lists the MIME types accepted, from TypePNG, TypeJPEG,
-	// TypeGIF, TypeWebP and TypeSVG. Default DefaultAllowedTypes. Any other
+	// TypeGIF, TypeWebP and TypeSVG. Default DefaultAllowedTypes(). Any other
 	// type is a configuration error.
 	AllowedTypes []string
 	// MaxPixels bounds width × height × frames read from the headers before
@@ -139,7 +140,7 @@ func NewValidator(cfg Config) (*Validator, error) {
 	}
 	types := cfg.AllowedTypes
 	if len(types) == 0 {
-		types = DefaultAllowedTypes
+		types = DefaultAllowedTypes()
 	}
 	for _, t := range types {
 		f := formatOfMIME(t)
