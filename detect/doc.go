@@ -32,6 +32,12 @@
 // keys and bounded bytes per key, so a flood from a million sources costs
 // evictions, not memory.
 //
+// With RedisCounters, instances share counts but each suppresses its own
+// repeats, so a fleet of n instances reports an attack at most n times per
+// window; the Monitor's alert deduplication on (rule, subject) merges them.
+// The stateful rules (impossible travel, new country or device, session
+// hijack) remember per instance.
+//
 // # Built-in rules
 //
 // [Defaults] returns every built-in rule with its default thresholds. Each

@@ -88,6 +88,14 @@ func (r funcRule) Evaluate(ctx context.Context, o *Observation, _ []Op) ([]secmo
 	return r.fn(ctx, o)
 }
 
+// Validate rejects a nil function.
+func (r funcRule) Validate() error {
+	if r.fn == nil {
+		return errors.New("nil function")
+	}
+	return nil
+}
+
 // RuleFunc returns a Rule named name that needs no counters: fn sees each
 // event and returns findings. It gets Config.Cooldown.
 func RuleFunc(name string, fn func(ctx context.Context, o *Observation) ([]secmon.Finding, error)) Rule {
@@ -120,7 +128,8 @@ type Config struct {
 	// Events with a Time are judged at that time, which makes Replay
 	// deterministic.
 	Clock secmon.Clock
-	// Logger receives rule failures; nil means silent.
+	// Logger receives rule and counter failures, at most one line per
+	// second; nil means silent.
 	Logger *slog.Logger
 	// Cooldown is how long findings for one (rule, subject) are suppressed
 	// after one is reported, for rules that do not implement Cooldowner.
@@ -185,7 +194,11 @@ type Engine struct {
 	scratch sync.Pool
 
 	events, findings, suppressed, ruleErrors, rulePanics, counterErrors atomic.Int64
+	lastLog                                                             atomic.Int64 // wall clock of the last failure logged
 }
+
+// maxPooledOps bounds the op slice kept between events.
+const maxPooledOps = 256
 
 type strikeRec struct {
 	n    int32
@@ -307,6 +320,9 @@ func (e *Engine) Observe(ctx context.Context, ev secmon.Event) ([]secmon.Finding
 	s := e.scratch.Get().(*scratch)
 	defer func() {
 		s.ev, s.obs = secmon.Event{}, Observation{}
+		if cap(s.ops) > maxPooledOps {
+			return // an unusual event's large slice is not kept
+		}
 		clear(s.ops)
 		s.ops = s.ops[:0]
 		e.scratch.Put(s)
@@ -341,7 +357,10 @@ func (e *Engine) Observe(ctx context.Context, ev secmon.Event) ([]secmon.Finding
 			e.counterErrors.Add(1)
 			counted = false
 			errs = append(errs, fmt.Errorf("detect: counters: %w", err))
-			e.log.LogAttrs(ctx, slog.LevelWarn, "detect: counters failed", slog.String("error", err.Error()))
+			if e.logLimit() {
+				e.log.LogAttrs(ctx, slog.LevelWarn, "detect: counters failed; counting rules skipped",
+					slog.String("error", err.Error()), slog.Int64("failures", e.counterErrors.Load()))
+			}
 		}
 	}
 
@@ -403,9 +422,21 @@ func (e *Engine) ruleFailed(r Rule, panicked bool, err error) error {
 		e.rulePanics.Add(1)
 	}
 	re := &RuleError{Rule: r.Name(), Panic: panicked, Err: err}
+	if !e.logLimit() {
+		return re
+	}
 	e.log.LogAttrs(context.Background(), slog.LevelError, "detect: rule failed",
 		slog.String("rule", re.Rule), slog.Bool("panic", panicked), slog.String("error", err.Error()))
 	return re
+}
+
+// logLimit reports whether a failure may be logged now: at most one log
+// line per second, so a failing rule or store under attack does not flood
+// the host's logs (Stats still counts every failure).
+func (e *Engine) logLimit() bool {
+	now := time.Now().UnixNano()
+	last := e.lastLog.Load()
+	return now-last >= int64(time.Second) && e.lastLog.CompareAndSwap(last, now)
 }
 
 // admit applies the cooldown and block escalation to one finding.

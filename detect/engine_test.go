@@ -3,6 +3,9 @@ package detect
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +27,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{Rules: []Rule{nil}},
 		{Rules: []Rule{ok, ok}},
 		{Rules: []Rule{RuleFunc("", nil)}},
+		{Rules: []Rule{RuleFunc("nil_func", nil)}},
 		{MaxKeys: -1},
 		{MaxKeys: 10, Counters: failingCounters{}},
 	}
@@ -177,3 +181,34 @@ func TestConcurrentObserve(t *testing.T) {
 		t.Errorf("findings = %d, want 2", total)
 	}
 }
+
+// Failures are logged when a Logger is given, at most once per second.
+func TestFailureLogging(t *testing.T) {
+	t.Parallel()
+	var buf strings.Builder
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(p)
+	}), nil))
+	e := newEngine(t, Config{Logger: log, Rules: []Rule{
+		RuleFunc("panics", func(context.Context, *Observation) ([]secmon.Finding, error) { panic("kaput") }),
+	}})
+	for range 100 {
+		e.Observe(context.Background(), event(0, secmon.EventPageView, "", ""))
+	}
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	if strings.Count(out, "\n") != 1 || !strings.Contains(out, "rule=panics") || !strings.Contains(out, "kaput") {
+		t.Fatalf("log = %q", out)
+	}
+	if e.Stats().RulePanics != 100 {
+		t.Fatalf("stats = %+v", e.Stats())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -93,7 +93,7 @@ func (r *ImpossibleTravel) Evaluate(_ context.Context, o *Observation, _ []Op) (
 	}
 	r.init()
 	now := o.Now.UnixNano()
-	cur := lastLogin{lat: e.Geo.Latitude, lon: e.Geo.Longitude, acc: int32(e.Geo.AccuracyKM), t: now, country: e.Geo.Country}
+	cur := lastLogin{lat: e.Geo.Latitude, lon: e.Geo.Longitude, acc: int32(e.Geo.AccuracyKM), t: now, country: cleanValue(e.Geo.Country, 8)}
 	var (
 		prev  lastLogin
 		found bool
