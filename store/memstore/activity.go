@@ -31,6 +31,7 @@ func (s *Store) InsertActivities(ctx context.Context, activities []secmon.Activi
 			return err
 		}
 		batch[i] = activities[i]
+		batch[i].Time = wall(activities[i].Time)
 		batch[i].Metadata = cloneMap(activities[i].Metadata)
 	}
 	batch = sortBatch(batch, cmpActivity)

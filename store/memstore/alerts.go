@@ -53,12 +53,12 @@ func (h *alertHeap) Pop() any {
 // and Summary, Evidence and Action are replaced only by a finding whose
 // LastSeen is not older than the stored one; ID and FirstSeen are kept.
 // Without an open alert for the pair, a new open alert is stored with the
-// given ID (a fresh one when zero) and FirstSeen (LastSeen when zero); the
-// input Status is ignored. When MaxAlerts is reached, a new alert evicts the
+// given ID and FirstSeen (LastSeen when zero); the input Status is ignored.
+// The ID is replaced by a fresh one when it is zero or already taken, as
+// when a Monitor still holds the ID of an alert that was resolved since. When MaxAlerts is reached, a new alert evicts the
 // least recently seen closed alert (or open one, when all are open).
 //
-// The batch is validated first and rejected whole when an alert is unfit,
-// or when its ID belongs to another stored alert. Each alert opened or
+// The batch is validated first and rejected whole when an alert is unfit. Each alert opened or
 // changed is announced once to subscribers, in its final state.
 func (s *Store) UpsertAlerts(ctx context.Context, alerts []secmon.Alert) error {
 	if err := ctx.Err(); err != nil {
@@ -74,12 +74,11 @@ func (s *Store) UpsertAlerts(ctx context.Context, alerts []secmon.Alert) error {
 	}
 	s.alertMu.Lock()
 	defer s.alertMu.Unlock()
-	if err := s.checkAlertIDsLocked(alerts); err != nil {
-		return err
-	}
 	var changed []*alertRec
+	seen := make(map[*alertRec]bool, len(alerts))
 	for i := range alerts {
 		a := alerts[i]
+		a.FirstSeen, a.LastSeen = wall(a.FirstSeen), wall(a.LastSeen)
 		if a.Count == 0 {
 			a.Count = 1
 		}
@@ -102,7 +101,7 @@ func (s *Store) UpsertAlerts(ctx context.Context, alerts []secmon.Alert) error {
 			if len(s.alertByID) >= s.cfg.MaxAlerts {
 				s.evictAlertLocked()
 			}
-			if a.ID == uuid.Nil {
+			if _, taken := s.alertByID[a.ID]; taken || a.ID == uuid.Nil {
 				a.ID = secmon.NewID()
 			}
 			a.Status = secmon.AlertOpen
@@ -112,7 +111,8 @@ func (s *Store) UpsertAlerts(ctx context.Context, alerts []secmon.Alert) error {
 			s.openAlert[key] = cur
 			heap.Push(&s.alertLRU, cur)
 		}
-		if !slices.Contains(changed, cur) {
+		if !seen[cur] {
+			seen[cur] = true
 			changed = append(changed, cur)
 		}
 	}
@@ -120,28 +120,6 @@ func (s *Store) UpsertAlerts(ctx context.Context, alerts []secmon.Alert) error {
 		if s.alertByID[c.ID] == c { // not evicted later in the batch
 			s.announceLocked(c.Alert)
 		}
-	}
-	return nil
-}
-
-// checkAlertIDsLocked rejects alerts whose non-zero ID is already used by a
-// stored alert other than the open one for the same pair, or by another
-// pair within the batch.
-func (s *Store) checkAlertIDsLocked(alerts []secmon.Alert) error {
-	seen := make(map[uuid.UUID]pair)
-	for i := range alerts {
-		a := &alerts[i]
-		if a.ID == uuid.Nil {
-			continue
-		}
-		key := pair{a.Rule, a.Subject}
-		if cur, ok := s.alertByID[a.ID]; ok && (cur.Status != secmon.AlertOpen || (pair{cur.Rule, cur.Subject}) != key) {
-			return invalid("alert ID %s belongs to another alert", a.ID)
-		}
-		if p, ok := seen[a.ID]; ok && p != key {
-			return invalid("alert ID %s is used for two rule/subject pairs in one batch", a.ID)
-		}
-		seen[a.ID] = key
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package memstore_test
 import (
 	"fmt"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,26 +22,67 @@ func benchEvent(i int, at time.Time) secmon.Event {
 }
 
 // BenchmarkInsertEvents inserts batches of 500 events in time order, the
-// Monitor's usual flush.
+// Monitor's usual flush: into an empty store that grows, into a full store
+// that evicts the oldest 500 per batch, and, as the baseline, appended to a
+// plain slice under a mutex (no validation, no order, no bound).
 func BenchmarkInsertEvents(b *testing.B) {
-	s := memstore.New()
-	ctx := b.Context()
-	batch := make([]secmon.Event, 500)
-	at := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
-	for i := range batch {
-		batch[i] = benchEvent(i, at)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
+	newBatch := func() ([]secmon.Event, *time.Time) {
+		at := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+		batch := make([]secmon.Event, 500)
 		for i := range batch {
-			at = at.Add(time.Millisecond)
-			batch[i].Time = at // (Time, ID) stays unique; NewID is left out of the figure
+			batch[i] = benchEvent(i, at)
 		}
-		if err := s.InsertEvents(ctx, batch); err != nil {
+		return batch, &at
+	}
+	next := func(batch []secmon.Event, at *time.Time) {
+		for i := range batch {
+			*at = at.Add(time.Millisecond)
+			batch[i].Time = *at // (Time, ID) stays unique; NewID is left out of the figure
+		}
+	}
+	run := func(b *testing.B, s *memstore.Store, batch []secmon.Event, at *time.Time) {
+		b.ReportAllocs()
+		for b.Loop() {
+			next(batch, at)
+			if err := s.InsertEvents(b.Context(), batch); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch)), "ns/event")
+	}
+	b.Run("memstore/growing", func(b *testing.B) {
+		batch, at := newBatch()
+		run(b, memstore.New(), batch, at)
+	})
+	b.Run("memstore/full-100k-evicting", func(b *testing.B) {
+		s, err := memstore.NewWithConfig(memstore.Config{MaxEvents: 100_000})
+		if err != nil {
 			b.Fatal(err)
 		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch)), "ns/event")
+		batch, at := newBatch()
+		for range 200 {
+			next(batch, at)
+			if err := s.InsertEvents(b.Context(), batch); err != nil {
+				b.Fatal(err)
+			}
+		}
+		run(b, s, batch, at)
+	})
+	b.Run("baseline/slice-append", func(b *testing.B) {
+		var (
+			mu  sync.Mutex
+			all []secmon.Event
+		)
+		batch, at := newBatch()
+		b.ReportAllocs()
+		for b.Loop() {
+			next(batch, at)
+			mu.Lock()
+			all = append(all, batch...)
+			mu.Unlock()
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch)), "ns/event")
+	})
 }
 
 const benchEvents = 1_000_000
@@ -114,9 +156,9 @@ func BenchmarkQueryEvents1M(b *testing.B) {
 }
 
 // BenchmarkUpsertSessions upserts 10,000 beats, one per session, as one
-// Monitor flush does; sessions already exist after the first iteration.
+// Monitor flush does; sessions already exist after the first iteration. The
+// baseline is a plain map from session ID to newest beat under a mutex.
 func BenchmarkUpsertSessions(b *testing.B) {
-	s := memstore.New()
 	beats := make([]secmon.SessionBeat, 10_000)
 	for i := range beats {
 		beats[i] = secmon.SessionBeat{
@@ -125,15 +167,37 @@ func BenchmarkUpsertSessions(b *testing.B) {
 		}
 	}
 	at := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
-	b.ReportAllocs()
-	for b.Loop() {
+	next := func() {
 		at = at.Add(time.Minute)
 		for i := range beats {
 			beats[i].Time = at
 		}
-		if err := s.UpsertSessions(b.Context(), beats); err != nil {
-			b.Fatal(err)
-		}
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(beats)), "ns/beat")
+	b.Run("memstore", func(b *testing.B) {
+		s := memstore.New()
+		b.ReportAllocs()
+		for b.Loop() {
+			next()
+			if err := s.UpsertSessions(b.Context(), beats); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(beats)), "ns/beat")
+	})
+	b.Run("baseline/map", func(b *testing.B) {
+		var mu sync.Mutex
+		m := make(map[string]secmon.SessionBeat)
+		b.ReportAllocs()
+		for b.Loop() {
+			next()
+			mu.Lock()
+			for _, x := range beats {
+				if cur, ok := m[x.SessionID]; !ok || !x.Time.Before(cur.Time) {
+					m[x.SessionID] = x
+				}
+			}
+			mu.Unlock()
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(beats)), "ns/beat")
+	})
 }

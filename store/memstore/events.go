@@ -36,6 +36,7 @@ func (s *Store) InsertEvents(ctx context.Context, events []secmon.Event) error {
 			return err
 		}
 		batch[i] = events[i]
+		batch[i].Time = wall(events[i].Time)
 		batch[i].Metadata = cloneMap(events[i].Metadata)
 	}
 	batch = sortBatch(batch, cmpEvent)

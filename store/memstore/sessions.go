@@ -56,7 +56,8 @@ func (s *Store) UpsertSessions(ctx context.Context, beats []secmon.SessionBeat) 
 	s.sessMu.Lock()
 	defer s.sessMu.Unlock()
 	for i := range beats {
-		b := &beats[i]
+		b := beats[i]
+		b.Time = wall(b.Time)
 		cur, ok := s.sessions[b.SessionID]
 		if !ok {
 			if len(s.sessions) >= s.cfg.MaxSessions {
@@ -67,14 +68,14 @@ func (s *Store) UpsertSessions(ctx context.Context, beats []secmon.SessionBeat) 
 			cur = &session{Session: secmon.Session{SessionID: b.SessionID, StartedAt: b.Time, LastSeen: b.Time}}
 			s.sessions[b.SessionID] = cur
 			heap.Push(&s.sessLRU, cur)
-			s.setSessionFields(cur, b)
+			s.setSessionFields(cur, &b)
 			continue
 		}
 		if b.Time.Before(cur.StartedAt) {
 			cur.StartedAt = b.Time
 		}
 		if !b.Time.Before(cur.LastSeen) {
-			s.setSessionFields(cur, b)
+			s.setSessionFields(cur, &b)
 			heap.Fix(&s.sessLRU, cur.idx)
 		}
 	}
@@ -172,7 +173,7 @@ func (s *Store) RevokeSession(ctx context.Context, sessionID string, at time.Tim
 		return secmon.ErrNotFound
 	}
 	if !cur.Revoked() {
-		cur.RevokedAt = at
+		cur.RevokedAt = wall(at)
 	}
 	return nil
 }

@@ -157,4 +157,8 @@ func cloneMap(m map[string]string) map[string]string {
 	return maps.Clone(m)
 }
 
+// wall drops t's monotonic clock reading so that stored times compare by
+// wall clock only, the way every other backend compares them.
+func wall(t time.Time) time.Time { return t.Round(0) }
+
 func clampLimit(n int) int { return secmon.ClampLimit(n) }

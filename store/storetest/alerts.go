@@ -14,6 +14,7 @@ var alertTests = []test{
 	{"OlderFindingDoesNotRewind", testAlertOlderFinding},
 	{"SeparateSubjects", testAlertSubjects},
 	{"ClosedAlertsDoNotDedup", testAlertClosed},
+	{"ClosedAlertIDReused", testAlertClosedIDReused},
 	{"SamePairInOneBatch", testAlertBatchMerge},
 	{"Defaults", testAlertDefaults},
 	{"SetStatusErrors", testAlertStatusErrors},
@@ -217,4 +218,27 @@ func testAlertIsolation(t *testing.T, s secmon.Store) {
 	if again := allAlerts(t, s); again[0].Evidence["summary"] != "x" {
 		t.Errorf("stored alert changed with a returned map: %v", again)
 	}
+}
+
+// testAlertClosedIDReused covers a writer (such as the Monitor) that still
+// holds the ID of an alert resolved since: the finding opens a new alert
+// under a fresh ID and the resolved one stays as it was.
+func testAlertClosedIDReused(t *testing.T, s secmon.Store) {
+	a := alert("mfa_bombing", "user:alice", secmon.SeverityHigh, 1, base, base, "first")
+	upsertAlerts(t, s, a)
+	noErr(t, "SetAlertStatus", s.SetAlertStatus(ctx(t), a.ID, secmon.AlertResolved))
+	again := alert("mfa_bombing", "user:alice", secmon.SeverityHigh, 2, base.Add(time.Minute), base.Add(time.Minute), "again")
+	again.ID = a.ID
+	upsertAlerts(t, s, again)
+	got := allAlerts(t, s)
+	if len(got) != 2 {
+		t.Fatalf("got %d alerts, want the resolved one and a new open one", len(got))
+	}
+	if got[0].ID == a.ID || got[0].ID == (uuid.UUID{}) {
+		t.Errorf("the new alert has ID %s, want a fresh one (not the resolved alert's %s)", got[0].ID, a.ID)
+	}
+	wantNew, wantOld := again, a
+	wantNew.ID, wantNew.Status = got[0].ID, secmon.AlertOpen
+	wantOld.Status = secmon.AlertResolved
+	diff(t, "alerts", []secmon.Alert{wantNew, wantOld}, got)
 }

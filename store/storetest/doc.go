@@ -49,8 +49,10 @@
 // Summary, Evidence and Action are taken from the finding only when its
 // LastSeen is not older than the stored one. The stored ID and FirstSeen are
 // kept. Without an open alert for the pair a new one is opened with the given
-// ID (a fresh one when zero), FirstSeen (LastSeen when zero) and status open,
-// whatever Status the input carried. Acknowledged and resolved alerts never
+// ID, FirstSeen (LastSeen when zero) and status open, whatever Status the
+// input carried; the ID is replaced by a fresh one when it is zero or
+// already belongs to a stored alert (a writer may still hold the ID of an
+// alert resolved since). Acknowledged and resolved alerts never
 // absorb findings. Alerts are listed by LastSeen descending, ties by ID
 // descending.
 //
