@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"hash/crc32"
+	"log/slog"
 	"runtime"
 	"strings"
 	"testing"
@@ -351,5 +352,61 @@ func TestInflateBudgetPerFile(t *testing.T) {
 	vd, _ := v.Validate(context.Background(), secmon.Upload{Name: "x.png", Data: build(4)})
 	if vd.Allowed || vd.Threats[0].Code != secmon.ThreatCorrupt {
 		t.Errorf("1.2 MiB of text in four chunks: %+v", vd.Threats)
+	}
+}
+
+// A PNG whose eXIf says "rotate" keeps a minimal eXIf with only the
+// orientation; everything else in the block goes.
+func TestSanitizeKeepsPNGOrientation(t *testing.T) {
+	t.Parallel()
+	block := tiff(ifd(0, entry(tagOrientation, 3, 1, 8), entry(tagMake, 2, 4, 'A'|'c'<<8|'m'<<16)))
+	png := corpusCase(t, "png").Upload.Data
+	in := append(bytes.Clone(png[:33]), pngEXIFChunk(block)...)
+	in = append(in, png[33:]...)
+	v, _ := NewValidator(Config{})
+	vd, err := v.Validate(context.Background(), secmon.Upload{Name: "x.png", Data: in})
+	if err != nil || !vd.Allowed {
+		t.Fatalf("%+v %v", vd.Threats, err)
+	}
+	want := pngEXIFChunk(minimalEXIF(8))
+	if !bytes.Contains(vd.Sanitized, want) || bytes.Contains(vd.Sanitized, []byte("Acm")) || len(vd.Sanitized) != len(png)+len(want) {
+		t.Errorf("sanitised PNG does not carry exactly the minimal orientation block")
+	}
+	if again, _ := v.Validate(context.Background(), secmon.Upload{Name: "x.png", Data: vd.Sanitized}); !again.Allowed {
+		t.Errorf("sanitised copy blocked: %+v", again.Threats)
+	}
+}
+
+// Threat warnings name the file and the codes, never the file's bytes.
+func TestThreatLogNeverEchoesBytes(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	v, _ := NewValidator(Config{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	v.Validate(context.Background(), corpusCase(t, "jpeg_exif_script").Upload)
+	out := buf.String()
+	if !strings.Contains(out, "upload: threat detected") || !strings.Contains(out, "script_in_metadata") || !strings.Contains(out, "photo.jpg") {
+		t.Errorf("log: %q", out)
+	}
+	if strings.Contains(out, "document.cookie") || strings.Contains(out, "fetch(") {
+		t.Errorf("log echoes the payload: %q", out)
+	}
+}
+
+// panickyContext fails inside Validate, standing in for any internal
+// failure.
+type panickyContext struct{ context.Context }
+
+func (panickyContext) Err() error { panic("boom") }
+
+// An internal failure is an error and never an allowed verdict.
+func TestInternalErrorDenies(t *testing.T) {
+	t.Parallel()
+	v, _ := NewValidator(Config{})
+	vd, err := v.Validate(panickyContext{context.Background()}, corpusCase(t, "png").Upload)
+	if err == nil || vd.Allowed || vd.Sanitized != nil {
+		t.Fatalf("%+v, %v", vd, err)
+	}
+	if !strings.Contains(err.Error(), "internal error") {
+		t.Errorf("error %q", err)
 	}
 }
