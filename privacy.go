@@ -53,8 +53,9 @@ const (
 // MetadataKeys is nil. It holds short, structured facts that help an
 // investigation and are not free text: what was requested (method, path,
 // route, status), what was done and to what (action, resource, file
-// details, roles, counts), why (reason, rule, threat_codes, error_code) and
-// from where (country, device, client). Free-text fields such as "note",
+// details, roles, counts), why (reason, rule, threat_codes, error_code, the
+// rate-limit policy, limit and window) and from where (country, device,
+// client). Free-text fields such as "note",
 // "body", "message" or "comment" and anything naming a credential are
 // deliberately absent. Values of allowlisted keys are still redacted,
 // capped and escaped.
@@ -76,11 +77,13 @@ var DefaultMetadataKeys = []string{
 	"file_name",
 	"file_size",
 	"file_type",
+	"limit",
 	"method",
 	"mfa_method",
 	"new_role",
 	"old_role",
 	"path",
+	"policy",
 	"provider",
 	"reason",
 	"resource",
@@ -91,6 +94,7 @@ var DefaultMetadataKeys = []string{
 	"status",
 	"target_user_id",
 	"threat_codes",
+	"window",
 }
 
 // PrivacyPolicy says what of an event may be stored. The Monitor applies it
