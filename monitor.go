@@ -119,10 +119,12 @@ type Config struct {
 	// flush; a beat for a new session beyond it returns ErrQueueFull.
 	// Default DefaultMaxPendingSessions.
 	MaxPendingSessions int
-	// SessionTrackSize bounds the map of the last IP group and user agent
-	// seen per session, used to detect session anomalies. When full, an
-	// arbitrary entry is evicted (that session's next beat starts afresh).
-	// Default DefaultSessionTrackSize.
+	// SessionTrackSize bounds the sessions remembered between flushes (their
+	// newest beat, IP group and user agent, for coalescing and the anomaly
+	// check). When full, a new session evicts an arbitrary one that is not
+	// waiting to be written; that session's next beat starts afresh. Pending
+	// sessions are never evicted, so at most SessionTrackSize +
+	// MaxPendingSessions are held. Default DefaultSessionTrackSize.
 	SessionTrackSize int
 	// SuppressWindow: findings for the same (rule, subject) arriving within
 	// this window of the previous one merge into the open alert instead of
@@ -323,11 +325,11 @@ type Monitor struct {
 	activities chan Activity
 	kick       chan struct{}
 
-	sessMu          sync.Mutex
-	pendingSessions map[string]SessionBeat
-	spareSessions   map[string]SessionBeat
-	lastSeen        map[string]sessionSeen
-	uaSeed          maphash.Seed
+	sessMu      sync.Mutex
+	sessions    map[string]*sessionEntry
+	pendingList []*sessionEntry // sessions with a beat to write
+	spareList   []*sessionEntry // the previous pendingList, reused by flushSessions (flushSem)
+	uaSeed      maphash.Seed
 
 	alertMu sync.Mutex
 	alerts  map[alertKey]*alertState
@@ -403,29 +405,27 @@ func New(cfg Config) (*Monitor, error) {
 		return nil, err
 	}
 	m := &Monitor{
-		cfg:             cfg,
-		store:           cfg.Store,
-		clock:           cfg.Clock,
-		log:             cfg.Logger,
-		privacy:         cfg.Privacy,
-		allowed:         make(map[string]struct{}, len(cfg.AllowedActions)),
-		events:          make(chan queuedEvent, cfg.QueueCapacity),
-		activities:      make(chan Activity, cfg.QueueCapacity),
-		kick:            make(chan struct{}, 1),
-		flushSem:        make(chan struct{}, 1),
-		pendingSessions: make(map[string]SessionBeat),
-		spareSessions:   make(map[string]SessionBeat),
-		lastSeen:        make(map[string]sessionSeen),
-		uaSeed:          maphash.MakeSeed(),
-		alerts:          make(map[alertKey]*alertState),
-		notifyCh:        make(chan Alert, cfg.NotifyQueue),
-		updateCh:        make(chan Alert, cfg.NotifyQueue),
-		subs:            make(map[int]func(Alert)),
-		stop:            make(chan struct{}),
-		stopNotifier:    make(chan struct{}),
-		flusherDone:     make(chan struct{}),
-		notifierDone:    make(chan struct{}),
-		maintainDone:    make(chan struct{}),
+		cfg:          cfg,
+		store:        cfg.Store,
+		clock:        cfg.Clock,
+		log:          cfg.Logger,
+		privacy:      cfg.Privacy,
+		allowed:      make(map[string]struct{}, len(cfg.AllowedActions)),
+		events:       make(chan queuedEvent, cfg.QueueCapacity),
+		activities:   make(chan Activity, cfg.QueueCapacity),
+		kick:         make(chan struct{}, 1),
+		flushSem:     make(chan struct{}, 1),
+		sessions:     make(map[string]*sessionEntry),
+		uaSeed:       maphash.MakeSeed(),
+		alerts:       make(map[alertKey]*alertState),
+		notifyCh:     make(chan Alert, cfg.NotifyQueue),
+		updateCh:     make(chan Alert, cfg.NotifyQueue),
+		subs:         make(map[int]func(Alert)),
+		stop:         make(chan struct{}),
+		stopNotifier: make(chan struct{}),
+		flusherDone:  make(chan struct{}),
+		notifierDone: make(chan struct{}),
+		maintainDone: make(chan struct{}),
 	}
 	for _, a := range cfg.AllowedActions {
 		m.allowed[a] = struct{}{}

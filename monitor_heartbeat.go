@@ -19,6 +19,14 @@ type sessionSeen struct {
 	at    time.Time
 }
 
+// sessionEntry is one session the Monitor remembers: its newest beat, what
+// the anomaly check saw, and whether the beat still has to be written.
+type sessionEntry struct {
+	beat    SessionBeat
+	seen    sessionSeen
+	pending bool // in pendingList
+}
+
 // Session anomaly metadata: the "reason" key of a session_anomaly event says
 // what changed.
 const (
@@ -35,12 +43,16 @@ const (
 // beat seen earlier for the same session, Heartbeat also logs a
 // session_anomaly event (Severity medium, Metadata["reason"] one of
 // AnomalyIPGroup, AnomalyUserAgent, AnomalyBoth) through the Log pipeline.
-// The last-seen map holds at most Config.SessionTrackSize sessions; beyond
-// that an arbitrary entry is evicted and that session starts afresh.
+// Sessions are remembered in one map: when it holds SessionTrackSize
+// sessions, a new one evicts an arbitrary session that is not waiting to be
+// written (that session's next beat starts afresh); since pending sessions
+// are never evicted, the map holds at most SessionTrackSize +
+// MaxPendingSessions entries.
 //
-// Heartbeat returns a *FieldError for a beat without SessionID or UserID,
-// ErrQueueFull when MaxPendingSessions other sessions are already pending,
-// and ErrClosed after Close.
+// Heartbeat returns a *FieldError for a beat without SessionID or UserID or
+// with an identifier or Fingerprint longer than MaxIDLen or holding control
+// characters, ErrQueueFull when MaxPendingSessions other sessions are
+// already waiting for the next flush, and ErrClosed after Close.
 func (m *Monitor) Heartbeat(ctx context.Context, b SessionBeat) error {
 	m.closeMu.RLock()
 	defer m.closeMu.RUnlock()
@@ -74,43 +86,44 @@ func (m *Monitor) Heartbeat(ctx context.Context, b SessionBeat) error {
 
 	var change string
 	m.sessMu.Lock()
-	cur, pending := m.pendingSessions[b.SessionID]
-	if !pending && len(m.pendingSessions) >= m.cfg.MaxPendingSessions {
+	e := m.sessions[b.SessionID]
+	if (e == nil || !e.pending) && len(m.pendingList) >= m.cfg.MaxPendingSessions {
 		m.sessMu.Unlock()
 		m.st.queueFull.Add(1)
 		return ErrQueueFull
 	}
-	if !pending || !b.Time.Before(cur.Time) {
-		m.pendingSessions[b.SessionID] = b
-	}
-	prev, known := m.lastSeen[b.SessionID]
-	switch {
-	case !known:
-		if len(m.lastSeen) >= m.cfg.SessionTrackSize {
-			for k := range m.lastSeen { // evict an arbitrary entry
-				delete(m.lastSeen, k)
-				break
+	if e == nil {
+		m.evictSessionLocked()
+		e = &sessionEntry{beat: b, seen: seen}
+		m.sessions[b.SessionID] = e
+	} else {
+		if prev := e.seen; !seen.at.Before(prev.at) {
+			ipChanged := seen.group.IsValid() && prev.group.IsValid() && seen.group != prev.group
+			uaChanged := seen.ua != 0 && prev.ua != 0 && seen.ua != prev.ua
+			switch {
+			case ipChanged && uaChanged:
+				change = AnomalyBoth
+			case ipChanged:
+				change = AnomalyIPGroup
+			case uaChanged:
+				change = AnomalyUserAgent
 			}
+			if !seen.group.IsValid() {
+				seen.group = prev.group
+			}
+			if seen.ua == 0 {
+				seen.ua = prev.ua
+			}
+			e.seen = seen
 		}
-		m.lastSeen[b.SessionID] = seen
-	case !seen.at.Before(prev.at):
-		ipChanged := seen.group.IsValid() && prev.group.IsValid() && seen.group != prev.group
-		uaChanged := seen.ua != 0 && prev.ua != 0 && seen.ua != prev.ua
-		switch {
-		case ipChanged && uaChanged:
-			change = AnomalyBoth
-		case ipChanged:
-			change = AnomalyIPGroup
-		case uaChanged:
-			change = AnomalyUserAgent
+		if !b.Time.Before(e.beat.Time) {
+			e.beat = b
 		}
-		if !seen.group.IsValid() {
-			seen.group = prev.group
-		}
-		if seen.ua == 0 {
-			seen.ua = prev.ua
-		}
-		m.lastSeen[b.SessionID] = seen
+	}
+	pending := e.pending
+	if !pending {
+		e.pending = true
+		m.pendingList = append(m.pendingList, e)
 	}
 	m.sessMu.Unlock()
 	m.st.beats.Add(1)
@@ -130,6 +143,26 @@ func (m *Monitor) Heartbeat(ctx context.Context, b SessionBeat) error {
 		}
 	}
 	return nil
+}
+
+// evictSessionLocked makes room for a new session when the map holds
+// SessionTrackSize sessions, by forgetting one that is not pending. It looks
+// at a few entries only; when all of them are pending the map grows (it is
+// still bounded, as pending sessions are). The caller holds sessMu.
+func (m *Monitor) evictSessionLocked() {
+	if len(m.sessions) < m.cfg.SessionTrackSize {
+		return
+	}
+	probes := 0
+	for id, e := range m.sessions {
+		if !e.pending {
+			delete(m.sessions, id)
+			return
+		}
+		if probes++; probes == 8 {
+			return
+		}
+	}
 }
 
 // TrackActivity records one allowlisted user action. It checks the action

@@ -296,35 +296,47 @@ func (m *Monitor) flushActivities(ctx context.Context) error {
 }
 
 // flushSessions writes every pending session in one UpsertSessions call. On
-// failure the beats go back into the pending map (newest still wins), so
-// the next flush is again a single call.
+// failure the beats are marked pending again (the newest still wins), so the
+// next flush is again a single call.
 func (m *Monitor) flushSessions(ctx context.Context) error {
 	m.sessMu.Lock()
-	batch := m.pendingSessions
-	if len(batch) == 0 {
+	list := m.pendingList
+	if len(list) == 0 {
 		m.sessMu.Unlock()
 		return nil
 	}
-	m.pendingSessions, m.spareSessions = m.spareSessions, nil
-	m.sessMu.Unlock()
-
+	m.pendingList = m.spareList[:0]
 	rows := m.sessionRows[:0]
-	for _, b := range batch {
-		rows = append(rows, b)
+	for _, e := range list {
+		rows = append(rows, e.beat)
+		e.pending = false
 	}
+	m.sessMu.Unlock()
+	clear(list)
+	m.spareList = list[:0]
+
 	n := len(rows)
 	out, err := writeRows(m, ctx, "session", rows, m.store.UpsertSessions)
 	retry, written, rejected := compact(rows, out, err)
 
-	m.sessMu.Lock()
-	for _, b := range retry {
-		if cur, ok := m.pendingSessions[b.SessionID]; !ok || cur.Time.Before(b.Time) {
-			m.pendingSessions[b.SessionID] = b
+	if len(retry) > 0 {
+		m.sessMu.Lock()
+		for _, b := range retry {
+			e := m.sessions[b.SessionID]
+			switch {
+			case e == nil: // forgotten meanwhile; the anomaly check starts afresh
+				e = &sessionEntry{beat: b}
+				m.sessions[b.SessionID] = e
+			case e.beat.Time.Before(b.Time):
+				e.beat = b
+			}
+			if !e.pending {
+				e.pending = true
+				m.pendingList = append(m.pendingList, e)
+			}
 		}
+		m.sessMu.Unlock()
 	}
-	clear(batch)
-	m.spareSessions = batch
-	m.sessMu.Unlock()
 	clear(retry)
 	m.sessionRows = rows[:0]
 
@@ -412,7 +424,7 @@ func (m *Monitor) pendingCounts() (events, sessions, activities, alerts int) {
 	events = len(m.events) + int(m.heldEventsN.Load())
 	activities = len(m.activities) + int(m.heldActsN.Load())
 	m.sessMu.Lock()
-	sessions = len(m.pendingSessions)
+	sessions = len(m.pendingList)
 	m.sessMu.Unlock()
 	m.alertMu.Lock()
 	for _, a := range m.alerts {
