@@ -33,7 +33,8 @@ const maxHopLen = 96
 // trusted, and the first untrusted hop is the client. The leftmost entry,
 // which the client can write freely, is never believed unless every hop
 // after it is trusted. A malformed entry stops the walk and the last good
-// hop is returned; at most MaxForwardedHops entries are examined, and each
+// hop is returned (the trusted peer itself when the header is missing or
+// its last entry is bad); at most MaxForwardedHops entries are examined, and each
 // is read from the right without scanning the whole header, so a huge
 // header costs bounded work.
 //

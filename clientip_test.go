@@ -284,3 +284,23 @@ func ExampleIPGroup() {
 	// 203.0.113.7/32
 	// 2001:db8:1:2::/64
 }
+
+func ExampleFingerprinter_RequestInfo() {
+	// Every instance of the service shares the key, so fingerprints agree
+	// across the fleet. (Load it from configuration in a real service.)
+	fp := &secmon.Fingerprinter{Key: []byte("fleet-wide fingerprint key")}
+
+	r := httptest.NewRequest(http.MethodGet, "/login", nil)
+	r.RemoteAddr = "203.0.113.7:5555"
+	r.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0")
+	r.Header.Set("Accept-Language", "en-GB,en;q=0.9")
+	info := fp.RequestInfo(r, nil)
+	fmt.Println(info.IP, len(info.Fingerprint))
+
+	// A browser update keeps the device's fingerprint.
+	r.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64; rv:129.0) Gecko/20100101 Firefox/129.0")
+	fmt.Println(fp.Fingerprint(r) == info.Fingerprint)
+	// Output:
+	// 203.0.113.7 32
+	// true
+}

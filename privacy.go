@@ -47,6 +47,9 @@ const (
 	MinIPHashKeyLen = 16
 	// MaxMetadataKeyLen is the longest key a policy's allowlist may hold.
 	MaxMetadataKeyLen = 64
+	// MaxFingerprintLen is the longest device fingerprint kept; longer ones
+	// (not produced by Fingerprinter) are cut.
+	MaxFingerprintLen = 128
 )
 
 // DefaultMetadataKeys is the metadata allowlist of a PrivacyPolicy whose
@@ -246,7 +249,7 @@ func (p *PrivacyPolicy) allowlist() []string {
 }
 
 // ApplyEvent rewrites e in place: the IP is masked (MaskIP), the user agent
-// is cleaned and capped, and Metadata is replaced by a new, filtered map
+// and fingerprint are cleaned and capped, and Metadata is replaced by a new, filtered map
 // (nil when nothing is kept). The map e.Metadata pointed to is never
 // modified, so callers may reuse it. A nil p applies the defaults.
 //
@@ -260,6 +263,7 @@ func (p *PrivacyPolicy) ApplyEvent(e *Event) {
 	_, _, uaLen := p.limits()
 	e.IP = p.MaskIP(e.IP)
 	e.UserAgent = cleanText(e.UserAgent, uaLen)
+	e.Fingerprint = cleanText(e.Fingerprint, MaxFingerprintLen)
 	e.Metadata = p.filterMetadata(e.Metadata)
 }
 
@@ -274,7 +278,7 @@ func (p *PrivacyPolicy) ApplyActivity(a *Activity) {
 	a.Metadata = p.filterMetadata(a.Metadata)
 }
 
-// ApplyBeat masks b's IP and cleans its user agent. A nil p applies the
+// ApplyBeat masks b's IP and cleans its user agent and fingerprint. A nil p applies the
 // defaults.
 func (p *PrivacyPolicy) ApplyBeat(b *SessionBeat) {
 	if b == nil {
@@ -283,6 +287,7 @@ func (p *PrivacyPolicy) ApplyBeat(b *SessionBeat) {
 	_, _, uaLen := p.limits()
 	b.IP = p.MaskIP(b.IP)
 	b.UserAgent = cleanText(b.UserAgent, uaLen)
+	b.Fingerprint = cleanText(b.Fingerprint, MaxFingerprintLen)
 }
 
 // MaskIP returns ip as the policy stores it. The address is first

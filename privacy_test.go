@@ -139,6 +139,28 @@ func TestPrivacySensitiveKeysAlwaysRedacted(t *testing.T) {
 
 func TestPrivacyMetadataKeys(t *testing.T) {
 	t.Parallel()
+	t.Run("default keys are not credential names", func(t *testing.T) {
+		t.Parallel()
+		m := map[string]string{}
+		for _, k := range secmon.DefaultMetadataKeys {
+			m[k] = "plain"
+		}
+		e := secmon.Event{Metadata: m}
+		(&secmon.PrivacyPolicy{MaxMetadataKeys: 20}).ApplyEvent(&e)
+		if len(e.Metadata) != 20 {
+			t.Fatalf("kept %d keys", len(e.Metadata))
+		}
+		if err := (&secmon.PrivacyPolicy{MetadataKeys: secmon.DefaultMetadataKeys}).Validate(); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range secmon.DefaultMetadataKeys {
+			e := secmon.Event{Metadata: map[string]string{k: "plain"}}
+			(*secmon.PrivacyPolicy)(nil).ApplyEvent(&e)
+			if e.Metadata[k] != "plain" {
+				t.Errorf("default key %q: value %q", k, e.Metadata[k])
+			}
+		}
+	})
 	t.Run("not allowlisted dropped", func(t *testing.T) {
 		t.Parallel()
 		e := secmon.Event{Metadata: map[string]string{"note": "x", "body": "y", "route": "/login"}}
@@ -250,10 +272,13 @@ func TestPrivacyValueCaps(t *testing.T) {
 		if len(e.UserAgent) != secmon.MaxUserAgentLen || strings.ContainsAny(e.UserAgent, "\r\n") {
 			t.Errorf("UserAgent = %q (%d bytes)", e.UserAgent[:40], len(e.UserAgent))
 		}
-		b := secmon.SessionBeat{UserAgent: "ua\x00" + strings.Repeat("é", 300)}
+		b := secmon.SessionBeat{UserAgent: "ua\x00" + strings.Repeat("é", 300), Fingerprint: "ab\ncd" + strings.Repeat("f", 200)}
 		(&secmon.PrivacyPolicy{MaxUserAgentLen: 11}).ApplyBeat(&b)
 		if b.UserAgent != "uaéééé" {
 			t.Errorf("beat UserAgent = %q", b.UserAgent)
+		}
+		if len(b.Fingerprint) != secmon.MaxFingerprintLen || !strings.HasPrefix(b.Fingerprint, "ab cd") {
+			t.Errorf("beat Fingerprint = %q", b.Fingerprint)
 		}
 	})
 }
