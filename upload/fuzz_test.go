@@ -13,7 +13,8 @@ import (
 // FuzzValidate feeds arbitrary bytes under every declared type. Validate
 // must not panic (its internal recover turns a panic into an error, which
 // fails here), must not allow a file it reports threats for, and its
-// sanitised copy of an allowed file must itself be allowed and no larger.
+// sanitised copy of an allowed file must itself be allowed and no larger;
+// it must not allocate more than a small multiple of the input.
 func FuzzValidate(f *testing.F) {
 	for _, c := range append(uploadcorpus.Hostile(), uploadcorpus.Benign()...) {
 		if len(c.Upload.Data) <= 64<<10 {
@@ -29,9 +30,17 @@ func FuzzValidate(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte, name, declared string) {
 		u := secmon.Upload{Name: name, DeclaredType: declared, Data: data}
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
 		vd, err := v.Validate(context.Background(), u)
+		runtime.ReadMemStats(&after)
 		if err != nil {
 			t.Fatalf("Validate: %v", err)
+		}
+		// The input, a sanitised copy and its re-validation, goexif's
+		// widening of one EXIF block, plus a fixed overhead.
+		if n := after.TotalAlloc - before.TotalAlloc; n > uint64(16*len(data)+(1<<20)) {
+			t.Fatalf("%d bytes allocated for a %d-byte input", n, len(data))
 		}
 		if vd.Allowed != (len(vd.Threats) == 0) {
 			t.Fatalf("Allowed=%v with threats %+v", vd.Allowed, vd.Threats)
