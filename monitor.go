@@ -106,7 +106,8 @@ type Config struct {
 	// is full an arbitrary entry is evicted.
 	GeoCacheSize int
 	// BatchSize is the most events or activities written in one store call;
-	// reaching it wakes the flusher. Default DefaultBatchSize.
+	// a queue reaching it (or half of QueueCapacity, if smaller) wakes the
+	// flusher. Default DefaultBatchSize.
 	BatchSize int
 	// FlushInterval is how often pending data is written; default
 	// DefaultFlushInterval.
@@ -324,6 +325,7 @@ type Monitor struct {
 	events     chan queuedEvent
 	activities chan Activity
 	kick       chan struct{}
+	kickAt     int // queue length that wakes the flusher: min(BatchSize, QueueCapacity/2)
 
 	sessMu      sync.Mutex
 	sessions    map[string]*sessionEntry
@@ -430,6 +432,7 @@ func New(cfg Config) (*Monitor, error) {
 	for _, a := range cfg.AllowedActions {
 		m.allowed[a] = struct{}{}
 	}
+	m.kickAt = max(1, min(cfg.BatchSize, cfg.QueueCapacity/2))
 	m.heldEvents = make([]Event, 0, cfg.BatchSize)
 	m.heldActivities = make([]Activity, 0, cfg.BatchSize)
 	m.bgCtx, m.bgCancel = context.WithCancel(context.Background())
@@ -509,7 +512,7 @@ func (m *Monitor) logEvent(ctx context.Context, e Event) error {
 		return ErrQueueFull
 	}
 	m.st.eventsAccepted.Add(1)
-	if len(m.events) >= m.cfg.BatchSize {
+	if len(m.events) >= m.kickAt {
 		m.wake()
 	}
 	return nil
@@ -570,8 +573,8 @@ type Stats struct {
 	EventsRejected   uint64        // events the store refused as invalid (dropped and logged, never retried)
 	QueueFull        uint64        // Log calls refused with ErrQueueFull
 	Batches          uint64        // successful batch writes of any kind
-	LastFlushLatency time.Duration // duration of the latest flush round
-	MaxFlushLatency  time.Duration // longest flush round so far
+	LastFlushLatency time.Duration // duration of the latest flush round that wrote or failed
+	MaxFlushLatency  time.Duration // longest such round so far
 
 	DetectorErrors uint64 // Detector calls that returned an error or panicked
 	DetectorPanics uint64 // of which panicked

@@ -223,7 +223,7 @@ func (m *Monitor) TrackActivity(ctx context.Context, a Activity) error {
 		return ErrQueueFull
 	}
 	m.st.activitiesAccepted.Add(1)
-	if len(m.activities) >= m.cfg.BatchSize {
+	if len(m.activities) >= m.kickAt {
 		m.wake()
 	}
 	return nil

@@ -105,17 +105,19 @@ func (m *Monitor) unlockFlush() { <-m.flushSem }
 // does not hold back the others. It updates the backoff. The caller holds
 // flushSem.
 func (m *Monitor) flushLocked(ctx context.Context) error {
-	start := time.Now()
+	start, batches, fails := time.Now(), m.st.batches.Load(), m.failures()
 	err := errors.Join(
 		m.flushAlerts(ctx),
 		m.flushEvents(ctx),
 		m.flushSessions(ctx),
 		m.flushActivities(ctx),
 	)
-	d := int64(time.Since(start))
-	m.st.lastFlush.Store(d)
-	if d > m.st.maxFlush.Load() {
-		m.st.maxFlush.Store(d) // only the flush holder writes it
+	if m.st.batches.Load() != batches || m.failures() != fails { // a flush that did something
+		d := int64(time.Since(start))
+		m.st.lastFlush.Store(d)
+		if d > m.st.maxFlush.Load() {
+			m.st.maxFlush.Store(d) // only the flush holder writes it
+		}
 	}
 	if err != nil {
 		m.backoff = min(max(2*m.backoff, m.cfg.MinBackoff), m.cfg.MaxBackoff)
@@ -127,6 +129,10 @@ func (m *Monitor) flushLocked(ctx context.Context) error {
 	}
 	m.backoff, m.retryAt = 0, time.Time{}
 	return nil
+}
+
+func (m *Monitor) failures() uint64 {
+	return m.st.eventsFailed.Load() + m.st.sessionsFailed.Load() + m.st.activitiesFailed.Load() + m.st.alertsFail.Load()
 }
 
 // storeCall runs fn with WriteTimeout on top of ctx.
@@ -484,9 +490,6 @@ func (m *Monitor) drain(ctx context.Context) error {
 		ev, se, ac, al := m.pendingCounts()
 		if err == nil && ev+se+ac+al == 0 {
 			return nil
-		}
-		if ctx.Err() == nil && err == nil {
-			continue
 		}
 		if ctx.Err() == nil {
 			if err == nil {

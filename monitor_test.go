@@ -787,19 +787,33 @@ func TestQueueFullThenCloseWritesEverything(t *testing.T) {
 
 func TestCloseWritesFullBuffer(t *testing.T) {
 	t.Parallel()
-	const capacity = 1000
+	const capacity, batch = 1000, 100
+	entered := make(chan struct{}, 1)
 	m, st, _ := setup(t, func(c *secmon.Config) {
 		c.QueueCapacity = capacity
-		c.BatchSize = 2 * capacity // the queue fills before a batch would
+		c.BatchSize = batch
 	})
+	st.mu.Lock()
+	st.gate = make(chan struct{}) // the store hangs until released
+	st.gateEntered = entered
+	st.mu.Unlock()
 	ctx := context.Background()
-	for i := range capacity {
-		if err := m.Log(ctx, secmon.Event{Type: secmon.EventPageView, UserID: fmt.Sprint("u", i)}); err != nil {
+	accepted := 0
+	for i := 0; ; i++ {
+		err := m.Log(ctx, secmon.Event{Type: secmon.EventPageView, UserID: fmt.Sprint("u", i)})
+		if errors.Is(err, secmon.ErrQueueFull) {
+			break
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
+		if accepted++; accepted > capacity+batch {
+			t.Fatal("the queue never filled")
+		}
 	}
-	if err := m.Log(ctx, secmon.Event{Type: secmon.EventPageView}); !errors.Is(err, secmon.ErrQueueFull) {
-		t.Fatalf("Log on a full queue = %v, want ErrQueueFull", err)
+	<-entered // the flusher holds one batch; the queue behind it is full
+	if s := m.Stats(); s.PendingEvents != accepted || s.PendingEvents < capacity {
+		t.Fatalf("pending %d, accepted %d, capacity %d", s.PendingEvents, accepted, capacity)
 	}
 	for i := range 50 {
 		if err := m.Heartbeat(ctx, secmon.SessionBeat{SessionID: fmt.Sprint("s", i), UserID: "u"}); err != nil {
@@ -809,11 +823,14 @@ func TestCloseWritesFullBuffer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	st.mu.Lock()
+	close(st.gate)
+	st.mu.Unlock()
 	if err := m.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if total, dup := st.writtenEvents(); total != capacity || dup != 0 {
-		t.Errorf("Close wrote %d events (dup %d), want %d", total, dup, capacity)
+	if total, dup := st.writtenEvents(); total != accepted || dup != 0 {
+		t.Errorf("Close wrote %d events (dup %d), want %d", total, dup, accepted)
 	}
 	sess, _ := st.ActiveSessions(ctx, secmon.SessionQuery{})
 	st.mu.Lock()
