@@ -30,8 +30,8 @@
 //     UTF-16LE) and for embedded archive or executable signatures: PNG
 //     tEXt, zTXt and iTXt (inflated as a stream, capped by MaxTextChunk),
 //     eXIf; JPEG APPn (EXIF, XMP and others; not the ICC profile or Adobe
-//     segment) and COM; GIF comment, application and plain-text
-//     extensions; WebP EXIF and XMP chunks.
+//     segment) and COM; GIF comment, application (not looping or ICC) and
+//     plain-text extensions; WebP EXIF and XMP chunks.
 //   - decode (only with Config.Decode): PNG, JPEG and GIF are decoded.
 //   - sanitize: the lossless copy is built (see below).
 //
@@ -80,7 +80,7 @@
 // (iCCP, sRGB, gAMA, cHRM, pHYs and the other rendering chunks stay); JPEG
 // APPn except APP0 JFIF, APP2 ICC_PROFILE and APP14 Adobe, and COM; GIF
 // comment, plain-text and application extensions except the NETSCAPE2.0 /
-// ANIMEXTS1.0 looping extension; WebP EXIF, XMP and unknown chunks, with
+// ANIMEXTS1.0 looping extension and the ICCRGBG1012 colour profile; WebP EXIF, XMP and unknown chunks, with
 // the VP8X flags and RIFF size fixed. A JPEG or PNG whose EXIF orientation
 // is not 1 keeps a minimal EXIF block holding only that orientation, so a
 // rotated photo still displays upright (WebP orientation is dropped:

@@ -89,8 +89,8 @@ func gifExtension(st *state, pos int) int {
 		p := pos + 2
 		if p < len(data) && data[p] == 11 && len(data)-p >= 12 {
 			id := string(data[p+1 : p+12])
-			if id == "NETSCAPE2.0" || id == "ANIMEXTS1.0" {
-				return skipSubBlocks(data, p) // looping: kept
+			if id == "NETSCAPE2.0" || id == "ANIMEXTS1.0" || id == "ICCRGBG1012" {
+				return skipSubBlocks(data, p) // looping or colour profile: kept
 			}
 			joined, end := joinSubBlocks(data, p+12)
 			if end < 0 {
