@@ -13,12 +13,20 @@ import (
 
 // Defaults of MemoryConfig.
 const (
-	DefaultMaxKeys       = 1 << 20
-	DefaultMaxKeyLen     = 512
-	DefaultShards        = 64
-	MinSweepInterval     = 10 * time.Second
+	DefaultMaxKeys   = 1 << 20
+	DefaultMaxKeyLen = 512
+	DefaultShards    = 64
+	MinSweepInterval = 10 * time.Second
+)
+
+const (
+	// capacitySweepSpacing is the least time between two sweeps one shard
+	// runs because it is at its key cap, so a flood of new keys costs
+	// amortised constant time per key.
 	capacitySweepSpacing = time.Second
-	minKeysPerShard      = 256
+	// minKeysPerShard stops the default shard count from splitting a small
+	// MaxKeys into shards too small to be useful.
+	minKeysPerShard = 256
 )
 
 // MemoryConfig configures a Memory limiter. Zero fields mean the documented
