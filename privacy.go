@@ -137,8 +137,8 @@ var DefaultMetadataKeys = []string{
 // expressions) redact:
 //
 //   - name=value and name: value pairs whose name names a credential as
-//     above, quoted or not (password=hunter2, "token":"…", ?access_token=…,
-//     &sig=…, Authorization: …);
+//     above, quoted or not, '=' also URL-encoded as %3D (password=hunter2,
+//     "token":"…", ?access_token=…, &sig=…, Authorization: …);
 //   - the credential after "Bearer" or "Basic";
 //   - JWTs (three base64url segments, the first starting "eyJ");
 //   - API keys with a well-known prefix (sk_, pk_, rk_, sk-, ghp_, gho_,
@@ -147,7 +147,7 @@ var DefaultMetadataKeys = []string{
 //     [A-Za-z0-9_+-] mixing upper case, lower case and digits, or 32 or
 //     more hexadecimal digits mixing letters and digits (so hex digests are
 //     redacted too; UUIDs are kept);
-//   - e-mail addresses;
+//   - e-mail addresses, wherever they stand (inside URLs too);
 //   - card numbers: 13 to 19 digits, optionally grouped by single spaces or
 //     dashes, that pass the Luhn check;
 //   - the user:password part of a URL (https://user:pass@host/).
@@ -851,6 +851,7 @@ func credentialLike(w string) bool {
 func scanWord(s string, i, e int, sp *spans) {
 	w := s[i:e]
 	// URL userinfo: scheme://user:pass@host
+	userAt := -1
 	if k := strings.Index(w, "://"); k > 0 {
 		a := k + 3
 		b := a
@@ -858,12 +859,23 @@ func scanWord(s string, i, e int, sp *spans) {
 			b++
 		}
 		if at := strings.LastIndexByte(w[a:b], '@'); at > 0 {
-			sp.add(i+a, i+a+at)
+			userAt = a + at
+			sp.add(i+a, i+userAt)
 		}
-	} else if at := strings.IndexByte(w, '@'); at >= 0 {
-		if start, end, ok := emailAt(w, at); ok {
-			sp.add(i+start, i+end)
+	}
+	// E-mail addresses, anywhere in the word (a URL's query included).
+	for off := 0; off < len(w); {
+		at := strings.IndexByte(w[off:], '@')
+		if at < 0 {
+			break
 		}
+		at += off
+		if at != userAt {
+			if start, end, ok := emailAt(w, at); ok {
+				sp.add(i+start, i+end)
+			}
+		}
+		off = at + 1
 	}
 	// Runs of token characters inside the word.
 	for a := 0; a < len(w); {
@@ -1042,11 +1054,15 @@ func isUUIDLike(t string) bool {
 // name names a credential.
 func scanPairs(s string, sp *spans) {
 	for i := 0; i < len(s); i++ {
-		if s[i] != '=' && s[i] != ':' {
-			continue
-		}
-		if s[i] == ':' && i+2 < len(s) && s[i+1] == '/' && s[i+2] == '/' {
+		sepLen := 1
+		switch {
+		case s[i] == ':' && i+2 < len(s) && s[i+1] == '/' && s[i+2] == '/':
 			continue // scheme://
+		case s[i] == '=' || s[i] == ':':
+		case s[i] == '%' && i+2 < len(s) && s[i+1] == '3' && (s[i+2] == 'D' || s[i+2] == 'd'):
+			sepLen = 3 // a URL-encoded '=' ("next=%2Freset%3Ftoken%3Dabc")
+		default:
+			continue
 		}
 		// The name, possibly quoted, before the separator.
 		k := i
@@ -1064,7 +1080,7 @@ func scanPairs(s string, sp *spans) {
 			continue
 		}
 		// The value after the separator.
-		v := i + 1
+		v := i + sepLen
 		for v < len(s) && s[v] == ' ' {
 			v++
 		}

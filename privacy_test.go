@@ -66,6 +66,8 @@ func TestPrivacyRedactsValues(t *testing.T) {
 		{"url access_token", "https://api.example.com/cb?access_token=ya29.a0AfH6&state=1", "https://api.example.com/cb?access_token=" + R + "&amp;state=1"},
 		{"url api_key", "GET /v1?api_key=abcd", "GET /v1?api_key=" + R},
 		{"url signature", "/f?X-Amz-Signature=0a1b2c&sig=zz", "/f?X-Amz-Signature=" + R + "&amp;sig=" + R},
+		{"email in url query", "https://example.com/invite?email=bob@example.com&x=1", "https://example.com/invite?email=" + R + "&amp;x=1"},
+		{"encoded token in query", "/login?next=%2Freset%3Ftoken%3Dabc123", "/login?next=%2Freset%3Ftoken%3D" + R},
 		{"url kept", "https://example.com/a?page=2", "https://example.com/a?page=2"},
 		{"script", "<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;"},
 		{"attribute breakout", `x" onmouseover='y'`, "x&#34; onmouseover=&#39;y&#39;"},
