@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"container/heap"
 	"context"
-	"slices"
 
 	"github.com/google/uuid"
 
@@ -151,31 +150,31 @@ func (s *Store) Alerts(ctx context.Context, q secmon.AlertQuery) ([]secmon.Alert
 	if q.Status != "" && !q.Status.Valid() {
 		return nil, invalid("unknown alert status %q", truncate(string(q.Status)))
 	}
-	limit := clampLimit(q.Limit)
-	s.alertMu.RLock()
-	var cands []*alertRec
-	if q.Status == secmon.AlertOpen && q.Rule != "" && q.Subject != "" {
-		if a, ok := s.openAlert[pair{q.Rule, q.Subject}]; ok {
-			cands = append(cands, a)
-		}
-	} else {
-		for _, a := range s.alertByID {
-			cands = append(cands, a)
-		}
-	}
-	cands = slices.DeleteFunc(cands, func(a *alertRec) bool {
-		return (q.Status != "" && a.Status != q.Status) ||
-			(q.Rule != "" && a.Rule != q.Rule) ||
-			(q.Subject != "" && a.Subject != q.Subject) ||
-			a.LastSeen.Before(q.Since)
-	})
-	slices.SortFunc(cands, func(a, b *alertRec) int {
+	top := newTopK(clampLimit(q.Limit), func(a, b *alertRec) int {
 		if c := b.LastSeen.Compare(a.LastSeen); c != 0 {
 			return c
 		}
 		return bytes.Compare(b.ID[:], a.ID[:])
 	})
-	cands = cands[:min(limit, len(cands))]
+	match := func(a *alertRec) bool {
+		return (q.Status == "" || a.Status == q.Status) &&
+			(q.Rule == "" || a.Rule == q.Rule) &&
+			(q.Subject == "" || a.Subject == q.Subject) &&
+			!a.LastSeen.Before(q.Since)
+	}
+	s.alertMu.RLock()
+	if q.Status == secmon.AlertOpen && q.Rule != "" && q.Subject != "" {
+		if a, ok := s.openAlert[pair{q.Rule, q.Subject}]; ok && match(a) {
+			top.add(a)
+		}
+	} else {
+		for _, a := range s.alertByID {
+			if match(a) {
+				top.add(a)
+			}
+		}
+	}
+	cands := top.sorted()
 	out := make([]secmon.Alert, len(cands))
 	for i, a := range cands {
 		out[i] = a.Alert

@@ -87,3 +87,25 @@ func TestRingShrinks(t *testing.T) {
 		}
 	}
 }
+
+func TestTopKMatchesSort(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 200 {
+		n, k := rng.IntN(300), rng.IntN(50)
+		all := make([]int, n)
+		for i := range all {
+			all[i] = rng.IntN(100)
+		}
+		top := newTopK(k, func(a, b int) int { return cmp.Compare(b, a) }) // largest first
+		for _, v := range all {
+			top.add(v)
+		}
+		want := slices.Clone(all)
+		slices.SortFunc(want, func(a, b int) int { return cmp.Compare(b, a) })
+		want = want[:min(k, n)]
+		if got := top.sorted(); !slices.Equal(got, want) {
+			t.Fatalf("n %d k %d: got %v, want %v", n, k, got, want)
+		}
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"container/heap"
 	"context"
-	"slices"
 	"time"
 
 	"github.com/secmon-go/secmon"
@@ -125,11 +124,16 @@ func (s *Store) ActiveSessions(ctx context.Context, q secmon.SessionQuery) ([]se
 		return nil, err
 	}
 	limit := clampLimit(q.Limit)
+	top := newTopK(limit, func(a, b *session) int {
+		if c := b.LastSeen.Compare(a.LastSeen); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.SessionID, b.SessionID)
+	})
 	s.sessMu.RLock()
-	var cands []*session
 	add := func(x *session) {
 		if !x.Revoked() && !x.LastSeen.Before(q.Since) {
-			cands = append(cands, x)
+			top.add(x)
 		}
 	}
 	if q.UserID != "" {
@@ -141,13 +145,7 @@ func (s *Store) ActiveSessions(ctx context.Context, q secmon.SessionQuery) ([]se
 			add(x)
 		}
 	}
-	slices.SortFunc(cands, func(a, b *session) int {
-		if c := b.LastSeen.Compare(a.LastSeen); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.SessionID, b.SessionID)
-	})
-	cands = cands[:min(limit, len(cands))]
+	cands := top.sorted()
 	out := make([]secmon.Session, len(cands))
 	for i, x := range cands {
 		out[i] = x.Session
