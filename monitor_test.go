@@ -324,6 +324,9 @@ func TestLogStampsAppliesPrivacyAndWrites(t *testing.T) {
 	if s.EventsAccepted != 1 || s.EventsWritten != 1 || s.PendingEvents != 0 || s.Batches == 0 {
 		t.Errorf("stats = %+v", s)
 	}
+	if s.LastFlushLatency <= 0 || s.MaxFlushLatency < s.LastFlushLatency {
+		t.Errorf("flush latency last %v max %v", s.LastFlushLatency, s.MaxFlushLatency)
+	}
 }
 
 func TestLogKeepsCallerIDAndTime(t *testing.T) {
