@@ -86,7 +86,14 @@ type Config struct {
 	Store Store
 	// Detector, when set, runs inline in Log on every event.
 	Detector Detector
-	// Notifiers receive each newly opened alert, from a worker goroutine.
+	// Notifiers receive each newly opened alert (Count 1), one call at a
+	// time from the Monitor's notifier goroutine, each bounded by
+	// NotifyTimeout. A failing, panicking or slow Notifier is counted and
+	// logged and never delays Log; when the notify queue is full the alert is
+	// written but not notified (Stats.NotifyDropped). The Alert's ID is the
+	// one its first write carries; a store that already held an open alert
+	// for the same (rule, subject), say from before a restart, merges into
+	// that one and keeps its own ID.
 	Notifiers []Notifier
 	// Privacy is applied to every event, beat and activity before anything
 	// else sees it. Nil means the PrivacyPolicy defaults.
