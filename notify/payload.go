@@ -32,7 +32,8 @@ type PayloadAction struct {
 	DurationSeconds float64 `json:"duration_seconds,omitempty"`
 }
 
-// NewPayload converts an alert to its JSON form.
+// NewPayload converts an alert to its JSON form. An out-of-range severity
+// is sent as critical rather than dropped or invented.
 func NewPayload(a secmon.Alert) Payload {
 	p := Payload{
 		Rule:      a.Rule,

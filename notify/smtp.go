@@ -151,6 +151,7 @@ type SMTPError struct {
 	Err   error
 }
 
+// Error names the server, the stage that failed and why.
 func (e *SMTPError) Error() string {
 	return fmt.Sprintf("notify: smtp %s: %s: %v", e.Addr, e.Stage, e.Err)
 }

@@ -158,6 +158,8 @@ type WebhookError struct {
 	Err        error  // last transport error, if any
 }
 
+// Error names the endpoint (scheme and host only), the last status or
+// transport error, and the attempts made.
 func (e *WebhookError) Error() string {
 	if e.StatusCode != 0 {
 		return fmt.Sprintf("notify: webhook %s answered %d %s after %d attempt(s)", e.Target, e.StatusCode, http.StatusText(e.StatusCode), e.Attempts)
