@@ -1,0 +1,310 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+	"github.com/secmon-go/secmon"
+	"github.com/secmon-go/secmon/detect"
+	"github.com/secmon-go/secmon/notify"
+	"github.com/secmon-go/secmon/ratelimit"
+	"github.com/secmon-go/secmon/sqlschema"
+	"github.com/secmon-go/secmon/store/memstore"
+	"github.com/secmon-go/secmon/store/pgstore"
+	"github.com/secmon-go/secmon/upload"
+)
+
+// config is what the service reads from its environment.
+type config struct {
+	DatabaseURL string         // SECMON_DATABASE_URL; empty: in-memory store
+	Schema      string         // SECMON_SCHEMA; default "secmon"
+	RedisAddr   string         // SECMON_REDIS_ADDR; empty: in-memory limits and counters
+	RedisPrefix string         // key prefix for limits and counters; default "secmon:"
+	AdminToken  string         // SECMON_ADMIN_TOKEN; empty: random, printed at start
+	Trusted     []netip.Prefix // proxies whose X-Forwarded-For is believed (SECMON_TRUSTED_PROXIES, comma-separated)
+	Users       map[string]string
+}
+
+func configFromEnv() config {
+	cfg := config{
+		DatabaseURL: os.Getenv("SECMON_DATABASE_URL"),
+		Schema:      os.Getenv("SECMON_SCHEMA"),
+		RedisAddr:   os.Getenv("SECMON_REDIS_ADDR"),
+		AdminToken:  os.Getenv("SECMON_ADMIN_TOKEN"),
+	}
+	for _, p := range strings.Split(os.Getenv("SECMON_TRUSTED_PROXIES"), ",") {
+		if pfx, err := netip.ParsePrefix(strings.TrimSpace(p)); err == nil {
+			cfg.Trusted = append(cfg.Trusted, pfx)
+		}
+	}
+	return cfg
+}
+
+// demoUsers is the toy credential store: user → password.
+var demoUsers = map[string]string{"alice": "correct horse battery staple", "bob": "hunter2hunter2", "admin": "admin-password-42"}
+
+// app holds the service's parts.
+type app struct {
+	cfg           config
+	logger        *slog.Logger
+	backend       string
+	limitsBackend string
+	adminToken    string
+
+	store     secmon.Store
+	mon       *secmon.Monitor
+	validator *upload.Validator
+	limits    struct{ login, heartbeat, activity, upload secmon.RateLimiter }
+	alertSrc  secmon.AlertSubscriber // the Monitor, or the store's LISTEN stream
+	sessions  *sessions
+	uploads   *uploadShelf
+
+	ctx         context.Context // request base context; cancelled by stopStreams
+	stopStreams context.CancelFunc
+	closers     []func()
+	closeOnce   sync.Once
+	closeErr    error
+}
+
+func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) {
+	if cfg.Users == nil {
+		cfg.Users = demoUsers
+	}
+	if cfg.Schema == "" {
+		cfg.Schema = "secmon"
+	}
+	if cfg.RedisPrefix == "" {
+		cfg.RedisPrefix = "secmon:"
+	}
+	a := &app{cfg: cfg, logger: logger, adminToken: cfg.AdminToken, sessions: newSessions(100_000), uploads: newUploadShelf(256)}
+	if a.adminToken == "" {
+		a.adminToken = randomHex(16)
+	}
+	a.ctx, a.stopStreams = context.WithCancel(context.Background())
+	ok := false
+	defer func() {
+		if !ok {
+			a.close(context.Background())
+		}
+	}()
+
+	if err := a.openStore(ctx); err != nil {
+		return nil, err
+	}
+	counters, err := a.openLimits(ctx)
+	if err != nil {
+		return nil, err
+	}
+	engine, err := detect.New(detect.Config{Counters: counters, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	if a.validator, err = upload.NewValidator(upload.Config{Logger: logger}); err != nil {
+		return nil, err
+	}
+	a.mon, err = secmon.New(secmon.Config{
+		Store:     a.store,
+		Detector:  engine,
+		Notifiers: []secmon.Notifier{notify.NewSlog(logger, nil)},
+		Logger:    logger,
+		// One instance at a time creates partitions ahead and purges by the
+		// default retention policy.
+		Maintenance: secmon.MaintenanceConfig{Interval: time.Hour},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if a.alertSrc == nil {
+		a.alertSrc = a.mon
+	}
+	// Create today's and the coming days' partitions before the first event.
+	if _, err := a.mon.RunMaintenance(ctx); err != nil {
+		return nil, fmt.Errorf("maintenance: %w", err)
+	}
+	ok = true
+	return a, nil
+}
+
+func (a *app) openStore(ctx context.Context) error {
+	if a.cfg.DatabaseURL == "" {
+		a.store, a.backend = memstore.New(), "memory"
+		return nil
+	}
+	pool, err := pgxpool.New(ctx, a.cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	a.closers = append(a.closers, pool.Close)
+	if err := ensureServiceRole(ctx, pool); err != nil {
+		return err
+	}
+	if _, err := sqlschema.Migrate(ctx, pool, sqlschema.Options{Schema: a.cfg.Schema, Logger: a.logger}); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	st, err := pgstore.New(pool, pgstore.Options{Schema: a.cfg.Schema, Logger: a.logger})
+	if err != nil {
+		return err
+	}
+	a.store, a.backend, a.alertSrc = st, "postgres", st
+	return nil
+}
+
+// ensureServiceRole creates the NOLOGIN role the schema's policies name, if
+// it is missing. A production database would have it already.
+func ensureServiceRole(ctx context.Context, pool *pgxpool.Pool) error {
+	_, err := pool.Exec(ctx, `DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'service_role') THEN
+    CREATE ROLE service_role NOLOGIN;
+  END IF;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+END $$`)
+	if err != nil {
+		return fmt.Errorf("create service_role: %w", err)
+	}
+	return nil
+}
+
+func (a *app) openLimits(ctx context.Context) (detect.Counters, error) {
+	policies := []struct {
+		dst *secmon.RateLimiter
+		p   ratelimit.Policy
+	}{
+		{&a.limits.login, ratelimit.Login},
+		{&a.limits.heartbeat, ratelimit.Heartbeat},
+		{&a.limits.activity, ratelimit.Activity},
+		{&a.limits.upload, ratelimit.Upload},
+	}
+	if a.cfg.RedisAddr == "" {
+		a.limitsBackend = "memory"
+		for _, pl := range policies {
+			l, err := ratelimit.NewMemory(ratelimit.MemoryConfig{Policy: pl.p})
+			if err != nil {
+				return nil, err
+			}
+			*pl.dst = l
+		}
+		return nil, nil
+	}
+	client := redis.NewClient(&redis.Options{Addr: a.cfg.RedisAddr, ContextTimeoutEnabled: true})
+	a.closers = append(a.closers, func() { _ = client.Close() })
+	if err := client.Ping(ctx).Err(); err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	a.limitsBackend = "redis"
+	for _, pl := range policies {
+		l, err := ratelimit.NewRedis(client, ratelimit.RedisConfig{
+			Policy: pl.p, KeyPrefix: a.cfg.RedisPrefix + "rl:" + pl.p.Name + ":", Logger: a.logger,
+		})
+		if err != nil {
+			return nil, err
+		}
+		*pl.dst = l
+	}
+	return detect.NewRedisCounters(client, detect.RedisConfig{Prefix: a.cfg.RedisPrefix + "det:"})
+}
+
+// close flushes the Monitor and releases the store, pools and clients. It is
+// idempotent.
+func (a *app) close(ctx context.Context) error {
+	a.closeOnce.Do(func() {
+		a.stopStreams()
+		if a.mon != nil {
+			a.closeErr = a.mon.Close(ctx)
+		}
+		for i := len(a.closers) - 1; i >= 0; i-- {
+			a.closers[i]()
+		}
+	})
+	return a.closeErr
+}
+
+func (a *app) adminOK(header string) bool {
+	tok, ok := strings.CutPrefix(header, "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(tok), []byte(a.adminToken)) == 1
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// sessions is the toy session table: cookie value → user. It holds at most
+// max sessions; logins beyond it are refused.
+type sessions struct {
+	mu  sync.Mutex
+	max int
+	m   map[string]string
+}
+
+var errTooManySessions = errors.New("too many sessions")
+
+func newSessions(max int) *sessions { return &sessions{max: max, m: map[string]string{}} }
+
+func (s *sessions) create(user string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.m) >= s.max {
+		return "", errTooManySessions
+	}
+	id := randomHex(16)
+	s.m[id] = user
+	return id, nil
+}
+
+func (s *sessions) user(id string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[id]
+}
+
+func (s *sessions) remove(id string) {
+	s.mu.Lock()
+	delete(s.m, id)
+	s.mu.Unlock()
+}
+
+// uploadShelf keeps the sanitised bytes of the last accepted uploads, as a
+// real host would hand them to object storage.
+type uploadShelf struct {
+	mu    sync.Mutex
+	max   int
+	order []string
+	files map[string][]byte
+}
+
+func newUploadShelf(max int) *uploadShelf {
+	return &uploadShelf{max: max, files: map[string][]byte{}}
+}
+
+func (u *uploadShelf) put(data []byte) string {
+	id := secmon.NewID().String()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.order) >= u.max {
+		delete(u.files, u.order[0])
+		u.order = u.order[1:]
+	}
+	u.order = append(u.order, id)
+	u.files[id] = data
+	return id
+}
+
+func (u *uploadShelf) get(id string) ([]byte, bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	b, ok := u.files[id]
+	return b, ok
+}

@@ -1,0 +1,101 @@
+// Command httpserver is a complete net/http service wired to secmon the way
+// a real host would wire it:
+//
+//   - POST /login (form fields user, password): a toy credential check that
+//     logs login_success or login_failure and is limited per IP group;
+//   - POST /logout;
+//   - POST /api/session/heartbeat: coalesced session heartbeats, 2 per minute
+//     per user;
+//   - POST /api/activity/track (JSON {"action": …, "resource": …}):
+//     allowlisted actions, 20 per minute per user;
+//   - POST /api/upload (multipart field "file"): validated, sanitised bytes
+//     kept, upload_accepted or upload_blocked logged, 10 per minute per user;
+//   - GET /admin/alerts, /admin/sessions, /admin/summary and the Server-Sent
+//     Events stream /admin/alerts/stream, behind a bearer token.
+//
+// Run it with no services at all:
+//
+//	go run ./examples/httpserver -addr 127.0.0.1:8080
+//
+// SECMON_DATABASE_URL (a postgres:// URL) switches the store to PostgreSQL
+// (the schema is migrated on start and the alert stream follows LISTEN, so it
+// carries alerts from every instance); SECMON_REDIS_ADDR switches rate limits
+// and detection counters to Redis so several instances share them.
+// SECMON_ADMIN_TOKEN sets the admin token; without it a random one is
+// printed at start. SIGINT or SIGTERM shuts down cleanly and flushes every
+// queued event.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
+	flag.Parse()
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, *addr, configFromEnv(), logger, nil); err != nil {
+		logger.Error("httpserver stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+// serve runs the service on addr until ctx is done, then shuts down: the
+// HTTP server first (in-flight requests finish), then the Monitor (every
+// queued event, heartbeat and alert is written). ready, when non-nil,
+// receives the bound address once the listener is up.
+func serve(ctx context.Context, addr string, cfg config, logger *slog.Logger, ready chan<- string) error {
+	app, err := newApp(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		app.close(context.Background())
+		return err
+	}
+	srv := &http.Server{
+		Handler:           app.routes(),
+		ReadHeaderTimeout: 5 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return app.ctx },
+	}
+	logger.Info("httpserver listening", "addr", ln.Addr().String(), "store", app.backend, "limits", app.limitsBackend)
+	if cfg.AdminToken == "" {
+		fmt.Fprintf(os.Stderr, "admin token: %s\n", app.adminToken)
+	}
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	app.stopStreams() // event streams end so Shutdown does not wait on them
+	if serr := srv.Shutdown(shutdownCtx); serr != nil && err == nil {
+		err = serr
+	}
+	if cerr := app.close(shutdownCtx); cerr != nil && err == nil {
+		err = cerr
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}

@@ -1,0 +1,331 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net/http"
+	"net/http/cookiejar"
+	"net/textproto"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/secmon-go/secmon/internal/testenv"
+	"github.com/secmon-go/secmon/secmontest/uploadcorpus"
+	"github.com/secmon-go/secmon/sqlschema/sqlschematest"
+)
+
+// start runs the service on a loopback port and returns its base URL. The
+// service is shut down (and the Monitor flushed) at cleanup; a shutdown
+// error fails the test.
+func start(t *testing.T, cfg config) string {
+	t.Helper()
+	cfg.AdminToken = "test-admin-token"
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	go func() { done <- serve(ctx, "127.0.0.1:0", cfg, logger, ready) }()
+	select {
+	case addr := <-ready:
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("shutdown: %v", err)
+			}
+		})
+		return "http://" + addr
+	case err := <-done:
+		cancel()
+		t.Fatalf("serve: %v", err)
+	}
+	return ""
+}
+
+type client struct {
+	t    *testing.T
+	base string
+	http *http.Client
+}
+
+func newClient(t *testing.T, base string) *client {
+	jar, _ := cookiejar.New(nil)
+	return &client{t: t, base: base, http: &http.Client{Jar: jar, Timeout: 30 * time.Second}}
+}
+
+func (c *client) do(req *http.Request) (*http.Response, []byte) {
+	c.t.Helper()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, body
+}
+
+func (c *client) post(path, contentType string, body io.Reader) (*http.Response, []byte) {
+	c.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, c.base+path, body)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	return c.do(req)
+}
+
+func (c *client) login(user, password string) int {
+	c.t.Helper()
+	resp, _ := c.post("/login", "application/x-www-form-urlencoded", strings.NewReader(url.Values{"user": {user}, "password": {password}}.Encode()))
+	return resp.StatusCode
+}
+
+func (c *client) admin(path string, v any) int {
+	c.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, c.base+path, nil)
+	req.Header.Set("Authorization", "Bearer test-admin-token")
+	resp, body := c.do(req)
+	if v != nil && resp.StatusCode == http.StatusOK {
+		if err := json.Unmarshal(body, v); err != nil {
+			c.t.Fatalf("GET %s: %v in %s", path, err, body)
+		}
+	}
+	return resp.StatusCode
+}
+
+func (c *client) upload(name, contentType string, data []byte) (int, map[string]any) {
+	c.t.Helper()
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	h := textproto.MIMEHeader{}
+	h.Set("Content-Disposition", `form-data; name="file"; filename="`+name+`"`)
+	h.Set("Content-Type", contentType)
+	part, _ := mw.CreatePart(h)
+	part.Write(data)
+	mw.Close()
+	resp, body := c.post("/api/upload", mw.FormDataContentType(), &buf)
+	var out map[string]any
+	_ = json.Unmarshal(body, &out)
+	return resp.StatusCode, out
+}
+
+func corpusCase(t *testing.T, cases []uploadcorpus.Case, name string) uploadcorpus.Case {
+	for _, c := range cases {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("corpus has no case %q", name)
+	return uploadcorpus.Case{}
+}
+
+// eventually polls cond until it holds; the bound only stops a broken test
+// from hanging, it is not a latency assertion.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("never happened: %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// flow drives every endpoint as a browser and an attacker would.
+func flow(t *testing.T, base string) {
+	alice := newClient(t, base)
+	admin := newClient(t, base)
+
+	// The admin stream is opened first so it sees the alert the attack raises.
+	streamCtx, stopStream := context.WithCancel(context.Background())
+	defer stopStream()
+	req, _ := http.NewRequestWithContext(streamCtx, http.MethodGet, base+"/admin/alerts/stream", nil)
+	req.Header.Set("Authorization", "Bearer test-admin-token")
+	stream, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Body.Close()
+	if ct := stream.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("stream content type %q", ct)
+	}
+	streamed := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(stream.Body)
+		for sc.Scan() {
+			if line, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				streamed <- line
+			}
+		}
+		close(streamed)
+	}()
+
+	// Admin endpoints refuse a missing token.
+	if resp, _ := admin.do(mustGet(t, base+"/admin/alerts")); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("admin without token: %d", resp.StatusCode)
+	}
+	// Monitoring endpoints refuse anonymous callers.
+	if resp, _ := alice.post("/api/session/heartbeat", "", nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("anonymous heartbeat: %d", resp.StatusCode)
+	}
+
+	if code := alice.login("alice", "correct horse battery staple"); code != http.StatusOK {
+		t.Fatalf("alice login: %d", code)
+	}
+
+	// Heartbeats: 2 per minute per user; the third is refused with Retry-After.
+	for i := 1; i <= 3; i++ {
+		resp, _ := alice.post("/api/session/heartbeat", "", nil)
+		want := http.StatusNoContent
+		if i == 3 {
+			want = http.StatusTooManyRequests
+		}
+		if resp.StatusCode != want {
+			t.Fatalf("heartbeat %d: %d, want %d", i, resp.StatusCode, want)
+		}
+		if i == 3 && resp.Header.Get("Retry-After") == "" {
+			t.Error("429 without Retry-After")
+		}
+	}
+
+	// Activity: allowlisted actions only, 20 per minute per user.
+	if resp, _ := alice.post("/api/activity/track", "application/json", strings.NewReader(`{"action":"mouse_move"}`)); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("disallowed action: %d", resp.StatusCode)
+	}
+	for i := 2; i <= 21; i++ {
+		resp, _ := alice.post("/api/activity/track", "application/json", strings.NewReader(`{"action":"page_view","resource":"/reports"}`))
+		want := http.StatusNoContent
+		if i == 21 {
+			want = http.StatusTooManyRequests
+		}
+		if resp.StatusCode != want {
+			t.Fatalf("activity %d: %d, want %d", i, resp.StatusCode, want)
+		}
+	}
+
+	// Uploads: a benign chart is stored sanitised, a PNG with a ZIP appended is blocked.
+	good := corpusCase(t, uploadcorpus.Benign(), "png_with_text")
+	code, out := alice.upload("chart.png", "image/png", good.Upload.Data)
+	if code != http.StatusCreated || out["allowed"] != true {
+		t.Fatalf("benign upload: %d %v", code, out)
+	}
+	bad := corpusCase(t, uploadcorpus.Hostile(), "png_zip_appended")
+	code, out = alice.upload(bad.Upload.Name, "image/png", bad.Upload.Data)
+	if code != http.StatusUnprocessableEntity || out["allowed"] != false || !strings.Contains(jsonString(out["threats"]), "trailing_data") {
+		t.Fatalf("hostile upload: %d %v", code, out)
+	}
+
+	// An attacker guesses bob's password from one address: the login limit
+	// (10 per minute per IP group; alice's login used one) ends the guessing.
+	attacker := newClient(t, base)
+	for i := 0; i < 9; i++ {
+		if code := attacker.login("bob", "guess"); code != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d", i, code)
+		}
+	}
+	if code := attacker.login("bob", "guess"); code != http.StatusTooManyRequests {
+		t.Fatalf("guess beyond the login limit: %d", code)
+	}
+
+	// The brute force on bob's account opens one alert, streamed live.
+	select {
+	case line, ok := <-streamed:
+		if !ok || !strings.Contains(line, `"rule":"brute_force_account"`) || !strings.Contains(line, `"subject":"user:bob"`) {
+			t.Fatalf("streamed %q", line)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no alert on the stream")
+	}
+
+	var alerts []alertJSON
+	eventually(t, "brute_force_account alert stored", func() bool {
+		alerts = nil
+		admin.admin("/admin/alerts", &alerts)
+		for _, a := range alerts {
+			if a.Rule == "brute_force_account" && a.Subject == "user:bob" && a.Status == "open" {
+				return true
+			}
+		}
+		return false
+	})
+	n := 0
+	for _, a := range alerts {
+		if a.Rule == "brute_force_account" && a.Subject == "user:bob" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d brute_force_account alerts for bob, want exactly 1", n)
+	}
+
+	var summary struct {
+		Events         int64            `json:"events"`
+		ByType         map[string]int64 `json:"by_type"`
+		Uploads        int64            `json:"uploads"`
+		ThreatsBlocked int64            `json:"threats_blocked"`
+		LoginFailures  int64            `json:"login_failures"`
+	}
+	eventually(t, "summary counts the flow", func() bool {
+		admin.admin("/admin/summary", &summary)
+		return summary.LoginFailures == 9 && summary.Uploads == 2 && summary.ByType["rate_limited"] == 3
+	})
+	if summary.ThreatsBlocked != 1 || summary.ByType["login_success"] != 1 {
+		t.Errorf("summary %+v", summary)
+	}
+
+	var sessions []map[string]any
+	eventually(t, "alice's session listed", func() bool {
+		sessions = nil
+		admin.admin("/admin/sessions", &sessions)
+		for _, s := range sessions {
+			if s["user_id"] == "alice" {
+				return true
+			}
+		}
+		return false
+	})
+
+	if resp, _ := alice.post("/logout", "", nil); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+	if resp, _ := alice.post("/api/session/heartbeat", "", nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("heartbeat after logout: %d", resp.StatusCode)
+	}
+}
+
+func mustGet(t *testing.T, u string) *http.Request {
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+func jsonString(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func TestServerMemory(t *testing.T) {
+	flow(t, start(t, config{}))
+}
+
+func TestServerPostgresRedis(t *testing.T) {
+	dbURL := testenv.DatabaseURL(t)
+	redisAddr := testenv.RedisAddr(t)
+	pool := sqlschematest.Pool(t)
+	schema := sqlschematest.RandomName("secmon_http")
+	t.Cleanup(func() { sqlschematest.DropSchema(t, pool, schema) })
+	flow(t, start(t, config{
+		DatabaseURL: dbURL,
+		Schema:      schema,
+		RedisAddr:   redisAddr,
+		RedisPrefix: "secmon:test:" + schema + ":",
+	}))
+}
