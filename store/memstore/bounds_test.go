@@ -379,3 +379,16 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+func TestReportsNeedBothBounds(t *testing.T) {
+	t.Parallel()
+	s := memstore.New()
+	for _, r := range [][2]time.Time{{{}, t0}, {t0, {}}} {
+		if _, err := s.Summary(t.Context(), r[0], r[1]); !errors.Is(err, secmon.ErrInvalid) {
+			t.Errorf("Summary(%v, %v) error = %v, want ErrInvalid", r[0], r[1], err)
+		}
+		if _, err := s.Hourly(t.Context(), r[0], r[1]); !errors.Is(err, secmon.ErrInvalid) {
+			t.Errorf("Hourly(%v, %v) error = %v, want ErrInvalid", r[0], r[1], err)
+		}
+	}
+}

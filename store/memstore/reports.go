@@ -8,8 +8,8 @@ import (
 )
 
 // Summary aggregates the events in [from, to) and counts the alerts whose
-// FirstSeen is in that range. to before from is an error matching
-// secmon.ErrInvalid. It reads only the events in the range.
+// FirstSeen is in that range. A zero from or to, or to before from, is an
+// error matching secmon.ErrInvalid. It reads only the events in the range.
 func (s *Store) Summary(ctx context.Context, from, to time.Time) (secmon.Summary, error) {
 	if err := ctx.Err(); err != nil {
 		return secmon.Summary{}, err
@@ -60,8 +60,8 @@ func (s *Store) Summary(ctx context.Context, from, to time.Time) (secmon.Summary
 // while the bucket starts before to, oldest first, empty hours included.
 // Only events in [from, to) are counted, so with bounds inside an hour the
 // first and last buckets are partial and the totals equal Summary's. A range
-// of more than secmon.MaxQueryLimit buckets, or to before from, is an error
-// matching secmon.ErrInvalid.
+// of more than secmon.MaxQueryLimit buckets, a zero from or to, or to before
+// from, is an error matching secmon.ErrInvalid.
 func (s *Store) Hourly(ctx context.Context, from, to time.Time) ([]secmon.HourBucket, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
