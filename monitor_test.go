@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"slices"
 	"strings"
@@ -1532,6 +1533,117 @@ func TestStampedIDsAreUniqueTimeOrderedUUIDv7(t *testing.T) {
 		ms := int64(binary.BigEndian.Uint64(e.ID[0:8]) >> 16)
 		if ms != e.Time.UnixMilli() {
 			t.Fatalf("ID %v carries %d ms, event time is %d", e.ID, ms, e.Time.UnixMilli())
+		}
+	}
+}
+
+func TestConcurrentProducersAndFlushes(t *testing.T) {
+	t.Parallel()
+	m, st, clock := setup(t, func(c *secmon.Config) {
+		c.BatchSize = 7
+		c.FlushInterval = time.Millisecond
+		c.Detector = perEventDetector()
+	})
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	const workers, each = 4, 300
+	for g := range workers {
+		wg.Go(func() {
+			for i := range each {
+				ip := netip.AddrFrom4([4]byte{10, 9, byte(g), byte(i % 3)})
+				if err := m.Log(ctx, secmon.Event{Type: secmon.EventLoginFailure, UserID: fmt.Sprint(g), IP: ip}); err != nil {
+					t.Error(err)
+					return
+				}
+				if err := m.Heartbeat(ctx, secmon.SessionBeat{SessionID: fmt.Sprint("s", g, "-", i%10), UserID: fmt.Sprint(g), IP: ip}); err != nil {
+					t.Error(err)
+					return
+				}
+				if err := m.TrackActivity(ctx, secmon.Activity{UserID: fmt.Sprint(g), Action: "page_view"}); err != nil {
+					t.Error(err)
+					return
+				}
+				if i%50 == 0 {
+					if err := m.Flush(ctx); err != nil {
+						t.Error(err)
+					}
+					clock.Advance(time.Second)
+				}
+				_ = m.Stats()
+			}
+		})
+	}
+	wg.Wait()
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	anomalies := int(m.Stats().SessionAnomalies) // sessions move between three addresses
+	if total, dup := st.writtenEvents(); total != workers*each+anomalies || dup != 0 || anomalies == 0 {
+		t.Errorf("events written %d (dup %d), want %d logged and %d anomalies", total, dup, workers*each, anomalies)
+	}
+	st.mu.Lock()
+	nacts := len(st.activityIDs)
+	st.mu.Unlock()
+	if nacts != workers*each {
+		t.Errorf("activities written %d, want %d", nacts, workers*each)
+	}
+	sess, _ := st.ActiveSessions(ctx, secmon.SessionQuery{Limit: 1000})
+	if len(sess) != workers*10 {
+		t.Errorf("sessions %d, want %d", len(sess), workers*10)
+	}
+	alerts, _ := st.Alerts(ctx, secmon.AlertQuery{Status: secmon.AlertOpen, Limit: 1000})
+	var count int64
+	for _, a := range alerts {
+		count += a.Count
+	}
+	if len(alerts) != workers*3 || count != workers*each {
+		t.Errorf("%d open alerts with total Count %d, want %d and %d", len(alerts), count, workers*3, workers*each)
+	}
+}
+
+// recordHandler is a slog.Handler that keeps the records it is given.
+type recordHandler struct {
+	mu   sync.Mutex
+	recs []string
+}
+
+func (h *recordHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *recordHandler) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString(r.Message)
+	r.Attrs(func(a slog.Attr) bool {
+		b.WriteString(" " + a.String())
+		return true
+	})
+	h.mu.Lock()
+	h.recs = append(h.recs, b.String())
+	h.mu.Unlock()
+	return nil
+}
+func (h *recordHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *recordHandler) WithGroup(string) slog.Handler      { return h }
+
+func TestLoggerReportsFailuresWithoutEventData(t *testing.T) {
+	t.Parallel()
+	h := &recordHandler{}
+	m, st, _ := setup(t, func(c *secmon.Config) { c.Logger = slog.New(h) })
+	st.setFailAll(true)
+	ctx := context.Background()
+	if err := m.Log(ctx, secmon.Event{Type: secmon.EventLoginFailure, UserID: "alice@example.com", Metadata: map[string]string{"reason": "pw hunter2"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Flush(ctx); err == nil {
+		t.Fatal("Flush on a failing store returned nil")
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	all := strings.Join(h.recs, "\n")
+	if !strings.Contains(all, "flush failed") || !strings.Contains(all, errOutage.Error()) {
+		t.Errorf("log lacks the failure: %q", all)
+	}
+	for _, secret := range []string{"alice", "hunter2"} {
+		if strings.Contains(all, secret) {
+			t.Errorf("log leaks %q: %q", secret, all)
 		}
 	}
 }
