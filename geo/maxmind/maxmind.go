@@ -143,11 +143,15 @@ func (r *Resolver) Reload() error {
 	return nil
 }
 
-func (r *Resolver) load() (*handle, error) {
-	var (
-		rd  *maxminddb.Reader
-		err error
-	)
+func (r *Resolver) load() (h *handle, err error) {
+	// A reader library that panics on a hostile file must not take the
+	// process (or the watcher goroutine) down with it.
+	defer func() {
+		if p := recover(); p != nil {
+			h, err = nil, fmt.Errorf("maxmind: loading %s: malformed database (%v)", r.path, p)
+		}
+	}()
+	var rd *maxminddb.Reader
 	if r.mmap {
 		rd, err = maxminddb.Open(r.path)
 	} else {
@@ -160,7 +164,7 @@ func (r *Resolver) load() (*handle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("maxmind: loading %s: %w", r.path, err)
 	}
-	h := &handle{rd: rd, loaded: time.Now()}
+	h = &handle{rd: rd, loaded: time.Now()}
 	h.refs.Store(1)
 	return h, nil
 }
@@ -243,7 +247,7 @@ type cityRecord struct {
 // name, coordinates and accuracy radius. It returns secmon.ErrNotFound when
 // the address is not in the database, an error matching secmon.ErrInvalid
 // for an invalid address, and secmon.ErrClosed after Close.
-func (r *Resolver) Resolve(ctx context.Context, ip netip.Addr) (secmon.Geo, error) {
+func (r *Resolver) Resolve(ctx context.Context, ip netip.Addr) (g secmon.Geo, err error) {
 	if !ip.IsValid() {
 		return secmon.Geo{}, fmt.Errorf("maxmind: invalid address: %w", secmon.ErrInvalid)
 	}
@@ -255,6 +259,11 @@ func (r *Resolver) Resolve(ctx context.Context, ip netip.Addr) (secmon.Geo, erro
 		return secmon.Geo{}, secmon.ErrClosed
 	}
 	defer h.release()
+	defer func() {
+		if p := recover(); p != nil { // a malformed data section
+			g, err = secmon.Geo{}, fmt.Errorf("maxmind: malformed record (%v)", p)
+		}
+	}()
 	res := h.rd.Lookup(ip.Unmap().WithZone(""))
 	if err := res.Err(); err != nil {
 		return secmon.Geo{}, fmt.Errorf("maxmind: lookup: %w", err)
@@ -266,7 +275,7 @@ func (r *Resolver) Resolve(ctx context.Context, ip netip.Addr) (secmon.Geo, erro
 	if err := res.Decode(&rec); err != nil {
 		return secmon.Geo{}, fmt.Errorf("maxmind: decoding record: %w", err)
 	}
-	g := secmon.Geo{
+	g = secmon.Geo{
 		Country:    rec.Country.ISOCode,
 		City:       rec.City.Names.EN,
 		Latitude:   rec.Location.Latitude,

@@ -322,6 +322,34 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
+func FuzzOpen(f *testing.F) {
+	dir := f.TempDir()
+	good := filepath.Join(dir, "seed.mmdb")
+	writeDB(f, good, london, berlinV6)
+	b, err := os.ReadFile(good)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Add(b[:len(b)/2])
+	f.Add(b[len(b)/3:])
+	f.Add([]byte("\xab\xcd\xefMaxMind.com"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(t.TempDir(), "f.mmdb")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r, err := maxmind.Open(path, noWatch)
+		if err != nil {
+			return
+		}
+		defer r.Close(context.Background())
+		for _, ip := range []string{"81.2.69.142", "2a02:8100::1", "8.8.8.8", "::1"} {
+			r.Resolve(context.Background(), netip.MustParseAddr(ip)) // must not panic
+		}
+	})
+}
+
 func BenchmarkResolve(b *testing.B) {
 	path := filepath.Join(b.TempDir(), "city.mmdb")
 	writeDB(b, path, london, berlinV6)
