@@ -114,7 +114,8 @@ const (
 type Config struct {
 	// Rules evaluated for every event, in order. nil means Defaults(); a
 	// non-nil empty slice means no rules. Names must be unique and non-empty.
-	// Do not change a rule's fields after New.
+	// Do not change a rule's fields after New, and give each Engine its own
+	// rule values: the stateful rules keep their memory in the value.
 	Rules []Rule
 	// Counters holds the rules' sliding-window and distinct counts. nil means
 	// in-memory counters (MemoryCounters) with MaxKeys. Use RedisCounters to
