@@ -3,12 +3,19 @@ package notify_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"mime/quotedprintable"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/mail"
+	"net/smtp"
 	"strings"
 	"sync"
 	"testing"
@@ -24,8 +31,11 @@ type smtpServer struct {
 	wg       sync.WaitGroup
 	mu       sync.Mutex
 	mails    []recordedMail
-	ehlo     string // extra EHLO lines, e.g. "STARTTLS"
-	rejectTo string // RCPT address answered with 550
+	ehlo     string      // extra EHLO lines, e.g. "STARTTLS"
+	rejectTo string      // RCPT address answered with 550
+	tls      *tls.Config // when set, STARTTLS and AUTH PLAIN are offered
+	auths    []string    // decoded AUTH PLAIN responses
+	tlsUsed  []bool      // per mail: was the session encrypted
 }
 
 type recordedMail struct {
@@ -72,11 +82,12 @@ func (s *smtpServer) received() []recordedMail {
 }
 
 func (s *smtpServer) serve(c net.Conn) {
-	defer c.Close()
+	defer func() { c.Close() }()
 	r := bufio.NewReader(c)
 	reply := func(line string) { io.WriteString(c, line+"\r\n") }
 	reply("220 test.local ESMTP")
 	var cur recordedMail
+	encrypted := false
 	for {
 		line, err := r.ReadString('\n')
 		if err != nil {
@@ -85,6 +96,30 @@ func (s *smtpServer) serve(c net.Conn) {
 		line = strings.TrimRight(line, "\r\n")
 		verb := strings.ToUpper(line)
 		switch {
+		case strings.HasPrefix(verb, "EHLO") && s.tls != nil:
+			reply("250-test.local")
+			if encrypted {
+				reply("250 AUTH PLAIN")
+			} else {
+				reply("250 STARTTLS")
+			}
+		case verb == "STARTTLS" && s.tls != nil:
+			reply("220 go ahead")
+			tc := tls.Server(c, s.tls)
+			if err := tc.Handshake(); err != nil {
+				return
+			}
+			c, r, encrypted = tc, bufio.NewReader(tc), true
+		case strings.HasPrefix(verb, "AUTH PLAIN ") && encrypted:
+			dec, err := base64.StdEncoding.DecodeString(line[len("AUTH PLAIN "):])
+			if err != nil {
+				reply("501 bad base64")
+				continue
+			}
+			s.mu.Lock()
+			s.auths = append(s.auths, string(dec))
+			s.mu.Unlock()
+			reply("235 ok")
 		case strings.HasPrefix(verb, "EHLO"):
 			if s.ehlo != "" {
 				reply("250-test.local")
@@ -122,6 +157,7 @@ func (s *smtpServer) serve(c net.Conn) {
 			cur.data = data.String()
 			s.mu.Lock()
 			s.mails = append(s.mails, cur)
+			s.tlsUsed = append(s.tlsUsed, encrypted)
 			s.mu.Unlock()
 			reply("250 queued")
 		case verb == "RSET" || verb == "NOOP":
@@ -198,6 +234,47 @@ func TestSMTPDelivers(t *testing.T) {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("body lacks %q:\n%s", want, body)
 		}
+	}
+}
+
+func TestSMTPStartTLSAndAuth(t *testing.T) {
+	t.Parallel()
+	// Borrow httptest's self-signed certificate for 127.0.0.1.
+	hs := httptest.NewTLSServer(http.NotFoundHandler())
+	serverTLS := hs.TLS.Clone()
+	roots := x509.NewCertPool()
+	roots.AddCert(hs.Certificate())
+	hs.Close()
+
+	srv := newSMTPServer(t, func(s *smtpServer) { s.tls = serverTLS })
+	n := newSMTP(t, notify.SMTPConfig{
+		Addr:       srv.addr(),
+		TLS:        &tls.Config{RootCAs: roots, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12},
+		Auth:       smtp.PlainAuth("", "mailer", "s3cret-pass", "127.0.0.1"),
+		RequireTLS: true,
+	})
+	if err := n.Notify(context.Background(), alert(secmon.SeverityCritical)); err != nil {
+		t.Fatal(err)
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if len(srv.mails) != 1 || !srv.tlsUsed[0] {
+		t.Fatalf("mails %d, encrypted %v", len(srv.mails), srv.tlsUsed)
+	}
+	if len(srv.auths) != 1 || srv.auths[0] != "\x00mailer\x00s3cret-pass" {
+		t.Errorf("AUTH PLAIN %q", srv.auths)
+	}
+
+	// A certificate the client does not trust stops the delivery before
+	// anything is sent.
+	untrusted := newSMTP(t, notify.SMTPConfig{Addr: srv.addr()})
+	err := untrusted.Notify(context.Background(), alert(secmon.SeverityCritical))
+	var se *notify.SMTPError
+	if !errors.As(err, &se) || se.Stage != "starttls" {
+		t.Errorf("untrusted certificate: %v", err)
+	}
+	if strings.Contains(fmt.Sprint(err), "s3cret-pass") {
+		t.Errorf("error leaks the password: %v", err)
 	}
 }
 

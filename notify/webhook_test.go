@@ -251,8 +251,10 @@ func TestWebhookTimeoutAndCancel(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}()
+	// The cancel lands either while the first answer is read or during the
+	// hour-long backoff; either way Notify returns after one attempt.
 	err = slow.Notify(ctx, alert(secmon.SeverityHigh))
-	if !errors.As(err, &we) || we.Attempts != 1 || we.StatusCode != 500 {
+	if !errors.As(err, &we) || we.Attempts != 1 || (we.StatusCode != 500 && !errors.Is(err, context.Canceled)) {
 		t.Fatalf("cancelled: %v", err)
 	}
 }
