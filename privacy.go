@@ -144,12 +144,13 @@ var DefaultMetadataKeys = []string{
 //   - API keys with a well-known prefix (sk_, pk_, rk_, sk-, ghp_, gho_,
 //     ghu_, ghs_, ghr_, github_pat_, glpat-, xox?-, AKIA, ASIA, AIza, …);
 //   - other long high-entropy tokens: 32 or more characters of
-//     [A-Za-z0-9_+-] mixing upper case, lower case and digits, or 32 or
-//     more hexadecimal digits mixing letters and digits (so hex digests are
-//     redacted too; UUIDs are kept);
+//     [A-Za-z0-9_+-] mixing upper case, lower case and digits with at least
+//     16 distinct characters, or 32 or more hexadecimal digits mixing
+//     letters and digits (so hex digests are redacted too; UUIDs and
+//     snake_case identifiers are kept);
 //   - e-mail addresses, wherever they stand (inside URLs too);
-//   - card numbers: 13 to 19 digits, optionally grouped by single spaces or
-//     dashes, that pass the Luhn check;
+//   - card numbers: 13 to 19 digits starting with 2 to 6, optionally
+//     grouped by single spaces or dashes, that pass the Luhn check;
 //   - the user:password part of a URL (https://user:pass@host/).
 type PrivacyPolicy struct {
 	// IPMode says how IP addresses are kept. Default IPFull.
