@@ -1,0 +1,188 @@
+package benchmarks
+
+import (
+	"context"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	golimiter "github.com/sethvargo/go-limiter/memorystore"
+	"github.com/throttled/throttled/v2"
+	throttledmem "github.com/throttled/throttled/v2/store/memstore"
+	ulule "github.com/ulule/limiter/v3"
+	ululemem "github.com/ulule/limiter/v3/drivers/store/memory"
+
+	"github.com/secmon-go/secmon/ratelimit"
+)
+
+// Every limiter gets the same policy: 20 requests per minute per key, burst
+// 20, and room for at least 2^20 keys.
+const (
+	rlLimit   = 20
+	rlPeriod  = time.Minute
+	rlMaxKeys = 1 << 20
+)
+
+// rlSubject is one limiter under test: allow reports whether one request for
+// key may proceed; close releases what the limiter owns.
+type rlSubject struct {
+	allow func(ctx context.Context, key string) bool
+	close func()
+}
+
+var rlSubjects = []struct {
+	name string
+	make func(testing.TB) rlSubject
+}{
+	{"secmon", func(tb testing.TB) rlSubject {
+		m, err := ratelimit.NewMemory(ratelimit.MemoryConfig{
+			Policy:  ratelimit.Policy{Limit: rlLimit, Period: rlPeriod},
+			MaxKeys: rlMaxKeys,
+		})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return rlSubject{
+			allow: func(ctx context.Context, key string) bool { d, _ := m.Allow(ctx, key); return d.Allowed },
+			close: func() {},
+		}
+	}},
+	{"go-limiter", func(tb testing.TB) rlSubject {
+		s, err := golimiter.New(&golimiter.Config{Tokens: rlLimit, Interval: rlPeriod})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return rlSubject{
+			allow: func(ctx context.Context, key string) bool { _, _, _, ok, _ := s.Take(ctx, key); return ok },
+			close: func() { _ = s.Close(context.Background()) },
+		}
+	}},
+	{"ulule", func(tb testing.TB) rlSubject {
+		l := ulule.New(ululemem.NewStore(), ulule.Rate{Period: rlPeriod, Limit: rlLimit})
+		return rlSubject{
+			allow: func(ctx context.Context, key string) bool { c, _ := l.Get(ctx, key); return !c.Reached },
+			close: func() {},
+		}
+	}},
+	{"throttled", func(tb testing.TB) rlSubject {
+		st, err := throttledmem.NewCtx(rlMaxKeys)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		rl, err := throttled.NewGCRARateLimiterCtx(st, throttled.RateQuota{MaxRate: throttled.PerMin(rlLimit), MaxBurst: rlLimit - 1})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return rlSubject{
+			allow: func(ctx context.Context, key string) bool { limited, _, _ := rl.RateLimitCtx(ctx, key, 1); return !limited },
+			close: func() {},
+		}
+	}},
+}
+
+func rlKeys(n int) []string {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = "user:" + strconv.Itoa(i)
+	}
+	return keys
+}
+
+// BenchmarkRatelimitHotKey: one goroutine, one key.
+func BenchmarkRatelimitHotKey(b *testing.B) {
+	for _, s := range rlSubjects {
+		b.Run(s.name, func(b *testing.B) {
+			l := s.make(b)
+			defer l.close()
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				l.allow(ctx, "user:42")
+			}
+		})
+	}
+}
+
+// BenchmarkRatelimitKeys100k: one goroutine, 100,000 keys in turn.
+func BenchmarkRatelimitKeys100k(b *testing.B) {
+	keys := rlKeys(100_000)
+	for _, s := range rlSubjects {
+		b.Run(s.name, func(b *testing.B) {
+			l := s.make(b)
+			defer l.close()
+			ctx := context.Background()
+			for _, k := range keys {
+				l.allow(ctx, k)
+			}
+			runtime.GC()
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				l.allow(ctx, keys[i])
+				if i++; i == len(keys) {
+					i = 0
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkRatelimitParallel: GOMAXPROCS goroutines, each walking the
+// 100,000 keys from its own starting point.
+func BenchmarkRatelimitParallel(b *testing.B) {
+	keys := rlKeys(100_000)
+	for _, s := range rlSubjects {
+		b.Run(s.name, func(b *testing.B) {
+			l := s.make(b)
+			defer l.close()
+			ctx := context.Background()
+			for _, k := range keys {
+				l.allow(ctx, k)
+			}
+			runtime.GC()
+			b.ReportAllocs()
+			b.ResetTimer()
+			var start int
+			b.RunParallel(func(pb *testing.PB) {
+				start += 7919 // racy on purpose: only spreads starting points
+				i := start % len(keys)
+				for pb.Next() {
+					l.allow(ctx, keys[i])
+					if i++; i == len(keys) {
+						i = 0
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkRatelimitBytesPerKey reports the heap each limiter holds per key
+// after one request for each of 1,000,000 distinct keys (runtime.MemStats,
+// after GC). Keys are built inside the loop, so their bytes count only when
+// the limiter keeps them.
+func BenchmarkRatelimitBytesPerKey(b *testing.B) {
+	const n = 1_000_000
+	for _, s := range rlSubjects {
+		b.Run(s.name, func(b *testing.B) {
+			ctx := context.Background()
+			var perKey float64
+			for b.Loop() {
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				l := s.make(b)
+				for i := range n {
+					l.allow(ctx, "user:"+strconv.Itoa(i))
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				perKey = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / n
+				l.close()
+				runtime.KeepAlive(l)
+			}
+			b.ReportMetric(perKey, "B/key")
+		})
+	}
+}
