@@ -39,7 +39,8 @@ type MemoryConfig struct {
 	// holding MaxKeys/Shards keys, so the total never exceeds MaxKeys.
 	MaxKeys int
 	// MaxKeyLen is the longest key Allow accepts; longer keys get
-	// ErrKeyTooLong. Default DefaultMaxKeyLen.
+	// ErrKeyTooLong. Keys are hashed, not stored, so this bounds the work
+	// per call rather than memory. Default DefaultMaxKeyLen.
 	MaxKeyLen int
 	// Shards is the number of independently locked partitions, a power of
 	// two. Default DefaultShards, halved while a shard would hold fewer
@@ -63,7 +64,8 @@ type MemoryConfig struct {
 // spread over power-of-two shards, each behind its own mutex, and are found
 // by a 64-bit keyed hash of the key (hash/maphash with a random seed per
 // limiter): the key itself is not stored, so a bucket costs 16 bytes of
-// table and Allow never allocates. Two distinct keys share a bucket only if
+// table (about 34 bytes a key with the table's slack) and Allow on a known
+// key never allocates. Two distinct keys share a bucket only if
 // their hashes collide, which among a million keys happens with probability
 // below 10⁻⁷, and the secret per-process seed keeps clients from aiming for
 // a collision.
@@ -72,7 +74,9 @@ type MemoryConfig struct {
 //
 // A key whose bucket is full again is indistinguishable from a key never
 // seen, so it may be deleted without changing any decision. Each shard
-// deletes such keys every SweepInterval, during an Allow call.
+// deletes such keys every SweepInterval, during an Allow call; a sweep walks
+// one shard's table, at most MaxKeys/Shards buckets (16,384 by default), and
+// shrinks it when it has become sparse.
 //
 // When a shard holds its share of MaxKeys and a new key arrives, Memory first
 // deletes the full buckets of that shard (at most once per second per shard,
