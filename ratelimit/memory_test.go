@@ -415,3 +415,49 @@ func TestShardLayout(t *testing.T) {
 		t.Fatalf("shard is %d bytes, want 128 (two cache lines)", got)
 	}
 }
+
+func TestMemoryClockBackwards(t *testing.T) {
+	t.Parallel()
+	m := newMemory(t, MemoryConfig{Policy: Heartbeat})
+	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	for range 2 {
+		if d, _ := m.AllowAt("k", now); !d.Allowed {
+			t.Fatal("fresh bucket denied")
+		}
+	}
+	d, _ := m.AllowAt("k", now.Add(-time.Hour))
+	if d.Allowed || d.RetryAfter != time.Hour+30*time.Second {
+		t.Fatalf("an hour back in time: %+v, want denied until the original refill", d)
+	}
+	if d, _ := m.AllowAt("k", now.Add(30*time.Second)); !d.Allowed {
+		t.Fatalf("back on time: %+v", d)
+	}
+}
+
+func TestMemoryParallelManyKeys(t *testing.T) {
+	t.Parallel()
+	m := newMemory(t, MemoryConfig{Policy: Heartbeat, Shards: 8})
+	var wg sync.WaitGroup
+	var sharedAllowed atomic.Int64
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 5000 {
+				k := "g" + strconv.Itoa(g) + ":" + strconv.Itoa(i)
+				if d := mustAllow(t, m, k); !d.Allowed || d.Remaining != 1 {
+					t.Errorf("fresh key %s: %+v", k, d)
+					return
+				}
+				if i%100 == 0 && mustAllow(t, m, "shared").Allowed {
+					sharedAllowed.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if got := m.Stats().Keys; got != 8*5000+1 {
+		t.Fatalf("Keys = %d, want %d", got, 8*5000+1)
+	}
+	if got := sharedAllowed.Load(); got != 2 {
+		t.Fatalf("shared key allowed %d times, want 2", got)
+	}
+}

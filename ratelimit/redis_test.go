@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"os/exec"
 	"strconv"
 	"sync"
@@ -369,6 +370,36 @@ func TestRedisNoScript(t *testing.T) {
 		d := mustAllow(t, r, "k")
 		if d.Degraded != secmon.NotDegraded || d.Allowed != (i < 2) {
 			t.Fatalf("call %d (flushed before: %v): %+v", i+1, flush, d)
+		}
+	}
+}
+
+// TestAuditHeartbeatSpamRedis runs the audit's acceptance test against two
+// instances sharing one Redis: the client spreads its 100 heartbeats over
+// both and still gets only 2 through.
+func TestAuditHeartbeatSpamRedis(t *testing.T) {
+	t.Parallel()
+	c := newRedisClient(t, testenv.RedisAddr(t))
+	prefix := testPrefix(t)
+	cleanupKeys(t, c, prefix)
+	var servers [2]http.Handler
+	for i := range servers {
+		r := newRedisLimiter(t, c, RedisConfig{Policy: Heartbeat, KeyPrefix: prefix, Timeout: 5 * time.Second})
+		servers[i] = withUser(Middleware(r, MiddlewareOptions{KeyFunc: KeyByUser(userFromContext)})(okHandler))
+	}
+	for i := 1; i <= 100; i++ {
+		rec := serve(servers[i%2], userRequest("/api/session/heartbeat", "alice"))
+		want := http.StatusTooManyRequests
+		if i <= 2 {
+			want = http.StatusOK
+		}
+		if rec.Code != want {
+			t.Fatalf("heartbeat %d: status %d, want %d", i, rec.Code, want)
+		}
+		if want == http.StatusTooManyRequests {
+			if ra, err := strconv.Atoi(rec.Header().Get(HeaderRetryAfter)); err != nil || ra < 1 || ra > 30 {
+				t.Fatalf("heartbeat %d: Retry-After %q", i, rec.Header().Get(HeaderRetryAfter))
+			}
 		}
 	}
 }
