@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"time"
 
 	"github.com/secmon-go/secmon/ratelimit"
@@ -58,4 +59,29 @@ func ExampleMiddleware() {
 	// 204 RateLimit: "heartbeat";r=1;t=30 Retry-After: ""
 	// 204 RateLimit: "heartbeat";r=0;t=60 Retry-After: ""
 	// 429 RateLimit: "heartbeat";r=0;t=30 Retry-After: "30"
+}
+
+func ExampleKeyByIPGroup() {
+	// Requests reach the service through a load balancer in 10.0.0.0/8.
+	key := ratelimit.KeyByIPGroup([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")})
+
+	viaProxy := httptest.NewRequest(http.MethodPost, "/login", nil)
+	viaProxy.RemoteAddr = "10.0.0.5:41000"
+	viaProxy.Header.Set("X-Forwarded-For", "203.0.113.7")
+
+	direct := httptest.NewRequest(http.MethodPost, "/login", nil)
+	direct.RemoteAddr = "198.51.100.4:5000"
+	direct.Header.Set("X-Forwarded-For", "192.0.2.1") // written by the client: ignored
+
+	ipv6 := httptest.NewRequest(http.MethodPost, "/login", nil)
+	ipv6.RemoteAddr = "[2001:db8:7:8:aaaa::1]:443"
+
+	for _, r := range []*http.Request{viaProxy, direct, ipv6} {
+		k, err := key(r)
+		fmt.Println(k, err)
+	}
+	// Output:
+	// ip:203.0.113.7/32 <nil>
+	// ip:198.51.100.4/32 <nil>
+	// ip:2001:db8:7:8::/64 <nil>
 }
