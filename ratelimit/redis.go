@@ -24,6 +24,8 @@ const (
 	// each instance still limits on its own (Degraded == secmon.DegradedLocal).
 	FailLocal FailPolicy = iota
 	// FailOpen allows the request (Degraded == secmon.DegradedFailOpen).
+	// Remaining is 0 since nothing is known; Middleware omits the RateLimit
+	// header for such a decision.
 	FailOpen
 	// FailClosed denies the request (Degraded == secmon.DegradedFailClosed),
 	// with RetryAfter set to the policy's refill interval.
@@ -198,9 +200,11 @@ func (r *Redis) Allow(ctx context.Context, key string) (secmon.Decision, error) 
 		return secmon.Decision{Limit: r.burst}, ErrKeyTooLong
 	}
 	if r.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, r.timeout)
-		defer cancel()
+		if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > r.timeout {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, r.timeout)
+			defer cancel()
+		}
 	}
 	var rk string
 	if r.hashTag {
