@@ -137,7 +137,8 @@ func (s *Store) partitions(ctx context.Context, q interface {
 }
 
 // dropPartitions drops the daily partitions that end at or before cutoff,
-// each in its own short transaction that counts its rows first. It takes
+// each in its own short transaction that counts its rows first (exactly,
+// or from the statistics with Options.EstimateDroppedRows). It takes
 // the same advisory lock as ensure_event_partitions and a lock_timeout, so
 // a long reader makes it give up (and retry at the next Purge) rather than
 // queue every writer behind it.
@@ -173,8 +174,17 @@ func (s *Store) dropPartitions(ctx context.Context, cutoff time.Time) (dropped i
 				if err := tx.QueryRow(ctx, `SELECT pg_catalog.to_regclass($1) IS NOT NULL`, ident).Scan(&exists); err != nil || !exists {
 					return err
 				}
-				if err := tx.QueryRow(ctx, `SELECT count(*) FROM `+ident).Scan(&n); err != nil {
-					return err
+				n = -1
+				if s.opts.EstimateDroppedRows {
+					if err := tx.QueryRow(ctx, `SELECT CASE WHEN reltuples < 0 THEN -1 ELSE reltuples::bigint END
+ FROM pg_catalog.pg_class WHERE oid = $1::regclass`, ident).Scan(&n); err != nil {
+						return err
+					}
+				}
+				if n < 0 {
+					if err := tx.QueryRow(ctx, `SELECT count(*) FROM `+ident).Scan(&n); err != nil {
+						return err
+					}
 				}
 				_, err := tx.Exec(ctx, `DROP TABLE `+ident)
 				return err
