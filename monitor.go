@@ -342,6 +342,8 @@ type Monitor struct {
 
 	alertMu sync.Mutex
 	alerts  map[alertKey]*alertState
+	// lastSweep is when sweepAlertsLocked last ran (alertMu).
+	lastSweep time.Time
 	// reused by flushAlerts (flushSem)
 	alertRows []Alert
 	alertRefs []*alertState

@@ -66,7 +66,11 @@ func (m *Monitor) raise(findings []Finding, at time.Time) {
 		}
 		if !ok {
 			if len(m.alerts) >= m.cfg.AlertCapacity {
-				m.sweepAlertsLocked(m.clock.Now())
+				// At most one sweep per second on the hot path: a flood of
+				// new subjects must not make every Log scan the map.
+				if now := m.clock.Now(); now.Sub(m.lastSweep) >= time.Second || now.Before(m.lastSweep) {
+					m.sweepAlertsLocked(now)
+				}
 			}
 			if len(m.alerts) >= m.cfg.AlertCapacity {
 				m.st.alertsDropped.Add(1)
@@ -95,6 +99,7 @@ func (m *Monitor) raise(findings []Finding, at time.Time) {
 // sweepAlertsLocked forgets alerts that are written and quiet for longer
 // than SuppressWindow. The caller holds alertMu.
 func (m *Monitor) sweepAlertsLocked(now time.Time) {
+	m.lastSweep = now
 	for k, s := range m.alerts {
 		if s.pending == 0 && now.Sub(s.last) > m.cfg.SuppressWindow {
 			delete(m.alerts, k)

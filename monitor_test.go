@@ -1647,3 +1647,37 @@ func TestLoggerReportsFailuresWithoutEventData(t *testing.T) {
 		}
 	}
 }
+
+func TestAlertCapacityBoundsMemory(t *testing.T) {
+	t.Parallel()
+	m, st, clock := setup(t, func(c *secmon.Config) {
+		c.Detector = perEventDetector()
+		c.AlertCapacity = 3
+		c.SuppressWindow = time.Minute
+	})
+	ctx := context.Background()
+	logFrom := func(i int) {
+		t.Helper()
+		if err := m.Log(ctx, secmon.Event{Type: secmon.EventLoginFailure, IP: netip.AddrFrom4([4]byte{10, 7, 0, byte(i)})}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 5 {
+		logFrom(i)
+	}
+	if s := m.Stats(); s.AlertsOpened != 3 || s.AlertsDropped != 2 {
+		t.Fatalf("opened %d dropped %d, want 3 and 2", s.AlertsOpened, s.AlertsDropped)
+	}
+	mustFlush(t, m)
+	// Written and quiet for longer than the window: forgotten, room again.
+	clock.Advance(2 * time.Minute)
+	logFrom(10)
+	if s := m.Stats(); s.AlertsOpened != 4 || s.AlertsDropped != 2 {
+		t.Errorf("after the window: opened %d dropped %d, want 4 and 2", s.AlertsOpened, s.AlertsDropped)
+	}
+	mustFlush(t, m)
+	alerts, _ := st.Alerts(ctx, secmon.AlertQuery{})
+	if len(alerts) != 4 {
+		t.Errorf("stored alerts = %d, want 4", len(alerts))
+	}
+}
