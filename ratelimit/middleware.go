@@ -67,9 +67,9 @@ type MiddlewareOptions struct {
 	// KeyByIPGroup(nil): the IP group of the connecting peer.
 	KeyFunc KeyFunc
 	// Policy describes the limit in the RateLimit-Policy and RateLimit
-	// headers. Zero means the limiter's own Policy when it has one (see
-	// Policer); without either, RateLimit-Policy is omitted and RateLimit
-	// names the policy "default".
+	// headers. Zero (or invalid) means the limiter's own Policy when it has
+	// one (see Policer); without either, RateLimit-Policy is omitted and
+	// RateLimit names the policy "default".
 	Policy Policy
 	// OnDenied writes the response for a denied request, after the
 	// Retry-After, RateLimit-Policy and RateLimit headers are set; it must
@@ -99,18 +99,17 @@ func Middleware(l secmon.RateLimiter, opts MiddlewareOptions) func(http.Handler)
 			return secmon.Decision{}, errNoLimiter
 		})
 	}
-	p := opts.Policy
-	if p == (Policy{}) {
+	p, err := opts.Policy.withDefaults()
+	if err != nil {
+		p = Policy{}
 		if pl, ok := l.(Policer); ok {
-			p = pl.Policy()
+			p, err = pl.Policy().withDefaults()
 		}
 	}
 	name, policyHeader := `"default"`, ""
-	if p != (Policy{}) {
-		if pp, err := p.withDefaults(); err == nil {
-			name = `"` + pp.Name + `"`
-			policyHeader = formatPolicy(pp)
-		}
+	if err == nil {
+		name = `"` + p.Name + `"`
+		policyHeader = formatPolicy(p)
 	}
 	onDenied := opts.OnDenied
 	if onDenied == nil {

@@ -326,3 +326,23 @@ func FuzzKeyByIPGroup(f *testing.F) {
 		}
 	})
 }
+
+func TestMiddlewarePolicySource(t *testing.T) {
+	t.Parallel()
+	m := newMemory(t, MemoryConfig{Policy: Upload})
+	kf := func(*http.Request) (string, error) { return "k", nil }
+	for _, tc := range []struct {
+		opt  Policy
+		want string
+	}{
+		{Policy{}, `"upload";q=10;w=60`},                                          // the limiter's own
+		{Policy{Name: "bad name", Limit: 1}, `"upload";q=10;w=60`},                // invalid: ignored
+		{Policy{Name: "shown", Limit: 5, Period: time.Second}, `"shown";q=5;w=1`}, // explicit
+	} {
+		h := Middleware(m, MiddlewareOptions{KeyFunc: kf, Policy: tc.opt})(okHandler)
+		rec := serve(h, httptest.NewRequest(http.MethodGet, "/", nil))
+		if got := rec.Header().Get(HeaderRateLimitPolicy); got != tc.want {
+			t.Errorf("Policy %+v: RateLimit-Policy %q, want %q", tc.opt, got, tc.want)
+		}
+	}
+}
