@@ -43,10 +43,9 @@ func (c *demoClock) set(t time.Time) {
 
 // judgedUpload is a corpus file with the verdict the real validator gave it.
 type judgedUpload struct {
-	name     string
-	upload   secmon.Upload
-	verdict  secmon.Verdict
-	realSize int // the size the demo pretends the file had
+	name    string
+	upload  secmon.Upload
+	verdict secmon.Verdict
 }
 
 // demo generates one day of security events.
@@ -128,12 +127,12 @@ func activity(h int) float64 {
 	return 0.1 + 0.9*math.Exp(-float64((h-14)*(h-14))/(2*4.5*4.5))
 }
 
-// at returns a time in hour i of the window at the given minute and second
-// offsets plus jitter of up to jitter.
+// at returns the time offset into hour (counted from the window's start).
 func (d *demo) at(hour int, offset time.Duration) time.Time {
 	return d.from.Add(time.Duration(hour)*time.Hour + offset)
 }
 
+// within returns a random time in hour.
 func (d *demo) within(hour int) time.Time {
 	return d.at(hour, time.Duration(d.rng.Int64N(int64(time.Hour))))
 }
@@ -211,7 +210,9 @@ func (d *demo) generate() error {
 		}
 	}
 
-	d.bruteForce(3, 12*time.Minute)
+	if err := d.bruteForce(3, 12*time.Minute); err != nil {
+		return err
+	}
 	d.ipv6Rotation(21, 5*time.Minute)
 	d.uploadAttack(16, 20*time.Minute)
 	d.impossibleTravel(users[6], 8)
@@ -260,11 +261,11 @@ func (d *demo) uploadEvent(t time.Time, u demoUser, f judgedUpload) {
 // bruteForce: from one address, a password-guessing run against a list of
 // account names, held back by the login rate limiter (10 a minute): the
 // allowed attempts fail, the others are rate_limited.
-func (d *demo) bruteForce(hour int, length time.Duration) {
+func (d *demo) bruteForce(hour int, length time.Duration) error {
 	attacker := netip.MustParseAddr("203.0.113.66")
 	lim, err := ratelimit.NewMemory(ratelimit.MemoryConfig{Policy: ratelimit.Login})
 	if err != nil {
-		panic(err) // a fixed, valid policy
+		return err
 	}
 	key := "ip:" + secmon.IPGroup(attacker).String()
 	// Enumeration: many account names, a few guesses each.
@@ -276,7 +277,10 @@ func (d *demo) bruteForce(hour int, length time.Duration) {
 	d.rng.Shuffle(len(targets), func(i, j int) { targets[i], targets[j] = targets[j], targets[i] })
 	start := d.at(hour, 10*time.Minute)
 	for i, t := 0, start; t.Before(start.Add(length)); i, t = i+1, t.Add(time.Duration(1500+d.rng.IntN(1500))*time.Millisecond) {
-		dec, _ := lim.AllowAt(key, t)
+		dec, err := lim.AllowAt(key, t)
+		if err != nil {
+			return err
+		}
 		e := secmon.Event{Time: t, IP: attacker, UserID: targets[i%len(targets)], UserAgent: "python-requests/2.32.3"}
 		if dec.Allowed {
 			e.Type, e.Severity = secmon.EventLoginFailure, secmon.SeverityLow
@@ -287,6 +291,7 @@ func (d *demo) bruteForce(hour int, length time.Duration) {
 		}
 		d.add(e)
 	}
+	return nil
 }
 
 // ipv6Rotation: one attacker using a new address of its /64 for each guess
@@ -310,7 +315,7 @@ func (d *demo) uploadAttack(hour int, length time.Duration) {
 	start := d.at(hour, 35*time.Minute)
 	files := slices.Clone(d.hostile)
 	slices.SortFunc(files, func(a, b judgedUpload) int { return cmp.Compare(a.name, b.name) })
-	for i, t := 0, start; t.Before(start.Add(length)); i, t = i+1, t.Add(time.Duration(40+d.rng.IntN(80))*time.Second) {
+	for t := start; t.Before(start.Add(length)); t = t.Add(time.Duration(40+d.rng.IntN(80)) * time.Second) {
 		d.uploadEvent(t, u, files[d.rng.IntN(len(files))])
 	}
 }

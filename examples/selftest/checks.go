@@ -301,8 +301,8 @@ func checkLoginLimit(_ context.Context, _ *suite) error {
 	return nil
 }
 
-// failures returns n login failures from ip (a function of i) for user (a
-// function of i), one every step from start.
+// loginFailures returns n login failures from ip(i) for user(i), one every
+// step from start.
 func loginFailures(n int, start time.Time, step time.Duration, ip func(i int) netip.Addr, user func(i int) string) []secmon.Event {
 	events := make([]secmon.Event, n)
 	for i := range events {

@@ -69,7 +69,7 @@ func skip(reason string) error { return &skipError{reason} }
 
 // run executes the default checks and returns the exit status.
 func run(ctx context.Context, stdout io.Writer, env func(string) string) int {
-	return runChecks(ctx, stdout, env, defaultChecks())
+	return runChecks(ctx, stdout, &suite{env: env}, defaultChecks())
 }
 
 // defaultChecks is every check, in the order they run.
@@ -77,10 +77,9 @@ func defaultChecks() []check {
 	return append(memoryChecks(), postgresChecks()...)
 }
 
-// runChecks runs checks in order, prints a line for each and the counts,
-// and returns 1 when any failed.
-func runChecks(ctx context.Context, stdout io.Writer, env func(string) string, checks []check) int {
-	s := &suite{env: env}
+// runChecks runs checks in order on s, prints a line for each and the
+// counts, runs s's cleanups, and returns 1 when any check failed.
+func runChecks(ctx context.Context, stdout io.Writer, s *suite, checks []check) int {
 	defer s.close()
 	var passed, failed, skipped int
 	for _, c := range checks {
@@ -119,11 +118,12 @@ func runOne(ctx context.Context, s *suite, c check) (err error) {
 	return c.run(ctx, s)
 }
 
-// close runs the cleanups in reverse order.
+// close runs the cleanups in reverse order, once.
 func (s *suite) close() {
 	for i := len(s.cleanups) - 1; i >= 0; i-- {
 		s.cleanups[i]()
 	}
+	s.cleanups = nil
 }
 
 // oneLine keeps a reason on one output line.

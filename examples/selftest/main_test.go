@@ -101,26 +101,14 @@ func TestRunWithoutDatabase(t *testing.T) {
 	}
 }
 
-// selftestSchemas lists the schemas the self-test creates.
-func selftestSchemas(t *testing.T, pool *pgxpool.Pool) map[string]bool {
+// schemaExists reports whether the database holds schema.
+func schemaExists(t *testing.T, pool *pgxpool.Pool, schema string) bool {
 	t.Helper()
-	rows, err := pool.Query(context.Background(), "SELECT nspname FROM pg_catalog.pg_namespace WHERE nspname LIKE 'secmon\\_selftest\\_%'")
-	if err != nil {
+	var ok bool
+	if err := pool.QueryRow(context.Background(), "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1)", schema).Scan(&ok); err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
-	names := map[string]bool{}
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		names[n] = true
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return names
+	return ok
 }
 
 func testPool(t *testing.T, url string) *pgxpool.Pool {
@@ -139,10 +127,10 @@ func TestRunWithDatabase(t *testing.T) {
 	t.Parallel()
 	url := testenv.DatabaseURL(t)
 	pool := testPool(t, url)
-	before := selftestSchemas(t, pool)
 
 	var out bytes.Buffer
-	code := run(context.Background(), &out, envOf(map[string]string{DatabaseURLVar: url}))
+	s := &suite{env: envOf(map[string]string{DatabaseURLVar: url})}
+	code := runChecks(context.Background(), &out, s, defaultChecks())
 	r := parse(t, out.String())
 	if code != 0 || len(r.failed) != 0 || len(r.skipped) != 0 {
 		t.Fatalf("exit status %d, failed %v, skipped %v:\n%s", code, r.failed, r.skipped, out.String())
@@ -150,10 +138,11 @@ func TestRunWithDatabase(t *testing.T) {
 	if len(r.passed) != len(defaultChecks()) {
 		t.Errorf("%d checks passed, want %d", len(r.passed), len(defaultChecks()))
 	}
-	for name := range selftestSchemas(t, pool) {
-		if !before[name] {
-			t.Errorf("schema %s was left behind", name)
-		}
+	if s.pg == nil || !strings.HasPrefix(s.pg.schema, "secmon_selftest_") {
+		t.Fatal("the run did not record its throwaway schema")
+	}
+	if schemaExists(t, pool, s.pg.schema) {
+		t.Errorf("schema %s was left behind", s.pg.schema)
 	}
 }
 
@@ -171,7 +160,7 @@ func TestFailingCheckReported(t *testing.T) {
 		{"passes-after-failure", func(context.Context, *suite) error { return nil }},
 	}
 	var out bytes.Buffer
-	code := runChecks(context.Background(), &out, envOf(nil), checks)
+	code := runChecks(context.Background(), &out, &suite{env: envOf(nil)}, checks)
 	if code != 1 {
 		t.Errorf("exit status %d, want 1", code)
 	}
@@ -236,7 +225,8 @@ func TestPostgresSetupFailureFailsEveryPGCheck(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
 	// Nothing listens on port 1 of loopback.
-	code := runChecks(context.Background(), &out, envOf(map[string]string{DatabaseURLVar: "postgres://nobody:s3cret-pw@127.0.0.1:1/x?connect_timeout=5"}), postgresChecks())
+	s := &suite{env: envOf(map[string]string{DatabaseURLVar: "postgres://nobody:s3cret-pw@127.0.0.1:1/x?connect_timeout=5"})}
+	code := runChecks(context.Background(), &out, s, postgresChecks())
 	if code != 1 {
 		t.Errorf("exit status %d, want 1", code)
 	}
