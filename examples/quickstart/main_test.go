@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/secmon-go/secmon/internal/testenv"
+	"github.com/secmon-go/secmon/sqlschema/sqlschematest"
 )
 
 func TestQuickstartMemory(t *testing.T) {
@@ -19,6 +20,11 @@ func TestQuickstartMemory(t *testing.T) {
 
 func TestQuickstartPostgres(t *testing.T) {
 	url := testenv.DatabaseURL(t)
+	// A schema of its own, so earlier runs' alerts do not merge into this one's.
+	pool := sqlschematest.Pool(t)
+	schema := sqlschematest.RandomName("secmon_quickstart_")
+	t.Setenv("SECMON_SCHEMA", schema)
+	t.Cleanup(func() { sqlschematest.DropSchema(t, pool, schema) })
 	var out bytes.Buffer
 	if err := run(context.Background(), &out, url); err != nil {
 		t.Fatalf("run: %v", err)
