@@ -130,6 +130,27 @@ func BenchmarkMonitorLogWithDetector(b *testing.B) {
 	b.ReportMetric(float64(full.Load())/float64(b.N), "queuefull/op")
 }
 
+// BenchmarkMonitorLogWithMetadata logs an event with three metadata keys,
+// which the privacy policy copies into a new, filtered map.
+func BenchmarkMonitorLogWithMetadata(b *testing.B) {
+	m := benchMonitor(b, nil)
+	ctx := context.Background()
+	e := benchEvent
+	e.Metadata = map[string]string{"reason": "bad_password", "method": "POST", "path": "/login"}
+	var full int
+	b.ReportAllocs()
+	defer reportCPU(b)()
+	for b.Loop() {
+		if err := m.Log(ctx, e); err != nil {
+			if !errors.Is(err, secmon.ErrQueueFull) {
+				b.Fatal(err)
+			}
+			full++
+		}
+	}
+	b.ReportMetric(float64(full)/float64(b.N), "queuefull/op")
+}
+
 func BenchmarkMonitorLogParallel(b *testing.B) {
 	m := benchMonitor(b, nil)
 	ctx := context.Background()
