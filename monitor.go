@@ -121,11 +121,15 @@ type Config struct {
 	FlushInterval time.Duration
 	// QueueCapacity bounds the queued events and, separately, the queued
 	// activities. A full queue makes Log or TrackActivity return
-	// ErrQueueFull. Default DefaultQueueCapacity.
+	// ErrQueueFull. Both queues are allocated by New: on 64-bit platforms
+	// 280 bytes per event slot and 128 per activity slot (about 4 MB for
+	// the default), plus what the values point to. Default
+	// DefaultQueueCapacity.
 	QueueCapacity int
 	// MaxPendingSessions bounds the distinct sessions waiting for the next
-	// flush; a beat for a new session beyond it returns ErrQueueFull.
-	// Default DefaultMaxPendingSessions.
+	// flush; a beat for another session beyond it returns ErrQueueFull.
+	// Default DefaultMaxPendingSessions. Each remembered session costs
+	// about 300 bytes plus its strings.
 	MaxPendingSessions int
 	// SessionTrackSize bounds the sessions remembered between flushes (their
 	// newest beat, IP group and user agent, for coalescing and the anomaly
