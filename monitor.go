@@ -84,7 +84,10 @@ type MaintenanceConfig struct {
 type Config struct {
 	// Store persists events, sessions, activity and alerts. Required.
 	Store Store
-	// Detector, when set, runs inline in Log on every event.
+	// Detector, when set, runs inline in Log on every event (after the
+	// privacy policy). Its errors and panics are contained and counted in
+	// Stats.DetectorErrors; the event is queued regardless. It must not call
+	// the Monitor's Log, Heartbeat or TrackActivity.
 	Detector Detector
 	// Notifiers receive each newly opened alert (Count 1), one call at a
 	// time from the Monitor's notifier goroutine, each bounded by

@@ -447,7 +447,8 @@ func (m *Monitor) pendingCounts() (events, sessions, activities, alerts int) {
 // backoff) and waits for queued notifications. It returns nil once all is
 // written. When ctx ends first it returns an *UnflushedError saying what is
 // left; calling Close again retries the remainder. Close is idempotent and
-// safe for concurrent use.
+// safe for concurrent use, but must not be called from a Notifier or an
+// alert subscriber, whose goroutine it waits for.
 func (m *Monitor) Close(ctx context.Context) error {
 	m.closeOnce.Do(func() {
 		m.closeMu.Lock()
