@@ -2,8 +2,10 @@ package secmon_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/secmon-go/secmon"
 	"github.com/secmon-go/secmon/store/memstore"
@@ -96,4 +98,49 @@ func ExampleMonitor_Heartbeat() {
 	fmt.Println(s.HeartbeatsReceived, "beats,", s.HeartbeatsCoalesced, "coalesced,", len(sessions), "sessions stored")
 	// Output:
 	// 8 beats, 6 coalesced, 2 sessions stored
+}
+
+// TrackActivity accepts allowlisted actions and can rate-limit each user.
+func ExampleMonitor_TrackActivity() {
+	store := memstore.New()
+	m, err := secmon.New(secmon.Config{
+		Store:          store,
+		AllowedActions: []string{"page_view", "export_data"},
+		// A toy limiter: every user may export twice.
+		ActivityLimiter: func() secmon.RateLimiter {
+			used := map[string]int{}
+			return secmon.RateLimiterFunc(func(_ context.Context, key string) (secmon.Decision, error) {
+				used[key]++
+				if used[key] > 2 {
+					return secmon.Decision{Allowed: false, Limit: 2, RetryAfter: time.Minute}, nil
+				}
+				return secmon.Decision{Allowed: true, Limit: 2, Remaining: 2 - used[key]}, nil
+			})
+		}(),
+	})
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	for _, action := range []string{"export_data", "export_data", "export_data", "drop_tables"} {
+		err := m.TrackActivity(ctx, secmon.Activity{UserID: "alice", Action: action, Resource: "report:42"})
+		var limited *secmon.RateLimitedError
+		switch {
+		case err == nil:
+			fmt.Println(action, "recorded")
+		case errors.As(err, &limited):
+			fmt.Println(action, "rate limited; retry after", limited.RetryAfter)
+		case errors.Is(err, secmon.ErrActionNotAllowed):
+			fmt.Println(action, "not allowed")
+		}
+	}
+	_ = m.Close(ctx)
+	rows, _ := store.Activities(ctx, secmon.ActivityQuery{UserID: "alice"})
+	fmt.Println(len(rows), "activities stored")
+	// Output:
+	// export_data recorded
+	// export_data recorded
+	// export_data rate limited; retry after 1m0s
+	// drop_tables not allowed
+	// 2 activities stored
 }
