@@ -22,6 +22,10 @@
 // authenticated are created (NOLOGIN) when missing, and the connecting role
 // must be allowed to SET ROLE to anon and authenticated (a superuser, or a
 // member of both, as Supabase's postgres role is).
+//
+// With SECMON_REDIS_ADDR set (host:port) it also checks that two instances
+// share the heartbeat limit and see one brute force together through Redis,
+// under a random key prefix whose keys it deletes at the end.
 package main
 
 import (
@@ -30,6 +34,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -74,7 +79,7 @@ func run(ctx context.Context, stdout io.Writer, env func(string) string) int {
 
 // defaultChecks is every check, in the order they run.
 func defaultChecks() []check {
-	return append(memoryChecks(), postgresChecks()...)
+	return slices.Concat(memoryChecks(), postgresChecks(), redisChecks())
 }
 
 // runChecks runs checks in order on s, prints a line for each and the

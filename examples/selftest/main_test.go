@@ -5,12 +5,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/secmon-go/secmon/detect"
 
 	"github.com/secmon-go/secmon/internal/testenv"
 	"github.com/secmon-go/secmon/sqlschema"
@@ -95,7 +99,12 @@ func TestRunWithoutDatabase(t *testing.T) {
 			t.Errorf("%s: skipped=%v reason %q, want skipped because %s is not set", c.name, ok, reason, DatabaseURLVar)
 		}
 	}
-	want := fmt.Sprintf("%d checks: %d passed, 0 failed, %d skipped", len(defaultChecks()), len(memoryChecks()), len(postgresChecks()))
+	for _, c := range redisChecks() {
+		if reason, ok := r.skipped[c.name]; !ok || reason != RedisAddrVar+" not set" {
+			t.Errorf("%s: skipped=%v reason %q, want skipped because %s is not set", c.name, ok, reason, RedisAddrVar)
+		}
+	}
+	want := fmt.Sprintf("%d checks: %d passed, 0 failed, %d skipped", len(defaultChecks()), len(memoryChecks()), len(postgresChecks())+len(redisChecks()))
 	if r.summary != want {
 		t.Errorf("count line %q, want %q", r.summary, want)
 	}
@@ -132,11 +141,11 @@ func TestRunWithDatabase(t *testing.T) {
 	s := &suite{env: envOf(map[string]string{DatabaseURLVar: url})}
 	code := runChecks(context.Background(), &out, s, defaultChecks())
 	r := parse(t, out.String())
-	if code != 0 || len(r.failed) != 0 || len(r.skipped) != 0 {
+	if code != 0 || len(r.failed) != 0 || len(r.skipped) != len(redisChecks()) {
 		t.Fatalf("exit status %d, failed %v, skipped %v:\n%s", code, r.failed, r.skipped, out.String())
 	}
-	if len(r.passed) != len(defaultChecks()) {
-		t.Errorf("%d checks passed, want %d", len(r.passed), len(defaultChecks()))
+	if len(r.passed) != len(memoryChecks())+len(postgresChecks()) {
+		t.Errorf("%d checks passed, want %d", len(r.passed), len(memoryChecks())+len(postgresChecks()))
 	}
 	if s.pg == nil || !strings.HasPrefix(s.pg.schema, "secmon_selftest_") {
 		t.Fatal("the run did not record its throwaway schema")
@@ -236,5 +245,66 @@ func TestPostgresSetupFailureFailsEveryPGCheck(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "s3cret-pw") {
 		t.Errorf("the password was printed:\n%s", out.String())
+	}
+}
+
+func TestRunWithRedis(t *testing.T) {
+	t.Parallel()
+	addr := testenv.RedisAddr(t)
+	var out bytes.Buffer
+	s := &suite{env: envOf(map[string]string{RedisAddrVar: addr})}
+	code := runChecks(context.Background(), &out, s, redisChecks())
+	r := parse(t, out.String())
+	if code != 0 || len(r.passed) != len(redisChecks()) {
+		t.Fatalf("exit status %d, failed %v, skipped %v:\n%s", code, r.failed, r.skipped, out.String())
+	}
+	// The prefixes' keys are gone.
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	defer c.Close()
+	keys, err := c.Keys(context.Background(), "secmon:selftest:*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 0 {
+		t.Errorf("keys left behind: %v", keys)
+	}
+}
+
+// TestRedisDetectionNeedsSharing proves the shared-detection check can fail:
+// with a key prefix per instance, neither engine reaches the threshold.
+func TestRedisDetectionNeedsSharing(t *testing.T) {
+	t.Parallel()
+	addr := testenv.RedisAddr(t)
+	ctx := context.Background()
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	defer c.Close()
+	// Not the selftest prefix, which TestRunWithRedis checks is cleaned up.
+	prefix := randomName("secmon:selftest-apart:") + ":"
+	defer deleteKeys(c, prefix)
+	var findings int
+	for i := range 2 {
+		counters, err := detect.NewRedisCounters(c, detect.RedisConfig{Prefix: fmt.Sprintf("%sapart%d:", prefix, i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		eng, err := detect.New(detect.Config{Counters: counters, Rules: []detect.Rule{&detect.BruteForceIP{}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		events := loginFailures(10, time.Now().UTC().Add(-30*time.Second), 2*time.Second,
+			func(int) netip.Addr { return netip.MustParseAddr("203.0.113.98") }, func(int) string { return "u" })
+		for j, e := range events {
+			if j%2 != i {
+				continue
+			}
+			f, err := eng.Observe(ctx, e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			findings += len(f)
+		}
+	}
+	if findings != 0 {
+		t.Errorf("%d findings from instances that share nothing, each seeing 5 failures", findings)
 	}
 }
