@@ -412,3 +412,42 @@ func TestReportFromPostgres(t *testing.T) {
 		t.Error("the connection string was printed")
 	}
 }
+
+// TestEmptyDay renders a day without events: zeros everywhere, no division
+// by zero, flat bars, and no trailing blanks.
+func TestEmptyDay(t *testing.T) {
+	t.Parallel()
+	r, err := build(context.Background(), memstore.New(), dayFrom, dayUntil, "empty store")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text, page bytes.Buffer
+	if err := writeText(&text, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeHTML(&page, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"  events                            0", "(0.0% of uploads)", "0.0ms", "Alerts opened (0)", "\n    23:00       0              0                0      0\n"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, text.String())
+		}
+	}
+	for i, l := range strings.Split(text.String(), "\n") {
+		if strings.TrimRight(l, " ") != l {
+			t.Errorf("line %d has trailing blanks: %q", i+1, l)
+		}
+	}
+	if s := page.String(); strings.Contains(s, "NaN") || strings.Contains(s, "Inf") {
+		t.Error("page holds NaN or Inf")
+	}
+	rects := parseSVG(t, page.String())
+	if len(rects) != 24 {
+		t.Fatalf("%d bars", len(rects))
+	}
+	for i, b := range rects {
+		if b.H != 0 {
+			t.Errorf("bar %d has height %v on an empty day", i, b.H)
+		}
+	}
+}

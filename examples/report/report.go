@@ -149,10 +149,10 @@ func writeText(w io.Writer, r *report) error {
 	fmt.Fprintf(tw, "  hour\tevents\tfailed logins\tuploads blocked\thigh+\t\n")
 	for _, h := range r.Hours {
 		bar := ""
-		if peak > 0 {
-			bar = strings.Repeat("#", int((h.Events*30+peak-1)/peak))
+		if peak > 0 && h.Events > 0 {
+			bar = " " + strings.Repeat("#", int((h.Events*30+peak-1)/peak))
 		}
-		fmt.Fprintf(tw, "  %s\t%d\t%d\t%d\t%d\t %s\n", h.Start.UTC().Format("15:04"), h.Events, h.LoginFailures, h.UploadsBlocked, h.HighSeverity, bar)
+		fmt.Fprintf(tw, "  %s\t%d\t%d\t%d\t%d\t%s\n", h.Start.UTC().Format("15:04"), h.Events, h.LoginFailures, h.UploadsBlocked, h.HighSeverity, bar)
 	}
 	tw.Flush()
 	_, err := io.WriteString(w, b.String())
