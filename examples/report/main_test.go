@@ -17,6 +17,7 @@ import (
 
 	"github.com/secmon-go/secmon"
 	"github.com/secmon-go/secmon/detect"
+	"github.com/secmon-go/secmon/internal/testenv"
 	"github.com/secmon-go/secmon/sqlschema/sqlschematest"
 	"github.com/secmon-go/secmon/store/memstore"
 	"github.com/secmon-go/secmon/store/pgstore"
@@ -370,6 +371,7 @@ func TestHTMLEscapesStoredText(t *testing.T) {
 
 func TestReportFromPostgres(t *testing.T) {
 	t.Parallel()
+	url := testenv.DatabaseURL(t)
 	pool := sqlschematest.Pool(t)
 	schema := sqlschematest.NewSchema(t, pool)
 	store, err := pgstore.New(pool, pgstore.Options{Schema: schema})
@@ -380,7 +382,6 @@ func TestReportFromPostgres(t *testing.T) {
 	if err := generateDemo(ctx, store, 7, dayFrom, dayUntil); err != nil {
 		t.Fatal(err)
 	}
-	url := os.Getenv("SECMON_TEST_DATABASE_URL")
 	env := func(k string) string {
 		if k == DatabaseURLVar {
 			return url
