@@ -79,7 +79,9 @@ func mergeAlerts(alerts []secmon.Alert) []secmon.Alert {
 // Subject) with one INSERT ... ON CONFLICT (rule, subject) WHERE status =
 // 'open' statement built from column arrays, so deduplication holds across
 // every instance sharing the database. Alerts for the same pair within the
-// batch are merged first. The schema announces each inserted or changed
+// batch are merged first. A new alert keeps its ID unless the ID is zero or
+// already belongs to a stored alert (a writer still holding the ID of an
+// alert resolved meanwhile); then it gets a fresh one. The schema announces each inserted or changed
 // alert on AlertChannel.
 func (s *Store) UpsertAlerts(ctx context.Context, alerts []secmon.Alert) error {
 	const op = "upsert alerts"
@@ -97,7 +99,7 @@ func (s *Store) UpsertAlerts(ctx context.Context, alerts []secmon.Alert) error {
 	merged := mergeAlerts(alerts)
 	n := len(merged)
 	var (
-		ids                               = make([][16]byte, n)
+		ids, fresh                        = make([][16]byte, n), make([][16]byte, n)
 		rules, subjects, summaries, kinds = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		evidence                          = make([]string, n)
 		sevs                              = make([]int16, n)
@@ -109,7 +111,7 @@ func (s *Store) UpsertAlerts(ctx context.Context, alerts []secmon.Alert) error {
 		if err != nil {
 			return invalid(fmt.Sprintf("alert %q/%q Evidence", truncate(a.Rule, 64), truncate(a.Subject, 64)), "cannot be encoded: "+err.Error())
 		}
-		ids[i], rules[i], subjects[i], sevs[i] = a.ID, a.Rule, a.Subject, int16(a.Severity)
+		ids[i], fresh[i], rules[i], subjects[i], sevs[i] = a.ID, secmon.NewID(), a.Rule, a.Subject, int16(a.Severity)
 		counts[i], firsts[i], lasts[i] = a.Count, a.FirstSeen, a.LastSeen
 		summaries[i], evidence[i], kinds[i], actionMS[i] = a.Summary, string(ev), string(a.Action.Kind), a.Action.Duration.Milliseconds()
 	}
@@ -118,11 +120,12 @@ func (s *Store) UpsertAlerts(ctx context.Context, alerts []secmon.Alert) error {
 	}
 	sql := `INSERT INTO ` + s.alerts + ` AS t (id, rule, subject, severity, status, count, first_seen, last_seen,
  summary, evidence, action_kind, action_duration_ms, updated_at)
-SELECT u.id, u.rule, u.subject, u.severity, 'open', u.count, u.first_seen, u.last_seen, u.summary, u.evidence,
+SELECT CASE WHEN EXISTS (SELECT 1 FROM ` + s.alerts + ` x WHERE x.id = u.id) THEN u.fresh_id ELSE u.id END,
+ u.rule, u.subject, u.severity, 'open', u.count, u.first_seen, u.last_seen, u.summary, u.evidence,
  u.action_kind, u.action_ms, $12
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int2[], $5::int8[], $6::timestamptz[], $7::timestamptz[],
- $8::text[], $9::jsonb[], $10::text[], $11::int8[]) AS u(id, rule, subject, severity, count, first_seen, last_seen,
- summary, evidence, action_kind, action_ms)
+ $8::text[], $9::jsonb[], $10::text[], $11::int8[], $13::uuid[]) AS u(id, rule, subject, severity, count, first_seen,
+ last_seen, summary, evidence, action_kind, action_ms, fresh_id)
 ON CONFLICT (rule, subject) WHERE status = 'open' DO UPDATE SET
  count = t.count + EXCLUDED.count,
  severity = greatest(t.severity, EXCLUDED.severity),
@@ -131,7 +134,7 @@ ON CONFLICT (rule, subject) WHERE status = 'open' DO UPDATE SET
  updated_at = EXCLUDED.updated_at`
 	return s.run(ctx, op, func(ctx context.Context) error {
 		_, err := s.pool.Exec(ctx, sql, ids, rules, subjects, sevs, counts, firsts, lasts, summaries, evidence, kinds, actionMS,
-			s.opts.Clock.Now())
+			s.opts.Clock.Now(), fresh)
 		return err
 	})
 }

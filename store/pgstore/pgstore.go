@@ -53,13 +53,6 @@ type Options struct {
 	// PurgeBatch is how many rows one DELETE of Purge removes at most.
 	// Default DefaultPurgeBatch; at most MaxPurgeBatch.
 	PurgeBatch int
-	// EstimateDroppedRows makes Purge count the rows of a partition it
-	// drops from the planner statistics (pg_class.reltuples, which
-	// autovacuum keeps current) instead of count(*), falling back to
-	// count(*) for a partition never analyzed. Dropping a day of a million
-	// rows then no longer scans it, but PurgeResult.Events becomes an
-	// estimate. Default false: exact counts.
-	EstimateDroppedRows bool
 	// Clock stamps updated_at on alerts. Nil means the system clock.
 	Clock secmon.Clock
 	// Logger receives maintenance and subscription records (partitions

@@ -183,13 +183,7 @@ func BenchmarkPurgeDay(b *testing.B) {
 		rows = 100_000
 	}
 	day := time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC)
-	for _, estimate := range []bool{false, true} {
-		name := "partition_drop_exact_count"
-		if estimate {
-			name = "partition_drop_estimated_count"
-		}
-		b.Run(fmt.Sprintf("%s/rows=%d", name, rows), func(b *testing.B) { benchPartitionDrop(b, pool, day, rows, estimate) })
-	}
+	b.Run(fmt.Sprintf("partition_drop/rows=%d", rows), func(b *testing.B) { benchPartitionDrop(b, pool, day, rows) })
 	b.Run(fmt.Sprintf("delete/rows=%d", rows), func(b *testing.B) {
 		s := benchStore(b, pool, day)
 		events := pgx.Identifier{s.Schema(), "security_events"}.Sanitize()
@@ -221,12 +215,9 @@ func vacuum(b *testing.B, pool *pgxpool.Pool, schema string) {
 
 // benchPartitionDrop times Purge dropping a day's partition; each iteration
 // rebuilds the day untimed.
-func benchPartitionDrop(b *testing.B, pool *pgxpool.Pool, day time.Time, rows int, estimate bool) {
+func benchPartitionDrop(b *testing.B, pool *pgxpool.Pool, day time.Time, rows int) {
 	b.Helper()
-	s, err := pgstore.New(pool, pgstore.Options{Schema: benchStore(b, pool, day).Schema(), EstimateDroppedRows: estimate})
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := benchStore(b, pool, day)
 	for b.Loop() {
 		b.StopTimer()
 		if _, err := pool.Exec(b.Context(), `SELECT `+pgx.Identifier{s.Schema(), "ensure_event_partitions"}.Sanitize()+`($1::date, 1)`, day.Format(time.DateOnly)); err != nil {
@@ -239,7 +230,7 @@ func benchPartitionDrop(b *testing.B, pool *pgxpool.Pool, day time.Time, rows in
 		if err != nil {
 			b.Fatal(err)
 		}
-		if d := res.Events - int64(rows); res.PartitionsDropped < 1 || d < -int64(rows)/20 || d > int64(rows)/20 || !estimate && d != 0 {
+		if res.PartitionsDropped < 1 || res.Events != int64(rows) {
 			b.Fatalf("Purge = %+v, want the day's partition and %d rows", res, rows)
 		}
 	}

@@ -18,9 +18,6 @@ func (s *Store) Summary(ctx context.Context, from, to time.Time) (secmon.Summary
 	if err := canceled(ctx, op); err != nil {
 		return sum, err
 	}
-	if from.IsZero() || to.IsZero() {
-		return sum, invalid("from/to", "is zero")
-	}
 	if to.Before(from) {
 		return sum, invalid("to", "is before from")
 	}
@@ -91,9 +88,6 @@ func (s *Store) Hourly(ctx context.Context, from, to time.Time) ([]secmon.HourBu
 	const op = "hourly"
 	if err := canceled(ctx, op); err != nil {
 		return nil, err
-	}
-	if from.IsZero() || to.IsZero() {
-		return nil, invalid("from/to", "is zero")
 	}
 	if to.Before(from) {
 		return nil, invalid("to", "is before from")
