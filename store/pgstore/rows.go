@@ -178,12 +178,6 @@ func (w *where) add(cond string, arg any) {
 	w.conds = append(w.conds, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(w.args))))
 }
 
-// next returns the placeholder for one more argument.
-func (w *where) next(arg any) string {
-	w.args = append(w.args, arg)
-	return "$" + strconv.Itoa(len(w.args))
-}
-
 func (w *where) String() string {
 	if len(w.conds) == 0 {
 		return ""
