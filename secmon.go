@@ -28,6 +28,16 @@ type Detector interface {
 	Observe(ctx context.Context, e Event) ([]Finding, error)
 }
 
+// BlockingDetector is an optional Detector capability. A Detector whose
+// Observe may wait on I/O (counters in Redis, a remote service) reports it,
+// and the Monitor then runs it on a worker goroutine instead of in Log.
+type BlockingDetector interface {
+	Detector
+	// ObserveBlocks reports whether Observe may wait on I/O. The Monitor
+	// asks once, in New.
+	ObserveBlocks() bool
+}
+
 // DetectorFunc adapts a function to a Detector.
 type DetectorFunc func(ctx context.Context, e Event) ([]Finding, error)
 

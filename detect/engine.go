@@ -213,7 +213,7 @@ type scratch struct {
 	spans []int // spans[i] is where rule i's ops end
 }
 
-var _ secmon.Detector = (*Engine)(nil)
+var _ secmon.BlockingDetector = (*Engine)(nil)
 
 // New returns an Engine. It fails on negative durations or caps, duplicate or
 // empty rule names, and rules whose Validate fails.
@@ -305,6 +305,18 @@ func (e *Engine) Stats() Stats {
 		RulePanics:    e.rulePanics.Load(),
 		CounterErrors: e.counterErrors.Load(),
 	}
+}
+
+// ObserveBlocks implements [secmon.BlockingDetector]: it reports whether
+// Observe may wait on I/O, which is so unless the engine counts in memory
+// (*MemoryCounters, the default). Other Counters, RedisCounters among them,
+// are assumed to block, so a secmon.Monitor runs the engine on its detection
+// worker rather than in Log. Rules are assumed not to block; an engine whose
+// own rules do I/O over in-memory counters should be run with
+// secmon.Config.AsyncDetection.
+func (e *Engine) ObserveBlocks() bool {
+	_, mem := e.counters.(*MemoryCounters)
+	return !mem
 }
 
 // Observe evaluates every rule against ev and returns the findings that are
