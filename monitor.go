@@ -42,6 +42,7 @@ const (
 	DefaultGeoBudget          = 50 * time.Millisecond
 	DefaultGeoCacheSize       = 10000
 	DefaultMaintenanceTimeout = 5 * time.Minute
+	DefaultDetectQueue        = 10000
 )
 
 // maxCapacity bounds every queue, map and cache size a Config may ask for.
@@ -84,11 +85,34 @@ type MaintenanceConfig struct {
 type Config struct {
 	// Store persists events, sessions, activity and alerts. Required.
 	Store Store
-	// Detector, when set, runs inline in Log on every event (after the
-	// privacy policy). Its errors and panics are contained and counted in
-	// Stats.DetectorErrors; the event is queued regardless. It must not call
-	// the Monitor's Log, Heartbeat or TrackActivity.
+	// Detector, when set, sees every event after the privacy policy. Its
+	// errors and panics are contained and counted in Stats.DetectorErrors;
+	// the event is queued for writing regardless. It must not call the
+	// Monitor's Log, Heartbeat or TrackActivity.
+	//
+	// An in-memory Detector runs inline in Log, on the caller's goroutine,
+	// with the caller's context detached from its cancellation. A Detector
+	// that implements BlockingDetector and reports ObserveBlocks() true (or
+	// any Detector when AsyncDetection is set) runs instead on the Monitor's
+	// detection worker, one event at a time in Log's order, so that Log
+	// never waits on its I/O. There it gets a context of the Monitor's own,
+	// carrying none of the caller's values and cancelled only when Close's
+	// context ends before the detection queue is drained; it must honour it.
+	// Its findings go through the same deduplication as inline ones.
 	Detector Detector
+	// AsyncDetection runs the Detector on the detection worker even when it
+	// does not report that it blocks: for a Detector that waits on I/O
+	// without implementing BlockingDetector, or to keep its cost off Log.
+	// It has no effect without a Detector.
+	AsyncDetection bool
+	// DetectQueue bounds the events waiting for the detection worker;
+	// default DefaultDetectQueue. It is allocated by New only when the
+	// worker runs: on 64-bit platforms 256 bytes per slot (about 2.5 MB for
+	// the default), plus what the values point to. When it is full, Log
+	// still queues the event for writing and returns nil, but the Detector
+	// never sees it: the event is counted in Stats.DetectDropped and the
+	// drops are logged at most once a second.
+	DetectQueue int
 	// Notifiers receive each newly opened alert (Count 1), one call at a
 	// time from the Monitor's notifier goroutine, each bounded by
 	// NotifyTimeout. A failing, panicking or slow Notifier is counted and
@@ -225,6 +249,7 @@ func (c *Config) setDefaults() error {
 		{"SessionTrackSize", &c.SessionTrackSize, DefaultSessionTrackSize},
 		{"AlertCapacity", &c.AlertCapacity, DefaultAlertCapacity},
 		{"NotifyQueue", &c.NotifyQueue, DefaultNotifyQueue},
+		{"DetectQueue", &c.DetectQueue, DefaultDetectQueue},
 	} {
 		if *s.v < 0 {
 			return fmt.Errorf("secmon: Config.%s is negative", s.name)
@@ -314,12 +339,17 @@ func truncate(s string, n int) string {
 
 // Monitor is the pipeline between a host's handlers and its Store. Log,
 // Heartbeat and TrackActivity validate, stamp and filter their input on the
-// caller's goroutine, run the Detector in memory, and queue the result; they
-// never do I/O themselves (apart from the host's own Detector and
-// ActivityLimiter). A flusher goroutine writes the queues in batches, by size
-// or every FlushInterval, retrying a failing store with capped exponential
-// backoff while the queues hold; a notifier goroutine hands new alerts to the
-// Notifiers and subscribers. Close flushes everything and stops both.
+// caller's goroutine and queue the result; they never do I/O themselves
+// (apart from the host's ActivityLimiter, and an in-memory Detector's own
+// work). An in-memory Detector runs inline in Log; a blocking one (see
+// BlockingDetector and Config.AsyncDetection) gets a copy of each event
+// through a bounded queue and runs on a detection worker goroutine. Findings
+// from either become deduplicated alerts. A flusher goroutine writes the
+// queues in batches, by size or every FlushInterval, retrying a failing
+// store with capped exponential backoff while the queues hold; a notifier
+// goroutine hands new alerts to the Notifiers and subscribers. Close lets
+// the detection worker finish its queue, then flushes everything, the alerts
+// its findings raised included, and stops all the goroutines.
 //
 // All methods are safe for concurrent use. A Monitor must be created with New.
 type Monitor struct {
@@ -381,6 +411,19 @@ type Monitor struct {
 	heldEventsN    atomic.Int64 // len(heldEvents), for Stats
 	heldActsN      atomic.Int64 // len(heldActivities), for Stats
 
+	// Detection worker, when the Detector runs off Log (detectCh non-nil).
+	detectCh      chan Event
+	detectDone    chan struct{}
+	detectCtx     context.Context // the worker's Detector calls; cancelled when Close gives up
+	detectCancel  context.CancelFunc
+	detectQueued  atomic.Uint64 // events handed to the worker
+	detectHandled atomic.Uint64 // events the worker finished or dropped
+	detectWaiters atomic.Int32  // Flush calls waiting for the worker
+	detectMu      sync.Mutex
+	detectWake    chan struct{} // closed (and replaced) by the worker for waiting Flush calls
+	dropLogAt     atomic.Int64  // clock time (ns) the last detection drop was logged
+	dropLogged    atomic.Uint64 // DetectDropped as of that log line
+
 	stop           chan struct{} // closed by Close to stop the goroutines
 	flusherDone    chan struct{}
 	notifierDone   chan struct{}
@@ -399,7 +442,7 @@ type Monitor struct {
 type counters struct {
 	eventsAccepted, eventsWritten, eventsFailed, queueFull, batches          atomic.Uint64
 	lastFlush, maxFlush                                                      atomic.Int64
-	detectorErrors, detectorPanics                                           atomic.Uint64
+	detectorErrors, detectorPanics, detectDropped                            atomic.Uint64
 	alertsOpened, alertsSuppressed, alertsDropped, alertsWritten, alertsFail atomic.Uint64
 	notifyFailures, notifyDropped, notifications, subscriberDropped          atomic.Uint64
 	eventsRejected, sessionsRejected, activitiesRejected, alertsRejected     atomic.Uint64
@@ -417,7 +460,8 @@ type errRecord struct {
 }
 
 // New returns a running Monitor. It starts the flusher and notifier
-// goroutines (and the maintenance loop when configured); Close stops them.
+// goroutines, the detection worker when the Detector runs off Log, and the
+// maintenance loop when configured; Close stops them.
 func New(cfg Config) (*Monitor, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
@@ -458,6 +502,16 @@ func New(cfg Config) (*Monitor, error) {
 		m.geoCache = make(map[netip.Addr]Geo)
 		m.heldRaw = make([]netip.Addr, 0, cfg.BatchSize)
 	}
+	if d := cfg.Detector; d != nil {
+		bd, ok := d.(BlockingDetector)
+		if cfg.AsyncDetection || ok && bd.ObserveBlocks() {
+			m.detectCh = make(chan Event, cfg.DetectQueue)
+			m.detectDone = make(chan struct{})
+			m.detectWake = make(chan struct{})
+			m.detectCtx, m.detectCancel = context.WithCancel(context.Background())
+			go m.runDetector()
+		}
+	}
 	go m.runFlusher()
 	go m.runNotifier()
 	if cfg.Maintenance.Interval > 0 {
@@ -474,15 +528,17 @@ var (
 )
 
 // Log validates e, stamps its ID and Time when zero, applies the privacy
-// policy, fills Geo from the cache, runs the Detector and queues the event
-// for the next batch. It does no I/O: the event is written later by the
-// flusher. ctx is passed to the Detector (detached from its cancellation, so
-// the event survives a cancelled request); Log never checks ctx.Err().
+// policy, fills Geo from the cache, runs the Detector (or hands a copy of
+// the event to the detection worker) and queues the event for the next
+// batch. It does no I/O: the event is written later by the flusher. An
+// inline Detector gets ctx detached from its cancellation, so the event
+// survives a cancelled request; Log never checks ctx.Err().
 //
 // Log returns a *FieldError (matching ErrInvalid) for an event that fails
 // Event.Validate or whose Fingerprint is longer than MaxIDLen,
 // ErrQueueFull when the queue is full (the Detector has still seen the
-// event), and ErrClosed after Close.
+// event, or it is in the detection queue), and ErrClosed after Close. A
+// full detection queue is not an error (see Config.DetectQueue).
 func (m *Monitor) Log(ctx context.Context, e Event) error {
 	m.closeMu.RLock()
 	defer m.closeMu.RUnlock()
@@ -517,7 +573,12 @@ func (m *Monitor) logEvent(ctx context.Context, e Event) error {
 			e.Geo = g
 		}
 	}
-	if m.cfg.Detector != nil {
+	if m.detectCh != nil {
+		m.enqueueDetect(ctx, &e)
+	} else if m.cfg.Detector != nil {
+		if ctx.Done() != nil {
+			ctx = context.WithoutCancel(ctx)
+		}
 		m.detect(ctx, &e)
 	}
 	select {
@@ -541,11 +602,9 @@ func (m *Monitor) wake() {
 	}
 }
 
-// detect runs the Detector, containing its errors and panics.
+// detect runs the Detector, containing its errors and panics, and raises
+// its findings.
 func (m *Monitor) detect(ctx context.Context, e *Event) {
-	if ctx.Done() != nil {
-		ctx = context.WithoutCancel(ctx)
-	}
 	findings, err := m.observe(ctx, e)
 	if err != nil {
 		m.st.detectorErrors.Add(1)
@@ -594,6 +653,10 @@ type Stats struct {
 
 	DetectorErrors uint64 // Detector calls that returned an error or panicked
 	DetectorPanics uint64 // of which panicked
+	// DetectDropped counts events the Detector never saw: the detection
+	// queue was full, or Close's context ended before the worker reached
+	// them. The events themselves were queued for writing as usual.
+	DetectDropped uint64
 
 	AlertsOpened     uint64 // findings that opened a new alert
 	AlertsSuppressed uint64 // findings merged into an open alert
@@ -632,6 +695,7 @@ type Stats struct {
 	PendingSessions   int
 	PendingActivities int
 	PendingAlerts     int // alerts with changes not yet written
+	PendingDetections int // events waiting for the detection worker
 
 	LastError     string    // the most recent error, empty if none
 	LastErrorTime time.Time // per Config.Clock
@@ -651,6 +715,7 @@ func (m *Monitor) Stats() Stats {
 		MaxFlushLatency:       time.Duration(s.maxFlush.Load()),
 		DetectorErrors:        s.detectorErrors.Load(),
 		DetectorPanics:        s.detectorPanics.Load(),
+		DetectDropped:         s.detectDropped.Load(),
 		AlertsOpened:          s.alertsOpened.Load(),
 		AlertsSuppressed:      s.alertsSuppressed.Load(),
 		AlertsDropped:         s.alertsDropped.Load(),
@@ -683,5 +748,6 @@ func (m *Monitor) Stats() Stats {
 		out.LastError, out.LastErrorTime = r.msg, r.at
 	}
 	out.PendingEvents, out.PendingSessions, out.PendingActivities, out.PendingAlerts = m.pendingCounts()
+	out.PendingDetections = len(m.detectCh)
 	return out
 }

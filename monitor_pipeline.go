@@ -73,14 +73,20 @@ func (m *Monitor) backgroundFlush() time.Duration {
 
 // Flush writes everything queued at the time of the call, ignoring the
 // retry backoff, and returns the store errors met (the items stay queued and
-// are retried). Hosts rarely need it: the flusher runs on its own. ctx
-// bounds the store calls. After Close, Flush returns ErrClosed.
+// are retried). When the Detector runs on the detection worker, Flush first
+// waits for the worker to observe the events logged before the call, so the
+// alerts their findings raise are written too. Hosts rarely need it: the
+// flusher runs on its own. ctx bounds the wait and the store calls. After
+// Close, Flush returns ErrClosed.
 func (m *Monitor) Flush(ctx context.Context) error {
 	m.closeMu.RLock()
 	closed := m.closed
 	m.closeMu.RUnlock()
 	if closed {
 		return ErrClosed
+	}
+	if err := m.waitDetection(ctx); err != nil {
+		return err
 	}
 	if err := m.lockFlush(ctx); err != nil {
 		return err
@@ -442,13 +448,17 @@ func (m *Monitor) pendingCounts() (events, sessions, activities, alerts int) {
 	return
 }
 
-// Close stops accepting calls (they return ErrClosed), stops the background
-// goroutines, writes everything still queued (retrying a failing store with
-// backoff) and waits for queued notifications. It returns nil once all is
-// written. When ctx ends first it returns an *UnflushedError saying what is
-// left; calling Close again retries the remainder. Close is idempotent and
-// safe for concurrent use, but must not be called from a Notifier or an
-// alert subscriber, whose goroutine it waits for.
+// Close stops accepting calls (they return ErrClosed), lets the detection
+// worker (if any) observe every event still in its queue, stops the
+// background goroutines, writes everything still queued, the alerts raised
+// by those last findings included (retrying a failing store with backoff),
+// and waits for queued notifications. It returns nil once all is written.
+// When ctx ends first it returns an *UnflushedError saying what is left;
+// calling Close again retries the remainder, but events the detection
+// worker had not reached by then are never observed (they are counted in
+// Stats.DetectDropped). Close is idempotent and safe for concurrent use, but
+// must not be called from a Notifier or an alert subscriber, whose goroutine
+// it waits for.
 func (m *Monitor) Close(ctx context.Context) error {
 	m.closeOnce.Do(func() {
 		m.closeMu.Lock()
@@ -456,6 +466,7 @@ func (m *Monitor) Close(ctx context.Context) error {
 		m.closeMu.Unlock()
 		close(m.stop)
 		m.bgCancel()
+		m.stopDetector(ctx) // before the final drain, which writes its alerts
 		select {
 		case <-m.flusherDone:
 		case <-ctx.Done():
@@ -472,6 +483,9 @@ func (m *Monitor) Close(ctx context.Context) error {
 	<-m.notifierDone
 	m.notifyCancel()
 	m.flushCancel()
+	if m.detectCancel != nil {
+		m.detectCancel()
+	}
 	return err
 }
 

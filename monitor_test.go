@@ -273,6 +273,8 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 		{"nil notifier", secmon.Config{Store: store, Notifiers: []secmon.Notifier{nil}}},
 		{"bad privacy", secmon.Config{Store: store, Privacy: &secmon.PrivacyPolicy{IPMode: secmon.IPHash}}},
 		{"negative maintenance", secmon.Config{Store: store, Maintenance: secmon.MaintenanceConfig{Interval: -1}}},
+		{"negative detect queue", secmon.Config{Store: store, DetectQueue: -1}},
+		{"huge detect queue", secmon.Config{Store: store, DetectQueue: 1 << 40}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -402,10 +404,22 @@ func perEventDetector() secmon.Detector {
 
 func TestThousandFailedLoginsOneAlert(t *testing.T) {
 	t.Parallel()
+	for _, async := range []bool{false, true} {
+		t.Run(fmt.Sprintf("AsyncDetection=%v", async), func(t *testing.T) {
+			t.Parallel()
+			testThousandFailedLoginsOneAlert(t, async)
+		})
+	}
+}
+
+// testThousandFailedLoginsOneAlert runs the Detector inline or, with async,
+// on the detection worker, whose findings Flush waits for.
+func testThousandFailedLoginsOneAlert(t *testing.T, async bool) {
 	var mu sync.Mutex
 	var notified []secmon.Alert
 	m, st, clock := setup(t, func(c *secmon.Config) {
 		c.Detector = perEventDetector()
+		c.AsyncDetection = async
 		c.Notifiers = []secmon.Notifier{secmon.NotifierFunc(func(_ context.Context, a secmon.Alert) error {
 			mu.Lock()
 			notified = append(notified, a)
