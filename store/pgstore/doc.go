@@ -43,6 +43,6 @@
 // slow or locked database fails fast with an error matching
 // [ErrStatementTimeout]. Errors are [*Error] values that match the secmon
 // sentinels (secmon.ErrInvalid, secmon.ErrNotFound) and the context errors
-// with errors.Is; their text never carries connection strings or row
-// values.
+// with errors.Is; their text never carries connection strings or
+// passwords.
 package pgstore

@@ -28,8 +28,9 @@ var errStatementTimeoutCause = ErrStatementTimeout
 // secmon.ErrInvalid for rows or arguments the database rejected,
 // secmon.ErrNotFound, ErrStatementTimeout, context.Canceled or
 // context.DeadlineExceeded. The driver's error stays reachable with
-// errors.As for diagnostics; Error() never contains connection strings,
-// passwords or row values.
+// errors.As for diagnostics. Error() carries the server's one-line message
+// but never its detail (which may quote row values), and never connection
+// strings or passwords.
 type Error struct {
 	Op   string // what the Store was doing, e.g. "insert events"
 	Code string // SQLSTATE code from the server; empty otherwise
