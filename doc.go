@@ -9,6 +9,46 @@
 // [GeoResolver], [Store]). Implementations live in subpackages: detect,
 // ratelimit, upload, notify, geo/maxmind and the stores under store/.
 //
+// # Monitor
+//
+// [Monitor] is the pipeline between a host's handlers and its [Store]:
+//
+//	Log ───────────┐
+//	Heartbeat ─────┼─▶ validate, stamp, privacy ─▶ bounded queues ─▶ flusher ─▶ Store
+//	TrackActivity ─┘          │                                        ▲
+//	                          ▼                                        │
+//	                      Detector ─▶ findings ─▶ deduplicated alerts ─┘
+//	                                                     │
+//	                                                     ▼
+//	                                         notifier ─▶ Notifiers, subscribers
+//
+// [Monitor.Log], [Monitor.Heartbeat] and [Monitor.TrackActivity] validate
+// their input, stamp IDs and times, apply the [PrivacyPolicy] and queue the
+// result in memory; they never wait on I/O (apart from a host's
+// Config.ActivityLimiter). Events and activities go to bounded queues (a
+// full queue returns [ErrQueueFull]); heartbeats coalesce by session, and a
+// change of IP group or user agent within a session logs a session_anomaly
+// event through the same path as Log. One flusher goroutine writes the
+// queues in batches, by size or every Config.FlushInterval, and retries a
+// failing store with capped backoff without losing or duplicating rows.
+//
+// The [Detector] sees every event after the privacy policy. An in-memory
+// detector runs inline in Log. One that waits on I/O, such as detect.Engine
+// over Redis counters, reports it through [BlockingDetector] (or the host
+// sets Config.AsyncDetection), and the Monitor hands each event to a bounded
+// detection queue drained by one worker goroutine; when that queue is full
+// the event is still stored, only not observed (Stats.DetectDropped).
+// Findings from either path merge into one open alert per (rule, subject)
+// while they keep arriving within Config.SuppressWindow; each newly opened
+// alert goes once to the Notifiers, from a notifier goroutine that a slow
+// Notifier cannot make Log wait for.
+//
+// [Monitor.Close] refuses further calls, lets the detection worker observe
+// what is queued, then writes every queued event, session, activity and
+// alert, the alerts from those last findings included, and stops the
+// goroutines; a context that ends first makes it return an
+// [UnflushedError] saying what is left.
+//
 // # Client addresses
 //
 // [ClientIP] finds the client address of a request behind reverse proxies.

@@ -10,8 +10,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/secmon-go/secmon"
+	"github.com/secmon-go/secmon/detect"
+	"github.com/secmon-go/secmon/internal/testenv"
 	"github.com/secmon-go/secmon/store/memstore"
 )
 
@@ -128,6 +131,93 @@ func BenchmarkMonitorLogWithDetector(b *testing.B) {
 		logOrCount(b, m, ctx, &full)
 	}
 	b.ReportMetric(float64(full.Load())/float64(b.N), "queuefull/op")
+}
+
+// BenchmarkMonitorLogAsyncDetector is BenchmarkMonitorLogWithDetector with
+// the Detector on the detection worker (AsyncDetection): Log hands a copy of
+// the event to the worker's queue instead of calling Observe. Events the
+// worker could not take (a full queue) are reported as detectdropped/op.
+func BenchmarkMonitorLogAsyncDetector(b *testing.B) {
+	m := benchMonitor(b, func(c *secmon.Config) {
+		c.Detector = secmon.DetectorFunc(func(context.Context, secmon.Event) ([]secmon.Finding, error) { return nil, nil })
+		c.AsyncDetection = true
+		c.DetectQueue = 1 << 16
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var full atomic.Int64
+	b.ReportAllocs()
+	defer reportCPU(b)()
+	for b.Loop() {
+		logOrCount(b, m, ctx, &full)
+	}
+	b.ReportMetric(float64(full.Load())/float64(b.N), "queuefull/op")
+	b.ReportMetric(float64(m.Stats().DetectDropped)/float64(b.N), "detectdropped/op")
+}
+
+// redisEngine returns the built-in detection rules over RedisCounters in
+// the test Redis, under a key prefix deleted when the benchmark ends.
+func redisEngine(b *testing.B) *detect.Engine {
+	b.Helper()
+	client := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr(b)})
+	prefix := "secmon:bench:monitor:" + uuid.NewString()[:8] + ":"
+	b.Cleanup(func() {
+		ctx := context.Background()
+		iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		var keys []string
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+		}
+		if len(keys) > 0 {
+			client.Del(ctx, keys...)
+		}
+		client.Close()
+	})
+	counters, err := detect.NewRedisCounters(client, detect.RedisConfig{Prefix: prefix})
+	if err != nil {
+		b.Fatal(err)
+	}
+	engine, err := detect.New(detect.Config{Counters: counters})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return engine
+}
+
+// BenchmarkMonitorLogRedisDetector is Log with the built-in rules over
+// RedisCounters, which the Monitor runs on its detection worker. The worker
+// does one Redis round trip per event and cannot keep up with this loop, so
+// most events find the detection queue full (detectdropped/op): the figure
+// is what Log costs a caller while detection waits on Redis.
+func BenchmarkMonitorLogRedisDetector(b *testing.B) {
+	engine := redisEngine(b)
+	m := benchMonitor(b, func(c *secmon.Config) { c.Detector = engine })
+	ctx := context.Background()
+	var full atomic.Int64
+	b.ReportAllocs()
+	defer reportCPU(b)()
+	for b.Loop() {
+		logOrCount(b, m, ctx, &full)
+	}
+	b.ReportMetric(float64(full.Load())/float64(b.N), "queuefull/op")
+	b.ReportMetric(float64(m.Stats().DetectDropped)/float64(b.N), "detectdropped/op")
+}
+
+// BenchmarkBaselineRedisObserveInline is what Log would cost with the same
+// engine called on the caller's goroutine: one Observe, one Redis round
+// trip, per event.
+func BenchmarkBaselineRedisObserveInline(b *testing.B) {
+	engine := redisEngine(b)
+	ctx := context.Background()
+	e := benchEvent
+	b.ReportAllocs()
+	defer reportCPU(b)()
+	for b.Loop() {
+		e.Time = time.Now()
+		if _, err := engine.Observe(ctx, e); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // BenchmarkMonitorLogWithMetadata logs an event with three metadata keys,

@@ -144,3 +144,51 @@ func ExampleMonitor_TrackActivity() {
 	// drop_tables not allowed
 	// 2 activities stored
 }
+
+// slowDetector stands for a Detector that waits on a network service for
+// every event, such as detect.Engine over Redis counters. It says so, and
+// the Monitor runs it on its detection worker instead of in Log.
+type slowDetector struct{}
+
+func (slowDetector) ObserveBlocks() bool { return true }
+
+func (slowDetector) Observe(ctx context.Context, e secmon.Event) ([]secmon.Finding, error) {
+	select { // a network round trip
+	case <-time.After(time.Millisecond):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if e.Type != secmon.EventLoginFailure {
+		return nil, nil
+	}
+	return []secmon.Finding{{
+		Rule: "failed_login", Subject: "ip:" + secmon.IPGroup(e.IP).String(),
+		Severity: secmon.SeverityMedium, Summary: "failed login",
+	}}, nil
+}
+
+// A BlockingDetector runs on the Monitor's detection worker: Log only
+// queues a copy of the event for it. Close lets the worker finish and
+// writes the alerts its last findings raised.
+func ExampleBlockingDetector() {
+	store := memstore.New()
+	m, err := secmon.New(secmon.Config{Store: store, Detector: slowDetector{}})
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	for range 20 {
+		_ = m.Log(ctx, secmon.Event{Type: secmon.EventLoginFailure, IP: netip.MustParseAddr("198.51.100.4")})
+	}
+	if err := m.Close(ctx); err != nil {
+		fmt.Println("close:", err)
+	}
+	alerts, _ := store.Alerts(ctx, secmon.AlertQuery{Status: secmon.AlertOpen})
+	for _, a := range alerts {
+		fmt.Println("alert:", a.Rule, a.Subject, "count", a.Count)
+	}
+	fmt.Println("not observed:", m.Stats().DetectDropped)
+	// Output:
+	// alert: failed_login ip:198.51.100.4/32 count 20
+	// not observed: 0
+}
