@@ -108,8 +108,7 @@ type Redis struct {
 	local     *Memory
 	maxKeyLen int
 	log       *slog.Logger
-	interval  string // µs, script argument
-	fill      string // µs, script argument
+	args      []any // script arguments: emission interval and fill time in µs
 	burst     int
 	retry     time.Duration // RetryAfter for FailClosed
 
@@ -165,10 +164,12 @@ func NewRedis(client redis.UniversalClient, cfg RedisConfig) (*Redis, error) {
 		local:     cfg.Local,
 		maxKeyLen: cfg.MaxKeyLen,
 		log:       cfg.Logger,
-		interval:  strconv.FormatInt(p.interval().Microseconds(), 10),
-		fill:      strconv.FormatInt(p.interval().Microseconds()*int64(p.Burst), 10),
-		burst:     p.Burst,
-		retry:     p.interval(),
+		args: []any{
+			strconv.FormatInt(p.interval().Microseconds(), 10),
+			strconv.FormatInt(p.interval().Microseconds()*int64(p.Burst), 10),
+		},
+		burst: p.Burst,
+		retry: p.interval(),
 	}
 	if r.prefix == "" {
 		r.prefix = "secmon:rl:" + p.Name + ":"
@@ -212,7 +213,7 @@ func (r *Redis) Allow(ctx context.Context, key string) (secmon.Decision, error) 
 	} else {
 		rk = r.prefix + key
 	}
-	res, err := gcraScript.Run(ctx, r.client, []string{rk}, r.interval, r.fill).Int64Slice()
+	res, err := gcraScript.Run(ctx, r.client, []string{rk}, r.args...).Int64Slice()
 	if err == nil && len(res) != 4 {
 		err = fmt.Errorf("ratelimit: unexpected script reply of %d values", len(res))
 	}
