@@ -18,8 +18,7 @@ const (
 	DefaultSchema           = "secmon"
 	DefaultStatementTimeout = 5 * time.Second
 	DefaultPartitionsAhead  = 7
-	// DefaultPurgeBatch is how many rows one DELETE removes when Purge
-	// deletes rows it cannot drop with their partition.
+	// DefaultPurgeBatch is how many rows one DELETE of Purge aims at.
 	DefaultPurgeBatch = 10000
 )
 
@@ -50,8 +49,10 @@ type Options struct {
 	// created beyond today. Default DefaultPartitionsAhead (7); at most
 	// MaxPartitionsAhead.
 	PartitionsAhead int
-	// PurgeBatch is how many rows one DELETE of Purge removes at most.
-	// Default DefaultPurgeBatch; at most MaxPurgeBatch.
+	// PurgeBatch is how many rows one DELETE of Purge removes: at most
+	// that many from sessions, activity and alerts, and about that many
+	// from events, which go in adaptive time slices. Default
+	// DefaultPurgeBatch; at most MaxPurgeBatch.
 	PurgeBatch int
 	// Clock stamps updated_at on alerts. Nil means the system clock.
 	Clock secmon.Clock

@@ -184,6 +184,30 @@ func BenchmarkPurgeDay(b *testing.B) {
 	}
 	day := time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC)
 	b.Run(fmt.Sprintf("partition_drop/rows=%d", rows), func(b *testing.B) { benchPartitionDrop(b, pool, day, rows) })
+	// Half the day expired: no partition to drop, Purge deletes the older
+	// half in time slices.
+	b.Run(fmt.Sprintf("partial_day_half/rows=%d", rows), func(b *testing.B) {
+		s := benchStore(b, pool, day)
+		for b.Loop() {
+			b.StopTimer()
+			fillDay(b, pool, s.Schema(), day, 24*time.Hour, rows)
+			vacuum(b, pool, s.Schema())
+			b.StartTimer()
+			res, err := s.Purge(b.Context(), secmon.RetentionPolicy{Events: 24 * time.Hour, Sessions: -1, Activity: -1, Alerts: -1}, day.Add(36*time.Hour))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if res.Events != int64(rows/2) {
+				b.Fatalf("Purge = %+v, want %d rows", res, rows/2)
+			}
+			b.StopTimer()
+			if _, err := pool.Exec(b.Context(), `TRUNCATE `+pgx.Identifier{s.Schema(), "security_events"}.Sanitize()); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
+		b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/half-day")
+	})
 	b.Run(fmt.Sprintf("delete/rows=%d", rows), func(b *testing.B) {
 		s := benchStore(b, pool, day)
 		events := pgx.Identifier{s.Schema(), "security_events"}.Sanitize()

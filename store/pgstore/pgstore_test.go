@@ -273,7 +273,7 @@ func TestPurgeDropsWholePartitions(t *testing.T) {
 	}
 	before := partitions(t, pool, s)
 	// Cutoff 2026-07-02 01:00: July 1st ends before it and goes whole; the
-	// first hour of July 2nd goes row by row, in batches of 7.
+	// first hour of July 2nd goes in time slices sized for 7 rows.
 	now := day0.Add(25*time.Hour + 10*24*time.Hour)
 	res, err := s.Purge(t.Context(), secmon.RetentionPolicy{Events: 10 * 24 * time.Hour}, now)
 	if err != nil {
@@ -608,5 +608,44 @@ func TestMaintainWithOneConnection(t *testing.T) {
 	}
 	if res.Skipped || res.Purged.PartitionsDropped < 1 || res.Purged.Events != 10 {
 		t.Errorf("Maintain = %+v, want the August 31st partition dropped with its 10 events", res)
+	}
+}
+
+// TestPurgeSlicesOldRows deletes scattered old rows that no partition drop
+// covers: stray rows years apart in the default partition and a dense run
+// just before the cutoff, with slices sized for a few rows.
+func TestPurgeSlicesOldRows(t *testing.T) {
+	t.Parallel()
+	pool := sqlschematest.Pool(t)
+	s := setup(t, pool, pgstore.Options{PurgeBatch: 5})
+	cutoff := time.Date(2026, 10, 5, 13, 0, 0, 0, time.UTC)
+	old := []secmon.Event{
+		{ID: secmon.NewID(), Time: time.Date(2019, 2, 1, 0, 0, 0, 0, time.UTC), Type: secmon.EventLogout},
+		{ID: secmon.NewID(), Time: time.Date(2023, 7, 9, 5, 0, 0, 0, time.UTC), Type: secmon.EventLogout},
+		{ID: secmon.NewID(), Time: cutoff.Add(-time.Microsecond), Type: secmon.EventLogout},
+	}
+	old = append(old, events(200, cutoff.Add(-200*time.Second), time.Second)...) // the last one is at cutoff - 1s
+	kept := append(events(20, cutoff, time.Second), secmon.Event{ID: secmon.NewID(), Time: cutoff.AddDate(1, 0, 0), Type: secmon.EventLogout})
+	if err := s.InsertEvents(t.Context(), append(old, kept...)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Purge(t.Context(), secmon.RetentionPolicy{Events: 30 * 24 * time.Hour}, cutoff.Add(30*24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Events != int64(len(old)) || res.PartitionsDropped != 0 {
+		t.Errorf("Purge = %+v, want %d events", res, len(old))
+	}
+	got, err := s.QueryEvents(t.Context(), secmon.EventQuery{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(kept) {
+		t.Errorf("%d events left, want %d", len(got), len(kept))
+	}
+	for _, e := range got {
+		if e.Time.Before(cutoff) {
+			t.Errorf("event at %v survived a purge with cutoff %v", e.Time, cutoff)
+		}
 	}
 }

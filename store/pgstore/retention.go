@@ -25,8 +25,9 @@ var partitionName = regexp.MustCompile(`^security_events_p([0-9]{8})$`)
 // Events: every daily partition that ends at or before the cutoff is
 // counted and dropped whole (DROP TABLE, no row-by-row delete, no vacuum
 // debt); older rows left elsewhere (the partition holding the cutoff, the
-// default partition) are deleted in batches of Options.PurgeBatch rows, each
-// batch its own statement. Sessions go when the later of last_seen and
+// default partition) are deleted in time slices of about Options.PurgeBatch
+// rows, each slice its own statement; other tables in batches of at most
+// PurgeBatch rows. Sessions go when the later of last_seen and
 // revoked_at is older than p.Sessions, activity when older than p.Activity,
 // and resolved alerts when last seen before p.Alerts. Each statement is
 // bounded by Options.StatementTimeout; work done before an error stays done
@@ -60,7 +61,7 @@ func (s *Store) purge(ctx context.Context, q querier, p secmon.RetentionPolicy, 
 		if err != nil {
 			return res, err
 		}
-		n, err := s.deleteBatches(ctx, q, "purge events", s.events, "id, created_at", "created_at < $1", cutoff)
+		n, err := s.deleteEventsBefore(ctx, q, cutoff)
 		res.Events += n
 		if err != nil {
 			return res, err
@@ -108,6 +109,59 @@ func (s *Store) deleteBatches(ctx context.Context, q querier, op, table, key, co
 			return total, err
 		}
 	}
+}
+
+// deleteEventsBefore deletes the events older than cutoff that no
+// partition drop removed (the part of the partition holding the cutoff,
+// stray rows in the default partition). It walks time slices upwards from
+// the oldest such row, so each DELETE reads only its slice's blocks through
+// the BRIN index instead of rescanning the rows earlier batches deleted.
+// Slices adapt to hold about PurgeBatch rows; an empty slice jumps to the
+// next row.
+func (s *Store) deleteEventsBefore(ctx context.Context, q querier, cutoff time.Time) (int64, error) {
+	const op = "purge events"
+	next := func(from time.Time) (time.Time, bool, error) {
+		var t *time.Time
+		err := s.run(ctx, op, func(ctx context.Context) error {
+			return q.QueryRow(ctx, `SELECT min(created_at) FROM `+s.events+
+				` WHERE created_at < $2 AND ($1::timestamptz IS NULL OR created_at >= $1)`, nullTime(from), cutoff).Scan(&t)
+		})
+		if err != nil || t == nil {
+			return time.Time{}, false, err
+		}
+		return *t, true, nil
+	}
+	lo, ok, err := next(time.Time{})
+	batch := int64(s.opts.PurgeBatch)
+	width := time.Hour
+	var total int64
+	for ok && lo.Before(cutoff) {
+		hi := lo.Add(width)
+		if hi.After(cutoff) {
+			hi = cutoff
+		}
+		var n int64
+		err = s.run(ctx, op, func(ctx context.Context) error {
+			tag, err := q.Exec(ctx, `DELETE FROM `+s.events+` WHERE created_at >= $1 AND created_at < $2`, lo, hi)
+			n = tag.RowsAffected()
+			return err
+		})
+		total += n
+		if err != nil {
+			return total, err
+		}
+		switch {
+		case n > 2*batch && width > time.Second:
+			width /= 2
+		case n < batch/2 && width < 24*time.Hour:
+			width *= 2
+		}
+		lo = hi
+		if n == 0 {
+			lo, ok, err = next(hi)
+		}
+	}
+	return total, err
 }
 
 // eventPartition is one daily partition of security_events.
