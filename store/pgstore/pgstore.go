@@ -50,8 +50,8 @@ type Options struct {
 	// MaxPartitionsAhead.
 	PartitionsAhead int
 	// PurgeBatch is how many rows one DELETE of Purge removes: at most
-	// that many from sessions, activity and alerts, and about that many
-	// from events, which go in adaptive time slices. Default
+	// that many from sessions and alerts, and about that many from events
+	// and activity, which go in adaptive time slices. Default
 	// DefaultPurgeBatch; at most MaxPurgeBatch.
 	PurgeBatch int
 	// Clock stamps updated_at on alerts. Nil means the system clock.

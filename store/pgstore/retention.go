@@ -26,8 +26,8 @@ var partitionName = regexp.MustCompile(`^security_events_p([0-9]{8})$`)
 // counted and dropped whole (DROP TABLE, no row-by-row delete, no vacuum
 // debt); older rows left elsewhere (the partition holding the cutoff, the
 // default partition) are deleted in time slices of about Options.PurgeBatch
-// rows, each slice its own statement; other tables in batches of at most
-// PurgeBatch rows. Sessions go when the later of last_seen and
+// rows, each slice its own statement; activity likewise; sessions and
+// alerts in batches of at most PurgeBatch rows. Sessions go when the later of last_seen and
 // revoked_at is older than p.Sessions, activity when older than p.Activity,
 // and resolved alerts when last seen before p.Alerts. Each statement is
 // bounded by Options.StatementTimeout; work done before an error stays done
@@ -61,7 +61,7 @@ func (s *Store) purge(ctx context.Context, q querier, p secmon.RetentionPolicy, 
 		if err != nil {
 			return res, err
 		}
-		n, err := s.deleteEventsBefore(ctx, q, cutoff)
+		n, err := s.deleteBefore(ctx, q, "purge events", s.events, cutoff)
 		res.Events += n
 		if err != nil {
 			return res, err
@@ -75,7 +75,7 @@ func (s *Store) purge(ctx context.Context, q querier, p secmon.RetentionPolicy, 
 		}
 	}
 	if p.Activity >= 0 {
-		n, err := s.deleteBatches(ctx, q, "purge activity", s.activity, "id", "created_at < $1", now.Add(-p.Activity))
+		n, err := s.deleteBefore(ctx, q, "purge activity", s.activity, now.Add(-p.Activity))
 		res.Activities = n
 		if err != nil {
 			return res, err
@@ -111,19 +111,18 @@ func (s *Store) deleteBatches(ctx context.Context, q querier, op, table, key, co
 	}
 }
 
-// deleteEventsBefore deletes the events older than cutoff that no
-// partition drop removed (the part of the partition holding the cutoff,
-// stray rows in the default partition). It walks time slices upwards from
-// the oldest such row, so each DELETE reads only its slice's blocks through
-// the BRIN index instead of rescanning the rows earlier batches deleted.
-// Slices adapt to hold about PurgeBatch rows; an empty slice jumps to the
-// next row.
-func (s *Store) deleteEventsBefore(ctx context.Context, q querier, cutoff time.Time) (int64, error) {
-	const op = "purge events"
+// deleteBefore deletes the rows of table (events or activity) created
+// before cutoff; for events, those no partition drop removed (the part of
+// the partition holding the cutoff, stray rows in the default partition).
+// It walks time slices upwards from the oldest such row, so each DELETE
+// reads only its slice's blocks through the BRIN index on created_at
+// instead of rescanning the rows earlier batches deleted. Slices adapt to
+// hold about PurgeBatch rows; an empty slice jumps to the next row.
+func (s *Store) deleteBefore(ctx context.Context, q querier, op, table string, cutoff time.Time) (int64, error) {
 	next := func(from time.Time) (time.Time, bool, error) {
 		var t *time.Time
 		err := s.run(ctx, op, func(ctx context.Context) error {
-			return q.QueryRow(ctx, `SELECT min(created_at) FROM `+s.events+
+			return q.QueryRow(ctx, `SELECT min(created_at) FROM `+table+
 				` WHERE created_at < $2 AND ($1::timestamptz IS NULL OR created_at >= $1)`, nullTime(from), cutoff).Scan(&t)
 		})
 		if err != nil || t == nil {
@@ -142,7 +141,7 @@ func (s *Store) deleteEventsBefore(ctx context.Context, q querier, cutoff time.T
 		}
 		var n int64
 		err = s.run(ctx, op, func(ctx context.Context) error {
-			tag, err := q.Exec(ctx, `DELETE FROM `+s.events+` WHERE created_at >= $1 AND created_at < $2`, lo, hi)
+			tag, err := q.Exec(ctx, `DELETE FROM `+table+` WHERE created_at >= $1 AND created_at < $2`, lo, hi)
 			n = tag.RowsAffected()
 			return err
 		})
