@@ -75,7 +75,10 @@ var rlSubjects = []struct {
 			tb.Fatal(err)
 		}
 		return rlSubject{
-			allow: func(ctx context.Context, key string) bool { limited, _, _ := rl.RateLimitCtx(ctx, key, 1); return !limited },
+			allow: func(ctx context.Context, key string) bool {
+				limited, _, _ := rl.RateLimitCtx(ctx, key, 1)
+				return !limited
+			},
 			close: func() {},
 		}
 	}},
@@ -89,8 +92,8 @@ func rlKeys(n int) []string {
 	return keys
 }
 
-// BenchmarkRatelimitHotKey: one goroutine, one key.
-func BenchmarkRatelimitHotKey(b *testing.B) {
+// BenchmarkRateLimitHotKey: one goroutine, one key.
+func BenchmarkRateLimitHotKey(b *testing.B) {
 	for _, s := range rlSubjects {
 		b.Run(s.name, func(b *testing.B) {
 			l := s.make(b)
@@ -104,8 +107,8 @@ func BenchmarkRatelimitHotKey(b *testing.B) {
 	}
 }
 
-// BenchmarkRatelimitKeys100k: one goroutine, 100,000 keys in turn.
-func BenchmarkRatelimitKeys100k(b *testing.B) {
+// BenchmarkRateLimitKeys100k: one goroutine, 100,000 keys in turn.
+func BenchmarkRateLimitKeys100k(b *testing.B) {
 	keys := rlKeys(100_000)
 	for _, s := range rlSubjects {
 		b.Run(s.name, func(b *testing.B) {
@@ -128,9 +131,9 @@ func BenchmarkRatelimitKeys100k(b *testing.B) {
 	}
 }
 
-// BenchmarkRatelimitParallel: GOMAXPROCS goroutines, each walking the
+// BenchmarkRateLimitParallel: GOMAXPROCS goroutines, each walking the
 // 100,000 keys from its own starting point.
-func BenchmarkRatelimitParallel(b *testing.B) {
+func BenchmarkRateLimitParallel(b *testing.B) {
 	keys := rlKeys(100_000)
 	for _, s := range rlSubjects {
 		b.Run(s.name, func(b *testing.B) {
@@ -158,11 +161,11 @@ func BenchmarkRatelimitParallel(b *testing.B) {
 	}
 }
 
-// BenchmarkRatelimitBytesPerKey reports the heap each limiter holds per key
+// BenchmarkRateLimitBytesPerKey reports the heap each limiter holds per key
 // after one request for each of 1,000,000 distinct keys (runtime.MemStats,
 // after GC). Keys are built inside the loop, so their bytes count only when
 // the limiter keeps them.
-func BenchmarkRatelimitBytesPerKey(b *testing.B) {
+func BenchmarkRateLimitBytesPerKey(b *testing.B) {
 	const n = 1_000_000
 	for _, s := range rlSubjects {
 		b.Run(s.name, func(b *testing.B) {

@@ -15,11 +15,11 @@ import (
 	"github.com/secmon-go/secmon/ratelimit"
 )
 
-// BenchmarkRatelimitRedis compares ratelimit.Redis with redis_rate, both
+// BenchmarkRateLimitRedis compares ratelimit.Redis with redis_rate, both
 // one EVALSHA per decision against the same server and client options, from
 // one goroutine and from 32. The limit is high enough that every request is
 // allowed, so both take their write path.
-func BenchmarkRatelimitRedis(b *testing.B) {
+func BenchmarkRateLimitRedis(b *testing.B) {
 	addr := testenv.RedisAddr(b)
 	ctx := context.Background()
 	client := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
@@ -72,22 +72,30 @@ func BenchmarkRatelimitRedis(b *testing.B) {
 			s.allow(k)
 		}
 	}
-	for _, s := range subjects {
-		b.Run(s.name+"/serial", func(b *testing.B) {
-			i := 0
-			for b.Loop() {
-				s.allow(keys[i%len(keys)])
-				i++
-			}
-		})
-		b.Run(s.name+"/parallel32", func(b *testing.B) {
-			b.SetParallelism(max(1, 32/runtime.GOMAXPROCS(0))) // 32 goroutines
-			var next atomic.Int64
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					s.allow(keys[int(next.Add(1))%len(keys)])
+	b.Run("serial", func(b *testing.B) {
+		for _, s := range subjects {
+			b.Run(s.name, func(b *testing.B) {
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					s.allow(keys[i%len(keys)])
+					i++
 				}
 			})
-		})
-	}
+		}
+	})
+	b.Run("parallel32", func(b *testing.B) {
+		for _, s := range subjects {
+			b.Run(s.name, func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetParallelism(max(1, 32/runtime.GOMAXPROCS(0))) // 32 goroutines
+				var next atomic.Int64
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						s.allow(keys[int(next.Add(1))%len(keys)])
+					}
+				})
+			})
+		}
+	})
 }

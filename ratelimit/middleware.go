@@ -25,6 +25,13 @@ const (
 	HeaderRateLimitPolicy = "RateLimit-Policy"
 )
 
+// Canonical forms of the header names, so setting them does not allocate.
+var (
+	canonRetryAfter      = http.CanonicalHeaderKey(HeaderRetryAfter)
+	canonRateLimit       = http.CanonicalHeaderKey(HeaderRateLimit)
+	canonRateLimitPolicy = http.CanonicalHeaderKey(HeaderRateLimitPolicy)
+)
+
 // KeyFunc names the bucket a request draws from. It returns ErrNoKey (or
 // another error) when the request carries nothing to key on.
 type KeyFunc func(r *http.Request) (string, error)
@@ -142,13 +149,13 @@ func Middleware(l secmon.RateLimiter, opts MiddlewareOptions) func(http.Handler)
 			}
 			h := w.Header()
 			if policyHeader != "" {
-				h.Set(HeaderRateLimitPolicy, policyHeader)
+				h[canonRateLimitPolicy] = []string{policyHeader}
 			}
 			if d.Degraded != secmon.DegradedFailOpen {
-				h.Set(HeaderRateLimit, formatRateLimit(name, d))
+				h[canonRateLimit] = []string{formatRateLimit(name, d)}
 			}
 			if !d.Allowed {
-				h.Set(HeaderRetryAfter, strconv.FormatInt(max(ceilSeconds(d.RetryAfter), 1), 10))
+				h[canonRetryAfter] = []string{strconv.FormatInt(max(ceilSeconds(d.RetryAfter), 1), 10)}
 				onDenied(w, r, d)
 				return
 			}
