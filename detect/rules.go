@@ -78,14 +78,11 @@ const (
 	SubjectSession = "session:" // followed by a session ID
 )
 
-func evidence(count int64, t threshold, kv ...string) map[string]string {
-	m := make(map[string]string, 3+len(kv)/2)
+func evidence(count int64, t threshold) map[string]string {
+	m := make(map[string]string, 5)
 	m["count"] = strconv.FormatInt(count, 10)
 	m["threshold"] = strconv.Itoa(t.n)
 	m["window"] = t.window.String()
-	for i := 0; i+1 < len(kv); i += 2 {
-		m[kv[i]] = kv[i+1]
-	}
 	return m
 }
 
@@ -97,6 +94,47 @@ func blockOr(d time.Duration, kind secmon.ActionKind) secmon.Action {
 }
 
 var errBadOps = errors.New("counter results do not match the plan")
+
+// report is the judgement every counting rule makes: for each op whose
+// count reached t.n, a finding about subject prefix + op.Key (the rules
+// count by the very value their subject names). summary is a format taking
+// the count, who (the IP group for an IP subject, "one account" for a user
+// subject: account names stay out of summaries) and the window, in that
+// order; indexed verbs ([2]) reorder them. The ops' Keys must be IP groups
+// for SubjectIP and user keys for SubjectUser.
+func (t threshold) report(rule string, sev secmon.Severity, action secmon.Action, summary string, ops []Op, subjectOf func(*Op) string) []secmon.Finding {
+	var out []secmon.Finding
+	for i := range ops {
+		op := &ops[i]
+		if op.Count < int64(t.n) {
+			continue
+		}
+		prefix := subjectOf(op)
+		who, ev := "one account", evidence(op.Count, t)
+		if prefix == SubjectIP {
+			who = op.Key
+			ev["ip_group"] = op.Key
+		}
+		if op.Kind == OpDistinct {
+			ev["counted"] = "distinct_accounts"
+			if prefix == SubjectUser {
+				ev["counted"] = "distinct_ip_groups"
+			}
+		}
+		out = append(out, secmon.Finding{
+			Rule:     rule,
+			Subject:  prefix + op.Key,
+			Severity: sev,
+			Summary:  fmt.Sprintf(summary, op.Count, who, t.window),
+			Evidence: ev,
+			Action:   action,
+		})
+	}
+	return out
+}
+
+func bySource(*Op) string { return SubjectIP }
+func byUser(*Op) string   { return SubjectUser }
 
 // BruteForceIP finds many failed logins from one IP group (rule
 // "brute_force_ip", subject "ip:<group>", severity high, suggested action
@@ -129,23 +167,9 @@ func (r *BruteForceIP) Plan(o *Observation, ops []Op) []Op {
 }
 
 // Evaluate reports the IP group when its count reaches Threshold.
-func (r *BruteForceIP) Evaluate(_ context.Context, o *Observation, ops []Op) ([]secmon.Finding, error) {
-	if len(ops) == 0 {
-		return nil, nil
-	}
-	t := r.t()
-	if ops[0].Count < int64(t.n) {
-		return nil, nil
-	}
-	g := o.Group()
-	return []secmon.Finding{{
-		Rule:     RuleBruteForceIP,
-		Subject:  SubjectIP + g,
-		Severity: secmon.SeverityHigh,
-		Summary:  fmt.Sprintf("%d failed logins from %s within %v", ops[0].Count, g, t.window),
-		Evidence: evidence(ops[0].Count, t, "ip_group", g),
-		Action:   blockOr(t.block, secmon.ActionNotify),
-	}}, nil
+func (r *BruteForceIP) Evaluate(_ context.Context, _ *Observation, ops []Op) ([]secmon.Finding, error) {
+	return r.t().report(RuleBruteForceIP, secmon.SeverityHigh, blockOr(r.t().block, secmon.ActionNotify),
+		"%d failed logins from %s within %v", ops, bySource), nil
 }
 
 // BruteForceAccount finds many failed logins for one account from any source
@@ -179,22 +203,9 @@ func (r *BruteForceAccount) Plan(o *Observation, ops []Op) []Op {
 }
 
 // Evaluate reports the account when its count reaches Threshold.
-func (r *BruteForceAccount) Evaluate(_ context.Context, o *Observation, ops []Op) ([]secmon.Finding, error) {
-	if len(ops) == 0 {
-		return nil, nil
-	}
-	t := r.t()
-	if ops[0].Count < int64(t.n) {
-		return nil, nil
-	}
-	return []secmon.Finding{{
-		Rule:     RuleBruteForceAccount,
-		Subject:  SubjectUser + o.Event.UserID,
-		Severity: secmon.SeverityHigh,
-		Summary:  fmt.Sprintf("%d failed logins for one account within %v", ops[0].Count, t.window),
-		Evidence: evidence(ops[0].Count, t),
-		Action:   secmon.Action{Kind: secmon.ActionStepUp},
-	}}, nil
+func (r *BruteForceAccount) Evaluate(_ context.Context, _ *Observation, ops []Op) ([]secmon.Finding, error) {
+	return r.t().report(RuleBruteForceAccount, secmon.SeverityHigh, secmon.Action{Kind: secmon.ActionStepUp},
+		"%d failed logins for %s within %v", ops, byUser), nil
 }
 
 // CredentialStuffing finds one IP group failing logins against many distinct
@@ -230,23 +241,9 @@ func (r *CredentialStuffing) Plan(o *Observation, ops []Op) []Op {
 
 // Evaluate reports the IP group when its distinct-account count reaches
 // Threshold.
-func (r *CredentialStuffing) Evaluate(_ context.Context, o *Observation, ops []Op) ([]secmon.Finding, error) {
-	if len(ops) == 0 {
-		return nil, nil
-	}
-	t := r.t()
-	if ops[0].Count < int64(t.n) {
-		return nil, nil
-	}
-	g := o.Group()
-	return []secmon.Finding{{
-		Rule:     RuleCredentialStuffing,
-		Subject:  SubjectIP + g,
-		Severity: secmon.SeverityHigh,
-		Summary:  fmt.Sprintf("failed logins against %d distinct accounts from %s within %v", ops[0].Count, g, t.window),
-		Evidence: evidence(ops[0].Count, t, "ip_group", g, "counted", "distinct_accounts"),
-		Action:   blockOr(t.block, secmon.ActionNotify),
-	}}, nil
+func (r *CredentialStuffing) Evaluate(_ context.Context, _ *Observation, ops []Op) ([]secmon.Finding, error) {
+	return r.t().report(RuleCredentialStuffing, secmon.SeverityHigh, blockOr(r.t().block, secmon.ActionNotify),
+		"failed logins against %d distinct accounts from %s within %v", ops, bySource), nil
 }
 
 // DistributedAttack finds one account failing logins from many distinct IP
@@ -280,22 +277,9 @@ func (r *DistributedAttack) Plan(o *Observation, ops []Op) []Op {
 
 // Evaluate reports the account when its distinct-source count reaches
 // Threshold.
-func (r *DistributedAttack) Evaluate(_ context.Context, o *Observation, ops []Op) ([]secmon.Finding, error) {
-	if len(ops) == 0 {
-		return nil, nil
-	}
-	t := r.t()
-	if ops[0].Count < int64(t.n) {
-		return nil, nil
-	}
-	return []secmon.Finding{{
-		Rule:     RuleDistributedAttack,
-		Subject:  SubjectUser + o.Event.UserID,
-		Severity: secmon.SeverityHigh,
-		Summary:  fmt.Sprintf("failed logins for one account from %d distinct IP groups within %v", ops[0].Count, t.window),
-		Evidence: evidence(ops[0].Count, t, "counted", "distinct_ip_groups"),
-		Action:   secmon.Action{Kind: secmon.ActionStepUp},
-	}}, nil
+func (r *DistributedAttack) Evaluate(_ context.Context, _ *Observation, ops []Op) ([]secmon.Finding, error) {
+	return r.t().report(RuleDistributedAttack, secmon.SeverityHigh, secmon.Action{Kind: secmon.ActionStepUp},
+		"failed logins for %[2]s from %[1]d distinct IP groups within %[3]v", ops, byUser), nil
 }
 
 // MassExport finds one user exporting often (rule "mass_export", subject
@@ -327,22 +311,9 @@ func (r *MassExport) Plan(o *Observation, ops []Op) []Op {
 }
 
 // Evaluate reports the user when the count reaches Threshold.
-func (r *MassExport) Evaluate(_ context.Context, o *Observation, ops []Op) ([]secmon.Finding, error) {
-	if len(ops) == 0 {
-		return nil, nil
-	}
-	t := r.t()
-	if ops[0].Count < int64(t.n) {
-		return nil, nil
-	}
-	return []secmon.Finding{{
-		Rule:     RuleMassExport,
-		Subject:  SubjectUser + o.Event.UserID,
-		Severity: secmon.SeverityHigh,
-		Summary:  fmt.Sprintf("%d exports by one user within %v", ops[0].Count, t.window),
-		Evidence: evidence(ops[0].Count, t),
-		Action:   secmon.Action{Kind: secmon.ActionStepUp},
-	}}, nil
+func (r *MassExport) Evaluate(_ context.Context, _ *Observation, ops []Op) ([]secmon.Finding, error) {
+	return r.t().report(RuleMassExport, secmon.SeverityHigh, secmon.Action{Kind: secmon.ActionStepUp},
+		"%d exports by %s within %v", ops, byUser), nil
 }
 
 // UploadAttack finds repeated blocked uploads by one user or from one IP
@@ -383,32 +354,19 @@ func (r *UploadAttack) Plan(o *Observation, ops []Op) []Op {
 }
 
 // Evaluate reports each subject whose count reaches Threshold.
-func (r *UploadAttack) Evaluate(_ context.Context, o *Observation, ops []Op) ([]secmon.Finding, error) {
-	t := r.t()
-	var out []secmon.Finding
-	for _, op := range ops {
-		if op.Count < int64(t.n) {
-			continue
-		}
-		subject, who := "", ""
-		switch {
-		case op.Scope == "up_user":
-			subject, who = SubjectUser+o.Event.UserID, "one user"
-		case op.Scope == "up_ip":
-			subject, who = SubjectIP+o.Group(), o.Group()
-		default:
+func (r *UploadAttack) Evaluate(_ context.Context, _ *Observation, ops []Op) ([]secmon.Finding, error) {
+	for i := range ops {
+		if ops[i].Scope != "up_user" && ops[i].Scope != "up_ip" {
 			return nil, errBadOps
 		}
-		out = append(out, secmon.Finding{
-			Rule:     RuleUploadAttack,
-			Subject:  subject,
-			Severity: secmon.SeverityHigh,
-			Summary:  fmt.Sprintf("%d blocked uploads from %s within %v", op.Count, who, t.window),
-			Evidence: evidence(op.Count, t),
-			Action:   blockOr(t.block, secmon.ActionNotify),
-		})
 	}
-	return out, nil
+	return r.t().report(RuleUploadAttack, secmon.SeverityHigh, blockOr(r.t().block, secmon.ActionNotify),
+		"%d blocked uploads from %s within %v", ops, func(op *Op) string {
+			if op.Scope == "up_user" {
+				return SubjectUser
+			}
+			return SubjectIP
+		}), nil
 }
 
 // RateLimitAbuse finds one IP group that keeps hitting rate limits (rule
@@ -442,8 +400,9 @@ func (r *RateLimitAbuse) Plan(o *Observation, ops []Op) []Op {
 }
 
 // Evaluate reports the IP group when its count reaches Threshold.
-func (r *RateLimitAbuse) Evaluate(_ context.Context, o *Observation, ops []Op) ([]secmon.Finding, error) {
-	return sourceFinding(RuleRateLimitAbuse, "rate-limited requests", secmon.SeverityMedium, r.t(), o, ops), nil
+func (r *RateLimitAbuse) Evaluate(_ context.Context, _ *Observation, ops []Op) ([]secmon.Finding, error) {
+	return r.t().report(RuleRateLimitAbuse, secmon.SeverityMedium, blockOr(r.t().block, secmon.ActionNotify),
+		"%d rate-limited requests from %s within %v", ops, bySource), nil
 }
 
 // AccessProbing finds one IP group collecting access denials: probing for
@@ -477,21 +436,7 @@ func (r *AccessProbing) Plan(o *Observation, ops []Op) []Op {
 }
 
 // Evaluate reports the IP group when its count reaches Threshold.
-func (r *AccessProbing) Evaluate(_ context.Context, o *Observation, ops []Op) ([]secmon.Finding, error) {
-	return sourceFinding(RuleAccessProbing, "access denials", secmon.SeverityMedium, r.t(), o, ops), nil
-}
-
-func sourceFinding(rule, what string, sev secmon.Severity, t threshold, o *Observation, ops []Op) []secmon.Finding {
-	if len(ops) == 0 || ops[0].Count < int64(t.n) {
-		return nil
-	}
-	g := o.Group()
-	return []secmon.Finding{{
-		Rule:     rule,
-		Subject:  SubjectIP + g,
-		Severity: sev,
-		Summary:  fmt.Sprintf("%d %s from %s within %v", ops[0].Count, what, g, t.window),
-		Evidence: evidence(ops[0].Count, t, "ip_group", g),
-		Action:   blockOr(t.block, secmon.ActionNotify),
-	}}
+func (r *AccessProbing) Evaluate(_ context.Context, _ *Observation, ops []Op) ([]secmon.Finding, error) {
+	return r.t().report(RuleAccessProbing, secmon.SeverityMedium, blockOr(r.t().block, secmon.ActionNotify),
+		"%d access denials from %s within %v", ops, bySource), nil
 }
