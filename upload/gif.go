@@ -84,25 +84,35 @@ func gifExtension(st *state, pos int) int {
 	start, label := pos, data[pos+1]
 	switch label {
 	case 0xf9: // graphic control: timing and transparency
+		// Exactly one 4-byte sub-block and the terminator, as decoders
+		// require: further sub-blocks would be kept unscanned.
+		if len(data)-pos < 8 {
+			return -1
+		}
+		if data[pos+2] != 4 || data[pos+7] != 0 {
+			st.corrupt(-1, "GIF graphic control extension at byte %d is not one 4-byte block", pos)
+		}
 		return skipSubBlocks(data, pos+2)
 	case 0xff: // application
 		p := pos + 2
 		if p < len(data) && data[p] == 11 && len(data)-p >= 12 {
 			id := string(data[p+1 : p+12])
-			if id == "NETSCAPE2.0" || id == "ANIMEXTS1.0" || id == "ICCRGBG1012" {
-				return skipSubBlocks(data, p) // looping or colour profile: kept
+			if (id == "NETSCAPE2.0" || id == "ANIMEXTS1.0") && loopingBlocks(data, p+12) {
+				return p + 12 + int(data[p+12]) + 2 // looping: kept
 			}
 			joined, end := joinSubBlocks(data, p+12)
 			if end < 0 {
 				return -1
 			}
-			xmp := id == "XMP DataXMP"
-			where := "GIF application extension"
-			if xmp {
-				where = "GIF XMP extension"
+			switch id {
+			case "ICCRGBG1012": // colour profile: kept, scanned as binary
+				st.addSpan(span{off: start, end: end, where: "GIF ICC profile extension", edit: -1, joined: joined})
+				return end
+			case "XMP DataXMP":
+				st.addSpan(span{off: start, end: end, where: "GIF XMP extension", text: true, edit: st.drop(start, end), joined: joined})
+				return end
 			}
-			st.addSpan(span{off: start, end: end, where: where, text: xmp, kind: spanRaw, edit: st.drop(start, end)})
-			st.spans[len(st.spans)-1].joined = joined
+			st.addSpan(span{off: start, end: end, where: "GIF application extension", edit: st.drop(start, end), joined: joined})
 			return end
 		}
 		joined, end := joinSubBlocks(data, p)
@@ -129,6 +139,21 @@ func gifExtension(st *state, pos int) int {
 	}
 	st.addSpan(span{off: start, end: end, where: "GIF extension", edit: st.drop(start, end), joined: joined})
 	return end
+}
+
+// loopingBlocks reports whether the sub-blocks at p are exactly what a
+// NETSCAPE2.0 extension holds: one loop-count (3 bytes, id 1) or buffering
+// (5 bytes, id 2) sub-block and the terminator. Anything else is treated
+// as an unknown application extension, scanned and dropped.
+func loopingBlocks(data []byte, p int) bool {
+	if p >= len(data) {
+		return false
+	}
+	n := int(data[p])
+	if !(n == 3 && p+1 < len(data) && data[p+1] == 1) && !(n == 5 && p+1 < len(data) && data[p+1] == 2) {
+		return false
+	}
+	return p+n+1 < len(data) && data[p+n+1] == 0
 }
 
 // skipSubBlocks returns the offset after the sub-block chain at p, or -1.

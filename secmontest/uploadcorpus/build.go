@@ -126,9 +126,22 @@ func gifWith(g []byte, blocks ...[]byte) []byte {
 	return append(out, 0x3b)
 }
 
-// gifExtension returns an extension block with data split into sub-blocks.
-func gifExtension(label byte, data []byte) []byte {
-	out := []byte{0x21, label}
+// gifBeforeImage inserts blocks after the header and global colour table,
+// where a looping extension and the first frame's graphic control go.
+func gifBeforeImage(g []byte, blocks ...[]byte) []byte {
+	pos := 13
+	if f := g[10]; f&0x80 != 0 {
+		pos += 3 << (f&7 + 1)
+	}
+	out := append([]byte(nil), g[:pos]...)
+	for _, b := range blocks {
+		out = append(out, b...)
+	}
+	return append(out, g[pos:]...)
+}
+
+// subBlocks appends data as GIF sub-blocks and the terminator.
+func subBlocks(out, data []byte) []byte {
 	for len(data) > 0 {
 		n := min(len(data), 255)
 		out = append(out, byte(n))
@@ -136,6 +149,11 @@ func gifExtension(label byte, data []byte) []byte {
 		data = data[n:]
 	}
 	return append(out, 0)
+}
+
+// gifExtension returns an extension block with data split into sub-blocks.
+func gifExtension(label byte, data []byte) []byte {
+	return subBlocks([]byte{0x21, label}, data)
 }
 
 func deflate(b []byte) []byte {

@@ -67,6 +67,13 @@ func Hostile() []Case {
 	}, nil)
 	xpComment := tiffLE([]tiffEntry{asciiEntry(0x010f, "Canon"), utf16Entry(0x9c9c, "<?php system($_GET['c']); ?>")}, nil)
 
+	php := []byte("<?php system($_GET['c']); ?>")
+	// A graphic control extension is one 4-byte sub-block; a looping
+	// extension one 3-byte sub-block. Decoders skip further sub-blocks, so
+	// a validator that keeps these extensions must not skip them unread.
+	gceHidden := subBlocks([]byte{0x21, 0xf9, 4, 0, 0, 0, 0}, php)
+	loopHidden := subBlocks(append([]byte{0x21, 0xff, 11}, "NETSCAPE2.0\x03\x01\x00\x00"...), []byte("<script>alert(1)</script>"))
+
 	return []Case{
 		{"oversized", up("chart.png", "image/png", oversized), false, codes(secmon.ThreatSizeExceeded)},
 		{"fake_extension_png_as_jpg", up("chart.jpg", "image/jpeg", small), false, codes(secmon.ThreatTypeMismatch)},
@@ -88,6 +95,8 @@ func Hostile() []Case {
 		{"gifar", up("avatar.gif", "image/gif", append(bytes.Clone(gf), zipBytes("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\nMain-Class: Exploit\n", "Exploit.class", "\xca\xfe\xba\xbe")...)), false, codes(secmon.ThreatTrailingData, secmon.ThreatEmbeddedArchive)},
 		{"gif_js_polyglot", up("chart.gif", "image/gif", polyGIF), false, codes(secmon.ThreatPolyglot)},
 		{"gif_comment_script", up("chart.gif", "image/gif", gifWith(gf, gifExtension(0xfe, []byte("<script>alert(1)</script>")))), false, codes(secmon.ThreatScriptInMetadata)},
+		{"gif_graphic_control_hidden_php", up("chart.gif", "image/gif", gifBeforeImage(gf, gceHidden)), false, codes(secmon.ThreatCorrupt)},
+		{"gif_netscape_hidden_script", up("chart.gif", "image/gif", gifBeforeImage(gf, loopHidden)), false, codes(secmon.ThreatScriptInMetadata)},
 		{"jpeg_pdf_polyglot", up("photo.jpg", "image/jpeg", jpegWith(jpg, jpegSegment(0xfe, pdf))), false, codes(secmon.ThreatPolyglot)},
 		{"webp_without_riff", up("chart.webp", "image/webp", noRIFF), false, codes(secmon.ThreatDisallowedType)},
 		{"webp_exif_script", up("chart.webp", "image/webp", webpExtended(tiffLE([]tiffEntry{asciiEntry(0x013b, "<iframe src=javascript:alert(1)>")}, nil), nil)), false, codes(secmon.ThreatScriptInMetadata)},

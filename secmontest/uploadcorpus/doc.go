@@ -17,6 +17,10 @@
 // github.com/rwcarlsen/goexif allocate gigabytes or loop forever; a zTXt
 // decompression bomb; an SVG with script.
 //
+// It also holds files aimed at validators that skip what they keep: PHP
+// in extra sub-blocks of a GIF graphic control extension and script in a
+// NETSCAPE2.0 looping extension.
+//
 // # Benign
 //
 // [Benign] holds files a validator must accept: plain PNG, JPEG, animated
