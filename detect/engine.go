@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,6 +62,10 @@ type Observation struct {
 
 	group     string
 	groupDone bool
+	user      string
+	userDone  bool
+	// caseSensitive keeps the case of user IDs (Config.CaseSensitiveUsers).
+	caseSensitive bool
 }
 
 // Group returns the string form of secmon.IPGroup(Event.IP) (IPv4 /32,
@@ -75,6 +80,34 @@ func (o *Observation) Group() string {
 		}
 	}
 	return o.group
+}
+
+// MaxUserKeyLen is the longest user key [Observation.User] returns, in
+// bytes: secmon.MaxIDLen, the longest UserID a Monitor accepts.
+const MaxUserKeyLen = secmon.MaxIDLen
+
+// User returns Event.UserID as the rules compare and report it: surrounding
+// white space trimmed, lower-cased unless Config.CaseSensitiveUsers is set,
+// control and format characters and invalid UTF-8 replaced with '?', cut to
+// MaxUserKeyLen bytes. It is "" when the event names no user (or only white
+// space). Login names typed by an attacker thus count as one account
+// whether sent as "Bob" or "bob ", and a user subject ("user:" + User())
+// stays printable and bounded whatever the event carried.
+func (o *Observation) User() string {
+	if !o.userDone {
+		o.userDone = true
+		o.user = userKey(o.Event.UserID, o.caseSensitive)
+	}
+	return o.user
+}
+
+// userKey is Observation.User for one string.
+func userKey(id string, caseSensitive bool) string {
+	id = strings.TrimSpace(id)
+	if !caseSensitive {
+		id = strings.ToLower(id)
+	}
+	return cleanValue(id, MaxUserKeyLen)
 }
 
 type funcRule struct {
@@ -125,6 +158,12 @@ type Config struct {
 	// DefaultMaxKeys. Setting it together with Counters is an error: cap
 	// your own counters where you build them.
 	MaxKeys int
+	// CaseSensitiveUsers makes the rules tell user IDs apart by case. By
+	// default they compare user IDs lower-cased (see Observation.User), so
+	// an attacker cannot split one account's failures across "Bob" and
+	// "bob"; set it when distinct accounts may differ only in case, since
+	// user subjects then carry the lower-cased ID.
+	CaseSensitiveUsers bool
 	// Clock stamps events whose Time is zero; nil means the system clock.
 	// Events with a Time are judged at that time, which makes Replay
 	// deterministic.
@@ -188,6 +227,7 @@ type Engine struct {
 	log       *slog.Logger
 	maxBlock  time.Duration
 	strikeMem time.Duration
+	caseSens  bool
 
 	suppress *table[int64]     // rule\x00subject → suppressed until (ns)
 	strikes  *table[strikeRec] // subject → escalation state
@@ -266,6 +306,7 @@ func New(cfg Config) (*Engine, error) {
 		log:       cfg.Logger,
 		maxBlock:  cfg.MaxBlock,
 		strikeMem: cfg.StrikeMemory,
+		caseSens:  cfg.CaseSensitiveUsers,
 		suppress:  newTable[int64](cfg.MaxSubjects),
 		strikes:   newTable[strikeRec](cfg.MaxSubjects),
 	}
@@ -345,7 +386,7 @@ func (e *Engine) Observe(ctx context.Context, ev secmon.Event) ([]secmon.Finding
 		now = e.clock.Now()
 	}
 	s.ev = ev
-	s.obs = Observation{Event: &s.ev, Now: now}
+	s.obs = Observation{Event: &s.ev, Now: now, caseSensitive: e.caseSens}
 	o := &s.obs
 
 	var errs []error

@@ -74,8 +74,8 @@ func orDefault[T int | float64 | time.Duration](v, def T) T {
 // Subject prefixes used by the built-in rules.
 const (
 	SubjectIP      = "ip:"      // followed by an IP group, e.g. "ip:2001:db8:1:2::/64"
-	SubjectUser    = "user:"    // followed by a user ID
-	SubjectSession = "session:" // followed by a session ID
+	SubjectUser    = "user:"    // followed by the user key, see Observation.User
+	SubjectSession = "session:" // followed by the session ID, cleaned and cut like a user key but never case-folded
 )
 
 func evidence(count int64, t threshold) map[string]string {
@@ -196,10 +196,10 @@ func (r *BruteForceAccount) Cooldown() time.Duration { return r.t().window }
 
 // Plan counts login failures per user.
 func (r *BruteForceAccount) Plan(o *Observation, ops []Op) []Op {
-	if o.Event.Type != secmon.EventLoginFailure || o.Event.UserID == "" {
+	if o.Event.Type != secmon.EventLoginFailure || o.User() == "" {
 		return ops
 	}
-	return append(ops, CountOp("bf_user", o.Event.UserID, r.t().window))
+	return append(ops, CountOp("bf_user", o.User(), r.t().window))
 }
 
 // Evaluate reports the account when its count reaches Threshold.
@@ -233,10 +233,10 @@ func (r *CredentialStuffing) Cooldown() time.Duration { return r.t().window }
 
 // Plan records the account under the IP group.
 func (r *CredentialStuffing) Plan(o *Observation, ops []Op) []Op {
-	if o.Event.Type != secmon.EventLoginFailure || o.Event.UserID == "" || o.Group() == "" {
+	if o.Event.Type != secmon.EventLoginFailure || o.User() == "" || o.Group() == "" {
 		return ops
 	}
-	return append(ops, DistinctOp("cs_ip", o.Group(), o.Event.UserID, r.t().window))
+	return append(ops, DistinctOp("cs_ip", o.Group(), o.User(), r.t().window))
 }
 
 // Evaluate reports the IP group when its distinct-account count reaches
@@ -269,10 +269,10 @@ func (r *DistributedAttack) Cooldown() time.Duration { return r.t().window }
 
 // Plan records the IP group under the account.
 func (r *DistributedAttack) Plan(o *Observation, ops []Op) []Op {
-	if o.Event.Type != secmon.EventLoginFailure || o.Event.UserID == "" || o.Group() == "" {
+	if o.Event.Type != secmon.EventLoginFailure || o.User() == "" || o.Group() == "" {
 		return ops
 	}
-	return append(ops, DistinctOp("da_user", o.Event.UserID, o.Group(), r.t().window))
+	return append(ops, DistinctOp("da_user", o.User(), o.Group(), r.t().window))
 }
 
 // Evaluate reports the account when its distinct-source count reaches
@@ -304,10 +304,10 @@ func (r *MassExport) Cooldown() time.Duration { return r.t().window }
 
 // Plan counts exports per user.
 func (r *MassExport) Plan(o *Observation, ops []Op) []Op {
-	if o.Event.Type != secmon.EventExport || o.Event.UserID == "" {
+	if o.Event.Type != secmon.EventExport || o.User() == "" {
 		return ops
 	}
-	return append(ops, CountOp("exp_user", o.Event.UserID, r.t().window))
+	return append(ops, CountOp("exp_user", o.User(), r.t().window))
 }
 
 // Evaluate reports the user when the count reaches Threshold.
@@ -344,8 +344,8 @@ func (r *UploadAttack) Plan(o *Observation, ops []Op) []Op {
 		return ops
 	}
 	w := r.t().window
-	if o.Event.UserID != "" {
-		ops = append(ops, CountOp("up_user", o.Event.UserID, w))
+	if u := o.User(); u != "" {
+		ops = append(ops, CountOp("up_user", u, w))
 	}
 	if g := o.Group(); g != "" {
 		ops = append(ops, CountOp("up_ip", g, w))

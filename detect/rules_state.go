@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/secmon-go/secmon"
 )
@@ -86,7 +87,7 @@ func (r *ImpossibleTravel) Plan(_ *Observation, ops []Op) []Op { return ops }
 // Evaluate compares the login with the user's previous one.
 func (r *ImpossibleTravel) Evaluate(_ context.Context, o *Observation, _ []Op) ([]secmon.Finding, error) {
 	e := o.Event
-	if e.Type != secmon.EventLoginSuccess || e.UserID == "" || !e.Geo.HasLocation() ||
+	if e.Type != secmon.EventLoginSuccess || o.User() == "" || !e.Geo.HasLocation() ||
 		e.Geo.AccuracyKM < 0 || e.Geo.AccuracyKM > orDefault(r.MaxAccuracyKM, 100) ||
 		math.Abs(e.Geo.Latitude) > 90 || math.Abs(e.Geo.Longitude) > 180 {
 		return nil, nil
@@ -98,7 +99,7 @@ func (r *ImpossibleTravel) Evaluate(_ context.Context, o *Observation, _ []Op) (
 		prev  lastLogin
 		found bool
 	)
-	r.last.update(e.UserID, now, func(v *lastLogin, ok bool) bool {
+	r.last.update(o.User(), now, func(v *lastLogin, ok bool) bool {
 		prev, found = *v, ok
 		if !ok || now >= v.t {
 			*v = cur
@@ -129,7 +130,7 @@ func (r *ImpossibleTravel) Evaluate(_ context.Context, o *Observation, _ []Op) (
 	}
 	return []secmon.Finding{{
 		Rule:     RuleImpossibleTravel,
-		Subject:  SubjectUser + e.UserID,
+		Subject:  SubjectUser + o.User(),
 		Severity: secmon.SeverityHigh,
 		Summary:  fmt.Sprintf("logins at least %.0f km apart within %v (%s km/h)", dist, dt, speedText),
 		Evidence: map[string]string{
@@ -229,10 +230,10 @@ func (r *NewCountry) Plan(_ *Observation, ops []Op) []Op { return ops }
 // Evaluate checks the login's country against the user's recent ones.
 func (r *NewCountry) Evaluate(_ context.Context, o *Observation, _ []Op) ([]secmon.Finding, error) {
 	e := o.Event
-	if e.Type != secmon.EventLoginSuccess || e.UserID == "" || e.Geo.Country == "" {
+	if e.Type != secmon.EventLoginSuccess || o.User() == "" || e.Geo.Country == "" {
 		return nil, nil
 	}
-	known, had, n := r.state.seen(e.UserID, e.Geo.Country, o.Now.UnixNano(),
+	known, had, n := r.state.seen(o.User(), e.Geo.Country, o.Now.UnixNano(),
 		orDefault(r.MaxUsers, DefaultMaxTracked), orDefault(r.Remember, 8))
 	if !known || had {
 		return nil, nil
@@ -240,7 +241,7 @@ func (r *NewCountry) Evaluate(_ context.Context, o *Observation, _ []Op) ([]secm
 	country := cleanValue(e.Geo.Country, 8)
 	return []secmon.Finding{{
 		Rule:     RuleNewCountry,
-		Subject:  SubjectUser + e.UserID,
+		Subject:  SubjectUser + o.User(),
 		Severity: secmon.SeverityMedium,
 		Summary:  "login from a country not seen recently for this user: " + country,
 		Evidence: map[string]string{"country": country, "known_countries": strconv.Itoa(n - 1)},
@@ -274,17 +275,17 @@ func (r *NewDevice) Plan(_ *Observation, ops []Op) []Op { return ops }
 // Evaluate checks the login's fingerprint against the user's recent ones.
 func (r *NewDevice) Evaluate(_ context.Context, o *Observation, _ []Op) ([]secmon.Finding, error) {
 	e := o.Event
-	if e.Type != secmon.EventLoginSuccess || e.UserID == "" || e.Fingerprint == "" {
+	if e.Type != secmon.EventLoginSuccess || o.User() == "" || e.Fingerprint == "" {
 		return nil, nil
 	}
-	known, had, n := r.state.seen(e.UserID, e.Fingerprint, o.Now.UnixNano(),
+	known, had, n := r.state.seen(o.User(), e.Fingerprint, o.Now.UnixNano(),
 		orDefault(r.MaxUsers, DefaultMaxTracked), orDefault(r.Remember, 8))
 	if !known || had {
 		return nil, nil
 	}
 	return []secmon.Finding{{
 		Rule:     RuleNewDevice,
-		Subject:  SubjectUser + e.UserID,
+		Subject:  SubjectUser + o.User(),
 		Severity: secmon.SeverityLow,
 		Summary:  "login from a device not seen recently for this user",
 		Evidence: map[string]string{"known_devices": strconv.Itoa(n - 1)},
@@ -298,6 +299,10 @@ func (r *NewDevice) Evaluate(_ context.Context, o *Observation, _ []Op) ([]secmo
 // session to the first IP group and user agent seen with its SessionID, on
 // any event type; logout and session_revoked events forget the session. It
 // remembers at most MaxSessions sessions.
+//
+// The subject carries the SessionID (trimmed, cleaned, at most
+// MaxUserKeyLen bytes): log an opaque session identifier, never the bearer
+// token itself, or the token reaches every alert and notifier.
 type SessionHijack struct {
 	IgnoreUserAgent bool          // judge the IP group only (for clients whose user agent drifts)
 	MaxSessions     int           // default DefaultMaxTracked
@@ -333,7 +338,8 @@ func (r *SessionHijack) Plan(_ *Observation, ops []Op) []Op { return ops }
 // Evaluate compares the event's IP group and user agent with the session's.
 func (r *SessionHijack) Evaluate(_ context.Context, o *Observation, _ []Op) ([]secmon.Finding, error) {
 	e := o.Event
-	if e.SessionID == "" {
+	sid := cleanValue(strings.TrimSpace(e.SessionID), MaxUserKeyLen)
+	if sid == "" {
 		return nil, nil
 	}
 	r.once.Do(func() {
@@ -341,7 +347,7 @@ func (r *SessionHijack) Evaluate(_ context.Context, o *Observation, _ []Op) ([]s
 		r.binds = newTable[sessionBind](orDefault(r.MaxSessions, DefaultMaxTracked))
 	})
 	if e.Type == secmon.EventLogout || e.Type == secmon.EventSessionRevoked {
-		r.binds.update(e.SessionID, 0, func(*sessionBind, bool) bool { return false })
+		r.binds.update(sid, 0, func(*sessionBind, bool) bool { return false })
 		return nil, nil
 	}
 	var cur sessionBind
@@ -356,7 +362,7 @@ func (r *SessionHijack) Evaluate(_ context.Context, o *Observation, _ []Op) ([]s
 	}
 	var ipChanged, uaChanged bool
 	var prevGroup netip.Prefix
-	r.binds.update(e.SessionID, o.Now.UnixNano(), func(b *sessionBind, found bool) bool {
+	r.binds.update(sid, o.Now.UnixNano(), func(b *sessionBind, found bool) bool {
 		prevGroup = b.group
 		ipChanged = found && b.group.IsValid() && cur.group.IsValid() && b.group != cur.group
 		uaChanged = found && b.ua != 0 && cur.ua != 0 && b.ua != cur.ua
@@ -373,7 +379,7 @@ func (r *SessionHijack) Evaluate(_ context.Context, o *Observation, _ []Op) ([]s
 	}
 	f := secmon.Finding{
 		Rule:     RuleSessionHijack,
-		Subject:  SubjectSession + e.SessionID,
+		Subject:  SubjectSession + sid,
 		Severity: secmon.SeverityHigh,
 		Evidence: map[string]string{},
 		Action:   secmon.Action{Kind: secmon.ActionStepUp},
@@ -391,8 +397,8 @@ func (r *SessionHijack) Evaluate(_ context.Context, o *Observation, _ []Op) ([]s
 		f.Severity = secmon.SeverityCritical
 	}
 	f.Evidence["changed"] = strings.Join(changed, ",")
-	if e.UserID != "" {
-		f.Evidence["user"] = e.UserID
+	if u := o.User(); u != "" {
+		f.Evidence["user"] = u
 	}
 	f.Summary = "session continued with a different " + strings.Join(changed, " and ")
 	return []secmon.Finding{f}, nil
@@ -402,7 +408,9 @@ func (r *SessionHijack) Evaluate(_ context.Context, o *Observation, _ []Op) ([]s
 // "privilege_escalation", subject "user:<id>", suggested action notify).
 // Severity is medium for a change to an ordinary role, high for a change to
 // one of PrivilegedRoles, and critical when a privileged role is granted by
-// the user to themselves or by an unnamed actor. Evidence carries the
+// the user to themselves or by an unnamed actor (actor and user compared as
+// user keys, so " Bob" granting to "bob" is a self-grant). A role_change
+// without a UserID names no account and is ignored. Evidence carries the
 // metadata keys actor_id, old_role and new_role (each cut to 64 bytes,
 // control characters replaced); the Summary carries none of them.
 type PrivilegeEscalation struct {
@@ -425,7 +433,8 @@ func (r *PrivilegeEscalation) Plan(_ *Observation, ops []Op) []Op { return ops }
 // Evaluate reports a role change.
 func (r *PrivilegeEscalation) Evaluate(_ context.Context, o *Observation, _ []Op) ([]secmon.Finding, error) {
 	e := o.Event
-	if e.Type != secmon.EventRoleChange {
+	user := o.User()
+	if e.Type != secmon.EventRoleChange || user == "" {
 		return nil, nil
 	}
 	actor := e.Metadata["actor_id"]
@@ -443,7 +452,7 @@ func (r *PrivilegeEscalation) Evaluate(_ context.Context, o *Observation, _ []Op
 	}
 	f := secmon.Finding{
 		Rule:     RulePrivilegeEscalation,
-		Subject:  SubjectUser + e.UserID,
+		Subject:  SubjectUser + o.User(),
 		Severity: secmon.SeverityMedium,
 		Summary:  "role changed for a user",
 		Evidence: map[string]string{
@@ -456,7 +465,7 @@ func (r *PrivilegeEscalation) Evaluate(_ context.Context, o *Observation, _ []Op
 	if privileged {
 		f.Severity = secmon.SeverityHigh
 		f.Summary = "privileged role granted to a user"
-		if actor == "" || actor == e.UserID {
+		if a := userKey(actor, o.caseSensitive); a == "" || a == user {
 			f.Severity = secmon.SeverityCritical
 			f.Summary = "privileged role granted without a distinct actor"
 		}
@@ -465,19 +474,42 @@ func (r *PrivilegeEscalation) Evaluate(_ context.Context, o *Observation, _ []Op
 }
 
 // cleanValue cuts s to at most n bytes on a rune boundary and replaces
-// control characters, so evidence stays printable and bounded.
+// control characters (Cc), format characters (Cf: bidirectional overrides,
+// zero-width joiners) and invalid UTF-8 with '?', so evidence and subjects
+// stay printable, unambiguous and bounded. A clean value comes back as is,
+// without allocating.
 func cleanValue(s string, n int) string {
-	if len(s) > n {
-		cut := n
-		for cut > 0 && cut < len(s) && s[cut]&0xC0 == 0x80 {
-			cut--
+	if len(s) <= n {
+		clean := true
+		for _, r := range s {
+			if unprintable(r) {
+				clean = false
+				break
+			}
 		}
-		s = s[:cut]
+		if clean {
+			return s
+		}
 	}
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return '?'
+	var b strings.Builder
+	b.Grow(min(len(s), n))
+	for _, r := range s {
+		if unprintable(r) {
+			r = '?'
 		}
-		return r
-	}, s)
+		if b.Len()+utf8.RuneLen(r) > n {
+			break
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// unprintable reports whether r must not appear in a cleaned value; r is
+// utf8.RuneError for an invalid byte.
+func unprintable(r rune) bool {
+	if r < utf8.RuneSelf {
+		return r < 0x20 || r == 0x7f
+	}
+	return r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Cf, r)
 }
