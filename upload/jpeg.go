@@ -3,7 +3,17 @@ package upload
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
+
+	"github.com/secmon-go/secmon"
 )
+
+// MaxJPEGScans is the most scans (SOS segments) a JPEG may have. A
+// progressive encoder writes about ten; decoders process the whole picture
+// once per scan, so a few kilobytes of empty scans cost minutes of CPU in
+// a decoder that has no limit of its own (image/jpeg has none). More is
+// reported as a pixel_bomb.
+const MaxJPEGScans = 256
 
 // walkJPEG walks the marker segments from SOI to EOI, skipping each scan's
 // entropy-coded data (byte stuffing and restart markers included) without
@@ -12,6 +22,7 @@ func walkJPEG(st *state) {
 	data := st.data
 	pos := 2
 	sawSOF, sawSOS := false, false
+	scans := 0
 	for {
 		if pos >= len(data) {
 			st.corrupt(-1, "JPEG truncated: no EOI marker")
@@ -83,6 +94,9 @@ func walkJPEG(st *state) {
 				return
 			}
 			sawSOS = true
+			if scans++; scans == MaxJPEGScans+1 {
+				st.add(secmon.ThreatPixelBomb, -1, fmt.Sprintf("JPEG has more than %d scans: decoders process the whole picture once per scan", MaxJPEGScans))
+			}
 			p, ok := skipEntropy(data, end)
 			if !ok {
 				st.corrupt(-1, "JPEG truncated inside the scan at byte %d: no EOI marker", start)
@@ -94,6 +108,13 @@ func walkJPEG(st *state) {
 			jpegApp(st, m, start, end, pos+2, body)
 		case m == 0xfe:
 			st.addSpan(span{off: pos + 2, end: end, where: "JPEG COM segment", text: true, edit: st.drop(start, end)})
+		case m == 0xc4 || m == 0xcc || m == 0xdb || m >= 0xdc && m <= 0xdf:
+			// DHT, DAC, DQT, DNL, DRI, DHP, EXP: decoder tables, kept
+		default:
+			// Reserved and extension markers (JPG, JPGn, 0x02–0xBF) carry
+			// nothing a browser renders: scanned and dropped, never kept
+			// unread.
+			st.addSpan(span{off: pos + 2, end: end, where: fmt.Sprintf("JPEG reserved marker 0x%02x segment", m), edit: st.drop(start, end)})
 		}
 		pos = end
 	}
@@ -120,20 +141,25 @@ func skipEntropy(data []byte, p int) (int, bool) {
 	}
 }
 
-// jpegApp classifies an APPn segment: kept (JFIF, ICC profile, Adobe
-// colour transform) or dropped when sanitising, scanned unless it holds
-// thumbnail pixels or colour data.
+// jpegApp classifies an APPn segment. JFIF, the ICC profile and the Adobe
+// colour transform are kept; everything else is dropped when sanitising.
+// Every byte a kept segment could hide a payload in is scanned: the ICC
+// profile and the Adobe segment as binary, the JFIF thumbnail, which
+// sanitising removes.
 func jpegApp(st *state, m byte, start, end, bodyOff int, body []byte) {
 	switch {
-	case m == 0xe0 && hasPrefix(body, "JFIF\x00"):
-		return // kept; its optional thumbnail is pixel data
+	case m == 0xe0 && hasPrefix(body, "JFIF\x00") && len(body) >= jfifHeader:
+		if len(body) > jfifHeader { // a thumbnail, or bytes after the header
+			e := st.drop(start, end)
+			st.edits[e].repl = jfifWithoutThumbnail(body)
+			st.addSpan(span{off: bodyOff + jfifHeader, end: end, where: "JPEG JFIF thumbnail", edit: e})
+		}
 	case m == 0xe0 && hasPrefix(body, "JFXX\x00"):
-		st.drop(start, end) // thumbnail only
-		return
+		st.addSpan(span{off: bodyOff, end: end, where: "JPEG JFXX thumbnail", edit: st.drop(start, end)})
 	case m == 0xe2 && hasPrefix(body, "ICC_PROFILE\x00"):
-		return // kept: colour data
+		st.addSpan(span{off: bodyOff, end: end, where: "JPEG APP2 ICC profile", edit: -1})
 	case m == 0xee && hasPrefix(body, "Adobe"):
-		return // kept: colour transform
+		st.addSpan(span{off: bodyOff, end: end, where: "JPEG APP14 Adobe segment", edit: -1})
 	case m == 0xe1 && hasPrefix(body, "Exif\x00\x00"):
 		st.addSpan(span{off: bodyOff + 6, end: end, where: "JPEG APP1 EXIF", kind: spanEXIF, edit: st.drop(start, end)})
 	case m == 0xe1 && (hasPrefix(body, "http://ns.adobe.com/xap/1.0/\x00") || hasPrefix(body, "http://ns.adobe.com/xmp/extension/\x00")):
@@ -141,6 +167,18 @@ func jpegApp(st *state, m byte, start, end, bodyOff int, body []byte) {
 	default:
 		st.addSpan(span{off: bodyOff, end: end, where: "JPEG APP" + string("0123456789ABCDEF"[m-0xe0]) + " segment", edit: st.drop(start, end)})
 	}
+}
+
+// jfifHeader is the size of a JFIF APP0 body without a thumbnail.
+const jfifHeader = 14
+
+// jfifWithoutThumbnail returns the APP0 segment with the header of body
+// and no thumbnail.
+func jfifWithoutThumbnail(body []byte) []byte {
+	out := []byte{0xff, 0xe0, 0, 2 + jfifHeader}
+	out = append(out, body[:jfifHeader]...)
+	out[len(out)-2], out[len(out)-1] = 0, 0 // thumbnail 0×0
+	return out
 }
 
 // jpegEXIFSegment wraps a TIFF block in an APP1 EXIF segment.

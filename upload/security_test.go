@@ -393,6 +393,12 @@ func TestSecurityHostileCorpus(t *testing.T) {
 				if !again.Allowed {
 					t.Errorf("sanitised copy of a blocked upload does not re-validate: %+v", again.Threats)
 				}
+				low := bytes.ToLower(vd.Sanitized)
+				for _, p := range []string{"<script", "<?php", "alert(", "system(", "pk\x03\x04", "onerror"} {
+					if bytes.Contains(low, []byte(p)) {
+						t.Errorf("sanitised copy still holds %q", p)
+					}
+				}
 			}
 		})
 	}
@@ -507,6 +513,12 @@ func TestSecuritySanitizedCopies(t *testing.T) {
 	// Orientation 6 survives as a minimal EXIF block.
 	if !bytes.Contains(j, []byte("Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08\x00\x01\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06")) {
 		t.Error("orientation not kept")
+	}
+	// The JFIF header stays, its thumbnail goes.
+	jf := benign(t, "jpeg_jfif_thumbnail").Upload.Data
+	if s := validate(t, v, benign(t, "jpeg_jfif_thumbnail").Upload).Sanitized; len(s) != len(jf)-6 ||
+		!bytes.Contains(s, []byte("\xff\xe0\x00\x10JFIF\x00\x01\x02\x01\x00\x48\x00\x48\x00\x00")) {
+		t.Errorf("JFIF thumbnail not removed cleanly: %d → %d bytes", len(jf), len(s))
 	}
 	w := validate(t, v, benign(t, "webp_with_metadata").Upload).Sanitized
 	if w[20]&0x0c != 0 || int(w[4])|int(w[5])<<8 != len(w)-8 {

@@ -74,6 +74,18 @@ func Hostile() []Case {
 	gceHidden := subBlocks([]byte{0x21, 0xf9, 4, 0, 0, 0, 0}, php)
 	loopHidden := subBlocks(append([]byte{0x21, 0xff, 11}, "NETSCAPE2.0\x03\x01\x00\x00"...), []byte("<script>alert(1)</script>"))
 
+	// Kept JPEG segments: a validator that keeps the ICC profile, the Adobe
+	// segment or JFIF must still read them.
+	icc := append([]byte("ICC_PROFILE\x00\x01\x01"), php...)
+	adobe := append([]byte("Adobe\x00\x64\x00\x00\x00\x00\x01"), "<script>alert(1)</script>"...)
+	jfif := jpegSegment(0xe0, append([]byte("JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"), php...))
+	manyScans := append([]byte{0xff, 0xd8}, jpegSegment(0xc0, []byte{8, 0x0f, 0xa0, 0x0f, 0xa0, 1, 1, 0x11, 0})...)
+	for range 300 {
+		manyScans = append(manyScans, jpegSegment(0xda, []byte{1, 1, 0, 0, 63, 0})...)
+		manyScans = append(manyScans, 0)
+	}
+	manyScans = append(manyScans, 0xff, 0xd9)
+
 	return []Case{
 		{"oversized", up("chart.png", "image/png", oversized), false, codes(secmon.ThreatSizeExceeded)},
 		{"fake_extension_png_as_jpg", up("chart.jpg", "image/jpeg", small), false, codes(secmon.ThreatTypeMismatch)},
@@ -97,6 +109,11 @@ func Hostile() []Case {
 		{"gif_comment_script", up("chart.gif", "image/gif", gifWith(gf, gifExtension(0xfe, []byte("<script>alert(1)</script>")))), false, codes(secmon.ThreatScriptInMetadata)},
 		{"gif_graphic_control_hidden_php", up("chart.gif", "image/gif", gifBeforeImage(gf, gceHidden)), false, codes(secmon.ThreatCorrupt)},
 		{"gif_netscape_hidden_script", up("chart.gif", "image/gif", gifBeforeImage(gf, loopHidden)), false, codes(secmon.ThreatScriptInMetadata)},
+		{"jpeg_icc_profile_php", up("photo.jpg", "image/jpeg", jpegWith(jpg, jpegSegment(0xe2, icc))), false, codes(secmon.ThreatScriptInMetadata)},
+		{"jpeg_adobe_segment_script", up("photo.jpg", "image/jpeg", jpegWith(jpg, jpegSegment(0xee, adobe))), false, codes(secmon.ThreatScriptInMetadata)},
+		{"jpeg_jfif_thumbnail_php", up("photo.jpg", "image/jpeg", jpegWith(jpg, jfif)), false, codes(secmon.ThreatScriptInMetadata)},
+		{"jpeg_reserved_marker_script", up("photo.jpg", "image/jpeg", jpegWith(jpg, jpegSegment(0xf0, []byte("<script>alert(1)</script>")))), false, codes(secmon.ThreatScriptInMetadata)},
+		{"jpeg_many_scans", up("photo.jpg", "image/jpeg", manyScans), false, codes(secmon.ThreatPixelBomb)},
 		{"jpeg_pdf_polyglot", up("photo.jpg", "image/jpeg", jpegWith(jpg, jpegSegment(0xfe, pdf))), false, codes(secmon.ThreatPolyglot)},
 		{"webp_without_riff", up("chart.webp", "image/webp", noRIFF), false, codes(secmon.ThreatDisallowedType)},
 		{"webp_exif_script", up("chart.webp", "image/webp", webpExtended(tiffLE([]tiffEntry{asciiEntry(0x013b, "<iframe src=javascript:alert(1)>")}, nil), nil)), false, codes(secmon.ThreatScriptInMetadata)},
@@ -159,6 +176,7 @@ func Benign() []Case {
 			jpegSegment(0xe2, icc),
 			jpegSegment(0xfe, []byte("Created with chartlib 1.0 (one-click export)")),
 		)), WantAllowed: true},
+		{Name: "jpeg_jfif_thumbnail", Upload: up("photo.jpg", "image/jpeg", jpegWith(jpg, jpegSegment(0xe0, append([]byte("JFIF\x00\x01\x02\x01\x00\x48\x00\x48\x02\x01"), 0x10, 0x20, 0x30, 0x11, 0x21, 0x31)))), WantAllowed: true},
 		{Name: "png_with_text", Upload: up("chart.png", "", pngMeta), WantAllowed: true},
 		{Name: "gif_with_comment", Upload: up("chart.gif", "image/gif", gifWith(stillGIF(16, 16), gifExtension(0xfe, []byte("Made with chartlib; loads on every browser")))), WantAllowed: true},
 	}

@@ -19,14 +19,16 @@
 //
 // It also holds files aimed at validators that skip what they keep: PHP
 // in extra sub-blocks of a GIF graphic control extension and script in a
-// NETSCAPE2.0 looping extension.
+// NETSCAPE2.0 looping extension; PHP or script in a JPEG ICC profile, Adobe
+// segment, JFIF thumbnail or reserved-marker segment; a JPEG of 300 empty
+// scans (a decoder CPU bomb).
 //
 // # Benign
 //
 // [Benign] holds files a validator must accept: plain PNG, JPEG, animated
 // GIF and lossless WebP, and files with ordinary metadata (EXIF with an
-// orientation, XMP, an ICC profile, PNG text chunks, a GIF comment, WebP
-// EXIF and XMP).
+// orientation, XMP, an ICC profile, a JFIF thumbnail, PNG text chunks, a
+// GIF comment, WebP EXIF and XMP).
 //
 // Every file is generated on each call; no file is read from disk or the
 // network. [PhotoPNG] and [PhotoJPEG] build large photo-like images for
