@@ -11,6 +11,7 @@ func walkPNG(st *state) {
 	data := st.data
 	pos := 8
 	seenIDAT := false
+	fcTL := int64(0)
 	for first := true; ; first = false {
 		if len(data)-pos < 12 {
 			st.corrupt(-1, "PNG truncated at byte %d: no IEND chunk", pos)
@@ -51,12 +52,22 @@ func walkPNG(st *state) {
 			if !seenIDAT {
 				st.corrupt(-1, "PNG has no IDAT chunk")
 			}
+			// An APNG decoder renders as many frames as there are fcTL
+			// chunks, whatever acTL declares.
+			st.frames = max(st.frames, fcTL)
+			st.pixels = mulPixels(st.pixels, max(st.frames, 1))
 			st.end = end
 			return
 		case "acTL":
-			if len(body) == 8 {
-				st.frames = int64(binary.BigEndian.Uint32(body))
-				st.pixels = mulPixels(st.pixels, max(st.frames, 1))
+			if len(body) != 8 {
+				st.corrupt(-1, "PNG acTL chunk at byte %d has %d bytes, want 8", pos, len(body))
+				return
+			}
+			st.frames = max(st.frames, int64(binary.BigEndian.Uint32(body)))
+		case "PLTE":
+			if len(body) == 0 || len(body)%3 != 0 || len(body) > 3*256 {
+				st.corrupt(-1, "PNG PLTE chunk at byte %d has %d bytes", pos, len(body))
+				return
 			}
 		case "tEXt":
 			st.addSpan(span{off: pos + 8, end: end - 4, where: "PNG tEXt chunk", text: true, edit: st.drop(pos, end)})
@@ -72,9 +83,21 @@ func walkPNG(st *state) {
 			st.addSpan(span{off: off, end: end - 4, where: "PNG eXIf chunk", kind: spanEXIF, edit: st.drop(pos, end)})
 		case "tIME":
 			st.drop(pos, end)
-		case "PLTE", "tRNS", "cHRM", "gAMA", "iCCP", "sBIT", "sRGB", "cICP", "mDCv", "cLLI",
-			"bKGD", "hIST", "pHYs", "sPLT", "fcTL", "fdAT":
-			// rendering information: kept, not scanned
+		case "iCCP":
+			// colour profile: kept; its keyword and compressed bytes are
+			// scanned as binary (a stored deflate block holds bytes as is)
+			st.addSpan(span{off: pos + 8, end: end - 4, where: "PNG iCCP chunk", edit: -1})
+		case "tRNS", "fdAT":
+			// pixel data (transparency, animation frames): kept, not scanned
+		case "cHRM", "gAMA", "sBIT", "sRGB", "cICP", "mDCv", "cLLI", "bKGD", "pHYs", "fcTL":
+			// rendering information of a fixed size: kept when it has that
+			// size, scanned and dropped otherwise, so that no byte beyond
+			// what decoders read is kept unread
+			if !pngFixedSize(string(typ), len(body)) {
+				st.addSpan(span{off: pos + 8, end: end - 4, where: "PNG " + string(typ) + " chunk of an invalid size", edit: st.drop(pos, end)})
+			} else if string(typ) == "fcTL" {
+				fcTL++
+			}
 		default:
 			if typ[0]&0x20 == 0 {
 				st.corrupt(-1, "PNG has an unknown critical chunk %q", typ)
@@ -84,6 +107,32 @@ func walkPNG(st *state) {
 		}
 		pos = end
 	}
+}
+
+// pngFixedSize reports whether a rendering chunk has one of the sizes the
+// PNG and APNG specifications give it.
+func pngFixedSize(typ string, n int) bool {
+	switch typ {
+	case "cHRM":
+		return n == 32
+	case "gAMA", "cICP":
+		return n == 4
+	case "sBIT":
+		return n >= 1 && n <= 4
+	case "sRGB":
+		return n == 1
+	case "mDCv":
+		return n == 24
+	case "cLLI":
+		return n == 8
+	case "bKGD":
+		return n == 1 || n == 2 || n == 6
+	case "pHYs":
+		return n == 9
+	case "fcTL":
+		return n == 26
+	}
+	return false
 }
 
 // pngHeader checks IHDR and records the dimensions.

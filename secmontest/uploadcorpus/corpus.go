@@ -2,6 +2,7 @@ package uploadcorpus
 
 import (
 	"bytes"
+	"encoding/binary"
 	"image"
 
 	"github.com/secmon-go/secmon"
@@ -86,6 +87,28 @@ func Hostile() []Case {
 	}
 	manyScans = append(manyScans, 0xff, 0xd9)
 
+	// Kept PNG chunks: the iCCP keyword is free text; a gAMA chunk longer
+	// than its 4 bytes carries bytes no decoder reads.
+	iccp := append(append([]byte("<?php system($_GET[c]);?>"), 0, 0), deflate([]byte("profile"))...)
+	gama := append([]byte{0, 0, 0xb1, 0x8f}, "<script>alert(1)</script>"...)
+	// An APNG whose acTL declares one frame but that has three fcTL
+	// frames of a 5000×5000 canvas: 75 megapixels to render, 25 declared.
+	apng := append([]byte("\x89PNG\r\n\x1a\n"), pngChunk("IHDR", []byte{0, 0, 0x13, 0x88, 0, 0, 0x13, 0x88, 8, 2, 0, 0, 0})...)
+	apng = append(apng, pngChunk("acTL", []byte{0, 0, 0, 1, 0, 0, 0, 0})...)
+	for i := range 3 {
+		fc := make([]byte, 26)
+		binary.BigEndian.PutUint32(fc, uint32(2*i))
+		binary.BigEndian.PutUint32(fc[4:], 5000)
+		binary.BigEndian.PutUint32(fc[8:], 5000)
+		apng = append(apng, pngChunk("fcTL", fc)...)
+		if i == 0 {
+			apng = append(apng, pngChunk("IDAT", deflate(make([]byte, 64)))...)
+		} else {
+			apng = append(apng, pngChunk("fdAT", append(binary.BigEndian.AppendUint32(nil, uint32(2*i+1)), deflate(make([]byte, 64))...))...)
+		}
+	}
+	apng = append(apng, pngChunk("IEND", nil)...)
+
 	return []Case{
 		{"oversized", up("chart.png", "image/png", oversized), false, codes(secmon.ThreatSizeExceeded)},
 		{"fake_extension_png_as_jpg", up("chart.jpg", "image/jpeg", small), false, codes(secmon.ThreatTypeMismatch)},
@@ -102,6 +125,9 @@ func Hostile() []Case {
 		{"jpeg_xmp_event_handler", up("photo.jpg", "image/jpeg", jpegWith(jpg, jpegSegment(0xe1, []byte("http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta><svg onload =alert(1)></x:xmpmeta>")))), false, codes(secmon.ThreatScriptInMetadata)},
 		{"png_text_event_handler", up("chart.png", "image/png", pngWith(small, pngChunk("tEXt", []byte("Comment\x00<img src=x onerror=alert(1)>")))), false, codes(secmon.ThreatScriptInMetadata)},
 		{"png_ztxt_script", up("chart.png", "image/png", pngWith(small, pngChunk("zTXt", append([]byte("Comment\x00\x00"), deflate([]byte("<script>alert(1)</script>"))...)))), false, codes(secmon.ThreatScriptInMetadata)},
+		{"png_iccp_keyword_php", up("chart.png", "image/png", pngWith(small, pngChunk("iCCP", iccp))), false, codes(secmon.ThreatScriptInMetadata)},
+		{"png_gama_hidden_script", up("chart.png", "image/png", pngWith(small, pngChunk("gAMA", gama))), false, codes(secmon.ThreatScriptInMetadata)},
+		{"pixel_bomb_apng_frames", up("chart.png", "image/png", apng), false, codes(secmon.ThreatPixelBomb)},
 		{"png_zip_appended", up("chart.png", "image/png", append(bytes.Clone(small), zipBytes("shell.php", "<?php system($_GET['c']); ?>")...)), false, codes(secmon.ThreatTrailingData, secmon.ThreatEmbeddedArchive)},
 		{"png_html_appended", up("chart.png", "image/png", append(bytes.Clone(small), "<html><body><script>alert(document.cookie)</script></body></html>"...)), false, codes(secmon.ThreatTrailingData, secmon.ThreatHTMLContent)},
 		{"gifar", up("avatar.gif", "image/gif", append(bytes.Clone(gf), zipBytes("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\nMain-Class: Exploit\n", "Exploit.class", "\xca\xfe\xba\xbe")...)), false, codes(secmon.ThreatTrailingData, secmon.ThreatEmbeddedArchive)},

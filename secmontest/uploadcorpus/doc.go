@@ -21,7 +21,8 @@
 // in extra sub-blocks of a GIF graphic control extension and script in a
 // NETSCAPE2.0 looping extension; PHP or script in a JPEG ICC profile, Adobe
 // segment, JFIF thumbnail or reserved-marker segment; a JPEG of 300 empty
-// scans (a decoder CPU bomb).
+// scans (a decoder CPU bomb); PHP in a PNG iCCP keyword, script after the
+// four bytes of a gAMA chunk; an APNG whose acTL understates its frames.
 //
 // # Benign
 //
