@@ -55,9 +55,8 @@ func walkWebP(st *state) {
 				return
 			}
 			hasImage = true
-			if first {
-				st.width = int64(binary.LittleEndian.Uint16(body[6:]) & 0x3fff)
-				st.height = int64(binary.LittleEndian.Uint16(body[8:]) & 0x3fff)
+			if !webpImageSize(st, pos, first, int64(binary.LittleEndian.Uint16(body[6:])&0x3fff), int64(binary.LittleEndian.Uint16(body[8:])&0x3fff)) {
+				return
 			}
 		case "VP8L":
 			if len(body) < 5 || body[0] != 0x2f {
@@ -70,9 +69,8 @@ func walkWebP(st *state) {
 				return
 			}
 			hasImage = true
-			if first {
-				st.width = int64(bits&0x3fff) + 1
-				st.height = int64(bits>>14&0x3fff) + 1
+			if !webpImageSize(st, pos, first, int64(bits&0x3fff)+1, int64(bits>>14&0x3fff)+1) {
+				return
 			}
 		case "ANMF":
 			if len(body) < 16 {
@@ -82,8 +80,16 @@ func walkWebP(st *state) {
 			hasImage = true
 			st.frames++
 			frameArea = addPixels(frameArea, mulPixels(int64(le24(body[6:]))+1, int64(le24(body[9:]))+1))
-		case "ALPH", "ICCP", "ANIM":
-			// rendering information: kept
+		case "ANIM":
+			if len(body) != 6 {
+				st.corrupt(-1, "WebP ANIM chunk at byte %d has %d bytes, want 6", pos, len(body))
+				return
+			}
+		case "ALPH":
+			// pixel data: kept, not scanned
+		case "ICCP":
+			// colour profile: kept, scanned as binary
+			st.addSpan(span{off: pos + 8, end: pos + 8 + int(n), where: "WebP ICCP chunk", edit: -1})
 		case "EXIF":
 			off := pos + 8
 			if hasPrefix(body, "Exif\x00\x00") {
@@ -101,6 +107,23 @@ func walkWebP(st *state) {
 		st.corrupt(-1, "WebP has no image data")
 	}
 	st.pixels = addPixels(mulPixels(st.width, st.height), frameArea)
+}
+
+// webpImageSize records the size of a still image's bitstream, which must
+// equal the VP8X canvas when there is one (libwebp refuses a mismatch; a
+// decoder that trusts the bitstream would allocate its size, not the
+// canvas's).
+func webpImageSize(st *state, pos int, first bool, w, h int64) bool {
+	if first {
+		st.width, st.height = w, h
+		return true
+	}
+	if w != st.width || h != st.height {
+		st.pixels = max(mulPixels(st.width, st.height), mulPixels(w, h))
+		st.corrupt(-1, "WebP image at byte %d is %d×%d on a %d×%d canvas", pos, w, h, st.width, st.height)
+		return false
+	}
+	return true
 }
 
 func le24(b []byte) uint32 { return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 }

@@ -314,17 +314,38 @@ var webpLossless1x1 = []byte{
 	0x2f, 0, 0, 0, 0x10, 0x07, 0x10, 0x11, 0x11, 0x88, 0x88, 0xfe, 0x07, 0x00,
 }
 
+// webpChunk returns a RIFF chunk, padded to an even size.
+func webpChunk(id string, data []byte) []byte {
+	out := append([]byte(id), binary.LittleEndian.AppendUint32(nil, uint32(len(data)))...)
+	out = append(out, data...)
+	if len(data)%2 == 1 {
+		out = append(out, 0)
+	}
+	return out
+}
+
+// webpFile wraps chunks in a RIFF WEBP header.
+func webpFile(chunks ...[]byte) []byte {
+	body := []byte("WEBP")
+	for _, c := range chunks {
+		body = append(body, c...)
+	}
+	out := append([]byte("RIFF"), binary.LittleEndian.AppendUint32(nil, uint32(len(body)))...)
+	return append(out, body...)
+}
+
+// vp8x returns a VP8X chunk with the given flags and canvas size.
+func vp8x(flags byte, w, h uint32) []byte {
+	b := []byte{flags, 0, 0, 0}
+	b = append(b, byte(w-1), byte((w-1)>>8), byte((w-1)>>16))
+	b = append(b, byte(h-1), byte((h-1)>>8), byte((h-1)>>16))
+	return webpChunk("VP8X", b)
+}
+
 // webpExtended builds a VP8X WebP around the 1×1 VP8L bitstream with the
 // given EXIF and XMP chunks (either may be nil).
 func webpExtended(exif, xmp []byte) []byte {
-	chunk := func(id string, data []byte) []byte {
-		out := append([]byte(id), binary.LittleEndian.AppendUint32(nil, uint32(len(data)))...)
-		out = append(out, data...)
-		if len(data)%2 == 1 {
-			out = append(out, 0)
-		}
-		return out
-	}
+	chunk := webpChunk
 	flags := byte(0x10) // alpha
 	if exif != nil {
 		flags |= 0x08

@@ -109,6 +109,13 @@ func Hostile() []Case {
 	}
 	apng = append(apng, pngChunk("IEND", nil)...)
 
+	// Kept WebP chunks, and a canvas that disagrees with its bitstream.
+	vp8l := webpChunk("VP8L", webpLossless1x1[20:33])
+	webpICC := webpFile(vp8x(0x30, 1, 1), webpChunk("ICCP", php), vp8l)
+	webpANIM := webpFile(vp8x(0x10, 1, 1), webpChunk("ANIM", append(make([]byte, 6), "<script>alert(1)</script>"...)), vp8l)
+	webpBomb := webpFile(vp8x(0x10, 16384, 16384), vp8l)
+	webpBig := webpFile(vp8x(0x10, 1, 1), webpChunk("VP8L", []byte{0x2f, 0xff, 0xff, 0xff, 0x0f, 0, 0, 0}))
+
 	return []Case{
 		{"oversized", up("chart.png", "image/png", oversized), false, codes(secmon.ThreatSizeExceeded)},
 		{"fake_extension_png_as_jpg", up("chart.jpg", "image/jpeg", small), false, codes(secmon.ThreatTypeMismatch)},
@@ -143,6 +150,10 @@ func Hostile() []Case {
 		{"jpeg_pdf_polyglot", up("photo.jpg", "image/jpeg", jpegWith(jpg, jpegSegment(0xfe, pdf))), false, codes(secmon.ThreatPolyglot)},
 		{"webp_without_riff", up("chart.webp", "image/webp", noRIFF), false, codes(secmon.ThreatDisallowedType)},
 		{"webp_exif_script", up("chart.webp", "image/webp", webpExtended(tiffLE([]tiffEntry{asciiEntry(0x013b, "<iframe src=javascript:alert(1)>")}, nil), nil)), false, codes(secmon.ThreatScriptInMetadata)},
+		{"webp_iccp_php", up("chart.webp", "image/webp", webpICC), false, codes(secmon.ThreatScriptInMetadata)},
+		{"webp_anim_hidden_script", up("chart.webp", "image/webp", webpANIM), false, codes(secmon.ThreatCorrupt)},
+		{"pixel_bomb_webp_canvas", up("chart.webp", "image/webp", webpBomb), false, codes(secmon.ThreatPixelBomb)},
+		{"pixel_bomb_webp_bitstream", up("chart.webp", "image/webp", webpBig), false, codes(secmon.ThreatPixelBomb)},
 		{"pixel_bomb_png", up("chart.png", "image/png", bombPNG), false, codes(secmon.ThreatPixelBomb)},
 		{"pixel_bomb_gif", up("chart.gif", "image/gif", bombGIF), false, codes(secmon.ThreatPixelBomb)},
 		{"truncated_png", up("chart.png", "image/png", bytes.Clone(small[:len(small)/2])), false, codes(secmon.ThreatCorrupt)},
