@@ -251,8 +251,10 @@ func (e *memEntry) incr(ns int64, window time.Duration) int64 {
 }
 
 // addDistinct records member hash h at ns and returns how many distinct
-// members were seen within window before or at ns (or later, for members of
-// events that arrived out of order).
+// members were seen within the window ending at ns, h included. Members
+// seen only after ns (recorded by events that arrived before this late one)
+// are not counted, as OpCount and RedisCounters do not count them: a late
+// or backdated event must not join occurrences up to a window apart.
 func (e *memEntry) addDistinct(h uint64, ns int64, window time.Duration, maxMembers int) int64 {
 	cut := ns - int64(window)
 	found := false
@@ -262,15 +264,15 @@ func (e *memEntry) addDistinct(h uint64, ns int64, window time.Duration, maxMemb
 		m := &e.members[i]
 		if m.h == h {
 			found = true
+			n++ // seen now, whenever it was seen before
 			if ns > m.t {
 				m.t = ns
 			}
+		} else if m.t > cut && m.t <= ns {
+			n++
 		}
 		if oldest < 0 || m.t < e.members[oldest].t {
 			oldest = i
-		}
-		if m.t > cut {
-			n++
 		}
 	}
 	if found {

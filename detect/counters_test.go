@@ -81,6 +81,17 @@ func counterContract(t *testing.T, c Counters, prefix string) {
 		if got := do(t, c, 40*time.Minute, DistinctOp("t", key, "erin", w)); got != 1 {
 			t.Fatalf("after the window: %d, want 1", got)
 		}
+		// A late event counts what was within the window at its own time:
+		// not the members recorded after it, even those seen since.
+		if got := do(t, c, 25*time.Minute, DistinctOp("t", key, "frank", w)); got != 1 {
+			t.Fatalf("late member: %d, want 1", got)
+		}
+		if got := do(t, c, 26*time.Minute, DistinctOp("t", key, "erin", w)); got != 2 {
+			t.Fatalf("late known member: %d, want 2 (frank, erin)", got)
+		}
+		if got := do(t, c, 41*time.Minute, DistinctOp("t", key, "gina", w)); got != 2 {
+			t.Fatalf("back in order: %d, want 2 (erin, gina)", got)
+		}
 	})
 	t.Run("several ops in one call", func(t *testing.T) {
 		ops := []Op{

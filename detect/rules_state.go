@@ -87,14 +87,17 @@ func (r *ImpossibleTravel) Plan(_ *Observation, ops []Op) []Op { return ops }
 // Evaluate compares the login with the user's previous one.
 func (r *ImpossibleTravel) Evaluate(_ context.Context, o *Observation, _ []Op) ([]secmon.Finding, error) {
 	e := o.Event
+	// The coordinate test is written so that NaN fails it: NaN compares
+	// false with everything, and a NaN position would otherwise make every
+	// distance NaN and every speed "too fast".
 	if e.Type != secmon.EventLoginSuccess || o.User() == "" || !e.Geo.HasLocation() ||
 		e.Geo.AccuracyKM < 0 || e.Geo.AccuracyKM > orDefault(r.MaxAccuracyKM, 100) ||
-		math.Abs(e.Geo.Latitude) > 90 || math.Abs(e.Geo.Longitude) > 180 {
+		!(math.Abs(e.Geo.Latitude) <= 90 && math.Abs(e.Geo.Longitude) <= 180) {
 		return nil, nil
 	}
 	r.init()
 	now := o.Now.UnixNano()
-	cur := lastLogin{lat: e.Geo.Latitude, lon: e.Geo.Longitude, acc: int32(e.Geo.AccuracyKM), t: now, country: cleanValue(e.Geo.Country, 8)}
+	cur := lastLogin{lat: e.Geo.Latitude, lon: e.Geo.Longitude, acc: int32(min(e.Geo.AccuracyKM, math.MaxInt32)), t: now, country: countryCode(e.Geo.Country)}
 	var (
 		prev  lastLogin
 		found bool
@@ -144,6 +147,12 @@ func (r *ImpossibleTravel) Evaluate(_ context.Context, o *Observation, _ []Op) (
 	}}, nil
 }
 
+// countryCode is a Geo.Country as the rules compare and report it: trimmed,
+// upper-cased, cleaned, at most 8 bytes (ISO 3166-1 codes have 2).
+func countryCode(c string) string {
+	return cleanValue(strings.ToUpper(strings.TrimSpace(c)), 8)
+}
+
 // haversineKM is the great-circle distance in kilometres.
 func haversineKM(lat1, lon1, lat2, lon2 float64) float64 {
 	const earthRadiusKM = 6371.0088
@@ -162,8 +171,8 @@ type recent struct {
 }
 
 // seen records value for user and reports whether the user was known
-// before and whether value was among its remembered values, plus how many
-// values are remembered now.
+// before, whether value was among its remembered values, and how many
+// values were remembered before this one.
 func (s *recent) seen(user, value string, now int64, maxUsers, remember int) (known, had bool, n int) {
 	s.once.Do(func() {
 		s.seed = maphash.MakeSeed()
@@ -171,14 +180,13 @@ func (s *recent) seen(user, value string, now int64, maxUsers, remember int) (kn
 	})
 	h := maphash.String(s.seed, value)
 	s.t.update(user, now, func(vs *[]uint64, found bool) bool {
-		known = found
+		known, n = found, len(*vs)
 		for i, v := range *vs {
 			if v == h {
 				had = true
 				// move to the front so the least recently used is forgotten first
 				copy((*vs)[1:i+1], (*vs)[:i])
 				(*vs)[0] = h
-				n = len(*vs)
 				return true
 			}
 		}
@@ -187,7 +195,6 @@ func (s *recent) seen(user, value string, now int64, maxUsers, remember int) (kn
 		}
 		copy((*vs)[1:], (*vs)[:len(*vs)-1])
 		(*vs)[0] = h
-		n = len(*vs)
 		return true
 	})
 	return known, had, n
@@ -230,21 +237,24 @@ func (r *NewCountry) Plan(_ *Observation, ops []Op) []Op { return ops }
 // Evaluate checks the login's country against the user's recent ones.
 func (r *NewCountry) Evaluate(_ context.Context, o *Observation, _ []Op) ([]secmon.Finding, error) {
 	e := o.Event
-	if e.Type != secmon.EventLoginSuccess || o.User() == "" || e.Geo.Country == "" {
+	if e.Type != secmon.EventLoginSuccess || o.User() == "" {
 		return nil, nil
 	}
-	known, had, n := r.state.seen(o.User(), e.Geo.Country, o.Now.UnixNano(),
+	country := countryCode(e.Geo.Country)
+	if country == "" {
+		return nil, nil
+	}
+	known, had, n := r.state.seen(o.User(), country, o.Now.UnixNano(),
 		orDefault(r.MaxUsers, DefaultMaxTracked), orDefault(r.Remember, 8))
 	if !known || had {
 		return nil, nil
 	}
-	country := cleanValue(e.Geo.Country, 8)
 	return []secmon.Finding{{
 		Rule:     RuleNewCountry,
 		Subject:  SubjectUser + o.User(),
 		Severity: secmon.SeverityMedium,
 		Summary:  "login from a country not seen recently for this user: " + country,
-		Evidence: map[string]string{"country": country, "known_countries": strconv.Itoa(n - 1)},
+		Evidence: map[string]string{"country": country, "known_countries": strconv.Itoa(n)},
 		Action:   secmon.Action{Kind: secmon.ActionNotify},
 	}}, nil
 }
@@ -288,7 +298,7 @@ func (r *NewDevice) Evaluate(_ context.Context, o *Observation, _ []Op) ([]secmo
 		Subject:  SubjectUser + o.User(),
 		Severity: secmon.SeverityLow,
 		Summary:  "login from a device not seen recently for this user",
-		Evidence: map[string]string{"known_devices": strconv.Itoa(n - 1)},
+		Evidence: map[string]string{"known_devices": strconv.Itoa(n)},
 		Action:   secmon.Action{Kind: secmon.ActionNotify},
 	}}, nil
 }
