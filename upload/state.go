@@ -250,6 +250,12 @@ func (st *state) scanEXIF(s span, b []byte) {
 		st.corrupt(s.off, "%s: %v", s.where, err)
 		return
 	}
+	// The whole block as binary first: bytes no tag points at (slack
+	// after the directories, a thumbnail, a maker note) are still bytes a
+	// host storing the original keeps.
+	if h, ok := scanBytes(b, false); ok {
+		st.reportHit(h, s.off+h.off, s.where)
+	}
 	for _, val := range info.values {
 		if h, ok := scanBytes(b[val.off:val.off+val.len], val.text); ok {
 			st.reportHit(h, s.off+val.off+h.off, s.where+" "+exifTagName(val.tag))

@@ -238,6 +238,26 @@ func tiffLE(ifd0, exif []tiffEntry) []byte {
 	return append(out, data...)
 }
 
+// gpsTIFF is a little-endian TIFF block whose IFD0 points at a GPS IFD
+// holding one ASCII value (GPSProcessingMethod).
+func gpsTIFF(value string) []byte {
+	v := append([]byte(value), 0)
+	b := []byte{'I', 'I', 42, 0, 8, 0, 0, 0}
+	entry := func(tag, typ uint16, count, val uint32) {
+		b = binary.LittleEndian.AppendUint16(b, tag)
+		b = binary.LittleEndian.AppendUint16(b, typ)
+		b = binary.LittleEndian.AppendUint32(b, count)
+		b = binary.LittleEndian.AppendUint32(b, val)
+	}
+	b = binary.LittleEndian.AppendUint16(b, 1)
+	entry(0x8825, 4, 1, 26) // GPS IFD at 26
+	b = binary.LittleEndian.AppendUint32(b, 0)
+	b = binary.LittleEndian.AppendUint16(b, 1)
+	entry(0x001b, 2, uint32(len(v)), 44)
+	b = binary.LittleEndian.AppendUint32(b, 0)
+	return append(b, v...)
+}
+
 // exifAPP1 wraps a TIFF block in a JPEG APP1 EXIF segment.
 func exifAPP1(tiff []byte) []byte {
 	return jpegSegment(0xe1, append([]byte("Exif\x00\x00"), tiff...))

@@ -116,6 +116,11 @@ func Hostile() []Case {
 	webpBomb := webpFile(vp8x(0x10, 16384, 16384), vp8l)
 	webpBig := webpFile(vp8x(0x10, 1, 1), webpChunk("VP8L", []byte{0x2f, 0xff, 0xff, 0xff, 0x0f, 0, 0, 0}))
 
+	// EXIF: script in the GPS directory, and PHP in bytes after the
+	// directories that no tag points at.
+	exifGPS := gpsTIFF("<script>alert(1)</script>")
+	exifSlack := append(tiffLE([]tiffEntry{asciiEntry(0x010f, "Canon")}, nil), php...)
+
 	return []Case{
 		{"oversized", up("chart.png", "image/png", oversized), false, codes(secmon.ThreatSizeExceeded)},
 		{"fake_extension_png_as_jpg", up("chart.jpg", "image/jpeg", small), false, codes(secmon.ThreatTypeMismatch)},
@@ -128,6 +133,8 @@ func Hostile() []Case {
 		{"zip_as_png", up("chart.png", "image/png", zipBytes("index.html", "<script>alert(1)</script>")), false, codes(secmon.ThreatTypeMismatch, secmon.ThreatDisallowedType)},
 		{"jpeg_exif_script", up("photo.jpg", "image/jpeg", jpegWith(jpg, exifAPP1(exifScript))), false, codes(secmon.ThreatScriptInMetadata)},
 		{"jpeg_exif_xpcomment_utf16_php", up("photo.jpg", "image/jpeg", jpegWith(jpg, exifAPP1(xpComment))), false, codes(secmon.ThreatScriptInMetadata)},
+		{"jpeg_exif_gps_script", up("photo.jpg", "image/jpeg", jpegWith(jpg, exifAPP1(exifGPS))), false, codes(secmon.ThreatScriptInMetadata)},
+		{"jpeg_exif_slack_php", up("photo.jpg", "image/jpeg", jpegWith(jpg, exifAPP1(exifSlack))), false, codes(secmon.ThreatScriptInMetadata)},
 		{"jpeg_com_php", up("photo.jpg", "image/jpeg", jpegWith(jpg, jpegSegment(0xfe, []byte("<?php eval($_POST['x']); ?>")))), false, codes(secmon.ThreatScriptInMetadata)},
 		{"jpeg_xmp_event_handler", up("photo.jpg", "image/jpeg", jpegWith(jpg, jpegSegment(0xe1, []byte("http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta><svg onload =alert(1)></x:xmpmeta>")))), false, codes(secmon.ThreatScriptInMetadata)},
 		{"png_text_event_handler", up("chart.png", "image/png", pngWith(small, pngChunk("tEXt", []byte("Comment\x00<img src=x onerror=alert(1)>")))), false, codes(secmon.ThreatScriptInMetadata)},

@@ -25,7 +25,8 @@
 // four bytes of a gAMA chunk; an APNG whose acTL understates its frames;
 // PHP in a WebP ICC profile, script after a WebP ANIM chunk's six bytes,
 // WebP pixel bombs in the VP8X canvas and in a bitstream larger than its
-// canvas.
+// canvas; script in an EXIF GPS directory and PHP in EXIF bytes no tag
+// points at.
 //
 // # Benign
 //
