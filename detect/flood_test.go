@@ -108,3 +108,61 @@ func TestFloodStaysUnderCap(t *testing.T) {
 		t.Errorf("heap grew %d bytes, budget %d", growth, budget)
 	}
 }
+
+// The engine's own memory, the (rule, subject) pairs it suppresses and the
+// subjects it escalates blocks for, stays under MaxSubjects when every event
+// of a flood is a finding about a new subject.
+func TestFloodOfSubjectsStaysUnderCap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("flood of 1M events skipped in -short")
+	}
+	events, maxSubjects := 1_000_000, 10_000
+	if raceEnabled {
+		events = 100_000
+	}
+	e := newEngine(t, Config{
+		Rules:       []Rule{&BruteForceIP{Threshold: 1}, &BruteForceAccount{Threshold: 1}},
+		MaxKeys:     maxSubjects,
+		MaxSubjects: maxSubjects,
+	})
+	ctx := context.Background()
+	before := heapInUse()
+	findings := 0
+	for i := range events {
+		var a [16]byte
+		a[0], a[1], a[2], a[3] = 0x20, 0x01, 0x0d, 0xb8
+		a[4], a[5], a[6], a[7] = byte(i>>24), byte(i>>16), byte(i>>8), byte(i)
+		fs, err := e.Observe(ctx, secmon.Event{
+			Time:   t0.Add(time.Duration(i) * time.Millisecond),
+			Type:   secmon.EventLoginFailure,
+			IP:     netip.AddrFrom16(a),
+			UserID: fmt.Sprint("flood-user-", i),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		findings += len(fs)
+	}
+	after := heapInUse()
+	runtime.KeepAlive(e)
+	if findings != 2*events {
+		t.Errorf("%d findings, want one per rule and event (%d)", findings, 2*events)
+	}
+	if n := e.suppress.len(); n > maxSubjects || n < maxSubjects/2 {
+		t.Errorf("suppression table holds %d, cap %d", n, maxSubjects)
+	}
+	if n := e.strikes.len(); n > maxSubjects || n < maxSubjects/2 {
+		t.Errorf("strike table holds %d, cap %d", n, maxSubjects)
+	}
+	// Budget: both tables and the counters full, at a generous 1 KiB per
+	// entry. Without caps the flood would hold 2M suppressed pairs and 1M
+	// strike records.
+	growth := int64(after) - int64(before)
+	budget := int64(3*maxSubjects) * 1024
+	t.Logf("%d events: heap grew %.1f MiB (budget %.1f MiB); suppress %d, strikes %d, evictions %d/%d",
+		events, float64(growth)/(1<<20), float64(budget)/(1<<20),
+		e.suppress.len(), e.strikes.len(), e.suppress.evictions.Load(), e.strikes.evictions.Load())
+	if growth > budget {
+		t.Errorf("heap grew %d bytes, budget %d", growth, budget)
+	}
+}
