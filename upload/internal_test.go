@@ -162,6 +162,9 @@ func TestScanBytes(t *testing.T) {
 		"eval(atob('x'))", "<% Response.Write %>", "<!DOCTYPE x [<!ENTITY", "data:text/html,<b>",
 		wide("<script>"), "ab" + wide("<?php"), wide(" onerror=x"),
 		"PK\x03\x04", "xx%PDF-1.7", "\x7fELF",
+		"<? system($_GET[c]); ?>", "<?\nsystem(1)", "x=1;eval(y)", "window.eval(x)",
+		"&lt;script&gt;", "&LT;ScRiPt", "&lt<iframe", "&#60;script", "&#060;svg onload", "&#x3C;script", "&#x003c;?php",
+		wide("&lt;script"),
 	} {
 		if _, ok := scanBytes([]byte(s), true); !ok {
 			t.Errorf("missed %q", s)
@@ -171,13 +174,16 @@ func TestScanBytes(t *testing.T) {
 		"", "Canon EOS 5D", "tiff:Orientation=\"6\"", "exif:FocalPlaneResolutionUnit=\"2\"", "xmpMM:OriginalDocumentID=\"x\"",
 		"<x:xmpmeta xmlns:x=\"adobe:ns:meta/\"><rdf:RDF>", "<?xpacket begin=\"\" id=\"W5M0MpCehiHzreSzNTczkc9d\"?>",
 		"the onion ring", "button= x", "on=1", "once=2", "Shot on a tripod", "evaluation (draft)", "MZ not a PE header",
+		"data retrieval(2024)", "medieval(1200)", "notjavascript:x", "&lt; 5", "&#60;3 you", "&#x3c; &amp; &gt;", "&lt;b&gt;bold&lt;/b&gt;",
 	} {
 		if h, ok := scanBytes([]byte(s), true); ok {
 			t.Errorf("false positive %q on %q", h.name, s)
 		}
 	}
-	if _, ok := scanBytes([]byte("\x00\x13<%\x99"), false); ok {
-		t.Error("two-byte pattern matched in binary data")
+	for _, s := range []string{"\x00\x13<%\x99", "\x01<? \x02", "\x01&lt;script"} {
+		if _, ok := scanBytes([]byte(s), false); ok {
+			t.Errorf("text-only pattern matched in binary data %q", s)
+		}
 	}
 	pe := make([]byte, 0x100)
 	copy(pe[0x10:], "MZ")

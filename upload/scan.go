@@ -49,6 +49,10 @@ var markupPatterns = [...]markupPattern{
 	{s: "<!doctype"},
 	{s: "<!entity"},
 	{s: "<%", textOnly: true},
+	{s: "<? ", textOnly: true}, // PHP short open tag
+	{s: "<?\t", textOnly: true},
+	{s: "<?\n", textOnly: true},
+	{s: "<?\r", textOnly: true},
 	{s: "javascript:"},
 	{s: "vbscript:"},
 	{s: "data:text/html"},
@@ -85,6 +89,7 @@ var starts = func() (t [256]bool) {
 		t[s.s[0]] = true
 	}
 	t['o'], t['O'] = true, true // event handlers
+	t['&'] = true               // markup behind an entity-encoded '<'
 	t['M'] = true               // PE executables
 	return t
 }()
@@ -154,6 +159,9 @@ func matchAt(b []byte, i, stride int, text bool) (hit, bool) {
 		}
 	}
 	lc := lower(c)
+	if isLetter(c) && i >= stride && isLetter(b[i-stride]) {
+		return hit{}, false // inside a word: "retrieval(" is not "eval("
+	}
 	for _, p := range markupPatterns {
 		if p.s[0] != lc || (p.textOnly && !text) {
 			continue
@@ -162,12 +170,68 @@ func matchAt(b []byte, i, stride int, text bool) (hit, bool) {
 			return hit{kind: hitMarkup, name: p.s, off: i}, true
 		}
 	}
+	if c == '&' && text {
+		// Text that a reader decodes (XMP is XML, a comment may be shown
+		// as HTML) turns &lt; into '<'.
+		if n := entityLT(b, i, stride); n > 0 {
+			for _, p := range markupPatterns {
+				if p.s[0] == '<' && !p.textOnly && foldAt(b, i+n*stride, p.s[1:], stride) {
+					return hit{kind: hitMarkup, name: "entity-encoded " + p.s, off: i}, true
+				}
+			}
+		}
+	}
 	if lc == 'o' {
 		if name, ok := eventHandlerAt(b, i, stride); ok {
 			return hit{kind: hitMarkup, name: name, off: i}, true
 		}
 	}
 	return hit{}, false
+}
+
+// entityLT returns the length in characters of an HTML character reference
+// for '<' at i (&lt; &#60; &#x3c;, any case, leading zeros, the semicolon
+// optional as HTML parsers allow), or 0.
+func entityLT(b []byte, i, stride int) int {
+	if foldAt(b, i, "&lt", stride) {
+		if c, ok := at(b, i, 3, stride); ok && c == ';' {
+			return 4
+		}
+		return 3
+	}
+	if !foldAt(b, i, "&#", stride) {
+		return 0
+	}
+	k, base := 2, 10
+	if c, ok := at(b, i, 2, stride); ok && lower(c) == 'x' {
+		k, base = 3, 16
+	}
+	v, digits := 0, 0
+	for ; digits < 8; k++ {
+		c, ok := at(b, i, k, stride)
+		if !ok {
+			break
+		}
+		d := -1
+		switch lc := lower(c); {
+		case '0' <= lc && lc <= '9':
+			d = int(lc - '0')
+		case base == 16 && 'a' <= lc && lc <= 'f':
+			d = int(lc-'a') + 10
+		}
+		if d < 0 {
+			break
+		}
+		v = v*base + d
+		digits++
+	}
+	if digits == 0 || v != '<' {
+		return 0
+	}
+	if c, ok := at(b, i, k, stride); ok && c == ';' {
+		k++
+	}
+	return k
 }
 
 func hasPrefix(b []byte, s string) bool {

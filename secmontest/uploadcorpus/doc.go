@@ -26,7 +26,9 @@
 // PHP in a WebP ICC profile, script after a WebP ANIM chunk's six bytes,
 // WebP pixel bombs in the VP8X canvas and in a bitstream larger than its
 // canvas; script in an EXIF GPS directory and PHP in EXIF bytes no tag
-// points at.
+// points at; an XMP title holding entity-encoded script (&lt;script&gt;,
+// which an XML reader decodes); a PHP short open tag (<? …) in a PNG tEXt
+// chunk.
 //
 // # Benign
 //
