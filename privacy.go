@@ -116,10 +116,17 @@ var DefaultMetadataKeys = []string{
 //  1. Only the first 4×MaxValueLen bytes are looked at, so a 10 MB value
 //     costs no more than a 4 KiB one. When a value is cut there, its last,
 //     possibly partial word is dropped so no fragment of a secret survives.
-//  2. Invalid UTF-8 becomes U+FFFD; tab, CR, LF, VT and FF become a space;
-//     every other control character (C0, DEL, C1) and the Unicode
-//     bidirectional overrides and isolates (U+202A–U+202E, U+2066–U+2069)
-//     are removed.
+//  2. Invalid UTF-8 becomes U+FFFD; tab, CR, LF, VT, FF and the Unicode
+//     line and paragraph separators become a space; every other control
+//     character (C0, DEL, C1), the bidirectional embeddings, overrides,
+//     isolates and marks (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F,
+//     U+061C), zero-width and other invisible characters (U+200B–U+200D,
+//     U+2060–U+2064, U+FEFF, the soft hyphen, the tag characters
+//     U+E0000–U+E007F, …) are removed; fullwidth forms of ASCII
+//     (U+FF01–U+FF5E, NFKC-equivalent to ASCII) become ASCII. So
+//     "pass\u200bword=…", "ｐａｓｓｗｏｒｄ＝…" and "bob＠example.com" meet
+//     the scanners as their plain spellings, and nothing stored can display
+//     as something else.
 //  3. Secrets are replaced by [Redacted] (see below).
 //  4. The characters < > & " ' are HTML-escaped exactly as
 //     html.EscapeString does (&lt; &gt; &amp; &#34; &#39;), so a stored
@@ -128,30 +135,79 @@ var DefaultMetadataKeys = []string{
 //  5. The result is cut to MaxValueLen bytes without splitting a UTF-8
 //     sequence, an entity or the [Redacted] marker.
 //
-// A value whose key names a credential (it contains "password", "passwd",
-// "passphrase", "secret", "token", "apikey", "api_key", "auth",
-// "credential", "private_key", "cookie", "session" or "signature", or is
-// exactly "key", "pass", "pwd", "pin", "otp", "sig", "cvv", "cvc" or "ssn",
-// case-insensitively) is replaced whole, even when the key is allowlisted.
+// A value whose key names a credential is replaced whole, even when the
+// key is allowlisted. Names are compared case-insensitively, read both
+// squeezed (letters and digits only, so pass_word, Pass-Word and passWord
+// read "password") and as words (split at '_', '-', '.' and camelCase
+// boundaries). A name names a credential when
+//
+//   - squeezed, it contains password, passwd, passphrase, passcode,
+//     secret, token, apikey, accesskey, privatekey, signingkey,
+//     encryptionkey, credential, cookie, signature, authorization,
+//     sessionid, sessid, sessionkey, creditcard or cardnumber;
+//   - one of its words is pass, pwd, pw, pin, otp, totp, hotp, sig, cvv,
+//     cvv2, cvc, cvc2, ssn, auth, csrf, xsrf, sid, iban, jwt or bearer;
+//   - it is exactly key, code or session, ends with the word session
+//     (user_session; session_count is kept), or ends with code after mfa,
+//     verification, reset, recovery, backup, confirmation, security, sms,
+//     login, access, activation or 2fa (error_code and country_code are
+//     kept).
+//
+// Words are whole: author, authority, oauth_provider, passenger and
+// keyword are not credential names.
+//
 // Inside values, the scanners (hand-written, linear in the input, no regular
 // expressions) redact:
 //
-//   - name=value and name: value pairs whose name names a credential as
-//     above, quoted or not, '=' also URL-encoded as %3D (password=hunter2,
-//     "token":"…", ?access_token=…, &sig=…, Authorization: …);
+//   - name=value, name: value, name => value and <name>value pairs whose
+//     name names a credential as above, the name and value quoted or not
+//     (JSON-escaped quotes too), '=' also written %3D, %253D or \u003d
+//     (password=hunter2, "token":"…", ?access_token=…, &sig=…,
+//     {\"password\":\"…\"}); after Authorization, Proxy-Authorization,
+//     Cookie and Set-Cookie the whole rest of the header (Digest
+//     parameters, every cookie);
 //   - the credential after "Bearer" or "Basic";
 //   - JWTs (three base64url segments, the first starting "eyJ");
 //   - API keys with a well-known prefix (sk_, pk_, rk_, sk-, ghp_, gho_,
 //     ghu_, ghs_, ghr_, github_pat_, glpat-, xox?-, AKIA, ASIA, AIza, …);
 //   - other long high-entropy tokens: 32 or more characters of
 //     [A-Za-z0-9_+-] mixing upper case, lower case and digits with at least
-//     16 distinct characters, or 32 or more hexadecimal digits mixing
-//     letters and digits (so hex digests are redacted too; UUIDs and
-//     snake_case identifiers are kept);
-//   - e-mail addresses, wherever they stand (inside URLs too);
+//     16 distinct characters; 40 or more base64 characters with one or two
+//     '/' mixing all three with at least 20 distinct characters (an AWS
+//     secret access key); 32 or more hexadecimal digits mixing letters and
+//     digits, unless a digest label of the matching length stands right
+//     before them ("md5:", "sha1=", "sha256:", "sha512 ", "commit ", …), so
+//     file and commit digests written that way are kept while bare hex
+//     secrets are not (UUIDs and snake_case identifiers are kept);
+//   - the secret path of Slack, Discord and Microsoft Teams webhook URLs;
+//   - PEM blocks holding a private key ("-----BEGIN … PRIVATE KEY-----"
+//     through its END line, or to the end of the value when that is
+//     missing);
+//   - e-mail addresses, wherever they stand (inside URLs too), the '@'
+//     also URL-encoded (%40, %2540);
 //   - card numbers: 13 to 19 digits starting with 2 to 6, optionally
-//     grouped by single spaces or dashes, that pass the Luhn check;
+//     grouped by single spaces or dashes, or by dots, underscores or double
+//     spaces between groups of three or more digits, that pass the Luhn
+//     check;
+//   - IBANs: a country code, check digits and 11 to 30 upper-case letters
+//     and digits, compact or in groups of four, that pass the mod-97 check;
 //   - the user:password part of a URL (https://user:pass@host/).
+//
+// # Limits
+//
+// The scanners find secrets by their shape and name; a secret in prose
+// ("my password is hunter2"), a short unprefixed token, a credential name
+// spelled with letters of another script (Cyrillic "раssword") or a
+// national identifier without a checksum is not recognised. That is why
+// free-text keys are absent from DefaultMetadataKeys: the allowlist, not the
+// scanners, is the main defence.
+//
+// UserAgent and Fingerprint are cleaned like step 2 and capped, but neither
+// scanned nor HTML-escaped: detection rules compare them as they are, and
+// they are data the client sent about itself. Escape them when rendering.
+// UserID, SessionID and OrgID are stored as given (Event.Validate rejects
+// control characters in them): pass identifiers, never a session cookie or
+// token, as SessionID.
 type PrivacyPolicy struct {
 	// IPMode says how IP addresses are kept. Default IPFull.
 	IPMode IPMode
@@ -462,38 +518,96 @@ func inList(list []string, k string) bool {
 }
 
 // sensitiveName reports whether a key or parameter name names a
-// credential (see PrivacyPolicy).
+// credential (see PrivacyPolicy). The name is read two ways: squeezed
+// (lower case, letters and digits only, so "pass_word", "Pass-Word" and
+// "passWord" all read "password") and as words (split at anything but a
+// letter or digit and at camelCase boundaries, so "userPIN" is "user" and
+// "pin", while "author" stays one word and does not match "auth").
 func sensitiveName(name string) bool {
 	if len(name) == 0 || len(name) > 128 {
 		return false
 	}
-	var buf [128]byte
-	n := 0
+	var sq [128]byte
+	var words [64]struct{ start, end int } // offsets into sq
+	n, nw := 0, 0
+	inWord := false
 	for i := 0; i < len(name); i++ {
 		c := name[i]
+		if !isAlnum(c) {
+			inWord = false
+			continue
+		}
+		// camelCase: a new word starts at an upper-case letter after a
+		// lower-case one or a digit ("userPin"), and at the last upper-case
+		// letter of a run followed by a lower-case one ("PINCode").
+		boundary := !inWord
+		if inWord && c >= 'A' && c <= 'Z' {
+			prev := name[i-1]
+			if prev >= 'a' && prev <= 'z' || isDigit(prev) ||
+				prev >= 'A' && prev <= 'Z' && i+1 < len(name) && name[i+1] >= 'a' && name[i+1] <= 'z' {
+				boundary = true
+			}
+		}
+		if boundary {
+			if nw > 0 {
+				words[nw-1].end = n
+			}
+			if nw == len(words) {
+				return true // a name of 64 words is no metadata key
+			}
+			words[nw].start = n
+			nw++
+		}
+		inWord = true
 		if c >= 'A' && c <= 'Z' {
 			c += 'a' - 'A'
 		}
-		buf[n] = c
+		sq[n] = c
 		n++
 	}
-	s := buf[:n]
-	switch string(s) {
-	case "key", "pass", "pwd", "pin", "otp", "sig", "cvv", "cvc", "ssn":
-		return true
+	if nw == 0 {
+		return false
 	}
+	words[nw-1].end = n
+	s := sq[:n]
 	for _, frag := range sensitiveFragments {
 		if containsFold(s, frag) {
 			return true
 		}
 	}
+	switch string(s) {
+	case "key", "code", "session":
+		return true
+	}
+	for wi := 0; wi < nw; wi++ {
+		w := string(s[words[wi].start:words[wi].end])
+		switch w {
+		case "pass", "pwd", "pw", "pin", "otp", "totp", "hotp", "sig", "cvv", "cvv2", "cvc", "cvc2",
+			"ssn", "auth", "csrf", "xsrf", "sid", "iban", "jwt", "bearer":
+			return true
+		case "session":
+			if wi == nw-1 { // "user_session", not "session_count"
+				return true
+			}
+		case "code":
+			if wi > 0 && wi == nw-1 {
+				switch string(s[words[wi-1].start:words[wi-1].end]) {
+				case "mfa", "verification", "verify", "reset", "recovery", "backup", "confirmation",
+					"confirm", "security", "sms", "login", "access", "activation", "2fa":
+					return true
+				}
+			}
+		}
+	}
 	return false
 }
 
+// sensitiveFragments are matched inside the squeezed name.
 var sensitiveFragments = [...]string{
-	"password", "passwd", "passphrase", "secret", "token", "apikey", "api_key",
-	"api-key", "auth", "credential", "private_key", "privatekey", "cookie",
-	"session", "signature",
+	"password", "passwd", "passphrase", "passcode", "secret", "token", "apikey",
+	"accesskey", "privatekey", "signingkey", "encryptionkey", "credential", "cookie",
+	"signature", "authorization", "sessionid", "sessid", "sessionkey", "creditcard",
+	"cardnumber",
 }
 
 // containsFold reports whether lower-case s contains lower-case sub.
@@ -581,7 +695,30 @@ func sanitize(dst []byte, s string) (n, consumed int, changed bool) {
 			n += utf8.EncodeRune(dst[n:], utf8.RuneError)
 			consumed += size
 			continue
-		case r >= 0x80 && r <= 0x9f, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
+		case invisibleRune(r):
+			consumed += size
+			changed = true
+			continue
+		case r == 0x2028 || r == 0x2029 || r == 0x3000:
+			// Line and paragraph separators break lines like LF does;
+			// the ideographic space is a space.
+			if n >= len(dst) {
+				return n, consumed, changed
+			}
+			dst[n] = ' '
+			n++
+			consumed += size
+			changed = true
+			continue
+		case r >= 0xff01 && r <= 0xff5e:
+			// Fullwidth forms of ASCII (NFKC-equivalent to it) become
+			// ASCII, so "ｐａｓｓｗｏｒｄ＝…" or "bob＠example.com" meet
+			// the same scanners as their plain spelling.
+			if n >= len(dst) {
+				return n, consumed, changed
+			}
+			dst[n] = byte(r - 0xfee0)
+			n++
 			consumed += size
 			changed = true
 			continue
@@ -593,6 +730,27 @@ func sanitize(dst []byte, s string) (n, consumed int, changed bool) {
 		consumed += size
 	}
 	return n, consumed, changed
+}
+
+// invisibleRune reports the runes sanitize removes: C1 controls, the
+// bidirectional embeddings, overrides, isolates and marks (which can make a
+// stored value display as something else), zero-width and other invisible
+// formatting characters (which can split a credential name or an address so
+// the scanners miss it, or make two identifiers look alike), interlinear
+// annotations and the Unicode tag characters (invisible text).
+func invisibleRune(r rune) bool {
+	switch {
+	case r >= 0x80 && r <= 0x9f,
+		r == 0xad, r == 0x34f, r == 0x61c, r == 0x115f, r == 0x1160, r == 0x17b4, r == 0x17b5, r == 0x180e,
+		r >= 0x200b && r <= 0x200f,
+		r >= 0x202a && r <= 0x202e,
+		r >= 0x2060 && r <= 0x206f,
+		r == 0x3164, r == 0xfeff, r == 0xffa0,
+		r >= 0xfff9 && r <= 0xfffb,
+		r >= 0xe0000 && r <= 0xe007f:
+		return true
+	}
+	return false
 }
 
 // Value cleaning bounds.
@@ -644,6 +802,8 @@ func cleanValue(v string, max int) string {
 	scanWords(s, &sp)
 	scanPairs(s, &sp)
 	scanCards(s, &sp)
+	scanPEM(s, &sp)
+	scanIBAN(s, &sp)
 	if sp.n == 0 && sp.from < 0 && len(s) <= max && !strings.ContainsAny(s, "<>&\"'") {
 		if !changed {
 			return v
@@ -679,7 +839,7 @@ func sanitizeValue(v string, window int) (string, bool) {
 		for i > 0 && !isWordSep(s[i-1]) {
 			i--
 		}
-		for i > 0 && (isDigit(s[i-1]) || s[i-1] == ' ' || s[i-1] == '-') {
+		for i > 0 && (isDigit(s[i-1]) || s[i-1] == ' ' || s[i-1] == '-' || s[i-1] == '.' || s[i-1] == '_') {
 			i--
 		}
 		s = s[:i]
@@ -864,19 +1024,58 @@ func scanWord(s string, i, e int, sp *spans) {
 			sp.add(i+a, i+userAt)
 		}
 	}
-	// E-mail addresses, anywhere in the word (a URL's query included).
-	for off := 0; off < len(w); {
-		at := strings.IndexByte(w[off:], '@')
-		if at < 0 {
-			break
+	// Chat webhook URLs carry their credential in the path.
+	for _, m := range webhookMarkers {
+		if k := strings.Index(w, m); k >= 0 {
+			a := k + len(m)
+			b := a
+			for b < len(w) && w[b] != '?' && w[b] != '#' {
+				b++
+			}
+			sp.add(i+a, i+b)
 		}
-		at += off
+	}
+	// E-mail addresses, anywhere in the word (a URL's query included), the
+	// '@' also URL-encoded once (%40) or twice (%2540).
+	for at := 0; at < len(w); at++ {
+		atLen := 0
+		switch {
+		case w[at] == '@':
+			atLen = 1
+		case w[at] == '%' && hasPrefixFold(w[at:], "%40"):
+			atLen = 3
+		case w[at] == '%' && hasPrefixFold(w[at:], "%2540"):
+			atLen = 5
+		default:
+			continue
+		}
 		if at != userAt {
-			if start, end, ok := emailAt(w, at); ok {
+			if start, end, ok := emailAt(w, at, atLen); ok {
 				sp.add(i+start, i+end)
 			}
 		}
-		off = at + 1
+	}
+	// Base64 runs with '/' (an AWS secret access key is 40 of them).
+	for a := 0; a < len(w); {
+		if !isBase64(w[a]) {
+			a++
+			continue
+		}
+		b := a
+		slashes := 0
+		for b < len(w) && isBase64(w[b]) {
+			if w[b] == '/' {
+				slashes++
+			}
+			b++
+		}
+		for b < len(w) && w[b] == '=' {
+			b++
+		}
+		if slashes > 0 && slashes <= 2 && b-a >= 40 && w[a] != '/' && (a == 0 || w[a-1] != '/') && highEntropy(w[a:b], 20) {
+			sp.add(i+a, i+b)
+		}
+		a = b
 	}
 	// Runs of token characters inside the word.
 	for a := 0; a < len(w); {
@@ -898,7 +1097,7 @@ func scanWord(s string, i, e int, sp *spans) {
 				for d < b && w[d] != '.' {
 					d++
 				}
-				if secretToken(w[c:d]) {
+				if secretToken(w[c:d]) && !labelledDigest(s, i+c, i+d) {
 					sp.add(i+c, i+d)
 				}
 				c = d + 1
@@ -914,27 +1113,31 @@ func isEmailLocal(c byte) bool {
 	return isAlnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-'
 }
 
-// emailAt finds an e-mail address around the '@' at w[at].
-func emailAt(w string, at int) (start, end int, ok bool) {
+// emailAt finds an e-mail address around the at-sign w[at:at+atLen].
+func emailAt(w string, at, atLen int) (start, end int, ok bool) {
+	// An address's local part holds at most 64 characters (RFC 5321),
+	// three bytes each when URL-encoded; the bound keeps a word of many
+	// at-signs linear.
 	start = at
-	for start > 0 && isEmailLocal(w[start-1]) {
+	for start > 0 && at-start < 192 && isEmailLocal(w[start-1]) {
 		start--
 	}
 	if start == at {
 		return 0, 0, false
 	}
-	end = at + 1
+	dom := at + atLen
+	end = dom
 	lastDot := -1
-	for end < len(w) && (isAlnum(w[end]) || w[end] == '-' || w[end] == '.') {
+	for end < len(w) && end-dom < 255 && (isAlnum(w[end]) || w[end] == '-' || w[end] == '.') {
 		if w[end] == '.' {
 			lastDot = end
 		}
 		end++
 	}
-	for end > at+1 && w[end-1] == '.' { // trailing dot
+	for end > dom && w[end-1] == '.' { // trailing dot
 		end--
 	}
-	if lastDot < 0 || lastDot >= end || lastDot == at+1 {
+	if lastDot < 0 || lastDot >= end || lastDot == dom {
 		return 0, 0, false
 	}
 	tld := 0
@@ -946,6 +1149,89 @@ func emailAt(w string, at int) (start, end int, ok bool) {
 		tld++
 	}
 	return start, end, tld >= 2
+}
+
+// webhookMarkers precede the secret path of chat webhook URLs (Slack,
+// Discord, Microsoft Teams).
+var webhookMarkers = [...]string{
+	"hooks.slack.com/services/", "hooks.slack.com/workflows/", "hooks.slack.com/triggers/",
+	"/api/webhooks/", "webhook.office.com/webhookb2/",
+}
+
+func isBase64(c byte) bool { return isAlnum(c) || c == '+' || c == '/' }
+
+// highEntropy reports whether t mixes upper case, lower case and digits
+// with at least minDistinct distinct characters.
+func highEntropy(t string, minDistinct int) bool {
+	var upper, lower, digit bool
+	var seen [2]uint64
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		switch {
+		case c >= 'A' && c <= 'Z':
+			upper = true
+		case c >= 'a' && c <= 'z':
+			lower = true
+		case isDigit(c):
+			digit = true
+		}
+		if c < 128 {
+			seen[c>>6] |= 1 << (c & 63)
+		}
+	}
+	return upper && lower && digit && popcount(seen[0])+popcount(seen[1]) >= minDistinct
+}
+
+// labelledDigest reports whether s[start:end] is a hexadecimal digest of
+// the length its label announces: "md5:", "sha1=", "sha256 ", "commit "
+// and the like directly before it. Such digests (of files, commits) are
+// kept; unlabelled long hex strings are redacted like other tokens.
+func labelledDigest(s string, start, end int) bool {
+	if start < 2 {
+		return false
+	}
+	if c := s[start-1]; c != ':' && c != '=' && c != ' ' {
+		return false
+	}
+	for k := start; k < end; k++ {
+		if !isHex(s[k]) {
+			return false
+		}
+	}
+	k := start - 1
+	for k > 0 && start-1-k < 16 && (isAlnum(s[k-1]) || s[k-1] == '-' || s[k-1] == '_') {
+		k--
+	}
+	var lb [16]byte
+	n := 0
+	for _, c := range []byte(s[k : start-1]) {
+		if c == '-' || c == '_' {
+			continue
+		}
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		lb[n] = c
+		n++
+	}
+	l := end - start
+	switch string(lb[:n]) {
+	case "md5":
+		return l == 32
+	case "sha1":
+		return l == 40
+	case "sha224", "sha512224":
+		return l == 56
+	case "sha256", "sha512256", "sha3256", "blake2s", "blake2s256", "blake3":
+		return l == 64
+	case "sha384", "sha3384":
+		return l == 96
+	case "sha512", "sha3512", "blake2b", "blake2b512":
+		return l == 128
+	case "commit", "sha", "rev", "revision":
+		return l == 40 || l == 64
+	}
+	return false
 }
 
 // jwtPrefix returns the length of a JWT at the start of run, or 0: three
@@ -1051,51 +1337,104 @@ func isUUIDLike(t string) bool {
 	return true
 }
 
-// scanPairs redacts the value of name=value and name: value pairs whose
-// name names a credential.
+// scanPairs redacts the value of name=value, name: value and
+// <name>value pairs whose name names a credential.
 func scanPairs(s string, sp *spans) {
 	for i := 0; i < len(s); i++ {
 		sepLen := 1
+		xml := false
 		switch {
 		case s[i] == ':' && i+2 < len(s) && s[i+1] == '/' && s[i+2] == '/':
 			continue // scheme://
 		case s[i] == '=' || s[i] == ':':
-		case s[i] == '%' && i+2 < len(s) && s[i+1] == '3' && (s[i+2] == 'D' || s[i+2] == 'd'):
+		case s[i] == '>':
+			xml = true // <password>hunter2</password>
+		case s[i] == '%' && hasPrefixFold(s[i:], "%3d"):
 			sepLen = 3 // a URL-encoded '=' ("next=%2Freset%3Ftoken%3Dabc")
+		case s[i] == '%' && hasPrefixFold(s[i:], "%253d"):
+			sepLen = 5 // the same, encoded twice
+		case s[i] == '\\' && hasPrefixFold(s[i:], `\u003d`):
+			sepLen = 6 // a JSON-escaped '='
 		default:
 			continue
 		}
-		// The name, possibly quoted, before the separator.
+		// The name, possibly quoted (also with JSON-escaped quotes), before
+		// the separator.
 		k := i
-		for k > 0 && s[k-1] == ' ' && i-k < 2 {
-			k--
-		}
-		if k > 0 && (s[k-1] == '"' || s[k-1] == '\'') {
-			k--
+		if !xml {
+			for k > 0 && s[k-1] == ' ' && i-k < 16 {
+				k--
+			}
+			if k > 0 && (s[k-1] == '"' || s[k-1] == '\'') {
+				k--
+				if k > 0 && s[k-1] == '\\' {
+					k--
+				}
+			}
 		}
 		end := k
 		for k > 0 && end-k < 128 && (isAlnum(s[k-1]) || s[k-1] == '_' || s[k-1] == '-' || s[k-1] == '.') {
 			k--
 		}
-		if k == end || !sensitiveName(s[k:end]) {
+		if k == end || xml && (k == 0 || s[k-1] != '<') || !sensitiveName(s[k:end]) {
 			continue
 		}
-		// The value after the separator.
 		v := i + sepLen
+		if xml {
+			w := v
+			for w < len(s) && s[w] != '<' {
+				w++
+			}
+			sp.add(v, w)
+			i = max(i, w-1) // pairs inside a redacted value need no second look
+			continue
+		}
+		// The value after the separator ("=>" and spaces skipped).
+		if s[i] == '=' && v < len(s) && s[v] == '>' {
+			v++
+		}
 		for v < len(s) && s[v] == ' ' {
 			v++
+		}
+		escaped := false
+		if v+1 < len(s) && s[v] == '\\' && (s[v+1] == '"' || s[v+1] == '\'') {
+			v++
+			escaped = true
 		}
 		if v < len(s) && (s[v] == '"' || s[v] == '\'') {
 			q := s[v]
 			v++
 			w := v
-			for w < len(s) && s[w] != q {
+			for w < len(s) {
+				if s[w] == q {
+					if w > v && s[w-1] == '\\' {
+						if escaped {
+							w-- // the closing \" of an escaped string
+							break
+						}
+						w++ // an escaped quote inside the value
+						continue
+					}
+					break
+				}
 				w++
 			}
 			sp.add(v, w)
+			i = max(i, w-1) // pairs inside a redacted value need no second look
 			continue
 		}
 		w := v
+		if wholeHeader(s[k:end]) {
+			// Authorization and Cookie values hold spaces, commas and
+			// semicolons ("Digest username=…, response=…", "a=1; sid=2"):
+			// the rest of the value goes.
+			for w < len(s) && !isHeaderEnd(s[w]) {
+				w++
+			}
+			sp.add(v, w)
+			i = max(i, w-1) // pairs inside a redacted value need no second look
+			continue
+		}
 		for w < len(s) && !isValueEnd(s[w]) {
 			w++
 		}
@@ -1107,7 +1446,42 @@ func scanPairs(s string, sp *spans) {
 			}
 		}
 		sp.add(v, w)
+		i = max(i, w-1)
 	}
+}
+
+// hasPrefixFold reports whether s starts with the lower-case ASCII prefix,
+// ignoring case.
+func hasPrefixFold(s, prefix string) bool {
+	if len(s) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != prefix[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// wholeHeader reports names whose unquoted value runs to the end of the
+// header: Authorization, Proxy-Authorization, Cookie, Set-Cookie.
+func wholeHeader(name string) bool {
+	n := len(name)
+	return n >= 6 && hasPrefixFold(name[n-6:], "cookie") ||
+		n >= 13 && hasPrefixFold(name[n-13:], "authorization")
+}
+
+func isHeaderEnd(c byte) bool {
+	switch c {
+	case '&', '}', ']', '<', '>':
+		return true
+	}
+	return false
 }
 
 func isValueEnd(c byte) bool {
@@ -1120,12 +1494,35 @@ func isValueEnd(c byte) bool {
 
 // scanCards redacts card numbers: 13 to 19 digits starting with 2 to 6 (the
 // major networks' ranges, which also spares millisecond timestamps),
-// optionally grouped by single spaces or dashes, that pass the Luhn check.
-// Every run of consecutive groups is tried, so a card number is found even
-// when other numbers stand next to it.
+// optionally grouped by single spaces or dashes, or by dots, underscores or
+// double spaces between groups of at least three digits, that pass the Luhn
+// check. Every run of consecutive groups is tried, so a card number is
+// found even when other numbers stand next to it.
 func scanCards(s string, sp *spans) {
-	sepDigit := func(q int) bool {
-		return q+1 < len(s) && (s[q] == ' ' || s[q] == '-') && isDigit(s[q+1])
+	// sepAt returns the length of a group separator at q that a digit
+	// follows (0 when there is none), and whether it is a loose one.
+	sepAt := func(q int) (int, bool) {
+		if q+1 >= len(s) {
+			return 0, false
+		}
+		switch s[q] {
+		case ' ':
+			if isDigit(s[q+1]) {
+				return 1, false
+			}
+			if s[q+1] == ' ' && q+2 < len(s) && isDigit(s[q+2]) {
+				return 2, true
+			}
+		case '-':
+			if isDigit(s[q+1]) {
+				return 1, false
+			}
+		case '.', '_':
+			if isDigit(s[q+1]) {
+				return 1, true
+			}
+		}
+		return 0, false
 	}
 	for i := 0; i < len(s); {
 		if !isDigit(s[i]) || i > 0 && isAlnum(s[i-1]) {
@@ -1137,6 +1534,7 @@ func scanCards(s string, sp *spans) {
 			var d [19]byte
 			nd := 0
 			firstEnd := -1
+			loose, minGroup := false, len(d)
 			for p := g; p < len(s); {
 				q := p
 				for q < len(s) && isDigit(s[q]) {
@@ -1152,19 +1550,103 @@ func scanCards(s string, sp *spans) {
 					d[nd] = s[k] - '0'
 					nd++
 				}
-				if nd >= 13 && d[0] >= 2 && d[0] <= 6 && (q == len(s) || !isAlpha(s[q])) && luhn(d[:nd]) {
+				minGroup = min(minGroup, q-p)
+				if nd >= 13 && d[0] >= 2 && d[0] <= 6 && (q == len(s) || !isAlpha(s[q])) && !(loose && minGroup < 3) && luhn(d[:nd]) {
 					sp.add(g, q)
 				}
-				if !sepDigit(q) {
+				n, l := sepAt(q)
+				if n == 0 {
 					break
 				}
-				p = q + 1
+				loose = loose || l
+				p = q + n
 			}
-			if !sepDigit(firstEnd) {
+			n, _ := sepAt(firstEnd)
+			if n == 0 {
 				i = firstEnd
 				break
 			}
-			g = firstEnd + 1
+			g = firstEnd + n
+		}
+	}
+}
+
+// scanPEM redacts PEM blocks holding a private key ("-----BEGIN RSA
+// PRIVATE KEY-----" … "-----END RSA PRIVATE KEY-----"), through the end of
+// the value when the END line is missing or was cut off.
+func scanPEM(s string, sp *spans) {
+	const begin, dashes = "-----BEGIN ", "-----"
+	for off := 0; off < len(s); {
+		k := strings.Index(s[off:], begin)
+		if k < 0 {
+			return
+		}
+		start := off + k
+		lab := start + len(begin)
+		e := strings.Index(s[lab:min(len(s), lab+80)], dashes)
+		if e < 0 || !strings.Contains(s[lab:lab+e], "PRIVATE") {
+			off = lab
+			continue
+		}
+		end := len(s)
+		if m := strings.Index(s[lab+e:], "-----END "); m >= 0 {
+			m += lab + e + len("-----END ")
+			if c := strings.Index(s[m:min(len(s), m+80)], dashes); c >= 0 {
+				end = m + c + len(dashes)
+			}
+		}
+		sp.add(start, end)
+		off = end
+	}
+}
+
+// scanIBAN redacts international bank account numbers: a country code, two
+// check digits and 11 to 30 letters and digits (at least 8 digits),
+// written compact or in groups of four separated by single spaces, whose
+// ISO 13616 mod-97 checksum holds. Only upper-case letters are read.
+func scanIBAN(s string, sp *spans) {
+	const pow6 = 1000000 % 97
+	isUpper := func(c byte) bool { return c >= 'A' && c <= 'Z' }
+	for i := 0; i+15 <= len(s); i++ {
+		if !isUpper(s[i]) || !isUpper(s[i+1]) || !isDigit(s[i+2]) || !isDigit(s[i+3]) || i > 0 && isAlnum(s[i-1]) {
+			continue
+		}
+		// The country code and check digits move to the end.
+		head := (int(s[i]-'A'+10)*100+int(s[i+1]-'A'+10))*100 + int(s[i+2]-'0')*10 + int(s[i+3]-'0')
+		p := i + 4
+		grouped := p < len(s) && s[p] == ' '
+		rem, n, digits, group := 0, 0, 0, 4
+		for p < len(s) && n < 30 {
+			c := s[p]
+			if grouped && c == ' ' {
+				if group != 4 || p+1 >= len(s) || s[p+1] == ' ' {
+					break
+				}
+				group = 0
+				p++
+				continue
+			}
+			switch {
+			case isDigit(c):
+				rem = (rem*10 + int(c-'0')) % 97
+				digits++
+			case isUpper(c):
+				rem = (rem*100 + int(c-'A'+10)) % 97
+			default:
+				n = -1
+			}
+			if n < 0 {
+				break
+			}
+			n++
+			group++
+			p++
+			if grouped && group > 4 {
+				break
+			}
+			if n >= 11 && digits >= 8 && (p == len(s) || !isAlnum(s[p])) && (rem*pow6+head)%97 == 1 {
+				sp.add(i, p)
+			}
 		}
 	}
 }

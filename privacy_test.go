@@ -467,6 +467,13 @@ func TestPrivacyZeroAllocHotPath(t *testing.T) {
 	}
 }
 
+// invisible lists the format characters a cleaned value never holds:
+// bidirectional controls, zero-width and other invisible characters, tags.
+func invisible(r rune) bool {
+	return r == 0xad || r == 0x61c || r == 0x180e || r >= 0x200b && r <= 0x200f || r >= 0x202a && r <= 0x202e ||
+		r >= 0x2060 && r <= 0x206f || r == 0xfeff || r >= 0xfff9 && r <= 0xfffb || r >= 0xe0000 && r <= 0xe007f
+}
+
 // checkCleaned asserts the invariants every cleaned value keeps.
 func checkCleaned(t *testing.T, in, out string, max int) {
 	t.Helper()
@@ -477,7 +484,7 @@ func checkCleaned(t *testing.T, in, out string, max int) {
 		t.Fatalf("invalid UTF-8 %q from %q", out, in)
 	}
 	for _, r := range out {
-		if r < 0x20 || r == 0x7f || r >= 0x80 && r <= 0x9f || r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 {
+		if r < 0x20 || r == 0x7f || r >= 0x80 && r <= 0x9f || invisible(r) || r == 0x2028 || r == 0x2029 {
 			t.Fatalf("control %U kept in %q from %q", r, out, in)
 		}
 	}
@@ -492,6 +499,10 @@ func FuzzPrivacyValue(f *testing.F) {
 		"Bearer abcDEF123456", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.sig", "4111 1111 1111 1111",
 		"https://u:p@h/x?token=1&sig=2", "a@b.co", "\xff\xfe\x00\u202e", "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
 		strings.Repeat("é", 600), strings.Repeat("1 ", 700), strings.Repeat("a=b&", 400),
+		`{\"pass_word\":\"x\"}`, "pass\u200bword=x", "ｐａｓｓ＝x", "bob%40example.com", "<pwd>x</pwd>",
+		"-----BEGIN PRIVATE KEY----- abc", "DE89 3704 0044 0532 0130 00", "4111.1111.1111.1111",
+		"sha256:" + strings.Repeat("ab12", 16), "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "Cookie: a=1; b=2",
+		"https://hooks.slack.com/services/T0/B0/XX", "password\\u003dx", strings.Repeat("DE89 ", 300),
 	} {
 		f.Add(s, 0)
 		f.Add(s, 7)
@@ -514,7 +525,8 @@ func FuzzPrivacyValue(f *testing.F) {
 		if e.Metadata["v"] != v && v != "" && !strings.ContainsAny(v, "<>&\"'") && utf8.ValidString(v) && len(v) <= max {
 			// A changed value must have had a reason: a redaction or a control.
 			if !strings.Contains(e.Metadata["v"], secmon.Redacted) && !strings.ContainsFunc(v, func(r rune) bool {
-				return r < 0x20 || r == 0x7f || r >= 0x80 && r <= 0x9f || r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069
+				return r < 0x20 || r == 0x7f || r >= 0x80 && r <= 0x9f || invisible(r) ||
+					r == 0x2028 || r == 0x2029 || r == 0x3000 || r >= 0xff01 && r <= 0xff5e
 			}) && len(e.Metadata["v"]) == len(v) {
 				t.Fatalf("value changed without reason: %q -> %q", v, e.Metadata["v"])
 			}
@@ -573,4 +585,106 @@ func ExamplePrivacyPolicy_ApplyEvent() {
 	// path=/login?next=/home&amp;token=[REDACTED]
 	// reason=bad password for [REDACTED]
 	// route=/login
+}
+
+// TestPrivacyAdversarialKeys feeds credential names spelled the ways
+// clients and frameworks spell them, and names that only look alike.
+func TestPrivacyAdversarialKeys(t *testing.T) {
+	t.Parallel()
+	secret := []string{
+		"Password", "pass_word", "Pass-Word", "pass.word", "p_a_s_s_w_o_r_d", "userPassword", "passWord",
+		"pwd", "PWD", "user_pass", "x-pass", "passcode", "pin_code", "userPIN", "mfa_code", "otp_code",
+		"recovery_code", "code", "private-key", "privateKey", "access_key", "secretKey", "client-secret",
+		"access-token", "sessionId", "session_id", "JSESSIONID", "PHPSESSID", "session", "user_session",
+		"sid", "csrf", "XSRF-TOKEN", "X-Auth", "auth", "Proxy-Authorization", "Set-Cookie", "cvv2",
+		"card_number", "creditCard", "iban", "ssn", "jwt",
+	}
+	kept := []string{
+		"author", "author_id", "authority", "oauth_provider", "session_count", "sessions", "error_code",
+		"status_code", "country_code", "threat_codes", "mfa_method", "keyword", "spinner", "passenger",
+		"compass", "pinned", "option",
+	}
+	for _, k := range append(append([]string(nil), secret...), kept...) {
+		p := &secmon.PrivacyPolicy{MetadataKeys: []string{k}}
+		if err := p.Validate(); err != nil {
+			t.Fatalf("%s: %v", k, err)
+		}
+		e := secmon.Event{Metadata: map[string]string{k: "hunter2"}}
+		p.ApplyEvent(&e)
+		want := "hunter2"
+		if slices.Contains(secret, k) {
+			want = secmon.Redacted
+		}
+		if got := e.Metadata[k]; got != want {
+			t.Errorf("key %q: value %q, want %q", k, got, want)
+		}
+	}
+	// A non-ASCII key can never be allowlisted, so a confusable spelling
+	// of a credential name is never stored.
+	if err := (&secmon.PrivacyPolicy{MetadataKeys: []string{"ＰＡＳＳＷＯＲＤ"}}).Validate(); err == nil {
+		t.Error("a fullwidth key was accepted into the allowlist")
+	}
+}
+
+// TestPrivacyAdversarialValues hides secrets and personal data inside
+// values of allowlisted keys.
+func TestPrivacyAdversarialValues(t *testing.T) {
+	t.Parallel()
+	const R = secmon.Redacted
+	tests := []struct {
+		name, in, want string
+	}{
+		{"separated name", "pass_word=hunter2", "pass_word=" + R},
+		{"suffix name", "user_pass=hunter2", "user_pass=" + R},
+		{"passcode", "passcode=123456", "passcode=" + R},
+		{"spaced pair", "password    =    hunter2", "password    =    " + R},
+		{"ruby hash", `"password" => "hunter2"`, "&#34;password&#34; =&gt; &#34;" + R + "&#34;"},
+		{"xml element", "<password>hunter2</password>", "&lt;password&gt;" + R + "&lt;/password&gt;"},
+		{"oauth code", "/cb?code=SplxlOBeZQQYbYS6WxSbIA&state=af0ifjsldkj", "/cb?code=" + R + "&amp;state=af0ifjsldkj"},
+		{"escaped json", `{\"password\":\"hunter2\"}`, `{\&#34;password\&#34;:\&#34;` + R + `\&#34;}`},
+		{"escaped quote inside json value", `{"password":"hun\"ter2"}`, "{&#34;password&#34;:&#34;" + R + "&#34;}"},
+		{"json unicode escape", `password\u003dhunter2`, `password\u003d` + R},
+		{"double encoded", "/a?next=%2Fb%253Ftoken%253Dabc", "/a?next=%2Fb%253Ftoken%253D" + R},
+		{"url encoded email", "/invite?to=bob%40example.com", "/invite?to=" + R},
+		{"double encoded email", "/invite?to=bob%2540example.com", "/invite?to=" + R},
+		{"fullwidth at", "bob＠example.com", R},
+		{"fullwidth pair", "ｐａｓｓｗｏｒｄ＝hunter2", "password=" + R},
+		{"zero width inside name", "pass\u200bword=hunter2", "password=" + R},
+		{"soft hyphen inside name", "pass\u00adword=hunter2", "password=" + R},
+		{"digest auth", `Authorization: Digest username="bob", response="6629fae49393a05397450978507c4ef1"`, "Authorization: " + R},
+		{"cookie header", "Cookie: theme=dark; sid=abc; remember=xyz", "Cookie: " + R},
+		{"aws secret", "key wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY used", "key " + R + " used"},
+		{"slack webhook", "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX", "https://hooks.slack.com/services/" + R},
+		{"discord webhook", "https://discord.com/api/webhooks/123456/abcDEF-token", "https://discord.com/api/webhooks/" + R},
+		{"pem private key", "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA1234\nabcd\n-----END RSA PRIVATE KEY----- tail", R + " tail"},
+		{"pem cut by the window", "x -----BEGIN OPENSSH PRIVATE KEY----- b3BlbnNzaC1rZXktdjEAAAAA", "x " + R},
+		{"pem certificate kept", "-----BEGIN CERTIFICATE-----", "-----BEGIN CERTIFICATE-----"},
+		{"card dotted", "4111.1111.1111.1111", R},
+		{"card underscored", "4111_1111_1111_1111", R},
+		{"card double spaced", "4111  1111  1111  1111", R},
+		{"card fullwidth", "４１１１ １１１１ １１１１ １１１１", R},
+		{"pi kept", "3.14159265358979", "3.14159265358979"},
+		{"iban grouped", "pay DE89 3704 0044 0532 0130 00 now", "pay " + R + " now"},
+		{"iban compact", "GB82WEST12345698765432", R},
+		{"iban bad checksum kept", "DE88 3704 0044 0532 0130 00", "DE88 3704 0044 0532 0130 00"},
+		{"md5 labelled", "md5:d2c7f2a4b9e81a3c5d6e7f8091a2b3c4", "md5:d2c7f2a4b9e81a3c5d6e7f8091a2b3c4"},
+		{"sha256 labelled", "sha256=d2c7f2a4b9e81a3c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4", "sha256=d2c7f2a4b9e81a3c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4"},
+		{"commit labelled", "commit 3c593ae4b1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6", "commit 3c593ae4b1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6"},
+		{"label with wrong length", "md5:d2c7f2a4b9e81a3c5d6e7f8091a2b3c4d5e6f708", "md5:" + R},
+		{"unlabelled hex", "d2c7f2a4b9e81a3c5d6e7f8091a2b3c4", R},
+		{"author kept", "author: bob", "author: bob"},
+		{"session count kept", "session_count=3", "session_count=3"},
+		{"line separators", "a\u2028b\u2029c", "a b c"},
+		{"zero width stripped", "ad\u200bmin\ufeff\u2060", "admin"},
+		{"tag characters stripped", "ok\U000E0041\U000E0042", "ok"},
+		{"arabic letter mark stripped", "a\u061cb", "ab"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := clean(t, nil, tt.in); got != tt.want {
+				t.Errorf("clean(%q)\n got %q\nwant %q", tt.in, got, tt.want)
+			}
+		})
+	}
 }
