@@ -16,7 +16,10 @@
 //     for the image types; h2non/filetype for the rest) and must match the
 //     declared Content-Type (parameters stripped, case ignored, empty or
 //     application/octet-stream meaning no claim) and the extension of the
-//     file name, and be allowed. %PDF- in the first KiB, or a GIF whose
+//     file name, and be allowed. A name with a control character or an
+//     inner extension a server may execute (x.php.png, x.asp;.png: Apache
+//     maps every extension, IIS 6 stops at ';') is a type_mismatch too.
+//     %PDF- in the first KiB, or a GIF whose
 //     logical screen bytes open a JavaScript comment, is a polyglot.
 //   - structure: the file is walked to its logical end with bounds on
 //     every length: PNG chunks with CRCs from IHDR to IEND; JPEG segments

@@ -416,3 +416,23 @@ func TestInternalErrorDenies(t *testing.T) {
 		t.Errorf("error %q", err)
 	}
 }
+
+func TestRiskyName(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{
+		"chart.php.png", "x.PHP5.png", "a/b/shell.phtml.jpg", `C:\up\x.asp;.png`, "x.jsp .png",
+		"x.php\x00.png", "chart\n.png", "x.html.gif", ".php.png",
+	} {
+		if riskyName(name) == "" {
+			t.Errorf("%q passed", name)
+		}
+	}
+	for _, name := range []string{
+		"", "chart.png", "CHART.PNG", "php.png", "my.holiday.photo.jpeg", "IMG_0042.JPG", "report v1.2.png",
+		"dir.php/chart.png", "x", ".png",
+	} {
+		if why := riskyName(name); why != "" {
+			t.Errorf("%q: %s", name, why)
+		}
+	}
+}

@@ -329,6 +329,9 @@ func (v *Validator) checkType(st *state, f secmon.Upload) bool {
 			st.add(secmon.ThreatTypeMismatch, -1, fmt.Sprintf("extension %s, content is %s", clip(ext), describe(d)))
 		}
 	}
+	if why := riskyName(f.Name); why != "" {
+		st.add(secmon.ThreatTypeMismatch, -1, "file name "+why)
+	}
 	if d.format == fmtUnknown || !v.allowed[d.format] {
 		sev := secmon.SeverityMedium
 		if d.active {
@@ -368,6 +371,44 @@ func extOf(name string) string {
 		return ""
 	}
 	return name[i:]
+}
+
+// serverExtensions are extensions a web server may execute or serve as
+// active content wherever they appear in a name: Apache's mod_mime maps
+// every extension of "x.php.png" (so it runs as PHP), IIS 6 stops at ';'
+// ("x.asp;.png").
+var serverExtensions = map[string]bool{
+	"php": true, "php3": true, "php4": true, "php5": true, "php7": true, "php8": true, "pht": true, "phtml": true,
+	"phar": true, "phps": true, "asp": true, "aspx": true, "asa": true, "cer": true, "ascx": true, "ashx": true,
+	"asmx": true, "jsp": true, "jspx": true, "cgi": true, "pl": true, "py": true, "rb": true, "sh": true,
+	"exe": true, "dll": true, "bat": true, "cmd": true, "com": true, "ps1": true, "vbs": true, "js": true,
+	"mjs": true, "htm": true, "html": true, "xhtml": true, "shtml": true, "svg": true, "svgz": true,
+	"xml": true, "swf": true, "jar": true, "war": true, "hta": true, "htaccess": true,
+}
+
+// riskyName reports why a file name could be handled as something other
+// than its last extension says: a control character (a NUL ends the name
+// in C-based code: "x.php\x00.png"), or an inner extension a server may
+// execute ("x.php.png", "x.asp;.png"). It returns "" for a plain name.
+func riskyName(name string) string {
+	if i := strings.LastIndexAny(name, "/\\"); i >= 0 {
+		name = name[i+1:]
+	}
+	for i := 0; i < len(name); i++ {
+		if name[i] < 0x20 || name[i] == 0x7f {
+			return "holds a control character"
+		}
+	}
+	parts := strings.Split(name, ".")
+	for _, p := range parts[min(1, len(parts)):max(1, len(parts)-1)] {
+		if i := strings.IndexAny(p, "; :"); i >= 0 {
+			p = p[:i]
+		}
+		if serverExtensions[strings.ToLower(p)] {
+			return "has the inner extension " + clip("."+p)
+		}
+	}
+	return ""
 }
 
 // Severity of each threat code. disallowed_type is critical when the

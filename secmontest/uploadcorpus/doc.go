@@ -6,7 +6,9 @@
 // # Hostile
 //
 // [Hostile] covers the PRD's security suite: an oversized file; an image
-// under a wrong extension or Content-Type; Windows (PE), ELF, shell, HTML,
+// under a wrong extension or Content-Type, or under a name whose inner
+// extension a server executes (chart.php.png, chart.asp;.png,
+// chart.php\x00.png); Windows (PE), ELF, shell, HTML,
 // PHP and ZIP content named as an image; script in EXIF ImageDescription,
 // in a UTF-16LE XPComment, in a JPEG COM segment, in XMP, in PNG tEXt and
 // zTXt chunks, in a GIF comment and in WebP EXIF; a PNG with a ZIP or HTML
