@@ -273,7 +273,24 @@ func hostileAllocInputs(t testing.TB) map[string][]byte {
 		manyChunks = binary.BigEndian.AppendUint32(manyChunks, crc32.ChecksumIEEE([]byte("tEXt")))
 	}
 	manyChunks = append(manyChunks, png[33:]...)
+	xmpPart := func(at uint32, part string) []byte {
+		b := append([]byte("http://ns.adobe.com/xmp/extension/\x00"), bytes.Repeat([]byte("A"), 32)...)
+		b = binary.BigEndian.AppendUint32(b, 0xffffffff)
+		b = binary.BigEndian.AppendUint32(b, at)
+		b = append(b, part...)
+		return append([]byte{0xff, 0xe1, byte((len(b) + 2) >> 8), byte(len(b) + 2)}, b...)
+	}
+	xmpFar := append(bytes.Clone(jpg[:2]), xmpPart(0, "x")...)
+	xmpFar = append(xmpFar, xmpPart(0xfffffff0, "y")...)
+	xmpFar = append(xmpFar, jpg[2:]...)
+	manyComments := bytes.Clone(gif[:len(gif)-1])
+	for range 20000 {
+		manyComments = append(manyComments, 0x21, 0xfe, 1, 'x', 0)
+	}
+	manyComments = append(manyComments, 0x3b)
 	return map[string][]byte{
+		"xmp_ext_far":    xmpFar,
+		"gif_comments":   manyComments,
 		"ztxt_bomb":      corpusCase(t, "png_ztxt_bomb").Upload.Data,
 		"exif_overflow":  corpusCase(t, "goexif_count_overflow").Upload.Data,
 		"exif_loop":      corpusCase(t, "goexif_ifd_loop").Upload.Data,

@@ -23,6 +23,7 @@ func walkJPEG(st *state) {
 	pos := 2
 	sawSOF, sawSOS := false, false
 	scans := 0
+	var xmpExt []xmpPart
 	for {
 		if pos >= len(data) {
 			st.corrupt(-1, "JPEG truncated: no EOI marker")
@@ -48,6 +49,7 @@ func walkJPEG(st *state) {
 				st.corrupt(-1, "JPEG has no scan before EOI")
 			}
 			st.end = pos
+			joinExtendedXMP(st, xmpExt)
 			return
 		case m == 0xd8 || m == 0x00:
 			st.corrupt(-1, "JPEG: unexpected marker 0x%02x at byte %d", m, start)
@@ -106,6 +108,9 @@ func walkJPEG(st *state) {
 			continue
 		case m >= 0xe0 && m <= 0xef:
 			jpegApp(st, m, start, end, pos+2, body)
+			if m == 0xe1 && len(body) >= xmpExtHeader && hasPrefix(body, xmpExtNS) && len(xmpExt) < MaxMetadataBlocks {
+				xmpExt = append(xmpExt, xmpPart{off: pos + 2 + xmpExtHeader, end: end, at: binary.BigEndian.Uint32(body[xmpExtHeader-4:]), edit: len(st.edits) - 1})
+			}
 		case m == 0xfe:
 			st.addSpan(span{off: pos + 2, end: end, where: "JPEG COM segment", text: true, edit: st.drop(start, end)})
 		case m == 0xc4 || m == 0xcc || m == 0xdb || m >= 0xdc && m <= 0xdf:
@@ -167,6 +172,44 @@ func jpegApp(st *state, m byte, start, end, bodyOff int, body []byte) {
 	default:
 		st.addSpan(span{off: bodyOff, end: end, where: "JPEG APP" + string("0123456789ABCDEF"[m-0xe0]) + " segment", edit: st.drop(start, end)})
 	}
+}
+
+// Extended XMP: an XMP packet too large for one segment is split over APP1
+// segments, each with the namespace, a 32-digit GUID, the full length and
+// this part's offset, and readers put the parts together by offset.
+const (
+	xmpExtNS     = "http://ns.adobe.com/xmp/extension/\x00"
+	xmpExtHeader = len(xmpExtNS) + 32 + 4 + 4
+)
+
+// xmpPart is one extended-XMP segment's payload.
+type xmpPart struct {
+	off, end int
+	at       uint32 // offset in the joined packet
+	edit     int    // the edit that drops the segment
+}
+
+// joinExtendedXMP lays the extended-XMP parts out as a reader does and
+// scans the result as one text, so that markup split across two segments
+// ("<scr" in one, "ipt>" in the next) is still seen. The joined copy is at
+// most the file's size.
+func joinExtendedXMP(st *state, parts []xmpPart) {
+	if len(parts) < 2 {
+		return
+	}
+	size := uint64(0)
+	for _, p := range parts {
+		size = max(size, uint64(p.at)+uint64(p.end-p.off))
+	}
+	if size > uint64(len(st.data)) {
+		st.corrupt(parts[0].off, "JPEG extended XMP places a part at offset %d, past the file's size", size)
+		return
+	}
+	joined := make([]byte, size)
+	for _, p := range parts {
+		copy(joined[p.at:], st.data[p.off:p.end])
+	}
+	st.addSpan(span{off: parts[0].off, end: parts[0].end, where: "JPEG extended XMP (joined)", text: true, edit: parts[0].edit, joined: joined})
 }
 
 // jfifHeader is the size of a JFIF APP0 body without a thumbnail.

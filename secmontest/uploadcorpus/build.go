@@ -258,6 +258,15 @@ func gpsTIFF(value string) []byte {
 	return append(b, v...)
 }
 
+// xmpExtension returns an extended-XMP APP1 segment holding part at offset
+// off of a packet of full bytes.
+func xmpExtension(full, off uint32, part string) []byte {
+	b := append([]byte("http://ns.adobe.com/xmp/extension/\x00"), "2B1F3C4D5E6F708192A3B4C5D6E7F809"...)
+	b = binary.BigEndian.AppendUint32(b, full)
+	b = binary.BigEndian.AppendUint32(b, off)
+	return jpegSegment(0xe1, append(b, part...))
+}
+
 // exifAPP1 wraps a TIFF block in a JPEG APP1 EXIF segment.
 func exifAPP1(tiff []byte) []byte {
 	return jpegSegment(0xe1, append([]byte("Exif\x00\x00"), tiff...))

@@ -142,6 +142,8 @@ func Hostile() []Case {
 		{"jpeg_xmp_event_handler", up("photo.jpg", "image/jpeg", jpegWith(jpg, jpegSegment(0xe1, []byte("http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta><svg onload =alert(1)></x:xmpmeta>")))), false, codes(secmon.ThreatScriptInMetadata)},
 		{"jpeg_xmp_entity_encoded_script", up("photo.jpg", "image/jpeg", jpegWith(jpg, jpegSegment(0xe1, []byte("http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta><dc:title>&lt;script&gt;alert(1)&lt;/script&gt;</dc:title></x:xmpmeta>")))), false, codes(secmon.ThreatScriptInMetadata)},
 		{"png_text_php_short_tag", up("chart.png", "image/png", pngWith(small, pngChunk("tEXt", []byte("Comment\x00<? system($_GET['c']); ?>")))), false, codes(secmon.ThreatScriptInMetadata)},
+		{"jpeg_xmp_extension_split_script", up("photo.jpg", "image/jpeg", jpegWith(jpg,
+			xmpExtension(31, 15, `ipt>alert(1)</x>`), xmpExtension(31, 0, `<x:xmpmeta><scr`))), false, codes(secmon.ThreatScriptInMetadata)},
 		{"png_text_event_handler", up("chart.png", "image/png", pngWith(small, pngChunk("tEXt", []byte("Comment\x00<img src=x onerror=alert(1)>")))), false, codes(secmon.ThreatScriptInMetadata)},
 		{"png_ztxt_script", up("chart.png", "image/png", pngWith(small, pngChunk("zTXt", append([]byte("Comment\x00\x00"), deflate([]byte("<script>alert(1)</script>"))...)))), false, codes(secmon.ThreatScriptInMetadata)},
 		{"png_iccp_keyword_php", up("chart.png", "image/png", pngWith(small, pngChunk("iCCP", iccp))), false, codes(secmon.ThreatScriptInMetadata)},

@@ -30,7 +30,8 @@
 // canvas; script in an EXIF GPS directory and PHP in EXIF bytes no tag
 // points at; an XMP title holding entity-encoded script (&lt;script&gt;,
 // which an XML reader decodes); a PHP short open tag (<? …) in a PNG tEXt
-// chunk.
+// chunk; script split across two extended-XMP segments, which readers
+// join.
 //
 // # Benign
 //
