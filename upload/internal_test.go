@@ -164,7 +164,7 @@ func TestScanBytes(t *testing.T) {
 		"PK\x03\x04", "xx%PDF-1.7", "\x7fELF",
 		"<? system($_GET[c]); ?>", "<?\nsystem(1)", "x=1;eval(y)", "window.eval(x)",
 		"&lt;script&gt;", "&LT;ScRiPt", "&lt<iframe", "&#60;script", "&#060;svg onload", "&#x3C;script", "&#x003c;?php",
-		wide("&lt;script"),
+		wide("&lt;script"), `<a href="java&#115;cript:alert(1)">x</a>`, "<IMG SRC=x>", "<style>@import", "&lt;a href=x",
 	} {
 		if _, ok := scanBytes([]byte(s), true); !ok {
 			t.Errorf("missed %q", s)
@@ -174,7 +174,7 @@ func TestScanBytes(t *testing.T) {
 		"", "Canon EOS 5D", "tiff:Orientation=\"6\"", "exif:FocalPlaneResolutionUnit=\"2\"", "xmpMM:OriginalDocumentID=\"x\"",
 		"<x:xmpmeta xmlns:x=\"adobe:ns:meta/\"><rdf:RDF>", "<?xpacket begin=\"\" id=\"W5M0MpCehiHzreSzNTczkc9d\"?>",
 		"the onion ring", "button= x", "on=1", "once=2", "Shot on a tripod", "evaluation (draft)", "MZ not a PE header",
-		"data retrieval(2024)", "medieval(1200)", "notjavascript:x", "&lt; 5", "&#60;3 you", "&#x3c; &amp; &gt;", "&lt;b&gt;bold&lt;/b&gt;",
+		"data retrieval(2024)", "medieval(1200)", "notjavascript:x", "&lt; 5", "&#60;3 you", "&#x3c; &amp; &gt;", "&lt;b&gt;bold&lt;/b&gt;", "<abbr>", "x<ab", "a<alpha",
 	} {
 		if h, ok := scanBytes([]byte(s), true); ok {
 			t.Errorf("false positive %q on %q", h.name, s)

@@ -46,6 +46,12 @@ var markupPatterns = [...]markupPattern{
 	{s: "<meta"},
 	{s: "<base"},
 	{s: "<link"},
+	{s: "<img"},
+	{s: "<style"},
+	{s: "<a ", textOnly: true}, // a link, whose href may be an entity-encoded javascript: URL
+	{s: "<a\t", textOnly: true},
+	{s: "<a\n", textOnly: true},
+	{s: "<a/", textOnly: true},
 	{s: "<!doctype"},
 	{s: "<!entity"},
 	{s: "<%", textOnly: true},
@@ -175,7 +181,7 @@ func matchAt(b []byte, i, stride int, text bool) (hit, bool) {
 		// as HTML) turns &lt; into '<'.
 		if n := entityLT(b, i, stride); n > 0 {
 			for _, p := range markupPatterns {
-				if p.s[0] == '<' && !p.textOnly && foldAt(b, i+n*stride, p.s[1:], stride) {
+				if p.s[0] == '<' && foldAt(b, i+n*stride, p.s[1:], stride) {
 					return hit{kind: hitMarkup, name: "entity-encoded " + p.s, off: i}, true
 				}
 			}

@@ -144,6 +144,7 @@ func Hostile() []Case {
 		{"png_text_php_short_tag", up("chart.png", "image/png", pngWith(small, pngChunk("tEXt", []byte("Comment\x00<? system($_GET['c']); ?>")))), false, codes(secmon.ThreatScriptInMetadata)},
 		{"jpeg_xmp_extension_split_script", up("photo.jpg", "image/jpeg", jpegWith(jpg,
 			xmpExtension(31, 15, `ipt>alert(1)</x>`), xmpExtension(31, 0, `<x:xmpmeta><scr`))), false, codes(secmon.ThreatScriptInMetadata)},
+		{"png_itxt_encoded_javascript_link", up("chart.png", "image/png", pngWith(small, pngChunk("iTXt", []byte("Description\x00\x00\x00en\x00\x00<a href=\"java&#115;cript:alert(1)\">source</a>")))), false, codes(secmon.ThreatScriptInMetadata)},
 		{"png_text_event_handler", up("chart.png", "image/png", pngWith(small, pngChunk("tEXt", []byte("Comment\x00<img src=x onerror=alert(1)>")))), false, codes(secmon.ThreatScriptInMetadata)},
 		{"png_ztxt_script", up("chart.png", "image/png", pngWith(small, pngChunk("zTXt", append([]byte("Comment\x00\x00"), deflate([]byte("<script>alert(1)</script>"))...)))), false, codes(secmon.ThreatScriptInMetadata)},
 		{"png_iccp_keyword_php", up("chart.png", "image/png", pngWith(small, pngChunk("iCCP", iccp))), false, codes(secmon.ThreatScriptInMetadata)},

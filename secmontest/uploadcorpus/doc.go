@@ -31,7 +31,8 @@
 // points at; an XMP title holding entity-encoded script (&lt;script&gt;,
 // which an XML reader decodes); a PHP short open tag (<? …) in a PNG tEXt
 // chunk; script split across two extended-XMP segments, which readers
-// join.
+// join; a link whose href is an entity-encoded javascript: URL in a PNG
+// iTXt chunk.
 //
 // # Benign
 //
