@@ -193,6 +193,11 @@ var DefaultMetadataKeys = []string{
 //     and digits, compact or in groups of four, that pass the mod-97 check;
 //   - the user:password part of a URL (https://user:pass@host/).
 //
+// Under IPTruncate and IPHash, IPv4 and IPv6 addresses written inside a
+// metadata value or an activity's Resource ("blocked 203.0.113.77",
+// "[2001:db8::7]:443", "::ffff:a.b.c.d") are replaced by their MaskIP form,
+// so the policy cannot be sidestepped through free text.
+//
 // # Limits
 //
 // The scanners find secrets by their shape and name; a secret in prose
@@ -203,8 +208,9 @@ var DefaultMetadataKeys = []string{
 // scanners, is the main defence.
 //
 // UserAgent and Fingerprint are cleaned like step 2 and capped, but neither
-// scanned nor HTML-escaped: detection rules compare them as they are, and
-// they are data the client sent about itself. Escape them when rendering.
+// scanned (an address in a user agent is one the client chose to send
+// about itself) nor HTML-escaped: detection rules compare them as they are.
+// Escape them when rendering.
 // UserID, SessionID and OrgID are stored as given (Event.Validate rejects
 // control characters in them): pass identifiers, never a session cookie or
 // token, as SessionID.
@@ -331,7 +337,7 @@ func (p *PrivacyPolicy) ApplyActivity(a *Activity) {
 		return
 	}
 	_, valueLen, _ := p.limits()
-	a.Resource = cleanValue(a.Resource, valueLen)
+	a.Resource = cleanValue(a.Resource, valueLen, p)
 	a.Metadata = p.filterMetadata(a.Metadata)
 }
 
@@ -503,7 +509,7 @@ func (p *PrivacyPolicy) filterMetadata(m map[string]string) map[string]string {
 			out[k] = Redacted
 			continue
 		}
-		out[k] = cleanValue(m[k], valueLen)
+		out[k] = cleanValue(m[k], valueLen, p)
 	}
 	return out
 }
@@ -759,7 +765,12 @@ const (
 	maxSpans   = 32 // redacted spans tracked per value; past it, the rest is redacted
 )
 
-type span struct{ start, end int }
+// span is a range to replace: by Redacted, or by repl when that is a
+// valid address (a masked address found in the value).
+type span struct {
+	start, end int
+	repl       netip.Addr
+}
 
 // spans collects redaction ranges over a sanitized value.
 type spans struct {
@@ -783,13 +794,25 @@ func (sp *spans) add(start, end int) {
 		}
 		return
 	}
-	sp.list[sp.n] = span{start, end}
+	sp.list[sp.n] = span{start: start, end: end}
 	sp.n++
+}
+
+// addAddr records an address at s[start:end] to be replaced by repl.
+func (sp *spans) addAddr(start, end int, repl netip.Addr) {
+	n := sp.n
+	sp.add(start, end)
+	if sp.n > n {
+		sp.list[n].repl = repl
+	}
 }
 
 // cleanValue applies the value rules of PrivacyPolicy to v. It returns v
 // itself, without allocating, when nothing changes.
-func cleanValue(v string, max int) string {
+//
+// When mask is a policy in IPTruncate or IPHash mode, addresses written in
+// the value are replaced by their masked form.
+func cleanValue(v string, max int, mask *PrivacyPolicy) string {
 	if v == "" {
 		return v
 	}
@@ -804,6 +827,9 @@ func cleanValue(v string, max int) string {
 	scanCards(s, &sp)
 	scanPEM(s, &sp)
 	scanIBAN(s, &sp)
+	if mask != nil && mask.IPMode != IPFull {
+		scanAddrs(s, &sp, mask)
+	}
 	if sp.n == 0 && sp.from < 0 && len(s) <= max && !strings.ContainsAny(s, "<>&\"'") {
 		if !changed {
 			return v
@@ -882,6 +908,16 @@ func emitValue(s string, sp *spans, max int) string {
 			}
 			if sp.from >= 0 && end > sp.from {
 				end = len(s)
+			}
+			if r := sp.list[si].repl; r.IsValid() && sp.list[si].start == i && sp.list[si].end == end {
+				// A masked address alone in its range.
+				n := len(out)
+				if out = r.AppendTo(out); len(out) > max {
+					out = out[:n]
+					break
+				}
+				i = end
+				continue
 			}
 			if len(out)+len(Redacted) > max {
 				break
@@ -1569,6 +1605,95 @@ func scanCards(s string, sp *spans) {
 			g = firstEnd + n
 		}
 	}
+}
+
+// scanAddrs finds IPv4 and IPv6 addresses in s (alone, with a port, in
+// brackets, IPv4-mapped) and records their masked form under p.
+func scanAddrs(s string, sp *spans, p *PrivacyPolicy) {
+	isAddrChar := func(c byte) bool { return isHex(c) || c == ':' || c == '.' }
+	for i := 0; i < len(s); {
+		if !isAddrChar(s[i]) || i > 0 && (isAlnum(s[i-1]) || s[i-1] == ':' || s[i-1] == '.') {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && (isAddrChar(s[j]) || isAlnum(s[j])) {
+			j++
+		}
+		run := s[i:j]
+		next := j
+		// Sentence punctuation and a port are not part of the address.
+		for len(run) > 0 && run[len(run)-1] == '.' {
+			run = run[:len(run)-1]
+		}
+		dots, colons, ok := 0, 0, len(run) >= 2 && len(run) <= 45
+		for k := 0; ok && k < len(run); k++ {
+			switch c := run[k]; {
+			case c == '.':
+				dots++
+			case c == ':':
+				colons++
+			case !isHex(c):
+				ok = false
+			}
+		}
+		if ok && dots == 3 && colons == 1 {
+			run = run[:strings.IndexByte(run, ':')] // a.b.c.d:port
+			colons = 0
+		}
+		if ok && (dots == 3 && colons == 0 && allDigitsDots(run) || colons >= 2 && (dots == 0 || dots == 3) && ipv6Shape(run, dots == 3)) {
+			if a, err := netip.ParseAddr(run); err == nil {
+				sp.addAddr(i, i+len(run), p.MaskIP(a))
+			}
+		}
+		i = next
+	}
+}
+
+// ipv6Shape checks what netip.ParseAddr would, cheaply and without the
+// allocation of its error: groups of at most four hex digits, at most one
+// "::", and eight groups (six and an IPv4 tail) unless "::" stands for
+// some, so times (12:30:45) and MAC addresses are rejected early.
+func ipv6Shape(s string, v4tail bool) bool {
+	groups, glen, double := 0, 0, false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == ':':
+			if i+1 < len(s) && s[i+1] == ':' {
+				if double {
+					return false
+				}
+				double = true
+				i++
+			}
+			if glen > 0 {
+				groups++
+			}
+			glen = 0
+		case c == '.':
+			if !v4tail {
+				return false
+			}
+			return double && groups <= 5 || groups == 6
+		default:
+			if glen++; glen > 4 {
+				return false
+			}
+		}
+	}
+	if glen > 0 {
+		groups++
+	}
+	return double && groups <= 7 || groups == 8
+}
+
+func allDigitsDots(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) && s[i] != '.' {
+			return false
+		}
+	}
+	return true
 }
 
 // scanPEM redacts PEM blocks holding a private key ("-----BEGIN RSA

@@ -502,7 +502,7 @@ func FuzzPrivacyValue(f *testing.F) {
 		`{\"pass_word\":\"x\"}`, "pass\u200bword=x", "ｐａｓｓ＝x", "bob%40example.com", "<pwd>x</pwd>",
 		"-----BEGIN PRIVATE KEY----- abc", "DE89 3704 0044 0532 0130 00", "4111.1111.1111.1111",
 		"sha256:" + strings.Repeat("ab12", 16), "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "Cookie: a=1; b=2",
-		"https://hooks.slack.com/services/T0/B0/XX", "password\\u003dx", strings.Repeat("DE89 ", 300),
+		"https://hooks.slack.com/services/T0/B0/XX", "from [2001:db8::1]:443 and 203.0.113.7:80.", "::ffff:1.2.3.4 1:2:3:4:5:6:7:8", "password\\u003dx", strings.Repeat("DE89 ", 300),
 	} {
 		f.Add(s, 0)
 		f.Add(s, 7)
@@ -512,6 +512,9 @@ func FuzzPrivacyValue(f *testing.F) {
 			capLen = 0
 		}
 		p := &secmon.PrivacyPolicy{MaxValueLen: capLen, MetadataKeys: []string{"v"}}
+		if capLen%2 == 1 {
+			p.IPMode = secmon.IPTruncate // addresses in the value are masked too
+		}
 		max := capLen
 		if max == 0 {
 			max = secmon.MaxMetadataLen
@@ -522,7 +525,7 @@ func FuzzPrivacyValue(f *testing.F) {
 		if len(e.UserAgent) > secmon.MaxUserAgentLen || !utf8.ValidString(e.UserAgent) || strings.ContainsFunc(e.UserAgent, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 			t.Fatalf("UserAgent %q from %q", e.UserAgent, v)
 		}
-		if e.Metadata["v"] != v && v != "" && !strings.ContainsAny(v, "<>&\"'") && utf8.ValidString(v) && len(v) <= max {
+		if p.IPMode == secmon.IPFull && e.Metadata["v"] != v && v != "" && !strings.ContainsAny(v, "<>&\"'") && utf8.ValidString(v) && len(v) <= max {
 			// A changed value must have had a reason: a redaction or a control.
 			if !strings.Contains(e.Metadata["v"], secmon.Redacted) && !strings.ContainsFunc(v, func(r rune) bool {
 				return r < 0x20 || r == 0x7f || r >= 0x80 && r <= 0x9f || invisible(r) ||
@@ -686,5 +689,40 @@ func TestPrivacyAdversarialValues(t *testing.T) {
 				t.Errorf("clean(%q)\n got %q\nwant %q", tt.in, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestPrivacyAddressesInValues: under IPTruncate and IPHash an address
+// written into a metadata value or an activity's resource is masked like
+// Event.IP, so the policy cannot be sidestepped through free text.
+func TestPrivacyAddressesInValues(t *testing.T) {
+	t.Parallel()
+	trunc := &secmon.PrivacyPolicy{IPMode: secmon.IPTruncate}
+	hash := &secmon.PrivacyPolicy{IPMode: secmon.IPHash, IPHashKey: []byte("0123456789abcdef")}
+	h4 := hash.MaskIP(netip.MustParseAddr("203.0.113.77")).String()
+	tests := []struct {
+		p        *secmon.PrivacyPolicy
+		in, want string
+	}{
+		{nil, "blocked 203.0.113.77", "blocked 203.0.113.77"},
+		{trunc, "blocked 203.0.113.77", "blocked 203.0.113.0"},
+		{trunc, "from 203.0.113.77:443.", "from 203.0.113.0:443."},
+		{trunc, "via [2001:db8:1:2::7]:443", "via [2001:db8:1::]:443"},
+		{trunc, "peer ::ffff:203.0.113.77 and fe80::1%eth0", "peer 203.0.113.0 and fe80::%eth0"},
+		{trunc, "hosts/10.1.2.3/x", "hosts/10.1.2.0/x"},
+		{trunc, "at 12:30:45 mac 00:1a:2b:3c:4d:5e v1.2.3 std::vector 999.1.1.1", "at 12:30:45 mac 00:1a:2b:3c:4d:5e v1.2.3 std::vector 999.1.1.1"},
+		{hash, "blocked 203.0.113.77", "blocked " + h4},
+	}
+	for _, tt := range tests {
+		e := secmon.Event{Metadata: map[string]string{"reason": tt.in}}
+		tt.p.ApplyEvent(&e)
+		if got := e.Metadata["reason"]; got != tt.want {
+			t.Errorf("%v: %q\n got %q\nwant %q", tt.p.MaskIP(netip.MustParseAddr("203.0.113.77")), tt.in, got, tt.want)
+		}
+	}
+	a := secmon.Activity{Resource: "host 198.51.100.9"}
+	trunc.ApplyActivity(&a)
+	if a.Resource != "host 198.51.100.0" {
+		t.Errorf("Resource = %q", a.Resource)
 	}
 }
