@@ -27,14 +27,25 @@
 //     GIF blocks, extensions and sub-blocks to the trailer; the WebP RIFF
 //     size against the file and each chunk inside it. Header dimensions ×
 //     frames are checked against MaxPixels here, before anything could be
-//     decoded.
+//     decoded (APNG frames are the larger of acTL and the fcTL count; a
+//     WebP still image's bitstream must match its VP8X canvas), and a JPEG
+//     with more than [MaxJPEGScans] scans is a pixel_bomb (decoders pass
+//     over the whole picture once per scan).
 //   - metadata: metadata, never pixel data, is scanned in one pass for
 //     markup, script, server-side code and event handlers (ASCII and
 //     UTF-16LE) and for embedded archive or executable signatures: PNG
 //     tEXt, zTXt and iTXt (inflated as a stream, capped by MaxTextChunk),
-//     eXIf; JPEG APPn (EXIF, XMP and others; not the ICC profile or Adobe
-//     segment) and COM; GIF comment, application (not looping or ICC) and
-//     plain-text extensions; WebP EXIF and XMP chunks.
+//     eXIf, iCCP and unknown ancillary chunks; JPEG APPn (EXIF, XMP with
+//     extended-XMP parts joined by offset as readers join them, the ICC
+//     profile, the Adobe segment, a JFIF thumbnail and others), COM and
+//     reserved-marker segments; GIF comment, application (all but an exact
+//     looping extension, which has no room for more) and plain-text
+//     extensions; WebP EXIF, XMP, ICCP and unknown chunks. Every byte that
+//     is kept and that no decoder reads as image data is read: a rendering
+//     chunk or extension of the wrong size is scanned and dropped (or
+//     corrupt, where image/gif refuses it). In text (comments, XMP, text
+//     chunks, EXIF strings) &lt; and &#60; count as '<', and the short
+//     patterns (<%, <? , <a ) apply.
 //   - decode (only with Config.Decode): PNG, JPEG and GIF are decoded.
 //   - sanitize: the lossless copy is built (see below).
 //
@@ -79,9 +90,11 @@
 // Sanitising is on unless Config.DisableSanitize is set. Verdict.Sanitized
 // is the file up to its logical end without its metadata, produced by
 // dropping chunks and segments (never by re-encoding, so pixels are
-// identical): PNG tEXt, zTXt, iTXt, eXIf, tIME and unknown ancillary chunks
-// (iCCP, sRGB, gAMA, cHRM, pHYs and the other rendering chunks stay); JPEG
-// APPn except APP0 JFIF, APP2 ICC_PROFILE and APP14 Adobe, and COM; GIF
+// identical): PNG tEXt, zTXt, iTXt, eXIf, tIME, sPLT, hIST and unknown
+// ancillary chunks (iCCP, sRGB, gAMA, cHRM, pHYs and the other rendering
+// chunks of their proper size stay); JPEG APPn except APP0 JFIF (whose
+// thumbnail goes), APP2 ICC_PROFILE and APP14 Adobe, COM, and
+// reserved-marker segments; GIF
 // comment, plain-text and application extensions except the NETSCAPE2.0 /
 // ANIMEXTS1.0 looping extension and the ICCRGBG1012 colour profile; WebP EXIF, XMP and unknown chunks, with
 // the VP8X flags and RIFF size fixed. A JPEG or PNG whose EXIF orientation
@@ -93,6 +106,33 @@
 // sanitising removes (metadata, trailing data) and the copy re-validates
 // clean: the PRD's "EXIF data properly sanitised" path. Allowed still
 // describes the original.
+//
+// # Limits
+//
+// The scanner is a deny-list over metadata; it is not a proof that a file
+// is inert. What it does not cover, by design:
+//
+//   - Image data is never scanned: PNG IDAT and fdAT, PLTE and tRNS; JPEG
+//     entropy-coded data and its DQT and DHT tables; GIF colour tables and
+//     LZW sub-blocks (including bytes after the LZW end code, which only
+//     Config.Decode notices); WebP VP8/VP8L bitstreams and ALPH. A payload
+//     there passes and sanitising keeps it (PHP written into IDAT can even
+//     survive re-encoding). Matching patterns in compressed pixels would
+//     block ordinary photos by chance.
+//   - Text split across PNG text chunks, JPEG COM segments or ICC profile
+//     segments is scanned per block: no reader of those joins them into
+//     markup (extended XMP, which readers join, is joined).
+//   - A NUL inside a tag name (<scr\x00ipt>) is not matched: HTML parsers
+//     turn it into U+FFFD, which makes no script element. Entity decoding
+//     covers '<' only.
+//   - Only the GIF header forms that JavaScript polyglots use (GIF89a/*,
+//     GIF89a//) are polyglot; other header bytes that happen to parse as
+//     script are not recognised.
+//
+// So serve stored uploads with their validated Content-Type and
+// X-Content-Type-Options: nosniff, from an origin or path with no script
+// handler, never hand them to an interpreter (include, eval), and escape
+// metadata wherever it is displayed.
 //
 // # SVG
 //
