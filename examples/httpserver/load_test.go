@@ -325,8 +325,7 @@ func startLoadServer(t *testing.T, cfg config) *loadServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 5 * time.Second,
-		BaseContext: func(net.Listener) context.Context { return a.ctx }}
+	srv := a.server()
 	go func() { _ = srv.Serve(ln) }()
 	s := &loadServer{base: "http://" + ln.Addr().String(), app: a, stmts: stmts, direct: direct, schema: cfg.Schema}
 	s.stop = func() {
@@ -336,12 +335,8 @@ func startLoadServer(t *testing.T, cfg config) *loadServer {
 		s.stopped = true
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		a.stopStreams()
-		if err := srv.Shutdown(ctx); err != nil {
+		if err := a.shutdown(ctx, srv); err != nil {
 			t.Errorf("shutdown: %v", err)
-		}
-		if err := a.close(ctx); err != nil {
-			t.Errorf("close: %v", err)
 		}
 	}
 	t.Cleanup(s.stop)

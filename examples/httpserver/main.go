@@ -66,11 +66,7 @@ func serve(ctx context.Context, addr string, cfg config, logger *slog.Logger, re
 		app.close(context.Background())
 		return err
 	}
-	srv := &http.Server{
-		Handler:           app.routes(),
-		ReadHeaderTimeout: 5 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return app.ctx },
-	}
+	srv := app.server()
 	logger.Info("httpserver listening", "addr", ln.Addr().String(), "store", app.backend, "limits", app.limitsBackend)
 	if cfg.AdminToken == "" {
 		fmt.Fprintf(os.Stderr, "admin token: %s\n", app.adminToken)
@@ -87,15 +83,32 @@ func serve(ctx context.Context, addr string, cfg config, logger *slog.Logger, re
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	app.stopStreams() // event streams end so Shutdown does not wait on them
-	if serr := srv.Shutdown(shutdownCtx); serr != nil && err == nil {
+	if serr := app.shutdown(shutdownCtx, srv); serr != nil && (err == nil || errors.Is(err, http.ErrServerClosed)) {
 		err = serr
-	}
-	if cerr := app.close(shutdownCtx); cerr != nil && err == nil {
-		err = cerr
 	}
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
+	}
+	return err
+}
+
+// server returns the HTTP server for the app's routes.
+func (a *app) server() *http.Server {
+	return &http.Server{
+		Handler:           a.routes(),
+		ReadHeaderTimeout: 5 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return a.ctx },
+	}
+}
+
+// shutdown stops srv and then the app: event streams end first so Shutdown
+// does not wait on them, in-flight requests finish, and the Monitor flushes
+// everything it queued.
+func (a *app) shutdown(ctx context.Context, srv *http.Server) error {
+	a.stopStreams()
+	err := srv.Shutdown(ctx)
+	if cerr := a.close(ctx); cerr != nil && err == nil {
+		err = cerr
 	}
 	return err
 }
