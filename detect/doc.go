@@ -32,6 +32,13 @@
 // keys and bounded bytes per key, so a flood from a million sources costs
 // evictions, not memory.
 //
+// When Redis fails, Observe returns the counter error with the findings of
+// the rules that need no counters (impossible travel, new country or
+// device, session hijack, privilege escalation); RedisCounters then stops
+// asking for RedisConfig.Backoff, so an outage costs one RedisConfig.Timeout
+// per back-off rather than one per event. Every count key is created with
+// its expiry.
+//
 // With RedisCounters, instances share counts but each suppresses its own
 // repeats, so a fleet of n instances reports an attack at most n times per
 // window; the Monitor's alert deduplication on (rule, subject) merges them.

@@ -2,12 +2,15 @@ package detect
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/secmon-go/secmon"
 )
 
 // DefaultRedisPrefix is the key prefix RedisCounters uses by default.
@@ -15,6 +18,18 @@ const DefaultRedisPrefix = "secmon:detect:"
 
 // MaxRedisBuckets is the most sub-buckets RedisConfig.Buckets accepts.
 const MaxRedisBuckets = 60
+
+// Defaults of RedisConfig.Timeout and RedisConfig.Backoff.
+const (
+	DefaultRedisTimeout = 250 * time.Millisecond
+	DefaultRedisBackoff = time.Second
+)
+
+// ErrCountersUnavailable is returned (wrapped, with the failure that caused
+// it) by RedisCounters.Do while it backs off after a failure: Redis is not
+// asked, so the event costs no wait, and the engine still runs the rules that
+// need no counters.
+var ErrCountersUnavailable = errors.New("detect: counters unavailable")
 
 // RedisConfig configures [RedisCounters]. Zero fields mean the documented
 // defaults.
@@ -26,16 +41,35 @@ type RedisConfig struct {
 	// Buckets (10), at most MaxRedisBuckets. More buckets make the window
 	// edge sharper and each count read larger.
 	Buckets int
+	// Timeout bounds each Do call on top of the caller's deadline; default
+	// DefaultRedisTimeout, negative means only the caller's deadline.
+	// go-redis honours context deadlines on the socket only when the
+	// client's options set ContextTimeoutEnabled: true; without it an
+	// unresponsive server holds a call for the client's ReadTimeout (3
+	// seconds by default).
+	Timeout time.Duration
+	// Backoff is how long Do stops asking Redis after a failed round trip:
+	// meanwhile it returns ErrCountersUnavailable at once, so an outage
+	// costs one timeout per Backoff rather than one per event, and the
+	// counting rules skip those events. Default DefaultRedisBackoff;
+	// negative means ask Redis on every call. Failures caused by the
+	// caller's context do not start a back-off.
+	Backoff time.Duration
+	// Clock times the back-off; nil means the system clock. Counting uses
+	// the event times passed to Do, never this clock.
+	Clock secmon.Clock
 }
 
 // RedisCounters is a [Counters] kept in Redis, so several instances of a
 // service count one attack together.
 //
-// A count is one Redis string per sub-bucket (INCR, then PEXPIRE so it
-// outlives its window by two sub-buckets), read with MGET over the window's
-// other sub-buckets; like MemoryCounters it never includes an occurrence
+// A count is one Redis string per sub-bucket (created by SET NX PX so that
+// it outlives its window by two sub-buckets, then INCR), read with MGET over
+// the window's other sub-buckets; like MemoryCounters it never includes an occurrence
 // older than the window and may miss the oldest sub-bucket's worth. A
-// distinct count is one HyperLogLog per sub-bucket (PFADD, PEXPIRE) read
+// distinct count is one HyperLogLog per sub-bucket (PFADD, PEXPIRE; should
+// a write be cut between the two, the next member of that sub-bucket sets
+// the expiry) read
 // with PFCOUNT over the window's sub-buckets, which merges them: exact for
 // small sets in practice, about 0.81% standard error for large ones.
 //
@@ -46,11 +80,21 @@ type RedisConfig struct {
 //
 // Sub-bucket indexes come from the event time passed to Do, so instances
 // agree on them as long as their events carry times; expiry uses Redis'
-// clock. It is safe for concurrent use and holds no state of its own.
+// clock.
+//
+// When a round trip fails, Do returns the error and then, for
+// RedisConfig.Backoff, returns ErrCountersUnavailable without asking Redis.
+// It is safe for concurrent use; its only state is that back-off.
 type RedisCounters struct {
 	client  redis.UniversalClient
 	prefix  string
 	buckets int64
+	timeout time.Duration
+	backoff time.Duration
+	clock   secmon.Clock
+
+	downUntil atomic.Int64 // Clock time (Unix ns) before which Do does not ask Redis
+	lastErr   atomic.Pointer[error]
 }
 
 var _ Counters = (*RedisCounters)(nil)
@@ -71,7 +115,19 @@ func NewRedisCounters(client redis.UniversalClient, cfg RedisConfig) (*RedisCoun
 	if cfg.Buckets == 0 {
 		cfg.Buckets = Buckets
 	}
-	return &RedisCounters{client: client, prefix: cfg.Prefix, buckets: int64(cfg.Buckets)}, nil
+	if cfg.Timeout == 0 {
+		cfg.Timeout = DefaultRedisTimeout
+	}
+	if cfg.Backoff == 0 {
+		cfg.Backoff = DefaultRedisBackoff
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = secmon.SystemClock{}
+	}
+	return &RedisCounters{
+		client: client, prefix: cfg.Prefix, buckets: int64(cfg.Buckets),
+		timeout: cfg.Timeout, backoff: cfg.Backoff, clock: cfg.Clock,
+	}, nil
 }
 
 type redisPlan struct {
@@ -80,8 +136,9 @@ type redisPlan struct {
 }
 
 // Do implements [Counters] with one pipelined round trip. It returns
-// ErrBadOp for an invalid op (before contacting Redis) and Redis' error
-// otherwise.
+// ErrBadOp for an invalid op (before contacting Redis), an error wrapping
+// ErrCountersUnavailable while backing off after a failure, and Redis'
+// error otherwise.
 func (c *RedisCounters) Do(ctx context.Context, now time.Time, ops []Op) error {
 	if len(ops) == 0 {
 		return nil
@@ -90,6 +147,20 @@ func (c *RedisCounters) Do(ctx context.Context, now time.Time, ops []Op) error {
 		if err := checkOp(&ops[i]); err != nil {
 			return err
 		}
+	}
+	if c.backoff > 0 {
+		if until := c.downUntil.Load(); until != 0 && c.clock.Now().UnixNano() < until {
+			if last := c.lastErr.Load(); last != nil {
+				return fmt.Errorf("%w after: %w", ErrCountersUnavailable, *last)
+			}
+			return ErrCountersUnavailable
+		}
+	}
+	parent := ctx
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
 	}
 	ns := now.UnixNano()
 	plans := make([]redisPlan, len(ops))
@@ -110,8 +181,11 @@ func (c *RedisCounters) Do(ctx context.Context, now time.Time, ops []Op) error {
 		}
 		switch op.Kind {
 		case OpCount:
+			// SET NX PX creates the sub-bucket with its expiry and INCR
+			// keeps it: whichever prefix of the pipeline Redis executes
+			// (a write cut by a timeout), no count key lives forever.
+			pipe.SetNX(ctx, keys[0], 0, ttl)
 			plans[i].cur = pipe.Incr(ctx, keys[0])
-			pipe.PExpire(ctx, keys[0], ttl)
 			if len(keys) > 1 {
 				plans[i].older = pipe.MGet(ctx, keys[1:]...)
 			}
@@ -122,7 +196,15 @@ func (c *RedisCounters) Do(ctx context.Context, now time.Time, ops []Op) error {
 		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("detect: redis counters: %w", err)
+		err = fmt.Errorf("detect: redis counters: %w", err)
+		if c.backoff > 0 && parent.Err() == nil { // Redis' failure, not the caller's
+			c.lastErr.Store(&err)
+			c.downUntil.Store(c.clock.Now().Add(c.backoff).UnixNano())
+		}
+		return err
+	}
+	if c.backoff > 0 && c.downUntil.Load() != 0 {
+		c.downUntil.Store(0)
 	}
 	for i := range ops {
 		n := plans[i].cur.Val()
