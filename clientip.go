@@ -32,15 +32,26 @@ const maxHopLen = 96
 // lists, are walked from the right, skipping hops that are themselves
 // trusted, and the first untrusted hop is the client. The leftmost entry,
 // which the client can write freely, is never believed unless every hop
-// after it is trusted. A malformed entry stops the walk and the last good
+// after it is trusted. Empty entries (a trailing comma, "a,,b") and empty
+// header lines name no hop and are skipped. A malformed entry ("unknown",
+// an obfuscated name, a bad port, text) stops the walk and the last good
 // hop is returned (the trusted peer itself when the header is missing or
-// its last entry is bad); at most MaxForwardedHops entries are examined, and each
-// is read from the right without scanning the whole header, so a huge
-// header costs bounded work.
+// its last entry is bad); at most MaxForwardedHops entries, empty ones
+// included, are examined, and each is read from the right without
+// scanning the whole header, so a huge header costs bounded work.
+//
+// Entries may be "ip", "ip:port", "[ipv6]" or "[ipv6]:port". X-Real-IP and
+// other single-value headers are never read: they carry no chain to walk,
+// so a proxy that passes a client's X-Real-IP through would let the client
+// choose its address.
 //
 // Addresses are normalised: ::ffff:a.b.c.d becomes IPv4 and IPv6 zones are
-// removed. The zero Addr is returned when r.RemoteAddr holds no address
-// (for example a Unix socket); check IsValid.
+// removed; trusted prefixes written in IPv4-mapped form are matched as the
+// IPv4 prefixes they denote. The zero Addr is returned when r.RemoteAddr
+// holds no address (for example a Unix socket); check IsValid. A proxy
+// that reaches the service over a Unix socket is therefore never trusted
+// and its headers are never read; such hosts take the address from the
+// proxy's header themselves.
 //
 // ClientIP never trusts a header from an untrusted peer, so a client
 // connecting directly cannot spoof its address.
@@ -79,14 +90,17 @@ func clientIP(r *http.Request, trusted []netip.Prefix, forwarded bool) netip.Add
 	for li := len(lines) - 1; li >= 0; li-- {
 		rest := lines[li]
 		for {
-			rest = trimRightSpace(rest)
-			if rest == "" {
-				break
-			}
+			// Every entry looked at counts, empty ones and empty lines
+			// included, so no header shape costs more than
+			// MaxForwardedHops steps.
 			if hops == MaxForwardedHops {
 				return last
 			}
 			hops++
+			rest = trimRightSpace(rest)
+			if rest == "" {
+				break
+			}
 			// Find the start of the rightmost entry, looking back no further
 			// than an entry may be long.
 			start := -1
@@ -110,6 +124,14 @@ func clientIP(r *http.Request, trusted []netip.Prefix, forwarded bool) netip.Add
 				entry, rest = rest[start+1:], rest[:start]
 			}
 			entry = strings.TrimSpace(entry)
+			if entry == "" {
+				// An empty entry ("a,,b", a trailing comma) names no hop:
+				// skip it as an empty header line is skipped. Only the
+				// trusted hops to its right have been read, so this reads
+				// no further into client-written entries than the header
+				// without it would.
+				continue
+			}
 			if forwarded {
 				var ok bool
 				if entry, ok = forwardedFor(entry); !ok {
@@ -172,8 +194,8 @@ func parseHop(s string) (netip.Addr, bool) {
 	case s[0] == '[' && s[len(s)-1] == ']':
 		host = s[1 : len(s)-1]
 	case s[0] == '[' || colons == 1:
-		h, _, err := net.SplitHostPort(s)
-		if err != nil {
+		h, port, err := net.SplitHostPort(s)
+		if err != nil || !validPort(port) {
 			return netip.Addr{}, false
 		}
 		host = h
@@ -185,10 +207,33 @@ func parseHop(s string) (netip.Addr, bool) {
 	return a.Unmap().WithZone(""), true
 }
 
+// validPort accepts a decimal port number 0–65535.
+func validPort(p string) bool {
+	if p == "" || len(p) > 5 {
+		return false
+	}
+	n := 0
+	for i := 0; i < len(p); i++ {
+		if p[i] < '0' || p[i] > '9' {
+			return false
+		}
+		n = n*10 + int(p[i]-'0')
+	}
+	return n <= 65535
+}
+
+// inPrefixes reports whether a, an unmapped address, is in one of ps. A
+// prefix written in IPv4-mapped form (::ffff:10.0.0.0/104) is read as the
+// IPv4 prefix it denotes, since hops are compared unmapped.
 func inPrefixes(ps []netip.Prefix, a netip.Addr) bool {
 	for _, p := range ps {
 		if p.Contains(a) {
 			return true
+		}
+		if pa := p.Addr(); a.Is4() && pa.Is4In6() && p.Bits() >= 96 {
+			if q, err := pa.Unmap().Prefix(p.Bits() - 96); err == nil && q.Contains(a) {
+				return true
+			}
 		}
 	}
 	return false

@@ -50,13 +50,20 @@ func TestClientIP(t *testing.T) {
 		{"empty header behind proxy", "10.0.0.1:1", xff(""), "10.0.0.1"},
 		{"malformed stops at last good hop", "10.0.0.1:1", xff("198.51.100.9, garbage, 10.0.0.2"), "10.0.0.2"},
 		{"malformed right after peer", "10.0.0.1:1", xff("198.51.100.9, not-an-ip"), "10.0.0.1"},
-		{"empty entry stops", "10.0.0.1:1", xff("198.51.100.9,,10.0.0.2"), "10.0.0.2"},
+		{"empty entry skipped", "10.0.0.1:1", xff("198.51.100.9,,10.0.0.2"), "198.51.100.9"},
+		{"blank entry skipped", "10.0.0.1:1", xff("198.51.100.9, ,10.0.0.2"), "198.51.100.9"},
+		{"empty line skipped like an empty entry", "10.0.0.1:1", xff("198.51.100.9", "", "10.0.0.2"), "198.51.100.9"},
+		{"entry with a bad port stops", "10.0.0.1:1", xff("198.51.100.9, 10.0.0.5:http"), "10.0.0.1"},
+		{"bracketed entry with a bad port stops", "10.0.0.1:1", xff("[2001:db8::9]:99999"), "10.0.0.1"},
+		{"unknown stops", "10.0.0.1:1", xff("198.51.100.9, unknown"), "10.0.0.1"},
+		{"tab separated", "10.0.0.1:1", xff("198.51.100.9,\t10.0.0.2"), "198.51.100.9"},
 		{"entry with port", "10.0.0.1:1", xff("198.51.100.9:4711"), "198.51.100.9"},
 		{"bracketed ipv6 entry", "10.0.0.1:1", xff("[2001:db8::9]:4711"), "2001:db8::9"},
 		{"mapped entry", "10.0.0.1:1", xff("::ffff:198.51.100.9"), "198.51.100.9"},
 		{"ipv6 proxy", "[2001:db8:ffff::1]:1", xff("2001:db8::9, 2001:db8:ffff::2"), "2001:db8::9"},
 		{"spaces around entries", "10.0.0.1:1", xff(" 198.51.100.9 ,  10.0.0.2 "), "198.51.100.9"},
-		{"trailing empty entry stops", "10.0.0.1:1", xff("198.51.100.9, "), "10.0.0.1"},
+		{"trailing empty entry skipped", "10.0.0.1:1", xff("198.51.100.9, "), "198.51.100.9"},
+		{"trailing comma skipped", "10.0.0.1:1", xff("198.51.100.9,"), "198.51.100.9"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -100,6 +107,43 @@ func TestClientIPBoundedWork(t *testing.T) {
 	if got != netip.MustParseAddr("10.2.2.2") {
 		t.Errorf("many lines: %v", got)
 	}
+	// Empty lines and entries count against the bound as well: the walk
+	// gives up on them rather than reaching the first line.
+	for i := 1; i < len(lines); i++ {
+		lines[i] = ""
+	}
+	got = secmon.ClientIP(request("10.0.0.1:1", http.Header{"X-Forwarded-For": lines}), proxies)
+	if got != netip.MustParseAddr("10.0.0.1") {
+		t.Errorf("many empty lines: %v, want the peer", got)
+	}
+	commas := "198.51.100.9" + strings.Repeat(",", 100_000)
+	got = secmon.ClientIP(request("10.0.0.1:1", http.Header{"X-Forwarded-For": {commas}}), proxies)
+	if got != netip.MustParseAddr("10.0.0.1") {
+		t.Errorf("many empty entries: %v, want the peer", got)
+	}
+}
+
+// TestClientIPMappedPrefixes: trusted prefixes written in IPv4-mapped
+// form match the IPv4 addresses ClientIP normalises hops to.
+func TestClientIPMappedPrefixes(t *testing.T) {
+	t.Parallel()
+	mapped := []netip.Prefix{netip.MustParsePrefix("::ffff:10.0.0.0/104")}
+	h := http.Header{"X-Forwarded-For": {"198.51.100.9, 10.0.0.2"}}
+	for _, remote := range []string{"10.0.0.1:1", "[::ffff:10.0.0.1]:1"} {
+		if got := secmon.ClientIP(request(remote, h), mapped); got != netip.MustParseAddr("198.51.100.9") {
+			t.Errorf("peer %s: ClientIP = %v, want 198.51.100.9", remote, got)
+		}
+	}
+	// A short mapped prefix (::ffff:0:0/95) reaches outside the mapped
+	// range; it is used as written and matches no IPv4 address.
+	wide := []netip.Prefix{netip.MustParsePrefix("::ffff:0:0/95")}
+	if got := secmon.ClientIP(request("10.0.0.1:1", h), wide); got != netip.MustParseAddr("10.0.0.1") {
+		t.Errorf("wide mapped prefix: ClientIP = %v, want the peer", got)
+	}
+	// A spoofed header from an untrusted peer still changes nothing.
+	if got := secmon.ClientIP(request("203.0.113.7:1", h), mapped); got != netip.MustParseAddr("203.0.113.7") {
+		t.Errorf("untrusted peer: ClientIP = %v", got)
+	}
 }
 
 func TestClientIPForwarded(t *testing.T) {
@@ -120,6 +164,9 @@ func TestClientIPForwarded(t *testing.T) {
 		{"unknown stops", "10.0.0.1:1", fwd("for=198.51.100.9, for=unknown"), "10.0.0.1"},
 		{"obfuscated stops", "10.0.0.1:1", fwd("for=198.51.100.9, for=_hidden, for=10.0.0.2"), "10.0.0.2"},
 		{"no for stops", "10.0.0.1:1", fwd("proto=https"), "10.0.0.1"},
+		{"empty element skipped", "10.0.0.1:1", fwd("for=198.51.100.9, , for=10.0.0.2"), "198.51.100.9"},
+		{"unbalanced quote stops", "10.0.0.1:1", fwd(`for="198.51.100.9`), "10.0.0.1"},
+		{"x-real-ip never read", "10.0.0.1:1", http.Header{"X-Real-Ip": {"198.51.100.9"}}, "10.0.0.1"},
 		{"xff ignored", "10.0.0.1:1", http.Header{"X-Forwarded-For": {"198.51.100.9"}}, "10.0.0.1"},
 	}
 	for _, tt := range tests {
