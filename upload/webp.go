@@ -79,7 +79,11 @@ func walkWebP(st *state) {
 			}
 			hasImage = true
 			st.frames++
-			frameArea = addPixels(frameArea, mulPixels(int64(le24(body[6:]))+1, int64(le24(body[9:]))+1))
+			fw, fh := int64(le24(body[6:]))+1, int64(le24(body[9:]))+1
+			frameArea = addPixels(frameArea, mulPixels(fw, fh))
+			if !webpFrame(st, pos+8+16, pos+8+int(n), fw, fh) {
+				return
+			}
 		case "ANIM":
 			if len(body) != 6 {
 				st.corrupt(-1, "WebP ANIM chunk at byte %d has %d bytes, want 6", pos, len(body))
@@ -107,6 +111,53 @@ func walkWebP(st *state) {
 		st.corrupt(-1, "WebP has no image data")
 	}
 	st.pixels = addPixels(mulPixels(st.width, st.height), frameArea)
+}
+
+// webpFrame walks the chunks inside an ANMF frame, data[p:end]: the
+// bitstream (ALPH, VP8, VP8L), whose size must be the frame's, and unknown
+// chunks, which are scanned (they are kept: dropping them would mean
+// rewriting the frame's size).
+func webpFrame(st *state, p, end int, fw, fh int64) bool {
+	data := st.data
+	for p < end {
+		if end-p < 8 {
+			st.corrupt(-1, "WebP frame truncated in the chunk header at byte %d", p)
+			return false
+		}
+		id := string(data[p : p+4])
+		n := uint64(binary.LittleEndian.Uint32(data[p+4:]))
+		if n+n&1 > uint64(end-p-8) {
+			st.corrupt(-1, "WebP frame chunk %q at byte %d runs past its frame", id, p)
+			return false
+		}
+		body := data[p+8 : p+8+int(n)]
+		var w, h int64
+		switch id {
+		case "ALPH":
+		case "VP8 ":
+			if len(body) < 10 || string(body[3:6]) != "\x9d\x01\x2a" {
+				st.corrupt(-1, "WebP VP8 chunk at byte %d has no valid frame header", p)
+				return false
+			}
+			w, h = int64(binary.LittleEndian.Uint16(body[6:])&0x3fff), int64(binary.LittleEndian.Uint16(body[8:])&0x3fff)
+		case "VP8L":
+			if len(body) < 5 || body[0] != 0x2f {
+				st.corrupt(-1, "WebP VP8L chunk at byte %d has no valid header", p)
+				return false
+			}
+			bits := binary.LittleEndian.Uint32(body[1:])
+			w, h = int64(bits&0x3fff)+1, int64(bits>>14&0x3fff)+1
+		default:
+			st.addSpan(span{off: p + 8, end: p + 8 + int(n), where: "WebP frame chunk", edit: -1})
+		}
+		if w != 0 && (w != fw || h != fh) {
+			st.pixels = addPixels(st.pixels, mulPixels(w, h))
+			st.corrupt(-1, "WebP frame at byte %d holds a %d×%d image in a %d×%d frame", p, w, h, fw, fh)
+			return false
+		}
+		p += 8 + int(n+n&1)
+	}
+	return true
 }
 
 // webpImageSize records the size of a still image's bitstream, which must

@@ -371,6 +371,18 @@ func vp8x(flags byte, w, h uint32) []byte {
 	return webpChunk("VP8X", b)
 }
 
+// anmf returns an ANMF frame chunk of w×h at (0,0) holding the chunks.
+func anmf(w, h uint32, chunks ...[]byte) []byte {
+	b := []byte{0, 0, 0, 0, 0, 0}
+	b = append(b, byte(w-1), byte((w-1)>>8), byte((w-1)>>16))
+	b = append(b, byte(h-1), byte((h-1)>>8), byte((h-1)>>16))
+	b = append(b, 100, 0, 0, 0) // 100 ms, no blending flags
+	for _, c := range chunks {
+		b = append(b, c...)
+	}
+	return webpChunk("ANMF", b)
+}
+
 // webpExtended builds a VP8X WebP around the 1×1 VP8L bitstream with the
 // given EXIF and XMP chunks (either may be nil).
 func webpExtended(exif, xmp []byte) []byte {

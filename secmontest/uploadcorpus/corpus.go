@@ -113,6 +113,9 @@ func Hostile() []Case {
 	vp8l := webpChunk("VP8L", webpLossless1x1[20:33])
 	webpICC := webpFile(vp8x(0x30, 1, 1), webpChunk("ICCP", php), vp8l)
 	webpANIM := webpFile(vp8x(0x10, 1, 1), webpChunk("ANIM", append(make([]byte, 6), "<script>alert(1)</script>"...)), vp8l)
+	anim := webpChunk("ANIM", make([]byte, 6))
+	webpFrameChunk := webpFile(vp8x(0x12, 1, 1), anim, anmf(1, 1, vp8l, webpChunk("ZZZZ", php)))
+	webpFrameBomb := webpFile(vp8x(0x12, 1, 1), anim, anmf(1, 1, webpChunk("VP8L", []byte{0x2f, 0xff, 0xff, 0xff, 0x0f, 0, 0, 0})))
 	webpBomb := webpFile(vp8x(0x10, 16384, 16384), vp8l)
 	webpBig := webpFile(vp8x(0x10, 1, 1), webpChunk("VP8L", []byte{0x2f, 0xff, 0xff, 0xff, 0x0f, 0, 0, 0}))
 
@@ -167,6 +170,8 @@ func Hostile() []Case {
 		{"webp_exif_script", up("chart.webp", "image/webp", webpExtended(tiffLE([]tiffEntry{asciiEntry(0x013b, "<iframe src=javascript:alert(1)>")}, nil), nil)), false, codes(secmon.ThreatScriptInMetadata)},
 		{"webp_iccp_php", up("chart.webp", "image/webp", webpICC), false, codes(secmon.ThreatScriptInMetadata)},
 		{"webp_anim_hidden_script", up("chart.webp", "image/webp", webpANIM), false, codes(secmon.ThreatCorrupt)},
+		{"webp_frame_unknown_chunk_php", up("chart.webp", "image/webp", webpFrameChunk), false, codes(secmon.ThreatScriptInMetadata)},
+		{"pixel_bomb_webp_frame_bitstream", up("chart.webp", "image/webp", webpFrameBomb), false, codes(secmon.ThreatPixelBomb)},
 		{"pixel_bomb_webp_canvas", up("chart.webp", "image/webp", webpBomb), false, codes(secmon.ThreatPixelBomb)},
 		{"pixel_bomb_webp_bitstream", up("chart.webp", "image/webp", webpBig), false, codes(secmon.ThreatPixelBomb)},
 		{"pixel_bomb_png", up("chart.png", "image/png", bombPNG), false, codes(secmon.ThreatPixelBomb)},
@@ -221,6 +226,8 @@ func Benign() []Case {
 		{Name: "jpeg", Upload: up("photo.jpeg", "image/jpeg; charset=binary", bytes.Clone(jpg)), WantAllowed: true},
 		{Name: "gif_animated", Upload: up("chart.gif", "image/gif", animatedGIF(16, 12)), WantAllowed: true},
 		{Name: "webp_lossless", Upload: up("chart.webp", "image/webp", bytes.Clone(webpLossless1x1)), WantAllowed: true},
+		{Name: "webp_animated", Upload: up("chart.webp", "image/webp", webpFile(vp8x(0x12, 1, 1), webpChunk("ANIM", make([]byte, 6)),
+			anmf(1, 1, webpChunk("VP8L", webpLossless1x1[20:33])), anmf(1, 1, webpChunk("VP8L", webpLossless1x1[20:33])))), WantAllowed: true},
 		{Name: "webp_with_metadata", Upload: up("chart.webp", "image/webp", webpExtended(tiffLE([]tiffEntry{asciiEntry(0x0131, "chartlib 1.0")}, nil), xmp)), WantAllowed: true},
 		{Name: "jpeg_with_exif_xmp_icc", Upload: up("IMG_0042.JPG", "image/jpeg", jpegWith(jpg,
 			jpegSegment(0xe1, append([]byte("Exif\x00\x00"), exif...)),

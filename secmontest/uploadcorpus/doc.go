@@ -26,8 +26,8 @@
 // scans (a decoder CPU bomb); PHP in a PNG iCCP keyword, script after the
 // four bytes of a gAMA chunk; an APNG whose acTL understates its frames;
 // PHP in a WebP ICC profile, script after a WebP ANIM chunk's six bytes,
-// WebP pixel bombs in the VP8X canvas and in a bitstream larger than its
-// canvas; script in an EXIF GPS directory and PHP in EXIF bytes no tag
+// PHP in an unknown chunk inside a WebP animation frame; WebP pixel bombs
+// in the VP8X canvas and in a bitstream larger than its canvas or frame; script in an EXIF GPS directory and PHP in EXIF bytes no tag
 // points at; an XMP title holding entity-encoded script (&lt;script&gt;,
 // which an XML reader decodes); a PHP short open tag (<? …) in a PNG tEXt
 // chunk; script split across two extended-XMP segments, which readers
@@ -37,7 +37,7 @@
 // # Benign
 //
 // [Benign] holds files a validator must accept: plain PNG, JPEG, animated
-// GIF and lossless WebP, and files with ordinary metadata (EXIF with an
+// GIF, lossless and animated WebP, and files with ordinary metadata (EXIF with an
 // orientation, XMP, an ICC profile, a JFIF thumbnail, PNG text chunks, a
 // GIF comment, WebP EXIF and XMP).
 //
