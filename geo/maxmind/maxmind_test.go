@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -364,5 +365,70 @@ func BenchmarkResolve(b *testing.B) {
 		if _, err := r.Resolve(context.Background(), ip); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestCloseDuringLookupsAndReloads closes a Resolver while lookups, Stats
+// and reloads (by hand and by the watcher) run against a mapped file: no
+// lookup may use an unmapped reader, and every call after Close returns
+// secmon.ErrClosed.
+func TestCloseDuringLookupsAndReloads(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "city.mmdb")
+	writeDB(t, path, london)
+	r, err := maxmind.Open(path, &maxmind.Options{ReloadInterval: time.Millisecond, Mmap: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip := netip.MustParseAddr("81.2.69.142")
+	var closed atomic.Bool
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; ; n++ {
+				wasClosed := closed.Load()
+				g, err := r.Resolve(ctx, ip)
+				switch {
+				case errors.Is(err, secmon.ErrClosed):
+					return
+				case wasClosed:
+					t.Errorf("Resolve after Close = %+v, %v", g, err)
+					return
+				case err != nil || g.City != "London" && g.City != "Paris":
+					t.Errorf("Resolve = %+v, %v", g, err)
+					return
+				}
+				if i%2 == 0 && n%16 == 0 {
+					r.Stats()
+				}
+			}
+		}()
+	}
+	for i := range 20 {
+		p := london
+		if i%2 == 0 {
+			p = paris
+		}
+		writeDB(t, path, p)
+		if err := r.Reload(); err != nil {
+			t.Error(err)
+		}
+	}
+	if err := r.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	closed.Store(true)
+	wg.Wait()
+	if err := r.Reload(); !errors.Is(err, secmon.ErrClosed) {
+		t.Errorf("Reload after Close = %v", err)
+	}
+	if err := r.Close(ctx); err != nil {
+		t.Errorf("second Close = %v", err)
+	}
+	if s := r.Stats(); s.DatabaseType != "" {
+		t.Errorf("Stats after Close names a database: %+v", s)
 	}
 }
