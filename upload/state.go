@@ -203,10 +203,13 @@ func (st *state) scanMetadata() {
 // allocated.
 func (st *state) scanZlib(s span, b []byte) {
 	var err error
+	// A bytes.Reader is an io.ByteReader, so the inflater reads exactly the
+	// stream and its checksum, and r.Len() is then what follows them.
+	r := bytes.NewReader(b)
 	if st.inflater == nil {
-		st.inflater, err = zlib.NewReader(bytes.NewReader(b))
+		st.inflater, err = zlib.NewReader(r)
 	} else {
-		err = st.inflater.(zlib.Resetter).Reset(bytes.NewReader(b), nil)
+		err = st.inflater.(zlib.Resetter).Reset(r, nil)
 	}
 	if err != nil {
 		st.corrupt(s.off, "%s: bad compressed stream", s.where)
@@ -239,6 +242,17 @@ func (st *state) scanZlib(s span, b []byte) {
 	}
 	if h, _, ok := sc.flush(); ok {
 		st.reportHit(h, s.off, s.where+" (inflated)")
+		return
+	}
+	// Bytes after the compressed stream are skipped by every reader but
+	// kept in the file: scan them, and call them corrupt in any case.
+	if rest := r.Len(); rest > 0 {
+		at := s.end - rest
+		if h, ok := scanBytes(b[len(b)-rest:], s.text); ok {
+			st.reportHit(h, at+h.off, s.where+" after the compressed stream")
+			return
+		}
+		st.corrupt(at, "%s: %d bytes after the compressed stream", s.where, rest)
 	}
 }
 

@@ -153,6 +153,7 @@ func Hostile() []Case {
 		{"png_iccp_keyword_php", up("chart.png", "image/png", pngWith(small, pngChunk("iCCP", iccp))), false, codes(secmon.ThreatScriptInMetadata)},
 		{"png_gama_hidden_script", up("chart.png", "image/png", pngWith(small, pngChunk("gAMA", gama))), false, codes(secmon.ThreatScriptInMetadata)},
 		{"pixel_bomb_apng_frames", up("chart.png", "image/png", apng), false, codes(secmon.ThreatPixelBomb)},
+		{"png_ztxt_php_after_stream", up("chart.png", "image/png", pngWith(small, pngChunk("zTXt", append(append([]byte("Comment\x00\x00"), deflate([]byte("Made with chartlib"))...), php...)))), false, codes(secmon.ThreatScriptInMetadata)},
 		{"png_zip_appended", up("chart.png", "image/png", append(bytes.Clone(small), zipBytes("shell.php", "<?php system($_GET['c']); ?>")...)), false, codes(secmon.ThreatTrailingData, secmon.ThreatEmbeddedArchive)},
 		{"png_html_appended", up("chart.png", "image/png", append(bytes.Clone(small), "<html><body><script>alert(document.cookie)</script></body></html>"...)), false, codes(secmon.ThreatTrailingData, secmon.ThreatHTMLContent)},
 		{"gifar", up("avatar.gif", "image/gif", append(bytes.Clone(gf), zipBytes("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\nMain-Class: Exploit\n", "Exploit.class", "\xca\xfe\xba\xbe")...)), false, codes(secmon.ThreatTrailingData, secmon.ThreatEmbeddedArchive)},

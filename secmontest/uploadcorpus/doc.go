@@ -24,7 +24,8 @@
 // NETSCAPE2.0 looping extension; PHP or script in a JPEG ICC profile, Adobe
 // segment, JFIF thumbnail or reserved-marker segment; a JPEG of 300 empty
 // scans (a decoder CPU bomb); PHP in a PNG iCCP keyword, script after the
-// four bytes of a gAMA chunk; an APNG whose acTL understates its frames;
+// four bytes of a gAMA chunk, PHP after the compressed stream of a zTXt
+// chunk; an APNG whose acTL understates its frames;
 // PHP in a WebP ICC profile, script after a WebP ANIM chunk's six bytes,
 // PHP in an unknown chunk inside a WebP animation frame; WebP pixel bombs
 // in the VP8X canvas and in a bitstream larger than its canvas or frame; script in an EXIF GPS directory and PHP in EXIF bytes no tag
