@@ -114,10 +114,11 @@ func Hostile() []Case {
 	webpICC := webpFile(vp8x(0x30, 1, 1), webpChunk("ICCP", php), vp8l)
 	webpANIM := webpFile(vp8x(0x10, 1, 1), webpChunk("ANIM", append(make([]byte, 6), "<script>alert(1)</script>"...)), vp8l)
 	anim := webpChunk("ANIM", make([]byte, 6))
+	vp8lHuge := webpChunk("VP8L", []byte{0x2f, 0xff, 0xff, 0xff, 0x0f, 0, 0, 0}) // 16384×16384
 	webpFrameChunk := webpFile(vp8x(0x12, 1, 1), anim, anmf(1, 1, vp8l, webpChunk("ZZZZ", php)))
-	webpFrameBomb := webpFile(vp8x(0x12, 1, 1), anim, anmf(1, 1, webpChunk("VP8L", []byte{0x2f, 0xff, 0xff, 0xff, 0x0f, 0, 0, 0})))
-	webpBomb := webpFile(vp8x(0x10, 16384, 16384), vp8l)
-	webpBig := webpFile(vp8x(0x10, 1, 1), webpChunk("VP8L", []byte{0x2f, 0xff, 0xff, 0xff, 0x0f, 0, 0, 0}))
+	webpFrameBomb := webpFile(vp8x(0x12, 1, 1), anim, anmf(1, 1, vp8lHuge))
+	webpBomb := webpFile(vp8x(0x10, 16384, 16384), vp8lHuge)
+	webpBig := webpFile(vp8x(0x10, 1, 1), vp8lHuge)
 
 	// EXIF: script in the GPS directory, and PHP in bytes after the
 	// directories that no tag points at.
