@@ -57,6 +57,14 @@ func Hostile() []Case {
 	bombGIF := stillGIF(1, 1)
 	copy(bombGIF[6:10], []byte{0xff, 0xff, 0xff, 0xff}) // 65535×65535 screen
 
+	// 60 frames of 1000×1000, each well under the limit: 60 megapixels
+	// for a decoder that keeps every frame (image/gif's DecodeAll does).
+	framesGIF := []byte("GIF89a\xe8\x03\xe8\x03\x00\x00\x00")
+	for range 60 {
+		framesGIF = append(framesGIF, 0x2c, 0, 0, 0, 0, 0xe8, 0x03, 0xe8, 0x03, 0x00, 0x02, 0x02, 0x4c, 0x01, 0x00)
+	}
+	framesGIF = append(framesGIF, 0x3b)
+
 	ztxt := append([]byte("Comment\x00\x00"), zlibBomb()...)
 
 	svg := []byte(`<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">` +
@@ -178,6 +186,7 @@ func Hostile() []Case {
 		{"pixel_bomb_webp_bitstream", up("chart.webp", "image/webp", webpBig), false, codes(secmon.ThreatPixelBomb)},
 		{"pixel_bomb_png", up("chart.png", "image/png", bombPNG), false, codes(secmon.ThreatPixelBomb)},
 		{"pixel_bomb_gif", up("chart.gif", "image/gif", bombGIF), false, codes(secmon.ThreatPixelBomb)},
+		{"pixel_bomb_gif_frames", up("chart.gif", "image/gif", framesGIF), false, codes(secmon.ThreatPixelBomb)},
 		{"truncated_png", up("chart.png", "image/png", bytes.Clone(small[:len(small)/2])), false, codes(secmon.ThreatCorrupt)},
 		{"truncated_jpeg", up("photo.jpg", "image/jpeg", bytes.Clone(jpg[:len(jpg)*2/3])), false, codes(secmon.ThreatCorrupt)},
 		{"goexif_count_overflow", up("photo.jpg", "image/jpeg", jpegWith(jpg, exifAPP1(countOverflowTIFF()))), false, codes(secmon.ThreatCorrupt)},

@@ -27,7 +27,8 @@
 // four bytes of a gAMA chunk, PHP after the compressed stream of a zTXt
 // chunk; an APNG whose acTL understates its frames;
 // PHP in a WebP ICC profile, script after a WebP ANIM chunk's six bytes,
-// PHP in an unknown chunk inside a WebP animation frame; WebP pixel bombs
+// PHP in an unknown chunk inside a WebP animation frame; a GIF of 60
+// frames each under the pixel limit but over it together; WebP pixel bombs
 // in the VP8X canvas and in a bitstream larger than its canvas or frame; script in an EXIF GPS directory and PHP in EXIF bytes no tag
 // points at; an XMP title holding entity-encoded script (&lt;script&gt;,
 // which an XML reader decodes); a PHP short open tag (<? …) in a PNG tEXt
