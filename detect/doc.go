@@ -64,8 +64,14 @@
 //   - [RateLimitAbuse] "rate_limit_abuse": ≥ 30 rate_limited events from one IP group in 5 minutes.
 //   - [AccessProbing] "access_denied_probing": ≥ 20 access_denied events from one IP group in 10 minutes.
 //
-// Sources are keyed by [secmon.IPGroup] (an IPv4 address, or an IPv6 /64),
-// so an attacker rotating through the addresses of one /64 stays one source.
+// Sources are keyed by [secmon.IPGroup] (an IPv4 address, or an IPv6 /64;
+// IPv4-mapped IPv6 addresses are their IPv4 address), so an attacker
+// rotating through the addresses of one /64 stays one source. Accounts are
+// keyed by [Observation.User]: the UserID trimmed, lower-cased (unless
+// Config.CaseSensitiveUsers), cleaned and cut to MaxUserKeyLen, so "Bob"
+// and "bob " are one account. Events without an address or a user are
+// skipped by the rules that need one; subjects are never "user:" or "ip:"
+// alone, and evidence values are cut and cleaned of control characters.
 //
 // # Responses
 //
