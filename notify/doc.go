@@ -9,15 +9,18 @@
 //
 // # Webhook
 //
-// [NewWebhook] posts the alert as JSON ([Payload]) and signs it:
-// [HeaderSignature] carries "sha256=" and the hexadecimal HMAC-SHA256 of
-// the [HeaderTimestamp] value, a dot and the body. Because the timestamp is
-// inside the MAC, a receiver that checks it with [VerifySignature] rejects a
-// captured request replayed later; [HeaderDelivery] stays the same across
-// retries so duplicates can be dropped. Network errors and 5xx answers are
-// retried with exponential backoff, 4xx answers are not. Errors name only the
-// endpoint's scheme and host: neither the secret nor a token in the URL is
-// ever printed.
+// [NewWebhook] posts the alert as JSON ([Payload], bounded in size) and
+// signs it: [HeaderSignature] carries "sha256=" and the hexadecimal
+// HMAC-SHA256 of the [HeaderTimestamp] value, a dot, the [HeaderDelivery]
+// value, a dot and the body. Because the timestamp is inside the MAC, a
+// receiver that checks it with [VerifySignature] rejects a captured request
+// replayed later; because the delivery ID is inside it too and stays the
+// same across retries, a receiver that drops repeated IDs drops both
+// retried duplicates and replays within the window. Network errors and 5xx
+// answers are retried with exponential backoff, at most
+// [MaxWebhookAttempts] times; 4xx answers are not retried and redirects are
+// not followed. Errors name only the endpoint's scheme and host: neither
+// the secret nor a token in the URL is ever printed.
 //
 // # E-mail
 //
@@ -26,6 +29,15 @@
 // alerts. Alert text is confined to the subject (control characters
 // removed, RFC 2047 encoded) and a quoted-printable body, so no alert field
 // can add or change a header.
+//
+// # Alert text
+//
+// Alert fields can carry attacker-influenced text (a user name in the
+// subject, a user agent in the evidence). The console and e-mail notifiers
+// put every field on one line without control, bidirectional or invisible
+// characters and cap it; the e-mail subject also cannot hold an RFC 2047
+// encoded word of the alert's own. The webhook sends the text as JSON
+// strings (escaped by encoding/json) and leaves rendering to the receiver.
 //
 // # Combining
 //

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -117,5 +118,62 @@ func TestPayload(t *testing.T) {
 	want := `{"id":"0190f6d2-3b7c-7e4a-9f1e-2a6b8c0d4e5f","rule":"brute_force_ip","subject":"ip:203.0.113.7/32","severity":"high","status":"open","count":3,"first_seen":"2026-11-23T14:00:00Z","last_seen":"2026-11-23T14:01:00Z","summary":"42 failed logins in 5m","evidence":{"failures":"42","window":"5m0s"},"action":{"kind":"block","duration_seconds":900}}`
 	if string(b) != want {
 		t.Errorf("payload\n got %s\nwant %s", b, want)
+	}
+}
+
+// rawHandler records attribute keys and values as they are, the way a
+// console handler that prints them unquoted would see them.
+type rawHandler struct {
+	mu    *sync.Mutex
+	lines *[]string
+}
+
+func (h rawHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h rawHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h rawHandler) WithGroup(string) slog.Handler            { return h }
+func (h rawHandler) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	var walk func(prefix string, a slog.Attr)
+	walk = func(prefix string, a slog.Attr) {
+		if a.Value.Kind() == slog.KindGroup {
+			for _, g := range a.Value.Group() {
+				walk(prefix+a.Key+".", g)
+			}
+			return
+		}
+		b.WriteString(prefix + a.Key + "=" + a.Value.String() + " ")
+	}
+	r.Attrs(func(a slog.Attr) bool { walk("", a); return true })
+	h.mu.Lock()
+	*h.lines = append(*h.lines, b.String())
+	h.mu.Unlock()
+	return nil
+}
+
+// TestSlogNeutralisesAlertText: rule, subject, summary and evidence keys
+// and values reach the handler on one line, without bidirectional or
+// invisible characters and capped, whatever handler prints them.
+func TestSlogNeutralisesAlertText(t *testing.T) {
+	t.Parallel()
+	var lines []string
+	n := notify.NewSlog(slog.New(rawHandler{&sync.Mutex{}, &lines}), nil)
+	a := alert(secmon.SeverityHigh)
+	evil := "bob\r\nlevel=INFO msg=\"all clear\"\u202e\u200b\x1b[31m"
+	a.Rule = "rule\n" + evil
+	a.Subject = "user:" + evil + strings.Repeat("x", 10_000)
+	a.Summary = evil
+	a.Evidence = map[string]string{"user\nname" + evil: evil}
+	if err := n.Notify(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) != 1 {
+		t.Fatalf("%d records", len(lines))
+	}
+	line := lines[0]
+	if strings.ContainsAny(line, "\r\n\x1b\u202e\u200b") {
+		t.Errorf("control or invisible character reached the handler: %q", line)
+	}
+	if len(line) > 8<<10 {
+		t.Errorf("record of %d bytes", len(line))
 	}
 }

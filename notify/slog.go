@@ -24,7 +24,11 @@ type SlogOptions struct {
 // ERROR, the others at WARN (see SlogOptions.ErrorAt). Each line carries
 // the alert's rule, subject, severity, status, count, first and last seen
 // times, summary, suggested action and, as a group, up to 32 evidence
-// entries in key order.
+// entries in key order. Every text field, evidence keys included, is put on
+// one line and stripped of control, bidirectional and invisible characters
+// and capped before the handler sees it, so alert text an attacker
+// influenced (a user name in the subject, say) cannot forge or disguise log
+// lines even under a handler that prints values unquoted.
 //
 // A Slog is safe for concurrent use.
 type Slog struct {
@@ -69,12 +73,12 @@ func (s *Slog) Notify(ctx context.Context, a secmon.Alert) error {
 		attrs = append(attrs, slog.String("alert_id", a.ID.String()))
 	}
 	attrs = append(attrs,
-		slog.String("rule", a.Rule),
-		slog.String("subject", a.Subject),
+		slog.String("rule", oneLine(a.Rule, 256)),
+		slog.String("subject", oneLine(a.Subject, 1024)),
 		slog.String("severity", a.Severity.String()),
 	)
 	if a.Status != "" {
-		attrs = append(attrs, slog.String("status", string(a.Status)))
+		attrs = append(attrs, slog.String("status", oneLine(string(a.Status), 64)))
 	}
 	attrs = append(attrs, slog.Int64("count", a.Count))
 	if !a.FirstSeen.IsZero() {
@@ -85,7 +89,7 @@ func (s *Slog) Notify(ctx context.Context, a secmon.Alert) error {
 	}
 	attrs = append(attrs, slog.String("summary", oneLine(a.Summary, 1024)))
 	if a.Action.Kind != "" {
-		attrs = append(attrs, slog.String("action", string(a.Action.Kind)))
+		attrs = append(attrs, slog.String("action", oneLine(string(a.Action.Kind), 64)))
 		if a.Action.Duration > 0 {
 			attrs = append(attrs, slog.Duration("action_duration", a.Action.Duration.Round(time.Second)))
 		}
@@ -94,7 +98,7 @@ func (s *Slog) Notify(ctx context.Context, a secmon.Alert) error {
 		keys := sortedEvidence(a.Evidence)
 		ev := make([]any, 0, len(keys))
 		for _, k := range keys {
-			ev = append(ev, slog.String(k, oneLine(a.Evidence[k], 256)))
+			ev = append(ev, slog.String(oneLine(k, 64), oneLine(a.Evidence[k], 256)))
 		}
 		attrs = append(attrs, slog.Group("evidence", ev...))
 	}

@@ -243,11 +243,13 @@ func (s *SMTP) Close(ctx context.Context) error {
 // encoding): prefix, severity, rule and summary, on one line of at most
 // 200 bytes.
 func (s *SMTP) Subject(a secmon.Alert) string {
-	subj := fmt.Sprintf("%s %s: %s", s.prefix, strings.ToUpper(a.Severity.String()), a.Rule)
+	subj := fmt.Sprintf("%s %s: %s", s.prefix, strings.ToUpper(a.Severity.String()), oneLine(a.Rule, 200))
 	if a.Summary != "" {
-		subj += " - " + a.Summary
+		subj += " - " + oneLine(a.Summary, 200)
 	}
-	return oneLine(subj, 200)
+	// "=?" would start an RFC 2047 encoded word that mail clients decode
+	// for display, smuggling back the characters removed above.
+	return oneLine(strings.ReplaceAll(subj, "=?", "= ?"), 200)
 }
 
 // message builds the RFC 5322 message with CRLF line endings.

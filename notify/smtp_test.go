@@ -369,6 +369,8 @@ func TestSMTPConfig(t *testing.T) {
 func FuzzSMTPSubject(f *testing.F) {
 	f.Add("brute_force_ip", "42 failed\r\nBcc: x@evil.example")
 	f.Add("r", "\u2028\x00é\xff")
+	f.Add("r", "paid =?utf-8?q?=E2=80=AEevil?= now")
+	f.Add("\u202erule", "a\u200bb\ufeff")
 	n, err := notify.NewSMTP(notify.SMTPConfig{Addr: "h:25", From: "a@example.com", To: []string{"b@example.com"}})
 	if err != nil {
 		f.Fatal(err)
@@ -378,9 +380,17 @@ func FuzzSMTPSubject(f *testing.F) {
 		if len(s) > 200 || strings.ContainsAny(s, "\r\n") {
 			t.Fatalf("subject %q", s)
 		}
+		if strings.ContainsAny(s, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200b\u200e\u200f\ufeff") {
+			t.Fatalf("bidirectional or invisible character in subject %q", s)
+		}
 		enc := mime.QEncoding.Encode("utf-8", s)
 		if strings.ContainsAny(enc, "\r\n") {
 			t.Fatalf("encoded subject %q", enc)
+		}
+		// A mail client shows the subject decoded: alert text must not
+		// smuggle in encoded words of its own.
+		if dec, err := new(mime.WordDecoder).DecodeHeader(enc); err != nil || dec != s {
+			t.Fatalf("subject %q reads %q, %v", s, dec, err)
 		}
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -23,14 +24,16 @@ import (
 // Header names of a webhook delivery.
 const (
 	// HeaderSignature carries "sha256=" and the hexadecimal
-	// HMAC-SHA256(secret, timestamp + "." + body).
+	// HMAC-SHA256(secret, timestamp + "." + delivery + "." + body) (see
+	// Sign).
 	HeaderSignature = "X-Secmon-Signature"
 	// HeaderTimestamp carries the Unix time in seconds at which the
 	// attempt was signed. It is part of the MAC, so a captured request
 	// cannot be replayed later than the receiver's tolerance.
 	HeaderTimestamp = "X-Secmon-Timestamp"
 	// HeaderDelivery carries an identifier that stays the same across the
-	// retries of one delivery, so receivers can drop duplicates.
+	// retries of one delivery, so receivers can drop duplicates. It is part
+	// of the MAC, so a replay cannot pass as a new delivery.
 	HeaderDelivery = "X-Secmon-Delivery"
 )
 
@@ -179,7 +182,7 @@ func (w *Webhook) Notify(ctx context.Context, a secmon.Alert) error {
 	if w.closed.Load() {
 		return secmon.ErrClosed
 	}
-	body, err := json.Marshal(NewPayload(a))
+	body, err := json.Marshal(NewPayload(a)) // bounded: see Payload
 	if err != nil {
 		return fmt.Errorf("notify: encoding alert: %w", err)
 	}
@@ -229,7 +232,7 @@ func (w *Webhook) post(ctx context.Context, body []byte, delivery string) (int, 
 	req.Header.Set("User-Agent", "secmon-webhook/1")
 	req.Header.Set(HeaderTimestamp, ts)
 	req.Header.Set(HeaderDelivery, delivery)
-	req.Header.Set(HeaderSignature, Sign(w.secret, ts, body))
+	req.Header.Set(HeaderSignature, Sign(w.secret, ts, delivery, body))
 	resp, err := w.client.Do(req)
 	if err != nil {
 		return 0, redactURLError(err)
@@ -262,11 +265,15 @@ func (w *Webhook) Close(ctx context.Context) error {
 }
 
 // Sign returns the HeaderSignature value for a body signed at timestamp
-// (the HeaderTimestamp value): "sha256=" followed by the hexadecimal
-// HMAC-SHA256(secret, timestamp + "." + body).
-func Sign(secret []byte, timestamp string, body []byte) string {
+// (the HeaderTimestamp value) as delivery (the HeaderDelivery value):
+// "sha256=" followed by the hexadecimal HMAC-SHA256(secret, timestamp + "."
+// + delivery + "." + body). Neither timestamp nor delivery may contain a
+// dot, so the three parts cannot be shifted into one another.
+func Sign(secret []byte, timestamp, delivery string, body []byte) string {
 	m := hmac.New(sha256.New, secret)
 	m.Write([]byte(timestamp))
+	m.Write([]byte{'.'})
+	m.Write([]byte(delivery))
 	m.Write([]byte{'.'})
 	m.Write(body)
 	return "sha256=" + hex.EncodeToString(m.Sum(nil))
@@ -281,21 +288,26 @@ var (
 // VerifySignature checks a webhook delivery as a receiver: header holds the
 // request's headers, body its bytes. The signature must match (compared in
 // constant time) and the timestamp must be within tolerance of now
-// (DefaultSignatureTolerance when tolerance is zero), which stops replays.
-// Receivers should also drop repeated HeaderDelivery values.
+// (DefaultSignatureTolerance when tolerance is zero), which stops replays
+// after the window. Within it, receivers drop repeated HeaderDelivery
+// values: the delivery ID is signed, so a replay cannot change it.
 func VerifySignature(secret []byte, header http.Header, body []byte, now time.Time, tolerance time.Duration) error {
 	if tolerance <= 0 {
 		tolerance = DefaultSignatureTolerance
 	}
 	ts := header.Get(HeaderTimestamp)
 	sec, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
+	if err != nil || strings.IndexByte(ts, '.') >= 0 {
 		return ErrStale
 	}
 	if d := now.Sub(time.Unix(sec, 0)); d > tolerance || d < -tolerance {
 		return ErrStale
 	}
-	want := Sign(secret, ts, body)
+	delivery := header.Get(HeaderDelivery)
+	if strings.IndexByte(delivery, '.') >= 0 {
+		return ErrBadSignature
+	}
+	want := Sign(secret, ts, delivery, body)
 	if !hmac.Equal([]byte(want), []byte(header.Get(HeaderSignature))) {
 		return ErrBadSignature
 	}

@@ -8,11 +8,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/secmon-go/secmon"
 	"github.com/secmon-go/secmon/notify"
@@ -292,5 +294,71 @@ func TestWebhookConfig(t *testing.T) {
 	w.Close(context.Background())
 	if err := w.Notify(context.Background(), alert(secmon.SeverityHigh)); !errors.Is(err, secmon.ErrClosed) {
 		t.Errorf("after Close: %v", err)
+	}
+}
+
+// TestWebhookDeliveryIDIsSigned: receivers drop repeated HeaderDelivery
+// values, so a replay within the tolerance must not be able to change it.
+func TestWebhookDeliveryIDIsSigned(t *testing.T) {
+	t.Parallel()
+	srv := newHookServer(t)
+	w := newWebhook(t, notify.WebhookConfig{URL: srv.URL})
+	if err := w.Notify(context.Background(), alert(secmon.SeverityHigh)); err != nil {
+		t.Fatal(err)
+	}
+	got, bodies := srv.snapshot()
+	r, body := got[0], bodies[0]
+	ts, id := r.Header.Get(notify.HeaderTimestamp), r.Header.Get(notify.HeaderDelivery)
+	if want := notify.Sign(secret, ts, id, body); r.Header.Get(notify.HeaderSignature) != want {
+		t.Errorf("signature %q, want %q", r.Header.Get(notify.HeaderSignature), want)
+	}
+	if err := notify.VerifySignature(secret, r.Header, body, t0, 0); err != nil {
+		t.Fatalf("genuine delivery: %v", err)
+	}
+	replay := r.Header.Clone()
+	replay.Set(notify.HeaderDelivery, secmon.NewID().String())
+	if err := notify.VerifySignature(secret, replay, body, t0, 0); !errors.Is(err, notify.ErrBadSignature) {
+		t.Errorf("replay under a new delivery ID: %v, want ErrBadSignature", err)
+	}
+	replay.Del(notify.HeaderDelivery)
+	if err := notify.VerifySignature(secret, replay, body, t0, 0); !errors.Is(err, notify.ErrBadSignature) {
+		t.Errorf("replay without a delivery ID: %v, want ErrBadSignature", err)
+	}
+}
+
+// TestWebhookBodyBounded: an alert with huge evidence and summary gives a
+// bounded request body.
+func TestWebhookBodyBounded(t *testing.T) {
+	t.Parallel()
+	srv := newHookServer(t)
+	w := newWebhook(t, notify.WebhookConfig{URL: srv.URL})
+	a := alert(secmon.SeverityHigh)
+	a.Summary = strings.Repeat("s", 1<<20)
+	a.Subject = strings.Repeat("u", 1<<20)
+	a.Evidence = map[string]string{}
+	for i := range 10_000 {
+		a.Evidence[strings.Repeat("k", 100)+strconv.Itoa(i)] = strings.Repeat("é", 5000)
+	}
+	if err := w.Notify(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	_, bodies := srv.snapshot()
+	if n := len(bodies[0]); n > 256<<10 {
+		t.Fatalf("body of %d bytes", n)
+	}
+	var p notify.Payload
+	if err := json.Unmarshal(bodies[0], &p); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Evidence) != notify.MaxPayloadEvidence || len(p.Summary) > notify.MaxPayloadText || len(p.Subject) > notify.MaxPayloadText {
+		t.Errorf("evidence %d entries, summary %d bytes, subject %d bytes", len(p.Evidence), len(p.Summary), len(p.Subject))
+	}
+	for k, v := range p.Evidence {
+		if len(k) > notify.MaxPayloadKey || len(v) > notify.MaxPayloadValue || !utf8.ValidString(v) {
+			t.Fatalf("evidence %q: %d bytes", k[:10], len(v))
+		}
+	}
+	if !strings.HasPrefix(p.Summary, "sss") {
+		t.Errorf("summary %q…", p.Summary[:10])
 	}
 }
