@@ -115,10 +115,33 @@
 //     indexed column, the expression evaluated once per statement.
 //
 // What this protects: a client holding an anon or authenticated token and
-// talking to the database directly (PostgREST, Supabase client) cannot read
-// or write the security log or the alerts, and sees only its own sessions
-// and activity. What it does not protect against: anyone holding the
-// service role's or the owner's credentials.
+// talking to the database through PostgREST or a Supabase client cannot
+// read or write the security log or the alerts, and sees only its own
+// sessions and activity. What it does not protect against: anyone holding
+// the service role's or the owner's credentials.
+//
+// # Trust in the user ID
+//
+// The own-row policies are only as good as UserIDExpr. The default,
+// current_setting('secmon.user_id', true), reads a custom setting, and
+// PostgreSQL lets every role set custom settings: SET, set_config() or a
+// startup parameter. So it identifies the user only when something the
+// client cannot bypass sets it, per transaction, from an identity it has
+// verified: an application server or gateway that connects as
+// authenticated, runs
+//
+//	SELECT set_config('secmon.user_id', $1, true)  -- $1 from a verified session
+//
+// and then runs only its own queries. A client that may send arbitrary SQL
+// as authenticated (a direct database login, an RPC endpoint that executes
+// caller-supplied SQL) can set it to another user's ID and read that user's
+// sessions and activity. It can never read or write security_events or
+// security_alerts, whatever it sets: those are closed to the client roles
+// by privilege and by a restrictive policy. Supabase's auth.uid() reads
+// request.jwt.claims, which PostgREST sets from a verified token, and has
+// the same limit for clients that run their own SQL; on Supabase set
+// UserIDExpr to "auth.uid()::text". Where no such gateway exists, do not
+// grant end users the authenticated role at all.
 //
 // # Auditing a database
 //

@@ -56,8 +56,17 @@ type Options struct {
 	// in the user-scoped read policies. Default DefaultUserIDExpr
 	// (current_setting('secmon.user_id', true)); Supabase hosts set
 	// "auth.uid()::text". It is trusted configuration, copied into the SQL
-	// as written; sqlschema only rejects statement separators, comments and
-	// dollar quotes in it.
+	// as written inside (SELECT ...); sqlschema rejects statement
+	// separators, comments, dollar quotes, backslashes, unterminated quotes
+	// and parentheses that do not balance, so it stays one expression.
+	//
+	// The default reads a setting that whoever opens the transaction
+	// chooses: a client that can run SQL of its own as authenticated can
+	// set secmon.user_id to anyone's ID and read that user's sessions and
+	// activity (never the events or alerts). It is safe only where clients
+	// reach the database through a gateway that sets it per transaction
+	// from a verified identity and lets them run no SQL of their own; see
+	// "Trust in the user ID" in the package documentation.
 	UserIDExpr string
 	// Logger receives one record per applied or reverted migration. Nil
 	// means silent.
@@ -100,11 +109,58 @@ func (o Options) withDefaults() (Options, error) {
 	case strings.Contains(e, "{{"):
 		return o, fmt.Errorf("sqlschema: UserIDExpr must not contain '{{': %w", secmon.ErrInvalid)
 	}
+	if err := checkOneExpression(e); err != nil {
+		return o, fmt.Errorf("sqlschema: UserIDExpr: %w: %w", err, secmon.ErrInvalid)
+	}
 	o.UserIDExpr = e
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return o, nil
+}
+
+// checkOneExpression rejects text that could end the parentheses the
+// policies put around UserIDExpr, (SELECT <expr>), and go on with SQL of
+// its own, such as 'x') OR (true. Outside string literals and quoted
+// identifiers, parentheses must balance and never close more than they
+// opened; literals and quoted identifiers must be terminated. Backslashes
+// are refused outright: in E'' and U&'' strings they change where a
+// literal ends, which a lexer this small would get wrong.
+func checkOneExpression(e string) error {
+	if strings.ContainsRune(e, '\\') {
+		return errors.New("backslashes are not allowed")
+	}
+	depth := 0
+	for i := 0; i < len(e); i++ {
+		switch c := e[i]; c {
+		case '\'', '"':
+			end := i + 1
+			for {
+				j := strings.IndexByte(e[end:], c)
+				if j < 0 {
+					return fmt.Errorf("unterminated %c at byte %d", c, i)
+				}
+				end += j + 1
+				if end < len(e) && e[end] == c { // doubled: an escaped quote
+					end++
+					continue
+				}
+				break
+			}
+			i = end - 1
+		case '(':
+			depth++
+		case ')':
+			depth--
+			if depth < 0 {
+				return fmt.Errorf("')' at byte %d closes a parenthesis it did not open", i)
+			}
+		}
+	}
+	if depth != 0 {
+		return errors.New("unbalanced parentheses")
+	}
+	return nil
 }
 
 func checkIdentifier(field, v string) error {
