@@ -144,7 +144,9 @@ var DefaultMetadataKeys = []string{
 //   - squeezed, it contains password, passwd, passphrase, passcode,
 //     secret, token, apikey, accesskey, privatekey, signingkey,
 //     encryptionkey, credential, cookie, signature, authorization,
-//     sessionid, sessid, sessionkey, creditcard or cardnumber;
+//     sessionid, sessid, sessionkey, creditcard or cardnumber, or the
+//     German, French, Spanish or Dutch word for password (passwort,
+//     kennwort, motdepasse, contrasena, wachtwoord);
 //   - one of its words is pass, pwd, pw, pin, otp, totp, hotp, sig, cvv,
 //     cvv2, cvc, cvc2, ssn, auth, csrf, xsrf, sid, iban, jwt or bearer;
 //   - it is exactly key, code or session, ends with the word session
@@ -169,7 +171,8 @@ var DefaultMetadataKeys = []string{
 //   - the credential after "Bearer" or "Basic";
 //   - JWTs (three base64url segments, the first starting "eyJ");
 //   - API keys with a well-known prefix (sk_, pk_, rk_, sk-, ghp_, gho_,
-//     ghu_, ghs_, ghr_, github_pat_, glpat-, xox?-, AKIA, ASIA, AIza, …);
+//     ghu_, ghs_, ghr_, github_pat_, glpat-, xox?-, AKIA, ASIA, AIza, SG.,
+//     …);
 //   - other long high-entropy tokens: 32 or more characters of
 //     [A-Za-z0-9_+-] mixing upper case, lower case and digits with at least
 //     16 distinct characters; 40 or more base64 characters with one or two
@@ -203,7 +206,8 @@ var DefaultMetadataKeys = []string{
 // The scanners find secrets by their shape and name; a secret in prose
 // ("my password is hunter2"), a short unprefixed token, a credential name
 // spelled with letters of another script (Cyrillic "раssword") or a
-// national identifier without a checksum is not recognised. That is why
+// national identifier without a checksum (a US SSN) is not recognised; a
+// name is read in ASCII only (contraseña is not matched, contrasena is). That is why
 // free-text keys are absent from DefaultMetadataKeys: the allowlist, not the
 // scanners, is the main defence.
 //
@@ -485,9 +489,11 @@ func (p *PrivacyPolicy) filterMetadata(m map[string]string) map[string]string {
 		copy(kept[i+1:], kept[i:len(kept)-1])
 		kept[i] = k
 	}
-	// Walk whichever side is smaller: a 10,000-key map against a short
-	// allowlist costs len(allowlist) lookups.
-	if len(allow) <= len(m) {
+	// Walk the allowlist (len(allow) lookups, so a 10,000-key map against a
+	// short allowlist costs no more than a short map), except for a few
+	// keys against a longer allowlist, compared directly. Never
+	// len(m)×len(allow): a large map against a large allowlist stays linear.
+	if len(allow) <= len(m) || len(m) > 8 {
 		for _, k := range allow {
 			if _, ok := m[k]; ok {
 				add(k)
@@ -613,7 +619,7 @@ var sensitiveFragments = [...]string{
 	"password", "passwd", "passphrase", "passcode", "secret", "token", "apikey",
 	"accesskey", "privatekey", "signingkey", "encryptionkey", "credential", "cookie",
 	"signature", "authorization", "sessionid", "sessid", "sessionkey", "creditcard",
-	"cardnumber",
+	"cardnumber", "passwort", "kennwort", "motdepasse", "contrasena", "wachtwoord",
 }
 
 // containsFold reports whether lower-case s contains lower-case sub.
@@ -1126,6 +1132,9 @@ func scanWord(s string, i, e int, sp *spans) {
 		run := w[a:b]
 		if jwtLen := jwtPrefix(run); jwtLen > 0 {
 			sp.add(i+a, i+a+jwtLen)
+		} else if len(run) >= 13 && strings.HasPrefix(run, "SG.") {
+			// A SendGrid key ("SG.<id>.<secret>") holds dots itself.
+			sp.add(i+a, i+b)
 		} else {
 			// Dots split ordinary tokens (host names, file names).
 			for c := a; c < b; {
@@ -1306,7 +1315,7 @@ func jwtPrefix(run string) int {
 var keyPrefixes = [...]string{
 	"sk_", "pk_", "rk_", "sk-", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
 	"github_pat_", "glpat-", "xoxb-", "xoxp-", "xoxa-", "xoxr-", "xoxs-",
-	"xapp-", "AKIA", "ASIA", "AIza", "SG.", "npm_", "pypi-", "hf_", "shpat_",
+	"xapp-", "AKIA", "ASIA", "AIza", "npm_", "pypi-", "hf_", "shpat_",
 	"sq0atp-", "whsec_",
 }
 
