@@ -122,3 +122,18 @@ $fn$;
 
 REVOKE ALL ON FUNCTION {{schema}}.cleanup_old_security_data(interval, interval, interval, interval, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION {{schema}}.cleanup_old_security_data(interval, interval, interval, interval, timestamptz) TO {{service_role}};
+
+-- Default privileges a platform sets on the schema (Supabase grants its
+-- client roles EXECUTE on new functions) must not reach the client roles:
+-- 002_rls revoked them from the functions that existed then.
+DO $secmon$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['anon', 'authenticated'] LOOP
+        IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) THEN
+            EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION {{schema}}.cleanup_old_security_data(interval, interval, interval, interval, timestamptz) FROM %I', r);
+        END IF;
+    END LOOP;
+END
+$secmon$;
