@@ -91,8 +91,10 @@ var writePrivileges = []string{"INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERE
 // columns; it changes nothing. A schema migrated by this package yields no
 // findings.
 //
-// Grants are read as written: a privilege reaching anon or authenticated
-// through membership in another role is not reported.
+// Privileges are reported for PUBLIC, anon and authenticated, including
+// those anon and authenticated hold through membership in other roles (as
+// has_table_privilege and has_function_privilege resolve them); a
+// privilege granted to PUBLIC is reported once, as PUBLIC's.
 func AuditPolicies(ctx context.Context, pool *pgxpool.Pool, schemas ...string) ([]PolicyFinding, error) {
 	if pool == nil {
 		return nil, errNilPool
@@ -162,6 +164,24 @@ SELECT n.nspname, c.relname, c.relkind::text, c.relrowsecurity, c.relforcerowsec
                WHERE att.attrelid = c.oid AND att.attnum > 0 AND NOT att.attisdropped
            ) g
            WHERE g.grantee IN ('public', 'anon', 'authenticated')
+           UNION
+           -- What the client roles hold through membership in other roles,
+           -- as has_*_privilege resolves it (PUBLIC's own grants are
+           -- reported as PUBLIC's).
+           SELECT r.rolname || ':' || p.priv
+           FROM pg_catalog.pg_roles r,
+                pg_catalog.unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) p(priv)
+           WHERE r.rolname IN ('anon', 'authenticated')
+             AND (pg_catalog.has_table_privilege(r.oid, c.oid, p.priv)
+                  OR (p.priv IN ('SELECT', 'INSERT', 'UPDATE', 'REFERENCES')
+                      AND pg_catalog.has_any_column_privilege(r.oid, c.oid, p.priv)))
+             AND NOT EXISTS (
+                 SELECT 1 FROM pg_catalog.aclexplode(c.relacl) a
+                 WHERE a.grantee = 0 AND a.privilege_type = p.priv)
+             AND NOT EXISTS (
+                 SELECT 1 FROM pg_catalog.pg_attribute att, pg_catalog.aclexplode(att.attacl) a
+                 WHERE att.attrelid = c.oid AND att.attnum > 0 AND NOT att.attisdropped
+                   AND a.grantee = 0 AND a.privilege_type = p.priv)
            ORDER BY 1)
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -361,6 +381,16 @@ SELECT n.nspname, p.proname || '(' || pg_catalog.pg_get_function_identity_argume
            FROM pg_catalog.aclexplode(coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))) a
            WHERE a.privilege_type = 'EXECUTE'
              AND (a.grantee = 0 OR pg_catalog.pg_get_userbyid(a.grantee) IN ('anon', 'authenticated'))
+           UNION
+           -- Client roles that may execute it through membership in
+           -- another role (not through PUBLIC, reported as such).
+           SELECT r.rolname
+           FROM pg_catalog.pg_roles r
+           WHERE r.rolname IN ('anon', 'authenticated')
+             AND pg_catalog.has_function_privilege(r.oid, p.oid, 'EXECUTE')
+             AND NOT EXISTS (
+                 SELECT 1 FROM pg_catalog.aclexplode(coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))) a
+                 WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE')
            ORDER BY 1),
        EXISTS (SELECT 1 FROM pg_catalog.unnest(p.proconfig) c WHERE c LIKE 'search\_path=%')
 FROM pg_catalog.pg_proc p
