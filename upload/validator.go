@@ -399,16 +399,33 @@ func riskyName(name string) string {
 			return "holds a control character"
 		}
 	}
-	parts := strings.Split(name, ".")
-	for _, p := range parts[min(1, len(parts)):max(1, len(parts)-1)] {
-		if i := strings.IndexAny(p, "; :"); i >= 0 {
-			p = p[:i]
+	// The parts between the first and the last dot, without allocating.
+	i := strings.IndexByte(name, '.')
+	last := strings.LastIndexByte(name, '.')
+	for i >= 0 && i < last {
+		rest := name[i+1:]
+		j := strings.IndexByte(rest, '.')
+		p := rest[:j]
+		if k := strings.IndexAny(p, "; :"); k >= 0 {
+			p = p[:k]
 		}
-		if serverExtensions[strings.ToLower(p)] {
+		if len(p) <= 8 && serverExtensions[lowerASCII(p)] {
 			return "has the inner extension " + clip("."+p)
 		}
+		i += 1 + j
 	}
 	return ""
+}
+
+// lowerASCII lower-cases up to eight bytes of s in a fixed buffer; inlined
+// into a map lookup, the conversion needs no allocation.
+func lowerASCII(s string) string {
+	var b [8]byte
+	n := copy(b[:], s)
+	for k := range n {
+		b[k] = lower(b[k])
+	}
+	return string(b[:n])
 }
 
 // Severity of each threat code. disallowed_type is critical when the
