@@ -118,7 +118,11 @@
 //     Config.Decode notices); WebP VP8/VP8L bitstreams and ALPH. A payload
 //     there passes and sanitising keeps it (PHP written into IDAT can even
 //     survive re-encoding). Matching patterns in compressed pixels would
-//     block ordinary photos by chance.
+//     block ordinary photos by chance. Image data carried inside metadata
+//     (an EXIF or JFIF thumbnail, an EXIF maker note) is scanned for the
+//     patterns of five bytes or more only (<?php, <script, javascript:,
+//     archive signatures…): <?=, <img or an event handler turn up by chance
+//     in tens of kilobytes of pixels. Sanitising removes these regions.
 //   - Text split across PNG text chunks, JPEG COM segments or ICC profile
 //     segments is scanned per block: no reader of those joins them into
 //     markup (extended XMP, which readers join, is joined).

@@ -64,6 +64,39 @@ type exifValue struct {
 type exifInfo struct {
 	orientation uint16 // 0 when absent
 	values      []exifValue
+	// image holds the thumbnail and maker note ranges, sorted and
+	// disjoint; beyond maxEXIFImage ranges the rest are scanned as binary.
+	image  [maxEXIFImage]exifRange
+	nimage int
+	thumb  [2]uint32 // JPEGInterchangeFormat offset and length of the directory being read
+}
+
+// exifRange is a byte range of an EXIF block.
+type exifRange struct{ off, end int }
+
+const (
+	maxEXIFImage       = 4
+	tagThumbnailOffset = 0x0201
+	tagThumbnailLength = 0x0202
+)
+
+// addImage records data[off:end] as image data unless it overlaps a range
+// already recorded.
+func (info *exifInfo) addImage(off, end uint64) {
+	if info.nimage == maxEXIFImage || off >= end {
+		return
+	}
+	n := info.nimage
+	i := 0
+	for i < n && uint64(info.image[i].off) < off {
+		i++
+	}
+	if i > 0 && uint64(info.image[i-1].end) > off || i < n && uint64(info.image[i].off) < end {
+		return
+	}
+	copy(info.image[i+1:n+1], info.image[i:n])
+	info.image[i] = exifRange{int(off), int(end)}
+	info.nimage++
 }
 
 // prevalidateEXIF checks that a TIFF-structured EXIF block is safe to hand
@@ -182,8 +215,16 @@ func prevalidateEXIF(b []byte) (exifInfo, error) {
 					info.orientation = bo.Uint16(b[e+8:])
 				}
 				continue
-			case tagMakerNote, tagICCProfile:
-				continue // vendor binary and colour data: not text
+			case tagMakerNote:
+				info.addImage(valOff, valOff+total) // vendor binary, often a preview image
+				continue
+			case tagICCProfile:
+				continue // colour data: not text
+			case tagThumbnailOffset, tagThumbnailLength:
+				if count == 1 && typ == exifTypeLong {
+					info.thumb[tag-tagThumbnailOffset] = bo.Uint32(b[e+8:])
+				}
+				continue
 			}
 			switch typ {
 			case exifTypeASCII, exifTypeUndef, exifTypeByte, exifTypeSByte:
@@ -192,6 +233,10 @@ func prevalidateEXIF(b []byte) (exifInfo, error) {
 				info.values = append(info.values, exifValue{tag: tag, off: int(valOff), len: int(total), text: text})
 			}
 		}
+		if t := info.thumb; t[1] != 0 && uint64(t[0]) < size {
+			info.addImage(uint64(t[0]), min(size, uint64(t[0])+uint64(t[1])))
+		}
+		info.thumb = [2]uint32{}
 		if chain {
 			if next := bo.Uint32(b[end-4:]); next != 0 {
 				if err := push(next, true); err != nil {

@@ -453,3 +453,68 @@ func TestRiskyName(t *testing.T) {
 		}
 	}
 }
+
+// tiffWithThumbnail builds a little-endian TIFF block: IFD0 with Make, then
+// IFD1 naming thumb as its JPEG thumbnail, then slack bytes after it.
+func tiffWithThumbnail(thumb, slack []byte) []byte {
+	b := []byte{'I', 'I', 42, 0, 8, 0, 0, 0}
+	entry := func(tag, typ uint16, count, val uint32) {
+		b = binary.LittleEndian.AppendUint16(b, tag)
+		b = binary.LittleEndian.AppendUint16(b, typ)
+		b = binary.LittleEndian.AppendUint32(b, count)
+		b = binary.LittleEndian.AppendUint32(b, val)
+	}
+	const ifd1 = 8 + 2 + 12 + 4
+	const data = ifd1 + 2 + 2*12 + 4
+	b = binary.LittleEndian.AppendUint16(b, 1)
+	entry(0x010f, 2, 4, 'A'|'c'<<8|'m'<<16) // Make "Acm" inline
+	b = binary.LittleEndian.AppendUint32(b, ifd1)
+	b = binary.LittleEndian.AppendUint16(b, 2)
+	entry(tagThumbnailOffset, exifTypeLong, 1, data)
+	entry(tagThumbnailLength, exifTypeLong, 1, uint32(len(thumb)))
+	b = binary.LittleEndian.AppendUint32(b, 0)
+	b = append(b, thumb...)
+	return append(b, slack...)
+}
+
+// Thumbnails and maker notes are image data: a short pattern there is
+// chance (compressed pixels), a long one is a payload. Bytes no tag points
+// at get every binary pattern.
+func TestEXIFImageRegions(t *testing.T) {
+	t.Parallel()
+	v, _ := NewValidator(Config{})
+	jpg := corpusCase(t, "jpeg").Upload.Data
+	withEXIF := func(tiff []byte) secmon.Upload {
+		seg := append([]byte{0xff, 0xe1, 0, 0}, "Exif\x00\x00"...)
+		seg = append(seg, tiff...)
+		binary.BigEndian.PutUint16(seg[2:], uint16(len(seg)-2))
+		out := append(bytes.Clone(jpg[:2]), seg...)
+		return secmon.Upload{Name: "x.jpg", Data: append(out, jpg[2:]...)}
+	}
+	chance := append(bytes.Repeat([]byte{0x9a, 0x11}, 100), "\xff\xd9<?=\x01<img\x02 onload=\x03"...)
+	for name, tc := range map[string]struct {
+		thumb, slack []byte
+		allowed      bool
+	}{
+		"chance_in_thumbnail": {thumb: chance, allowed: true},
+		"php_in_thumbnail":    {thumb: append(bytes.Clone(chance), "<?php system(1);"...)},
+		"script_in_thumbnail": {thumb: []byte("\xff\xd8<script>alert(1)</script>")},
+		"short_tag_in_slack":  {thumb: chance, slack: []byte("<?=`id`?>")},
+		"zip_in_thumbnail":    {thumb: append([]byte("\xff\xd8"), "PK\x03\x04rest"...)},
+	} {
+		vd, err := v.Validate(context.Background(), withEXIF(tiffWithThumbnail(tc.thumb, tc.slack)))
+		if err != nil || vd.Allowed != tc.allowed {
+			t.Errorf("%s: allowed=%v %+v %v, want allowed=%v", name, vd.Allowed, vd.Threats, err, tc.allowed)
+		}
+	}
+	for _, s := range []string{"<?= 1", "<img", "x onload=1", "<svg"} {
+		if h, ok := scanIn([]byte(s), modeImage); ok {
+			t.Errorf("image mode matched %q in %q", h.name, s)
+		}
+	}
+	for _, s := range []string{"<?php", "<script", "PK\x03\x04", "javascript:"} {
+		if _, ok := scanIn([]byte(s), modeImage); !ok {
+			t.Errorf("image mode missed %q", s)
+		}
+	}
+}

@@ -149,18 +149,18 @@ func skipEntropy(data []byte, p int) (int, bool) {
 // jpegApp classifies an APPn segment. JFIF, the ICC profile and the Adobe
 // colour transform are kept; everything else is dropped when sanitising.
 // Every byte a kept segment could hide a payload in is scanned: the ICC
-// profile and the Adobe segment as binary, the JFIF thumbnail, which
-// sanitising removes.
+// profile and the Adobe segment as binary, the JFIF thumbnail (which
+// sanitising removes) as image data.
 func jpegApp(st *state, m byte, start, end, bodyOff int, body []byte) {
 	switch {
 	case m == 0xe0 && hasPrefix(body, "JFIF\x00") && len(body) >= jfifHeader:
 		if len(body) > jfifHeader { // a thumbnail, or bytes after the header
 			e := st.drop(start, end)
 			st.edits[e].repl = jfifWithoutThumbnail(body)
-			st.addSpan(span{off: bodyOff + jfifHeader, end: end, where: "JPEG JFIF thumbnail", edit: e})
+			st.addSpan(span{off: bodyOff + jfifHeader, end: end, where: "JPEG JFIF thumbnail", image: true, edit: e})
 		}
 	case m == 0xe0 && hasPrefix(body, "JFXX\x00"):
-		st.addSpan(span{off: bodyOff, end: end, where: "JPEG JFXX thumbnail", edit: st.drop(start, end)})
+		st.addSpan(span{off: bodyOff, end: end, where: "JPEG JFXX thumbnail", image: true, edit: st.drop(start, end)})
 	case m == 0xe2 && hasPrefix(body, "ICC_PROFILE\x00"):
 		st.addSpan(span{off: bodyOff, end: end, where: "JPEG APP2 ICC profile", edit: -1})
 	case m == 0xee && hasPrefix(body, "Adobe"):

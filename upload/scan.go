@@ -131,19 +131,41 @@ func at(b []byte, i, k, stride int) (byte, bool) {
 	return b[j], true
 }
 
+// scanMode says what kind of bytes are scanned.
+type scanMode uint8
+
+const (
+	modeBinary scanMode = iota // binary metadata: every pattern but the shortest
+	modeText                   // text: every pattern, '<' entities decoded
+	modeImage                  // image data inside metadata (thumbnails, maker notes): long patterns only
+)
+
+// minImagePattern is the shortest pattern looked for in image data. Three
+// or four bytes (<?=, <img, an event handler) turn up by chance in tens of
+// kilobytes of compressed or raw pixels; five or more do not.
+const minImagePattern = 5
+
 // scanBytes reports the first markup pattern or embedded signature in b.
 // text says the bytes are meant to be text (a comment, a tEXt chunk, an EXIF
 // string), which enables the shortest patterns.
 func scanBytes(b []byte, text bool) (hit, bool) {
+	if text {
+		return scanIn(b, modeText)
+	}
+	return scanIn(b, modeBinary)
+}
+
+// scanIn is scanBytes for any mode.
+func scanIn(b []byte, mode scanMode) (hit, bool) {
 	for i := 0; i < len(b); i++ {
 		if !starts[b[i]] {
 			continue
 		}
-		if h, ok := matchAt(b, i, 1, text); ok {
+		if h, ok := matchAt(b, i, 1, mode); ok {
 			return h, true
 		}
 		if i+1 < len(b) && b[i+1] == 0 {
-			if h, ok := matchAt(b, i, 2, text); ok {
+			if h, ok := matchAt(b, i, 2, mode); ok {
 				h.wide = true
 				return h, true
 			}
@@ -152,7 +174,8 @@ func scanBytes(b []byte, text bool) (hit, bool) {
 	return hit{}, false
 }
 
-func matchAt(b []byte, i, stride int, text bool) (hit, bool) {
+func matchAt(b []byte, i, stride int, mode scanMode) (hit, bool) {
+	text := mode == modeText
 	c := b[i]
 	if stride == 1 {
 		for _, s := range signatures {
@@ -169,7 +192,7 @@ func matchAt(b []byte, i, stride int, text bool) (hit, bool) {
 		return hit{}, false // inside a word: "retrieval(" is not "eval("
 	}
 	for _, p := range markupPatterns {
-		if p.s[0] != lc || (p.textOnly && !text) {
+		if p.s[0] != lc || (p.textOnly && !text) || (mode == modeImage && len(p.s) < minImagePattern) {
 			continue
 		}
 		if foldAt(b, i, p.s, stride) {
@@ -187,7 +210,7 @@ func matchAt(b []byte, i, stride int, text bool) (hit, bool) {
 			}
 		}
 	}
-	if lc == 'o' {
+	if lc == 'o' && mode != modeImage {
 		if name, ok := eventHandlerAt(b, i, stride); ok {
 			return hit{kind: hitMarkup, name: name, off: i}, true
 		}

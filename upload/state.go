@@ -51,6 +51,7 @@ type span struct {
 	off, end int
 	where    string // e.g. "PNG tEXt chunk"
 	text     bool
+	image    bool // image data (a thumbnail): only patterns too long to occur by chance
 	kind     spanKind
 	edit     int    // index in state.edits of the edit that removes the container; -1 none
 	joined   []byte // when set, the content to scan instead of data[off:end]
@@ -187,7 +188,14 @@ func (st *state) scanMetadata() {
 		}
 		switch s.kind {
 		case spanRaw:
-			if h, ok := scanBytes(b, s.text); ok {
+			mode := modeBinary
+			switch {
+			case s.image:
+				mode = modeImage
+			case s.text:
+				mode = modeText
+			}
+			if h, ok := scanIn(b, mode); ok {
 				st.reportHit(h, s.off+h.off, s.where)
 			}
 		case spanZlib:
@@ -264,11 +272,22 @@ func (st *state) scanEXIF(s span, b []byte) {
 		st.corrupt(s.off, "%s: %v", s.where, err)
 		return
 	}
-	// The whole block as binary first: bytes no tag points at (slack
-	// after the directories, a thumbnail, a maker note) are still bytes a
-	// host storing the original keeps.
-	if h, ok := scanBytes(b, false); ok {
-		st.reportHit(h, s.off+h.off, s.where)
+	// The whole block first: bytes no tag points at (slack after the
+	// directories) are still bytes a host storing the original keeps. The
+	// thumbnail and the maker note are image data and vendor binary: only
+	// the long patterns apply there.
+	pos := 0
+	for _, r := range info.image[:info.nimage] {
+		if h, ok := scanIn(b[pos:r.off], modeBinary); ok {
+			st.reportHit(h, s.off+pos+h.off, s.where)
+		}
+		if h, ok := scanIn(b[r.off:r.end], modeImage); ok {
+			st.reportHit(h, s.off+r.off+h.off, s.where)
+		}
+		pos = r.end
+	}
+	if h, ok := scanIn(b[pos:], modeBinary); ok {
+		st.reportHit(h, s.off+pos+h.off, s.where)
 	}
 	for _, val := range info.values {
 		if h, ok := scanBytes(b[val.off:val.off+val.len], val.text); ok {
