@@ -224,3 +224,51 @@ func TestNewCountryEvictsLeastRecentlySeen(t *testing.T) {
 		t.Fatalf("an evicted user's login was judged: %+v", fs)
 	}
 }
+
+// Addresses a host records when it could not tell the client's are not a
+// source: no "ip:0.0.0.0/32" subject lumping unrelated clients together,
+// and no session bound to one.
+func TestUnspecifiedAddressIsNoSource(t *testing.T) {
+	t.Parallel()
+	e := newEngine(t, Config{Rules: []Rule{&BruteForceIP{Threshold: 1}, &SessionHijack{}, &RateLimitAbuse{Threshold: 1}}})
+	var events []secmon.Event
+	for i, ip := range []string{"0.0.0.0", "::", "::ffff:0.0.0.0", "224.0.0.1", "ff02::1"} {
+		ev := event(time.Duration(i)*time.Second, secmon.EventLoginFailure, ip, "u")
+		ev.SessionID = "s"
+		events = append(events, ev, event(time.Duration(i)*time.Second, secmon.EventRateLimited, ip, ""))
+	}
+	if fs := replayAll(t, e, events); len(fs) != 0 {
+		t.Fatalf("findings = %+v", fs)
+	}
+	// The session binds to its first real address: a later change is seen.
+	a := event(time.Minute, secmon.EventPageView, "192.0.2.1", "u")
+	b := event(2*time.Minute, secmon.EventPageView, "198.51.100.1", "u")
+	a.SessionID, b.SessionID = "s", "s"
+	if got := pairs(replayAll(t, e, []secmon.Event{a, b})); len(got) != 1 || got[0] != "session_hijack session:s" {
+		t.Fatalf("after the unspecified addresses: %v", got)
+	}
+}
+
+// A distinct-count threshold the in-memory counters cannot reach, or a
+// window beyond MaxWindow, is a configuration error, not a rule that
+// silently never fires.
+func TestUnreachableThresholds(t *testing.T) {
+	t.Parallel()
+	for _, r := range []Rule{
+		&CredentialStuffing{Threshold: DefaultMaxDistinct + 1},
+		&DistributedAttack{Threshold: 1000},
+		&BruteForceIP{Window: MaxWindow + 1},
+		&MassExport{Window: 1 << 62},
+	} {
+		if _, err := New(Config{Rules: []Rule{r}}); err == nil {
+			t.Errorf("New accepted %T %+v", r, r)
+		}
+	}
+	big := newMemory(t, MemoryConfig{MaxDistinct: 1000})
+	if _, err := New(Config{Rules: []Rule{&DistributedAttack{Threshold: 1000}}, Counters: big}); err != nil {
+		t.Errorf("MaxDistinct 1000, threshold 1000: %v", err)
+	}
+	if _, err := New(Config{Rules: []Rule{&CredentialStuffing{Threshold: DefaultMaxDistinct, Window: MaxWindow}}}); err != nil {
+		t.Errorf("threshold at MaxDistinct: %v", err)
+	}
+}

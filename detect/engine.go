@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -69,17 +70,33 @@ type Observation struct {
 }
 
 // Group returns the string form of secmon.IPGroup(Event.IP) (IPv4 /32,
-// IPv6 /64), or "" when the event has no IP address. Rules key on it rather
-// than on the raw address, so an attacker rotating addresses inside one IPv6
-// /64 stays one source.
+// IPv6 /64), or "" when the event has no usable source address. Rules key on
+// it rather than on the raw address, so an attacker rotating addresses
+// inside one IPv6 /64 stays one source. The unspecified addresses (0.0.0.0,
+// ::) and multicast addresses, also IPv4-mapped, are not sources: a host
+// records them when it could not tell the client's address.
 func (o *Observation) Group() string {
 	if !o.groupDone {
 		o.groupDone = true
-		if o.Event.IP.IsValid() {
-			o.group = secmon.IPGroup(o.Event.IP).String()
+		if p, ok := sourceGroup(o.Event.IP); ok {
+			o.group = p.String()
 		}
 	}
 	return o.group
+}
+
+// sourceGroup returns secmon.IPGroup(ip) and true when ip can be the source
+// of a request. The zero Addr, the unspecified addresses (0.0.0.0, ::) and
+// multicast addresses cannot, in any form (IPv4-mapped included): they are
+// what a host records when it could not tell the client's address, and
+// counting them as one source would lump unrelated clients together under a
+// subject such as "ip:0.0.0.0/32" and suggest blocking it.
+func sourceGroup(ip netip.Addr) (netip.Prefix, bool) {
+	u := ip.Unmap()
+	if !u.IsValid() || u.IsUnspecified() || u.IsMulticast() {
+		return netip.Prefix{}, false
+	}
+	return secmon.IPGroup(u), true
 }
 
 // MaxUserKeyLen is the longest user key [Observation.User] returns, in
@@ -256,7 +273,8 @@ type scratch struct {
 var _ secmon.BlockingDetector = (*Engine)(nil)
 
 // New returns an Engine. It fails on negative durations or caps, duplicate or
-// empty rule names, and rules whose Validate fails.
+// empty rule names, rules whose Validate fails, and distinct-count
+// thresholds above the MaxDistinct of in-memory counters.
 func New(cfg Config) (*Engine, error) {
 	switch {
 	case cfg.Cooldown < 0:
@@ -323,6 +341,12 @@ func New(cfg Config) (*Engine, error) {
 		if v, ok := r.(Validator); ok {
 			if err := v.Validate(); err != nil {
 				return nil, fmt.Errorf("detect: rule %s: %w", name, err)
+			}
+		}
+		if d, ok := r.(distinctCounter); ok {
+			if mc, ok := cfg.Counters.(*MemoryCounters); ok && d.distinctThreshold() > mc.maxDistinct {
+				return nil, fmt.Errorf("detect: rule %s: threshold %d is above the counters' MaxDistinct %d, where distinct counts saturate: it could never fire",
+					name, d.distinctThreshold(), mc.maxDistinct)
 			}
 		}
 		cd := cfg.Cooldown

@@ -54,15 +54,28 @@ type threshold struct {
 	block  time.Duration
 }
 
+// MaxWindow is the longest Window a counting rule accepts, which keeps
+// sub-bucket arithmetic and Redis expiries far from overflowing.
+const MaxWindow = 366 * 24 * time.Hour
+
 func (t threshold) validate() error {
 	switch {
 	case t.n < 0:
 		return fmt.Errorf("threshold %d is negative", t.n)
-	case t.window < 0:
-		return fmt.Errorf("window %v is negative", t.window)
+	case t.window < 0 || t.window > MaxWindow:
+		return fmt.Errorf("window %v is outside [0, %v]", t.window, MaxWindow)
 	}
 	return nil
 }
+
+// distinctCounter is implemented by the rules whose threshold is a distinct
+// count, so that New can refuse a threshold MemoryCounters cannot reach.
+type distinctCounter interface {
+	distinctThreshold() int
+}
+
+func (r *CredentialStuffing) distinctThreshold() int { return r.t().n }
+func (r *DistributedAttack) distinctThreshold() int  { return r.t().n }
 
 func orDefault[T int | float64 | time.Duration](v, def T) T {
 	if v == 0 {

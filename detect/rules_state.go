@@ -361,8 +361,8 @@ func (r *SessionHijack) Evaluate(_ context.Context, o *Observation, _ []Op) ([]s
 		return nil, nil
 	}
 	var cur sessionBind
-	if e.IP.IsValid() {
-		cur.group = secmon.IPGroup(e.IP)
+	if g, ok := sourceGroup(e.IP); ok {
+		cur.group = g
 	}
 	if e.UserAgent != "" && !r.IgnoreUserAgent {
 		cur.ua = maphash.String(r.seed, e.UserAgent) | 1
