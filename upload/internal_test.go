@@ -518,3 +518,45 @@ func TestEXIFImageRegions(t *testing.T) {
 		}
 	}
 }
+
+// A Photoshop APP13 thumbnail is image data; its other resources are not.
+func TestPhotoshopIRB(t *testing.T) {
+	t.Parallel()
+	v, _ := NewValidator(Config{})
+	jpg := corpusCase(t, "jpeg").Upload.Data
+	resource := func(id uint16, data []byte) []byte {
+		b := append([]byte("8BIM"), byte(id>>8), byte(id), 0, 0) // empty name, padded
+		b = binary.BigEndian.AppendUint32(b, uint32(len(data)))
+		b = append(b, data...)
+		if len(data)%2 == 1 {
+			b = append(b, 0)
+		}
+		return b
+	}
+	withAPP13 := func(resources ...[]byte) secmon.Upload {
+		body := []byte("Photoshop 3.0\x00")
+		for _, r := range resources {
+			body = append(body, r...)
+		}
+		seg := append([]byte{0xff, 0xed, byte((len(body) + 2) >> 8), byte(len(body) + 2)}, body...)
+		out := append(bytes.Clone(jpg[:2]), seg...)
+		return secmon.Upload{Name: "x.jpg", Data: append(out, jpg[2:]...)}
+	}
+	thumb := append(make([]byte, 28), "\xff\xd8\x13<?=\x01<img\x02 onclick=\x03\xff\xd9"...)
+	caption := []byte("\x1c\x02\x78\x00\x0bQ3 revenue.")
+	for name, tc := range map[string]struct {
+		u       secmon.Upload
+		allowed bool
+	}{
+		"plain":              {withAPP13(resource(0x0404, caption), resource(0x040c, thumb)), true},
+		"php_in_caption":     {withAPP13(resource(0x0404, []byte("\x1c\x02\x78\x00\x10<?=`id`?> x")), resource(0x040c, thumb)), false},
+		"script_in_thumb":    {withAPP13(resource(0x040c, append(bytes.Clone(thumb), "<script>"...))), false},
+		"short_tag_in_thumb": {withAPP13(resource(0x0404, caption), resource(0x0409, []byte("<?=1"))), true},
+		"malformed":          {withAPP13(resource(0x040c, thumb), []byte("8BIMxx")), false},
+	} {
+		vd, err := v.Validate(context.Background(), tc.u)
+		if err != nil || vd.Allowed != tc.allowed {
+			t.Errorf("%s: allowed=%v %+v %v, want allowed=%v", name, vd.Allowed, vd.Threats, err, tc.allowed)
+		}
+	}
+}

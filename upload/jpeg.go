@@ -169,9 +169,60 @@ func jpegApp(st *state, m byte, start, end, bodyOff int, body []byte) {
 		st.addSpan(span{off: bodyOff + 6, end: end, where: "JPEG APP1 EXIF", kind: spanEXIF, edit: st.drop(start, end)})
 	case m == 0xe1 && (hasPrefix(body, "http://ns.adobe.com/xap/1.0/\x00") || hasPrefix(body, "http://ns.adobe.com/xmp/extension/\x00")):
 		st.addSpan(span{off: bodyOff, end: end, where: "JPEG APP1 XMP", text: true, edit: st.drop(start, end)})
+	case m == 0xed && hasPrefix(body, photoshopNS):
+		photoshopIRB(st, bodyOff, end, st.drop(start, end))
 	default:
 		st.addSpan(span{off: bodyOff, end: end, where: "JPEG APP" + string("0123456789ABCDEF"[m-0xe0]) + " segment", edit: st.drop(start, end)})
 	}
+}
+
+const photoshopNS = "Photoshop 3.0\x00"
+
+// photoshopIRB scans an APP13 Photoshop segment, data[off:end]: its image
+// resources (IPTC captions, paths, settings) as binary, and the thumbnail
+// resources (0x0409, 0x040C: a JPEG of a few kilobytes) as image data,
+// where only long patterns apply. A segment that does not parse as a
+// resource list is scanned whole as binary.
+func photoshopIRB(st *state, off, end, e int) {
+	data := st.data
+	var thumbs [2][2]int
+	n := 0
+	for p := off + len(photoshopNS); p < end; {
+		if end-p < 12 || string(data[p:p+4]) != "8BIM" {
+			n = -1
+			break
+		}
+		id := binary.BigEndian.Uint16(data[p+4:])
+		q := p + 6 + int(data[p+6]) + 1
+		q += q & 1 // the Pascal name is padded to an even length
+		if end-q < 4 {
+			n = -1
+			break
+		}
+		size := int(binary.BigEndian.Uint32(data[q:]))
+		q += 4
+		if size > end-q {
+			n = -1
+			break
+		}
+		if (id == 0x0409 || id == 0x040c) && n < len(thumbs) {
+			thumbs[n] = [2]int{q, q + size}
+			n++
+		}
+		p = q + size + size&1
+	}
+	const where = "JPEG APP13 Photoshop segment"
+	if n < 0 {
+		st.addSpan(span{off: off, end: end, where: where, edit: e})
+		return
+	}
+	pos := off
+	for _, t := range thumbs[:n] {
+		st.addSpan(span{off: pos, end: t[0], where: where, edit: e})
+		st.addSpan(span{off: t[0], end: t[1], where: where + " thumbnail", image: true, edit: e})
+		pos = t[1]
+	}
+	st.addSpan(span{off: pos, end: end, where: where, edit: e})
 }
 
 // Extended XMP: an XMP packet too large for one segment is split over APP1
