@@ -119,7 +119,8 @@
 //     there passes and sanitising keeps it (PHP written into IDAT can even
 //     survive re-encoding). Matching patterns in compressed pixels would
 //     block ordinary photos by chance. Image data carried inside metadata
-//     (an EXIF or JFIF thumbnail, an EXIF maker note) is scanned for the
+//     (an EXIF, JFIF or Photoshop APP13 thumbnail, an EXIF maker note) is
+//     scanned for the
 //     patterns of five bytes or more only (<?php, <script, javascript:,
 //     archive signatures…): <?=, <img or an event handler turn up by chance
 //     in tens of kilobytes of pixels. Sanitising removes these regions.

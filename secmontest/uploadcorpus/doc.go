@@ -8,40 +8,42 @@
 // [Hostile] covers the PRD's security suite: an oversized file; an image
 // under a wrong extension or Content-Type, or under a name whose inner
 // extension a server executes (chart.php.png, chart.asp;.png,
-// chart.php\x00.png); Windows (PE), ELF, shell, HTML,
-// PHP and ZIP content named as an image; script in EXIF ImageDescription,
-// in a UTF-16LE XPComment, in a JPEG COM segment, in XMP, in PNG tEXt and
-// zTXt chunks, in a GIF comment and in WebP EXIF; a PNG with a ZIP or HTML
-// appended; a GIFAR (GIF + JAR); a GIF/JavaScript polyglot
-// (GIF89a/*…*/=alert(1)); a JPEG that is also a PDF; a WebP without its
-// RIFF header; PNG and GIF pixel bombs (a 20000×20000 PNG in about 150
-// bytes); truncated PNG and JPEG; the two EXIF blocks that make
-// github.com/rwcarlsen/goexif allocate gigabytes or loop forever; a zTXt
-// decompression bomb; an SVG with script.
+// chart.php\x00.png); Windows (PE), ELF, shell, HTML, PHP and ZIP content
+// named as an image; script in EXIF ImageDescription, in a UTF-16LE
+// XPComment, in a JPEG COM segment, in XMP, in PNG tEXt and zTXt chunks, in
+// a GIF comment and in WebP EXIF; a PNG with a ZIP or HTML appended; a
+// GIFAR (GIF + JAR); a GIF/JavaScript polyglot (GIF89a/*…*/=alert(1)); a
+// JPEG that is also a PDF; a WebP without its RIFF header; PNG and GIF
+// pixel bombs (a 20000×20000 PNG in about 150 bytes); truncated PNG and
+// JPEG; the two EXIF blocks that make github.com/rwcarlsen/goexif allocate
+// gigabytes or loop forever; a zTXt decompression bomb; an SVG with script.
 //
-// It also holds files aimed at validators that skip what they keep: PHP
-// in extra sub-blocks of a GIF graphic control extension and script in a
-// NETSCAPE2.0 looping extension; PHP or script in a JPEG ICC profile, Adobe
-// segment, JFIF thumbnail or reserved-marker segment; a JPEG of 300 empty
-// scans (a decoder CPU bomb); PHP in a PNG iCCP keyword, script after the
-// four bytes of a gAMA chunk, PHP after the compressed stream of a zTXt
-// chunk; an APNG whose acTL understates its frames;
-// PHP in a WebP ICC profile, script after a WebP ANIM chunk's six bytes,
-// PHP in an unknown chunk inside a WebP animation frame; a GIF of 60
-// frames each under the pixel limit but over it together; WebP pixel bombs
-// in the VP8X canvas and in a bitstream larger than its canvas or frame; script in an EXIF GPS directory and PHP in EXIF bytes no tag
-// points at; an XMP title holding entity-encoded script (&lt;script&gt;,
-// which an XML reader decodes); a PHP short open tag (<? …) in a PNG tEXt
-// chunk; script split across two extended-XMP segments, which readers
-// join; a link whose href is an entity-encoded javascript: URL in a PNG
-// iTXt chunk.
+// It also holds files aimed at validators that skip what they keep or
+// read each block alone:
+//
+//   - GIF: PHP in extra sub-blocks of a graphic control extension; script
+//     after the loop count of a NETSCAPE2.0 extension; 60 frames each under
+//     the pixel limit but over it together.
+//   - JPEG: PHP or script in the ICC profile, the Adobe segment, a JFIF
+//     thumbnail or a reserved-marker segment; script in an EXIF GPS
+//     directory and PHP in EXIF bytes no tag points at; entity-encoded
+//     script (&lt;script&gt;) in an XMP title; script split across two
+//     extended-XMP segments, which readers join; 300 empty scans (a decoder
+//     CPU bomb).
+//   - PNG: PHP in an iCCP keyword; script after the four bytes of a gAMA
+//     chunk; PHP after the compressed stream of a zTXt chunk; a PHP short
+//     open tag (<? …) in tEXt; a link whose href is an entity-encoded
+//     javascript: URL in iTXt; an APNG whose acTL understates its frames.
+//   - WebP: PHP in the ICC profile; script after the six bytes of ANIM; PHP
+//     in an unknown chunk inside an animation frame; pixel bombs in the VP8X
+//     canvas and in a bitstream larger than its canvas or frame.
 //
 // # Benign
 //
 // [Benign] holds files a validator must accept: plain PNG, JPEG, animated
-// GIF, lossless and animated WebP, and files with ordinary metadata (EXIF with an
-// orientation, XMP, an ICC profile, a JFIF thumbnail, PNG text chunks, a
-// GIF comment, WebP EXIF and XMP).
+// GIF, lossless and animated WebP, and files with ordinary metadata (EXIF
+// with an orientation, XMP, an ICC profile, a JFIF thumbnail, PNG text
+// chunks, a GIF comment, WebP EXIF and XMP).
 //
 // Every file is generated on each call; no file is read from disk or the
 // network. [PhotoPNG] and [PhotoJPEG] build large photo-like images for
