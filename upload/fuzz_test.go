@@ -3,6 +3,7 @@ package upload
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"runtime"
 	"testing"
 
@@ -23,6 +24,16 @@ func FuzzValidate(f *testing.F) {
 	}
 	for _, data := range hostileAllocInputs(f) {
 		f.Add(data, "x.png", "")
+	}
+	// EXIF with a thumbnail (image-data ranges) and a Photoshop APP13
+	// segment with resources.
+	jpg := corpusCase(f, "jpeg").Upload.Data
+	for _, seg := range [][]byte{
+		append([]byte("\xff\xe1\x00\x00Exif\x00\x00"), tiffWithThumbnail([]byte("\xff\xd8<?=\xff\xd9"), []byte("x"))...),
+		append([]byte("\xff\xed\x00\x00Photoshop 3.0\x008BIM\x04\x0c\x00\x00\x00\x00\x00\x04\xff\xd8\xff\xd98BIM\x04\x04\x00\x00\x00\x00\x00\x02ab"), nil...),
+	} {
+		binary.BigEndian.PutUint16(seg[2:], uint16(len(seg)-2))
+		f.Add(append(append(bytes.Clone(jpg[:2]), seg...), jpg[2:]...), "x.jpg", "image/jpeg")
 	}
 	v, err := NewValidator(Config{AllowedTypes: []string{TypePNG, TypeJPEG, TypeGIF, TypeWebP, TypeSVG}, MaxTextChunk: 64 << 10})
 	if err != nil {
