@@ -16,29 +16,13 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/secmon-go/secmon"
+	"github.com/secmon-go/secmon/secmontest"
 	"github.com/secmon-go/secmon/store/memstore"
 )
 
-// fakeClock is a Clock tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+// newFakeClock returns a clock tests move by hand.
+func newFakeClock() *secmontest.Clock {
+	return secmontest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 }
 
 // testStore wraps memstore: it counts calls, records every row a successful
@@ -46,7 +30,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 // failUntil, or always while failAll is set).
 type testStore struct {
 	secmon.Store
-	clock *fakeClock
+	clock *secmontest.Clock
 
 	mu            sync.Mutex
 	failUntil     time.Time
@@ -69,7 +53,7 @@ type testStore struct {
 
 var errOutage = errors.New("store outage")
 
-func newTestStore(clock *fakeClock) *testStore {
+func newTestStore(clock *secmontest.Clock) *testStore {
 	return &testStore{
 		Store: memstore.New(), clock: clock,
 		eventIDs: map[uuid.UUID]int{}, activityIDs: map[uuid.UUID]int{},
@@ -195,7 +179,7 @@ func (s *testStore) writtenEvents() (total int, dup int) {
 
 // setup returns a Monitor over a testStore with a fake clock. The flush
 // interval is an hour, so only Flush, Close and full batches write.
-func setup(t *testing.T, mod func(*secmon.Config)) (*secmon.Monitor, *testStore, *fakeClock) {
+func setup(t *testing.T, mod func(*secmon.Config)) (*secmon.Monitor, *testStore, *secmontest.Clock) {
 	t.Helper()
 	clock := newFakeClock()
 	st := newTestStore(clock)

@@ -17,30 +17,14 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/secmon-go/secmon"
+	"github.com/secmon-go/secmon/secmontest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// fakeClock is a secmon.Clock tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+// newFakeClock returns a clock tests move by hand.
+func newFakeClock() *secmontest.Clock {
+	return secmontest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 }
 
 func newMemory(t testing.TB, cfg MemoryConfig) *Memory {
@@ -284,7 +268,7 @@ func TestMemoryRefusesOnlyWhenNothingIsFull(t *testing.T) {
 	// Both a clock far before the limiter's creation and the real one.
 	for name, start := range map[string]time.Time{"past": newFakeClock().Now(), "now": time.Now()} {
 		t.Run(name, func(t *testing.T) {
-			clk := &fakeClock{t: start}
+			clk := secmontest.NewClock(start)
 			m := newMemory(t, MemoryConfig{Policy: Heartbeat, Clock: clk, MaxKeys: 2, Shards: 1})
 			mustAllow(t, m, "a")
 			mustAllow(t, m, "b")
