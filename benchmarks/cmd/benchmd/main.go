@@ -115,7 +115,11 @@ func main() {
 			fmt.Fprintf(&doc, "- [%s](%s)\n", filepath.Base(n), filepath.ToSlash(rel))
 		}
 	}
-	if err := os.WriteFile(filepath.Join(*root, *out), doc.Bytes(), 0o644); err != nil {
+	dst := *out
+	if !filepath.IsAbs(dst) {
+		dst = filepath.Join(*root, dst)
+	}
+	if err := os.WriteFile(dst, doc.Bytes(), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, "benchmd:", err)
 		os.Exit(1)
 	}
