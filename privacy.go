@@ -804,6 +804,10 @@ func (sp *spans) add(start, end int) {
 	sp.n++
 }
 
+// done reports whether everything from offset i on is already redacted
+// (the span list overflowed before it), so scanners can stop.
+func (sp *spans) done(i int) bool { return sp.from >= 0 && i >= sp.from }
+
 // addAddr records an address at s[start:end] to be replaced by repl.
 func (sp *spans) addAddr(start, end int, repl netip.Addr) {
 	n := sp.n
@@ -1079,6 +1083,7 @@ func scanWord(s string, i, e int, sp *spans) {
 	}
 	// E-mail addresses, anywhere in the word (a URL's query included), the
 	// '@' also URL-encoded once (%40) or twice (%2540).
+	prevAt := 0 // a local part never reaches back over an earlier at-sign
 	for at := 0; at < len(w); at++ {
 		atLen := 0
 		switch {
@@ -1092,10 +1097,12 @@ func scanWord(s string, i, e int, sp *spans) {
 			continue
 		}
 		if at != userAt {
-			if start, end, ok := emailAt(w, at, atLen); ok {
+			if start, end, ok := emailAt(w, prevAt, at, atLen); ok {
 				sp.add(i+start, i+end)
 			}
 		}
+		prevAt = at + atLen
+		at += atLen - 1
 	}
 	// Base64 runs with '/' (an AWS secret access key is 40 of them).
 	for a := 0; a < len(w); {
@@ -1158,13 +1165,14 @@ func isEmailLocal(c byte) bool {
 	return isAlnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-'
 }
 
-// emailAt finds an e-mail address around the at-sign w[at:at+atLen].
-func emailAt(w string, at, atLen int) (start, end int, ok bool) {
+// emailAt finds an e-mail address around the at-sign w[at:at+atLen], its
+// local part starting no earlier than lo.
+func emailAt(w string, lo, at, atLen int) (start, end int, ok bool) {
 	// An address's local part holds at most 64 characters (RFC 5321),
 	// three bytes each when URL-encoded; the bound keeps a word of many
 	// at-signs linear.
 	start = at
-	for start > 0 && at-start < 192 && isEmailLocal(w[start-1]) {
+	for start > lo && at-start < 192 && isEmailLocal(w[start-1]) {
 		start--
 	}
 	if start == at {
@@ -1576,10 +1584,16 @@ func scanCards(s string, sp *spans) {
 		}
 		g := i // start of the current group
 		for {
-			var d [19]byte
-			nd := 0
+			if sp.done(g) {
+				return
+			}
+			// Luhn sums kept for both parities, so each candidate length is
+			// checked in O(1): with nd digits, the digit at index j (from
+			// the left) is doubled when j and nd have the same parity.
+			var sum [2]int
+			nd, first := 0, byte(0)
 			firstEnd := -1
-			loose, minGroup := false, len(d)
+			loose, minGroup := false, 19
 			for p := g; p < len(s); {
 				q := p
 				for q < len(s) && isDigit(s[q]) {
@@ -1588,15 +1602,24 @@ func scanCards(s string, sp *spans) {
 				if firstEnd < 0 {
 					firstEnd = q
 				}
-				if nd+q-p > len(d) {
+				if nd+q-p > 19 {
 					break
 				}
 				for k := p; k < q; k++ {
-					d[nd] = s[k] - '0'
+					x := int(s[k] - '0')
+					if nd == 0 {
+						first = s[k] - '0'
+					}
+					x2 := 2 * x
+					if x2 > 9 {
+						x2 -= 9
+					}
+					sum[nd%2] += x2 // for lengths of this index's parity
+					sum[1-nd%2] += x
 					nd++
 				}
 				minGroup = min(minGroup, q-p)
-				if nd >= 13 && d[0] >= 2 && d[0] <= 6 && (q == len(s) || !isAlpha(s[q])) && !(loose && minGroup < 3) && luhn(d[:nd]) {
+				if nd >= 13 && first >= 2 && first <= 6 && (q == len(s) || !isAlpha(s[q])) && !(loose && minGroup < 3) && sum[nd%2]%10 == 0 {
 					sp.add(g, q)
 				}
 				n, l := sepAt(q)
@@ -1620,7 +1643,7 @@ func scanCards(s string, sp *spans) {
 // brackets, IPv4-mapped) and records their masked form under p.
 func scanAddrs(s string, sp *spans, p *PrivacyPolicy) {
 	isAddrChar := func(c byte) bool { return isHex(c) || c == ':' || c == '.' }
-	for i := 0; i < len(s); {
+	for i := 0; i < len(s) && !sp.done(i); {
 		if !isAddrChar(s[i]) || i > 0 && (isAlnum(s[i-1]) || s[i-1] == ':' || s[i-1] == '.') {
 			i++
 			continue
@@ -1741,7 +1764,7 @@ func scanPEM(s string, sp *spans) {
 func scanIBAN(s string, sp *spans) {
 	const pow6 = 1000000 % 97
 	isUpper := func(c byte) bool { return c >= 'A' && c <= 'Z' }
-	for i := 0; i+15 <= len(s); i++ {
+	for i := 0; i+15 <= len(s) && !sp.done(i); i++ {
 		if !isUpper(s[i]) || !isUpper(s[i+1]) || !isDigit(s[i+2]) || !isDigit(s[i+3]) || i > 0 && isAlnum(s[i-1]) {
 			continue
 		}
@@ -1786,20 +1809,3 @@ func scanIBAN(s string, sp *spans) {
 }
 
 func isAlpha(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
-
-func luhn(d []byte) bool {
-	sum := 0
-	double := false
-	for i := len(d) - 1; i >= 0; i-- {
-		x := int(d[i])
-		if double {
-			x *= 2
-			if x > 9 {
-				x -= 9
-			}
-		}
-		sum += x
-		double = !double
-	}
-	return sum%10 == 0
-}

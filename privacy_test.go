@@ -729,3 +729,28 @@ func TestPrivacyAddressesInValues(t *testing.T) {
 		t.Errorf("Resource = %q", a.Resource)
 	}
 }
+
+// BenchmarkApplyEventHostile cleans 4 KiB values shaped to make each
+// scanner work hardest: many separators, at-signs, IBAN and card
+// candidates, PEM headers, addresses.
+func BenchmarkApplyEventHostile(b *testing.B) {
+	for _, bc := range []struct{ name, v string }{
+		{"words", strings.Repeat("word ", 819)},
+		{"pairs", strings.Repeat("password=", 455)},
+		{"encoded-at", strings.Repeat("%40", 1365)},
+		{"iban", strings.Repeat("DE89 ", 819)},
+		{"card", strings.Repeat("4 ", 2048)},
+		{"pem", strings.Repeat("-----BEGIN PRIVATE-----", 178)},
+		{"addresses-truncate", strings.Repeat("203.0.113.7 ", 341)},
+	} {
+		p := &secmon.PrivacyPolicy{IPMode: secmon.IPTruncate}
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(bc.v)))
+			for b.Loop() {
+				e := secmon.Event{Metadata: map[string]string{"reason": bc.v}}
+				p.ApplyEvent(&e)
+			}
+		})
+	}
+}
