@@ -211,6 +211,13 @@ var DefaultMetadataKeys = []string{
 // free-text keys are absent from DefaultMetadataKeys: the allowlist, not the
 // scanners, is the main defence.
 //
+// Escaping (step 4) makes a value inert as HTML element text and inside a
+// quoted attribute. It does not make it safe as a URL (a stored
+// "javascript:alert(1)" path is still that text: check the scheme before
+// putting a value in href or src), inside a script, or in a client-side
+// template that evaluates {{…}}. Renderers that escape on their own
+// (html/template) show the entities literally; html.UnescapeString first.
+//
 // UserAgent and Fingerprint are cleaned like step 2 and capped, but neither
 // scanned (an address in a user agent is one the client chose to send
 // about itself) nor HTML-escaped: detection rules compare them as they are.
