@@ -280,9 +280,19 @@ SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1),
 		}
 	}
 	s := quoteIdent(o.Schema)
-	_, err = q.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+s+";\n"+
-		"CREATE TABLE IF NOT EXISTS "+s+".schema_migrations (version integer NOT NULL PRIMARY KEY, name text NOT NULL, "+
-		"applied_at timestamptz NOT NULL DEFAULT pg_catalog.now())")
+	// CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when
+	// the schema exists, which an owner given a schema made ahead for it
+	// may lack; create it only when it is missing.
+	var schemaExists bool
+	if err := q.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1)", o.Schema).Scan(&schemaExists); err != nil {
+		return nil, dbError("checking schema "+o.Schema, err)
+	}
+	ddl := "CREATE TABLE IF NOT EXISTS " + s + ".schema_migrations (version integer NOT NULL PRIMARY KEY, name text NOT NULL, " +
+		"applied_at timestamptz NOT NULL DEFAULT pg_catalog.now())"
+	if !schemaExists {
+		ddl = "CREATE SCHEMA IF NOT EXISTS " + s + ";\n" + ddl
+	}
+	_, err = q.Exec(ctx, ddl)
 	if err != nil {
 		return nil, dbError("creating schema "+o.Schema, err)
 	}

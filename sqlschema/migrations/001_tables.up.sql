@@ -2,7 +2,16 @@
 -- deduplicated alerts. Rendered by sqlschema: {{schema}} is the quoted schema
 -- name; every object is schema-qualified so search_path never matters.
 
-CREATE SCHEMA IF NOT EXISTS {{schema}};
+-- CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the
+-- schema exists; a schema made ahead for an owner without that privilege
+-- is used as it is.
+DO $secmon$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = {{schema_literal}}) THEN
+        CREATE SCHEMA {{schema}};
+    END IF;
+END
+$secmon$;
 
 -- The migration ledger. sqlschema.Migrate creates it before running this
 -- file; it is repeated here so the rendered SQL stands alone.
@@ -75,11 +84,18 @@ CREATE TABLE {{schema}}.security_events_default PARTITION OF {{schema}}.security
 -- created. Rows that landed in the default partition for one of those days
 -- are moved into the new partition. Safe to run concurrently (an advisory
 -- transaction lock serialises callers) and repeatedly.
+--
+-- TimeZone and DateStyle are pinned: the bounds are written into DDL as
+-- text, and under another session's settings they would render in its
+-- zone, with an abbreviation that may read back as a different zone (IST
+-- under DateStyle German is India's time, read back as Israel's).
 CREATE FUNCTION {{schema}}.ensure_event_partitions(from_day date, days integer)
     RETURNS integer
     LANGUAGE plpgsql
     SECURITY INVOKER
     SET search_path = pg_catalog, pg_temp
+    SET TimeZone = 'UTC'
+    SET DateStyle = 'ISO, YMD'
 AS $fn$
 DECLARE
     schema_name constant text := {{schema_literal}};
@@ -90,6 +106,7 @@ DECLARE
     created  integer := 0;
     locked   boolean := false;
     client   name;
+    pol      record;
 BEGIN
     IF from_day IS NULL OR days IS NULL OR days < 0 OR days > 3660 THEN
         RAISE EXCEPTION 'secmon: ensure_event_partitions: days must be between 0 and 3660, got %', days
@@ -140,6 +157,22 @@ BEGIN
         IF (SELECT c.relforcerowsecurity FROM pg_class c WHERE c.oid = format('%I.security_events', schema_name)::regclass) THEN
             EXECUTE format('ALTER TABLE %I.%I FORCE ROW LEVEL SECURITY', schema_name, part);
         END IF;
+        -- The partition carries the parent's policies, so the roles the
+        -- parent's policies admit (the service role, and so the owner when
+        -- it is a member of it rather than a superuser) read it directly as
+        -- they read it through the parent, and no other role does.
+        FOR pol IN
+            SELECT p.policyname, p.permissive, p.roles, p.cmd, p.qual, p.with_check
+            FROM pg_policies p
+            WHERE p.schemaname = schema_name AND p.tablename = 'security_events'
+        LOOP
+            EXECUTE format('CREATE POLICY %I ON %I.%I AS %s FOR %s TO %s%s%s',
+                pol.policyname, schema_name, part, pol.permissive, pol.cmd,
+                (SELECT string_agg(CASE WHEN r = 'public' THEN 'PUBLIC' ELSE quote_ident(r) END, ', ')
+                 FROM unnest(pol.roles) AS r),
+                CASE WHEN pol.qual IS NOT NULL THEN ' USING (' || pol.qual || ')' ELSE '' END,
+                CASE WHEN pol.with_check IS NOT NULL THEN ' WITH CHECK (' || pol.with_check || ')' ELSE '' END);
+        END LOOP;
         -- Default privileges a platform may set for new tables do not reach
         -- partitions: they are read through the parent only.
         EXECUTE format('REVOKE ALL ON %I.%I FROM PUBLIC', schema_name, part);

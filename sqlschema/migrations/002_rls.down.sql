@@ -14,6 +14,7 @@ DROP POLICY IF EXISTS service_role_all ON {{schema}}.schema_migrations;
 DO $secmon$
 DECLARE
     part regclass;
+    pol  name;
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'authenticated') THEN
         REVOKE ALL ON {{schema}}.active_sessions, {{schema}}.user_activity FROM authenticated;
@@ -23,6 +24,10 @@ BEGIN
         SELECT i.inhrelid::regclass FROM pg_catalog.pg_inherits i
         WHERE i.inhparent = '{{schema}}.security_events'::regclass
     LOOP
+        -- The copies of the parent's policies each partition carries.
+        FOR pol IN SELECT p.polname FROM pg_catalog.pg_policy p WHERE p.polrelid = part LOOP
+            EXECUTE pg_catalog.format('DROP POLICY %I ON %s', pol, part);
+        END LOOP;
         EXECUTE pg_catalog.format('ALTER TABLE %s NO FORCE ROW LEVEL SECURITY', part);
         EXECUTE pg_catalog.format('ALTER TABLE %s DISABLE ROW LEVEL SECURITY', part);
     END LOOP;

@@ -22,23 +22,6 @@ ALTER TABLE {{schema}}.user_activity FORCE ROW LEVEL SECURITY;
 ALTER TABLE {{schema}}.security_alerts ENABLE ROW LEVEL SECURITY;
 ALTER TABLE {{schema}}.security_alerts FORCE ROW LEVEL SECURITY;
 
--- Event partitions (the default one and any daily ones made so far).
--- Queries through security_events use its policies; these settings close
--- direct access to a partition.
-DO $secmon$
-DECLARE
-    part regclass;
-BEGIN
-    FOR part IN
-        SELECT i.inhrelid::regclass FROM pg_catalog.pg_inherits i
-        WHERE i.inhparent = '{{schema}}.security_events'::regclass
-    LOOP
-        EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', part);
-        EXECUTE pg_catalog.format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', part);
-    END LOOP;
-END
-$secmon$;
-
 REVOKE ALL ON SCHEMA {{schema}} FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA {{schema}} FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA {{schema}} FROM PUBLIC;
@@ -105,5 +88,37 @@ BEGIN
             AS PERMISSIVE FOR SELECT TO authenticated
             USING (user_id = (SELECT {{user_id_expr}}));
     END IF;
+END
+$secmon$;
+
+-- Event partitions (the default one and any daily ones made so far):
+-- RLS forced, and the parent's policies, as ensure_event_partitions gives
+-- every partition it creates. Queries through security_events use the
+-- parent's policies; these close direct access to a partition to all but
+-- the roles the parent admits.
+DO $secmon$
+DECLARE
+    part regclass;
+    pol  record;
+BEGIN
+    FOR part IN
+        SELECT i.inhrelid::regclass FROM pg_catalog.pg_inherits i
+        WHERE i.inhparent = '{{schema}}.security_events'::regclass
+    LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', part);
+        EXECUTE pg_catalog.format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', part);
+        FOR pol IN
+            SELECT p.policyname, p.permissive, p.roles, p.cmd, p.qual, p.with_check
+            FROM pg_catalog.pg_policies p
+            WHERE p.schemaname = {{schema_literal}} AND p.tablename = 'security_events'
+        LOOP
+            EXECUTE pg_catalog.format('CREATE POLICY %I ON %s AS %s FOR %s TO %s%s%s',
+                pol.policyname, part, pol.permissive, pol.cmd,
+                (SELECT pg_catalog.string_agg(CASE WHEN r = 'public' THEN 'PUBLIC' ELSE pg_catalog.quote_ident(r) END, ', ')
+                 FROM pg_catalog.unnest(pol.roles) AS r),
+                CASE WHEN pol.qual IS NOT NULL THEN ' USING (' || pol.qual || ')' ELSE '' END,
+                CASE WHEN pol.with_check IS NOT NULL THEN ' WITH CHECK (' || pol.with_check || ')' ELSE '' END);
+        END LOOP;
+    END LOOP;
 END
 $secmon$;
