@@ -32,8 +32,8 @@ func TestCleanupOldSecurityData(t *testing.T) {
 	insertEvents(5, first.Add(time.Hour))
 	insertEvents(6, first.AddDate(0, 0, 1).Add(time.Hour))
 	insertEvents(7, first.AddDate(0, 0, 2).Add(time.Hour))
-	// The cutoff day: its partition stays; rows before 12:00 go in batches
-	// (more than one batch of 10,000), rows after stay.
+	// The cutoff day: its partition stays; rows before 12:00 go, rows
+	// after stay.
 	insertEvents(10_005, cutoff.Add(-6*time.Hour))
 	insertEvents(4, cutoff.Add(time.Hour))
 	// An old day with no partition: the row sits in the default partition.

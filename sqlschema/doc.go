@@ -61,7 +61,11 @@
 // it creates partitions it holds writers to security_events for the rest
 // of its transaction (readers are not held), so that no insert already
 // routed to the default partition fails when the new partition is attached;
-// call it ahead of time from a maintenance loop, not per request.
+// call it ahead of time from a maintenance loop, not per request. Each new
+// partition gets RLS enabled and forced and a copy of the parent's
+// policies, so reading a partition directly admits the same roles as
+// reading it through security_events. Days are UTC days whatever the
+// session's TimeZone and DateStyle.
 //
 // # Retention
 //
@@ -74,11 +78,15 @@
 //	-- returns events_deleted bigint, partitions_dropped int, sessions_deleted bigint,
 //	--         activities_deleted bigint, alerts_deleted bigint
 //
-// drops whole expired event partitions, deletes older rows elsewhere in
-// batches of 10,000, removes sessions whose last beat and revocation are
-// both older than sessions_keep, activity older than activity_keep and
-// resolved alerts last seen before alerts_keep. A NULL or negative period
-// keeps that data forever. It is SECURITY INVOKER with a pinned
+// drops whole expired event partitions (counting their rows exactly),
+// deletes older rows elsewhere, removes sessions whose last beat and
+// revocation are both older than sessions_keep, activity older than
+// activity_keep and resolved alerts last seen before alerts_keep: the same
+// rows, counted the same way, as pgstore's Store.Purge. A NULL or negative
+// period keeps that data forever. It runs in the caller's transaction, one
+// DELETE per table; Store.Purge, which commits as it goes, suits hosts that
+// need short transactions. Periods are measured in UTC (a day is 24 hours
+// whatever the session's TimeZone). It is SECURITY INVOKER with a pinned
 // search_path; hosts schedule it in the database (pg_cron) as the schema
 // owner, since dropping partitions needs ownership.
 //

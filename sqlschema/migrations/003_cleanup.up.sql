@@ -1,17 +1,29 @@
 -- cleanup_old_security_data removes rows older than the retention periods,
 -- as of as_of (default now()), for hosts that schedule retention inside the
 -- database (pg_cron and the like). A NULL or negative period keeps that data
--- forever.
+-- forever. It removes what pgstore's Store.Purge removes, and counts it the
+-- same way:
 --
 -- * security_events: whole daily partitions that ended at or before the
---   cutoff are dropped (their rows are counted first); older rows left in
---   other partitions are deleted in batches of 10,000.
+--   cutoff are counted and dropped, with writers held at the parent so the
+--   count is exact; older rows left in other partitions (the day holding
+--   the cutoff, the default partition) are deleted.
 -- * active_sessions: sessions whose last beat and revocation, whichever is
 --   later, are before the cutoff (a session revoked recently stays a while
 --   even if its last beat is old).
 -- * user_activity: rows created before the cutoff.
 -- * security_alerts: resolved alerts last seen before the cutoff; open and
 --   acknowledged alerts are never removed.
+--
+-- Everything happens in the caller's transaction, so each table is cleared
+-- with one DELETE: batches inside one transaction hold the same locks and
+-- only rescan the rows earlier batches deleted. Store.Purge, which commits
+-- as it goes, is the choice when transactions must stay short.
+--
+-- TimeZone is pinned to UTC so that a period in days is always that many
+-- times 24 hours, as in Store.Purge, and partition days are UTC days; a
+-- session in a zone with daylight saving would otherwise move the cutoff
+-- by an hour across the change.
 --
 -- It runs with the caller's privileges (SECURITY INVOKER); dropping
 -- partitions needs the table owner.
@@ -30,13 +42,16 @@ RETURNS TABLE (
 LANGUAGE plpgsql
 SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
+SET TimeZone = 'UTC'
+SET DateStyle = 'ISO, YMD'
 AS $fn$
 DECLARE
     schema_name constant text := {{schema_literal}};
-    batch constant integer := 10000;
     cutoff timestamptz;
     part   record;
+    day    date;
     n      bigint;
+    locked boolean := false;
 BEGIN
     events_deleted := 0;
     partitions_dropped := 0;
@@ -60,60 +75,48 @@ BEGIN
               AND (to_date(substr(c.relname, 18), 'YYYYMMDD') + 1)::timestamp AT TIME ZONE 'UTC' <= cutoff
             ORDER BY c.relname
         LOOP
-            -- Counted through the parent; the bounds prune to the one partition.
+            IF NOT locked THEN
+                -- Writers are held at the parent, in the order they lock,
+                -- so no row lands in a partition between its count and its
+                -- drop (which locks the parent anyway).
+                EXECUTE format('LOCK TABLE %I.security_events IN SHARE ROW EXCLUSIVE MODE', schema_name);
+                locked := true;
+            END IF;
+            day := to_date(substr(part.relname, 18), 'YYYYMMDD');
+            -- Counted through the parent, whose policies admit the caller;
+            -- the bounds prune to the one partition.
             EXECUTE format('SELECT count(*) FROM %I.security_events WHERE created_at >= $1 AND created_at < $2',
                            schema_name)
                 INTO n
-                USING to_date(substr(part.relname, 18), 'YYYYMMDD')::timestamp AT TIME ZONE 'UTC',
-                      (to_date(substr(part.relname, 18), 'YYYYMMDD') + 1)::timestamp AT TIME ZONE 'UTC';
+                USING day::timestamp AT TIME ZONE 'UTC', (day + 1)::timestamp AT TIME ZONE 'UTC';
             EXECUTE format('DROP TABLE %I.%I', schema_name, part.relname);
             events_deleted := events_deleted + n;
             partitions_dropped := partitions_dropped + 1;
         END LOOP;
-        LOOP
-            EXECUTE format('DELETE FROM %I.security_events WHERE (id, created_at) IN '
-                           '(SELECT id, created_at FROM %I.security_events WHERE created_at < $1 LIMIT %s)',
-                           schema_name, schema_name, batch) USING cutoff;
-            GET DIAGNOSTICS n = ROW_COUNT;
-            events_deleted := events_deleted + n;
-            EXIT WHEN n < batch;
-        END LOOP;
+        EXECUTE format('DELETE FROM %I.security_events WHERE created_at < $1', schema_name) USING cutoff;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        events_deleted := events_deleted + n;
     END IF;
 
     IF sessions_keep IS NOT NULL AND sessions_keep >= interval '0' THEN
-        cutoff := as_of - sessions_keep;
-        LOOP
-            EXECUTE format('DELETE FROM %I.active_sessions WHERE session_id IN '
-                           '(SELECT session_id FROM %I.active_sessions WHERE GREATEST(last_seen, revoked_at) < $1 LIMIT %s)',
-                           schema_name, schema_name, batch) USING cutoff;
-            GET DIAGNOSTICS n = ROW_COUNT;
-            sessions_deleted := sessions_deleted + n;
-            EXIT WHEN n < batch;
-        END LOOP;
+        EXECUTE format('DELETE FROM %I.active_sessions WHERE GREATEST(last_seen, revoked_at) < $1', schema_name)
+            USING as_of - sessions_keep;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        sessions_deleted := n;
     END IF;
 
     IF activity_keep IS NOT NULL AND activity_keep >= interval '0' THEN
-        cutoff := as_of - activity_keep;
-        LOOP
-            EXECUTE format('DELETE FROM %I.user_activity WHERE id IN '
-                           '(SELECT id FROM %I.user_activity WHERE created_at < $1 LIMIT %s)',
-                           schema_name, schema_name, batch) USING cutoff;
-            GET DIAGNOSTICS n = ROW_COUNT;
-            activities_deleted := activities_deleted + n;
-            EXIT WHEN n < batch;
-        END LOOP;
+        EXECUTE format('DELETE FROM %I.user_activity WHERE created_at < $1', schema_name)
+            USING as_of - activity_keep;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        activities_deleted := n;
     END IF;
 
     IF alerts_keep IS NOT NULL AND alerts_keep >= interval '0' THEN
-        cutoff := as_of - alerts_keep;
-        LOOP
-            EXECUTE format('DELETE FROM %I.security_alerts WHERE id IN '
-                           '(SELECT id FROM %I.security_alerts WHERE status = ''resolved'' AND last_seen < $1 LIMIT %s)',
-                           schema_name, schema_name, batch) USING cutoff;
-            GET DIAGNOSTICS n = ROW_COUNT;
-            alerts_deleted := alerts_deleted + n;
-            EXIT WHEN n < batch;
-        END LOOP;
+        EXECUTE format('DELETE FROM %I.security_alerts WHERE status = ''resolved'' AND last_seen < $1', schema_name)
+            USING as_of - alerts_keep;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        alerts_deleted := n;
     END IF;
 
     RETURN NEXT;
@@ -125,7 +128,7 @@ GRANT EXECUTE ON FUNCTION {{schema}}.cleanup_old_security_data(interval, interva
 
 -- Default privileges a platform sets on the schema (Supabase grants its
 -- client roles EXECUTE on new functions) must not reach the client roles:
--- 002_rls revoked them from the functions that existed then.
+-- the revocations of 002_rls reached only the functions that existed then.
 DO $secmon$
 DECLARE
     r text;
