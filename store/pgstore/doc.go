@@ -14,7 +14,13 @@
 // Events and activity are written with COPY. Their IDs are the idempotency
 // key: a batch is copied straight into the table and, only if that meets an
 // ID already stored (a retried batch), copied again into a temporary table
-// and moved with INSERT ... ON CONFLICT DO NOTHING. Session heartbeats are
+// and moved with INSERT ... ON CONFLICT DO NOTHING. PostgreSQL refuses COPY
+// into a table whose row-level security applies to the connecting role, so
+// COPY straight into the tables needs a superuser or a role with BYPASSRLS
+// (Supabase's service_role has it). Under a role the policies apply to (a
+// plain member of the service role) the Store notices the refusal once and
+// writes every batch through the temporary table, at about two thirds of
+// the direct rate (see benchmarks/results/pgstore.md). Session heartbeats are
 // merged by session ID in Go and written with one multi-row upsert built from
 // column arrays (unnest), moving last_seen only forward. Alerts merge into the
 // open alert for their (rule, subject) with INSERT ... ON CONFLICT on the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -110,6 +111,10 @@ type Store struct {
 	ensurePartitions string
 
 	mode insertMode // how idempotent batches are written; benchmarks compare the modes
+	// copyRefused is set once the server refuses COPY into the tables
+	// because row-level security applies to the connecting role; batches
+	// are then staged.
+	copyRefused atomic.Bool
 }
 
 var (

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -66,13 +67,27 @@ func (s *Store) copyIdempotent(ctx context.Context, op string, table pgx.Identif
 		return canceled(ctx, op)
 	}
 	src := func() *copySource { return &copySource{n: n, row: make([]any, len(cols)), fill: fill} }
-	if s.mode == insertCopyFirst {
+	if s.mode == insertCopyFirst && !s.copyRefused.Load() {
 		err := s.run(ctx, op, func(ctx context.Context) error {
 			_, err := s.pool.CopyFrom(ctx, table, cols, src())
 			return err
 		})
 		var pg *pgconn.PgError
-		if err == nil || !errors.As(err, &pg) || pg.Code != "23505" { // unique_violation
+		switch {
+		case err == nil || !errors.As(err, &pg):
+			return err
+		case pg.Code == "0A000": // feature_not_supported: COPY FROM not supported with row-level security
+			// The connecting role is subject to the tables' policies (it is
+			// neither a superuser nor BYPASSRLS): COPY into them is refused,
+			// whatever the policies allow. Write through the staging table
+			// from now on; it is COPY into a temporary table, which has no
+			// policies, and one INSERT that the policies check.
+			if !s.copyRefused.Swap(true) {
+				s.opts.Logger.LogAttrs(ctx, slog.LevelInfo, "secmon: COPY into the tables is refused under row-level security; "+
+					"writing batches through a temporary table (grant the role BYPASSRLS for direct COPY)",
+					slog.String("schema", s.opts.Schema))
+			}
+		case pg.Code != "23505": // unique_violation: a retried batch
 			return err
 		}
 	}
