@@ -400,3 +400,62 @@ func TestConformanceAsServiceRole(t *testing.T) {
 		return s
 	})
 }
+
+// TestEraseUserInBatches erases a user whose newest event is locked by
+// another transaction: the batches before it are committed when the
+// statement timeout stops the one that waits, and a second call, once the
+// lock is gone, finishes without touching anyone else's rows.
+func TestEraseUserInBatches(t *testing.T) {
+	t.Parallel()
+	pool := sqlschematest.Pool(t)
+	s := setup(t, pool, pgstore.Options{PurgeBatch: 25, StatementTimeout: 300 * time.Millisecond})
+	start := time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := s.Maintain(t.Context(), start.Add(24*time.Hour), secmon.RetentionPolicy{Events: -1}); err != nil {
+		t.Fatal(err)
+	}
+	evs := events(400, start, 5*time.Minute) // users u0..u9, 40 rows each, over two days
+	if err := s.InsertEvents(t.Context(), evs); err != nil {
+		t.Fatal(err)
+	}
+	var acts []secmon.Activity
+	for i := range 60 {
+		acts = append(acts, secmon.Activity{ID: secmon.NewID(), Time: start.Add(time.Duration(i) * time.Minute), UserID: fmt.Sprintf("u%d", i%2), Action: "a"})
+	}
+	if err := s.InsertActivities(t.Context(), acts); err != nil {
+		t.Fatal(err)
+	}
+	newest := evs[390] // u0's last event
+	tx, err := pool.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(t.Context(), "SELECT 1 FROM "+table(s, "security_events")+" WHERE id = $1 FOR UPDATE", newest.ID); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.EraseUser(t.Context(), "u0")
+	if err == nil {
+		t.Fatal("EraseUser went past a locked row")
+	}
+	left := count(t, pool, "SELECT count(*) FROM "+table(s, "security_events")+" WHERE user_id = 'u0'")
+	if n != 25 || left != 15 {
+		t.Errorf("EraseUser stopped by a lock = %d (%v), %d u0 events left; want the first batch of 25 gone and 15 left", n, err, left)
+	}
+	if err := tx.Rollback(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	n, err = s.EraseUser(t.Context(), "u0")
+	if err != nil || n != 15+30 {
+		t.Errorf("second EraseUser = %d, %v; want 15 events and 30 activities", n, err)
+	}
+	if left := count(t, pool, "SELECT count(*) FROM "+table(s, "security_events")+" WHERE user_id = 'u0'") +
+		count(t, pool, "SELECT count(*) FROM "+table(s, "user_activity")+" WHERE user_id = 'u0'"); left != 0 {
+		t.Errorf("%d rows of u0 left", left)
+	}
+	if others := count(t, pool, "SELECT count(*) FROM "+table(s, "security_events")); others != 360 {
+		t.Errorf("%d events of other users left, want 360", others)
+	}
+	if others := count(t, pool, "SELECT count(*) FROM "+table(s, "user_activity")); others != 30 {
+		t.Errorf("%d activities of other users left, want 30", others)
+	}
+}

@@ -52,7 +52,8 @@ type Options struct {
 	PartitionsAhead int
 	// PurgeBatch is how many rows one DELETE of Purge removes: at most
 	// that many from sessions and alerts, and about that many from events
-	// and activity, which go in adaptive time slices. Default
+	// and activity, which go in adaptive time slices. EraseUser deletes a
+	// user's events and activity in batches of this many rows too. Default
 	// DefaultPurgeBatch; at most MaxPurgeBatch.
 	PurgeBatch int
 	// Clock stamps updated_at on alerts. Nil means the system clock.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/secmon-go/secmon"
@@ -257,10 +258,17 @@ func (s *Store) dropPartitions(ctx context.Context, q querier, cutoff time.Time)
 	return dropped, rows, nil
 }
 
-// EraseUser removes the user's events (every partition, through the
-// (user_id, created_at) index), sessions and activity in one transaction and
-// returns how many rows went. Alerts are kept: their subjects are not user
-// IDs in general.
+// EraseUser removes the user's events, sessions and activity and returns
+// how many rows went. Alerts are kept: their subjects are not user IDs in
+// general.
+//
+// Events and activity go in batches of Options.PurgeBatch rows, oldest
+// first through the (user_id, created_at) index, each batch its own
+// statement and transaction under Options.StatementTimeout, so a user with
+// millions of rows is erased in bounded steps instead of one statement
+// that would time out and roll back every time. Work done before an error
+// stays done and is counted in the returned number; calling EraseUser
+// again finishes the job.
 func (s *Store) EraseUser(ctx context.Context, userID string) (int64, error) {
 	const op = "erase user"
 	if err := canceled(ctx, op); err != nil {
@@ -269,24 +277,49 @@ func (s *Store) EraseUser(ctx context.Context, userID string) (int64, error) {
 	if userID == "" {
 		return 0, invalid("userID", "is empty")
 	}
-	var total int64
-	err := s.run(ctx, op, func(ctx context.Context) error {
-		total = 0
-		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			for _, table := range []string{s.events, s.sessions, s.activity} {
-				tag, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE user_id = $1`, userID)
-				if err != nil {
-					return err
-				}
-				total += tag.RowsAffected()
-			}
-			return nil
-		})
+	total, err := s.eraseBatches(ctx, op, s.events, userID)
+	if err != nil {
+		return total, err
+	}
+	err = s.run(ctx, op, func(ctx context.Context) error {
+		tag, err := s.pool.Exec(ctx, `DELETE FROM `+s.sessions+` WHERE user_id = $1`, userID)
+		total += tag.RowsAffected()
+		return err
 	})
 	if err != nil {
-		return 0, err
+		return total, err
 	}
-	return total, nil
+	n, err := s.eraseBatches(ctx, op, s.activity, userID)
+	return total + n, err
+}
+
+// eraseBatches deletes the user's rows of table (events or activity) in
+// batches of PurgeBatch, walking created_at upwards so that each batch
+// starts where the last one ended rather than rescanning the index entries
+// of rows already deleted.
+func (s *Store) eraseBatches(ctx context.Context, op, table, userID string) (int64, error) {
+	sql := `WITH d AS (
+ DELETE FROM ` + table + ` t
+ USING (SELECT id, created_at FROM ` + table + ` WHERE user_id = $1 AND created_at >= $2 ORDER BY created_at LIMIT $3) v
+ WHERE t.id = v.id AND t.created_at = v.created_at
+ RETURNING t.created_at)
+SELECT count(*), max(created_at) FROM d`
+	from := pgtype.Timestamptz{InfinityModifier: pgtype.NegativeInfinity, Valid: true}
+	var total int64
+	for {
+		var (
+			n    int64
+			last pgtype.Timestamptz
+		)
+		err := s.run(ctx, op, func(ctx context.Context) error {
+			return s.pool.QueryRow(ctx, sql, userID, from, s.opts.PurgeBatch).Scan(&n, &last)
+		})
+		total += n
+		if err != nil || n < int64(s.opts.PurgeBatch) || !last.Valid {
+			return total, err
+		}
+		from = last
+	}
 }
 
 // Maintain does the periodic upkeep, on one instance at a time: under a
