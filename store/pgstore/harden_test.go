@@ -2,6 +2,7 @@ package pgstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -457,5 +458,117 @@ func TestEraseUserInBatches(t *testing.T) {
 	}
 	if others := count(t, pool, "SELECT count(*) FROM "+table(s, "user_activity")); others != 30 {
 		t.Errorf("%d activities of other users left, want 30", others)
+	}
+}
+
+// TestSubscribeAlertsSurvivesTerminatedBackend kills the listening
+// connection's server process with pg_terminate_backend (the connection
+// is the test's own, found by its application_name): the subscription
+// reconnects and goes on delivering. Only the listener uses that pool.
+func TestSubscribeAlertsSurvivesTerminatedBackend(t *testing.T) {
+	t.Parallel()
+	admin := sqlschematest.Pool(t)
+	writer := setup(t, admin, pgstore.Options{})
+	app := sqlschematest.RandomName("secmon_t_listen_")
+	cfg, err := pgxpool.ParseConfig(testenv.DatabaseURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.RuntimeParams["application_name"] = app
+	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	listener, err := pgstore.New(pool, pgstore.Options{Schema: writer.Schema()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan secmon.Alert, 100)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- listener.SubscribeAlerts(ctx, func(a secmon.Alert) { got <- a }) }()
+
+	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	receive := func(subject string) {
+		t.Helper()
+		deadline := time.After(30 * time.Second)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case a := <-got:
+				if a.Subject == subject {
+					return
+				}
+			case <-tick.C:
+				if err := writer.UpsertAlerts(ctx, []secmon.Alert{{Rule: "r", Subject: subject, LastSeen: at}}); err != nil {
+					t.Fatal(err)
+				}
+			case <-deadline:
+				t.Fatalf("no announcement for %s within 30s", subject)
+			}
+		}
+	}
+	receive("before")
+	var killed int
+	err = admin.QueryRow(t.Context(), `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))
+FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&killed)
+	if err != nil || killed == 0 {
+		t.Fatalf("terminated %d backends of the listening pool (%v), want its listening one", killed, err)
+	}
+	receive("after")
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("SubscribeAlerts returned %v, want context.Canceled", err)
+	}
+}
+
+// TestStatementTimeoutStopsTheServer checks that a statement the Store
+// gave up on is cancelled on the server too, not left waiting to apply
+// later: once the lock it waited for is released, the revocation that
+// timed out has not happened.
+func TestStatementTimeoutStopsTheServer(t *testing.T) {
+	t.Parallel()
+	pool := sqlschematest.Pool(t)
+	s := setup(t, pool, pgstore.Options{StatementTimeout: 200 * time.Millisecond})
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := s.UpsertSessions(t.Context(), []secmon.SessionBeat{{SessionID: "s1", UserID: "u", Time: at}}); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := pool.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	var holder int
+	if err := tx.QueryRow(t.Context(), "SELECT pg_backend_pid() FROM "+table(s, "active_sessions")+" WHERE session_id = 's1' FOR UPDATE").Scan(&holder); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeSession(t.Context(), "s1", at); !errors.Is(err, pgstore.ErrStatementTimeout) {
+		t.Fatalf("RevokeSession on a locked row = %v, want ErrStatementTimeout", err)
+	}
+	// Wait until no backend is blocked behind the lock holder any more;
+	// the cancelled UPDATE would be one.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var waiting int
+		if err := pool.QueryRow(t.Context(), "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))", holder).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the timed-out UPDATE still waits on the server")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := tx.Commit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, pool, "SELECT count(*) FROM "+table(s, "active_sessions")+" WHERE revoked_at IS NOT NULL"); n != 0 {
+		t.Errorf("the revocation that timed out was applied later")
 	}
 }
