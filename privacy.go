@@ -149,7 +149,8 @@ var DefaultMetadataKeys = []string{
 //     kennwort, motdepasse, contrasena, wachtwoord);
 //   - one of its words is pass, pwd, pw, pin, otp, totp, hotp, sig, cvv,
 //     cvv2, cvc, cvc2, ssn, auth, csrf, xsrf, sid, iban, jwt or bearer;
-//   - it is exactly key, code or session, ends with the word session
+//   - it is exactly key, code or session (code inside a value only as a
+//     URL parameter, ?code=… or &code=…), ends with the word session
 //     (user_session; session_count is kept), or ends with code after mfa,
 //     verification, reset, recovery, backup, confirmation, security, sms,
 //     login, access, activation or 2fa (error_code and country_code are
@@ -1437,6 +1438,11 @@ func scanPairs(s string, sp *spans) {
 			k--
 		}
 		if k == end || xml && (k == 0 || s[k-1] != '<') || !sensitiveName(s[k:end]) {
+			continue
+		}
+		if end-k == 4 && hasPrefixFold(s[k:end], "code") && (s[i] == ':' || xml || k == 0 || s[k-1] != '?' && s[k-1] != '&') {
+			// A bare "code" is a credential as a URL parameter (an OAuth
+			// authorization code: ?code=…), not in prose ("status code: 500").
 			continue
 		}
 		v := i + sepLen
