@@ -41,9 +41,14 @@ type SMTPConfig struct {
 	// Nil means no authentication.
 	Auth smtp.Auth
 	// TLS configures STARTTLS, used whenever the server offers it. Nil
-	// means a config with ServerName set from Addr and TLS 1.2 at least.
+	// means a config with ServerName set from Addr and TLS 1.2 at least; a
+	// config without ServerName is used as a copy with ServerName set from
+	// Addr, so the server's certificate is always checked against a name.
 	TLS *tls.Config
 	// RequireTLS refuses to send when the server does not offer STARTTLS.
+	// Without it, anyone on the path can strip the STARTTLS offer and read
+	// the alerts (user IDs, addresses) in clear text: set it unless the
+	// server is on loopback or an otherwise trusted network.
 	RequireTLS bool
 	// Timeout bounds one whole delivery (dial to QUIT). Default
 	// DefaultSMTPTimeout.
@@ -119,6 +124,9 @@ func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
 	}
 	if s.tls == nil {
 		s.tls = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	} else if s.tls.ServerName == "" {
+		s.tls = s.tls.Clone()
+		s.tls.ServerName = host
 	}
 	if s.prefix == "" {
 		s.prefix = DefaultSMTPSubject

@@ -276,6 +276,20 @@ func TestSMTPStartTLSAndAuth(t *testing.T) {
 	if strings.Contains(fmt.Sprint(err), "s3cret-pass") {
 		t.Errorf("error leaks the password: %v", err)
 	}
+
+	// A config without ServerName still verifies the certificate, against
+	// the host of Addr, instead of failing every handshake.
+	noName := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	n = newSMTP(t, notify.SMTPConfig{Addr: srv.addr(), TLS: noName, RequireTLS: true})
+	srv.mu.Unlock()
+	err = n.Notify(context.Background(), alert(secmon.SeverityCritical))
+	srv.mu.Lock()
+	if err != nil {
+		t.Errorf("TLS config without ServerName: %v", err)
+	}
+	if noName.ServerName != "" {
+		t.Error("the caller's TLS config was modified")
+	}
 }
 
 func TestSMTPFailures(t *testing.T) {
