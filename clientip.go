@@ -284,8 +284,10 @@ const FingerprintLen = 32
 // look new; raw header values never leave the Fingerprinter.
 //
 // The key makes fingerprints meaningless outside the deployment: nobody
-// holding a stored fingerprint can test guesses without it. Instances that
-// must agree on fingerprints share one Key. A nil Fingerprinter, or one with
+// holding a stored fingerprint can test guesses without it. The inputs are
+// few and guessable, so the key is all that protects them: use at least
+// MinIPHashKeyLen random bytes. Instances that must agree on fingerprints
+// share one Key. A nil Fingerprinter, or one with
 // an empty Key, uses a random per-process key (as RequestInfo does). The
 // fingerprint is a convenience signal for "new device" rules, not an
 // identity: two users of the same browser, OS and language share one.
