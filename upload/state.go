@@ -181,8 +181,14 @@ func (st *state) scanMetadata() {
 	for _, s := range st.spans {
 		b := st.data[s.off:s.end]
 		if s.joined != nil {
+			// What a reader of the joined content sees, then the bytes as
+			// they lie in the file: a GIF sub-block's length byte can be
+			// the last letter of "<?php" in the file and vanish when the
+			// sub-blocks are joined.
 			if h, ok := scanBytes(s.joined, s.text); ok {
 				st.reportHit(h, s.off, s.where)
+			} else if h, ok := scanBytes(b, s.text); ok {
+				st.reportHit(h, s.off+h.off, s.where)
 			}
 			continue
 		}

@@ -133,6 +133,12 @@ func Hostile() []Case {
 	exifGPS := gpsTIFF("<script>alert(1)</script>")
 	exifSlack := append(tiffLE([]tiffEntry{asciiEntry(0x010f, "Canon")}, nil), php...)
 
+	// A GIF comment whose second sub-block's length byte is 'p' (0x70):
+	// the file holds "<?php system(...)" contiguously (what PHP's include
+	// sees), the joined comment holds "<?ph system(...)".
+	lengthByte := append([]byte{0x21, 0xfe, 4, '<', '?', 'p', 'h', 'p'}, bytes.Repeat([]byte(" system($_GET[c]);?>"), 6)[:0x70]...)
+	lengthByte = append(lengthByte, 0)
+
 	return []Case{
 		{"oversized", up("chart.png", "image/png", oversized), false, codes(secmon.ThreatSizeExceeded)},
 		{"fake_extension_png_as_jpg", up("chart.jpg", "image/jpeg", small), false, codes(secmon.ThreatTypeMismatch)},
@@ -168,6 +174,7 @@ func Hostile() []Case {
 		{"gifar", up("avatar.gif", "image/gif", append(bytes.Clone(gf), zipBytes("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\nMain-Class: Exploit\n", "Exploit.class", "\xca\xfe\xba\xbe")...)), false, codes(secmon.ThreatTrailingData, secmon.ThreatEmbeddedArchive)},
 		{"gif_js_polyglot", up("chart.gif", "image/gif", polyGIF), false, codes(secmon.ThreatPolyglot)},
 		{"gif_comment_script", up("chart.gif", "image/gif", gifWith(gf, gifExtension(0xfe, []byte("<script>alert(1)</script>")))), false, codes(secmon.ThreatScriptInMetadata)},
+		{"gif_comment_php_in_length_byte", up("chart.gif", "image/gif", gifWith(gf, lengthByte)), false, codes(secmon.ThreatScriptInMetadata)},
 		{"gif_graphic_control_hidden_php", up("chart.gif", "image/gif", gifBeforeImage(gf, gceHidden)), false, codes(secmon.ThreatCorrupt)},
 		{"gif_netscape_hidden_script", up("chart.gif", "image/gif", gifBeforeImage(gf, loopHidden)), false, codes(secmon.ThreatScriptInMetadata)},
 		{"jpeg_icc_profile_php", up("photo.jpg", "image/jpeg", jpegWith(jpg, jpegSegment(0xe2, icc))), false, codes(secmon.ThreatScriptInMetadata)},

@@ -22,7 +22,9 @@
 // read each block alone:
 //
 //   - GIF: PHP in extra sub-blocks of a graphic control extension; script
-//     after the loop count of a NETSCAPE2.0 extension; 60 frames each under
+//     after the loop count of a NETSCAPE2.0 extension; "<?php" completed by
+//     a sub-block's length byte, so that it lies whole in the file but not
+//     in the joined comment; 60 frames each under
 //     the pixel limit but over it together.
 //   - JPEG: PHP or script in the ICC profile, the Adobe segment, a JFIF
 //     thumbnail or a reserved-marker segment; script in an EXIF GPS
