@@ -162,9 +162,9 @@ func jpegApp(st *state, m byte, start, end, bodyOff int, body []byte) {
 	case m == 0xe0 && hasPrefix(body, "JFXX\x00"):
 		st.addSpan(span{off: bodyOff, end: end, where: "JPEG JFXX thumbnail", image: true, edit: st.drop(start, end)})
 	case m == 0xe2 && hasPrefix(body, "ICC_PROFILE\x00"):
-		st.addSpan(span{off: bodyOff, end: end, where: "JPEG APP2 ICC profile", edit: -1})
+		st.addSpan(span{off: bodyOff, end: end, cOff: start, cEnd: end, where: "JPEG APP2 ICC profile", edit: -1})
 	case m == 0xee && hasPrefix(body, "Adobe"):
-		st.addSpan(span{off: bodyOff, end: end, where: "JPEG APP14 Adobe segment", edit: -1})
+		st.addSpan(span{off: bodyOff, end: end, cOff: start, cEnd: end, where: "JPEG APP14 Adobe segment", edit: -1})
 	case m == 0xe1 && hasPrefix(body, "Exif\x00\x00"):
 		st.addSpan(span{off: bodyOff + 6, end: end, where: "JPEG APP1 EXIF", kind: spanEXIF, edit: st.drop(start, end)})
 	case m == 0xe1 && (hasPrefix(body, "http://ns.adobe.com/xap/1.0/\x00") || hasPrefix(body, "http://ns.adobe.com/xmp/extension/\x00")):
@@ -216,13 +216,15 @@ func photoshopIRB(st *state, off, end, e int) {
 		st.addSpan(span{off: off, end: end, where: where, edit: e})
 		return
 	}
-	pos := off
+	// Each piece is its own container, so that the edges of one are never
+	// scanned with another's mode; the first includes the segment header.
+	pos, cOff := off, off-4
 	for _, t := range thumbs[:n] {
-		st.addSpan(span{off: pos, end: t[0], where: where, edit: e})
-		st.addSpan(span{off: t[0], end: t[1], where: where + " thumbnail", image: true, edit: e})
-		pos = t[1]
+		st.addSpan(span{off: pos, end: t[0], cOff: cOff, cEnd: t[0], where: where, edit: e})
+		st.addSpan(span{off: t[0], end: t[1], cOff: t[0], cEnd: t[1], where: where + " thumbnail", image: true, edit: e})
+		pos, cOff = t[1], t[1]
 	}
-	st.addSpan(span{off: pos, end: end, where: where, edit: e})
+	st.addSpan(span{off: pos, end: end, cOff: cOff, cEnd: end, where: where, edit: e})
 }
 
 // Extended XMP: an XMP packet too large for one segment is split over APP1

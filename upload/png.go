@@ -86,7 +86,7 @@ func walkPNG(st *state) {
 		case "iCCP":
 			// colour profile: kept; its keyword and compressed bytes are
 			// scanned as binary (a stored deflate block holds bytes as is)
-			st.addSpan(span{off: pos + 8, end: end - 4, where: "PNG iCCP chunk", edit: -1})
+			st.addSpan(span{off: pos + 8, end: end - 4, cOff: pos, cEnd: end, where: "PNG iCCP chunk", edit: -1})
 		case "tRNS", "fdAT":
 			// pixel data (transparency, animation frames): kept, not scanned
 		case "cHRM", "gAMA", "sBIT", "sRGB", "cICP", "mDCv", "cLLI", "bKGD", "pHYs", "fcTL":

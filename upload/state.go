@@ -49,12 +49,15 @@ const (
 // span is a metadata region to scan.
 type span struct {
 	off, end int
-	where    string // e.g. "PNG tEXt chunk"
-	text     bool
-	image    bool // image data (a thumbnail): only patterns too long to occur by chance
-	kind     spanKind
-	edit     int    // index in state.edits of the edit that removes the container; -1 none
-	joined   []byte // when set, the content to scan instead of data[off:end]
+	// cOff, cEnd bound the container (chunk or segment with its length,
+	// type and CRC); zero means the edit's range, or the span itself.
+	cOff, cEnd int
+	where      string // e.g. "PNG tEXt chunk"
+	text       bool
+	image      bool // image data (a thumbnail): only patterns too long to occur by chance
+	kind       spanKind
+	edit       int    // index in state.edits of the edit that removes the container; -1 none
+	joined     []byte // when set, the content to scan instead of data[off:end]
 }
 
 // edit replaces data[off:end] with repl when sanitising.
@@ -121,6 +124,14 @@ func (st *state) drop(off, end int) int {
 const MaxMetadataBlocks = 256
 
 func (st *state) addSpan(s span) {
+	if s.cEnd == 0 {
+		s.cOff, s.cEnd = s.off, s.end
+		if s.edit >= 0 && s.edit < len(st.edits) {
+			if c := st.edits[s.edit]; c.off <= s.off && s.end <= c.end {
+				s.cOff, s.cEnd = c.off, c.end
+			}
+		}
+	}
 	if len(st.spans) == MaxMetadataBlocks {
 		st.corrupt(-1, "more than %d metadata blocks", MaxMetadataBlocks)
 	}
@@ -180,6 +191,26 @@ func (st *state) reportHit(h hit, off int, where string) {
 func (st *state) scanMetadata() {
 	for _, s := range st.spans {
 		b := st.data[s.off:s.end]
+		// A pattern may begin in the container's framing and end in the
+		// content, or the other way round: a JPEG length of 0x3C3F reads
+		// "<?", a PNG CRC forged to "=`id" completes a text ending "<?".
+		// The edges are scanned as binary (image data: long patterns only)
+		// with the framing included.
+		edge := modeBinary
+		if s.image {
+			edge = modeImage
+		}
+		if s.cOff < s.off {
+			if h, ok := scanIn(st.data[s.cOff:min(s.end, s.off+scanOverlap)], edge); ok {
+				st.reportHit(h, s.cOff+h.off, s.where)
+			}
+		}
+		if s.cEnd > s.end {
+			from := max(s.off, s.end-scanOverlap)
+			if h, ok := scanIn(st.data[from:s.cEnd], edge); ok {
+				st.reportHit(h, from+h.off, s.where)
+			}
+		}
 		if s.joined != nil {
 			// What a reader of the joined content sees, then the bytes as
 			// they lie in the file: a GIF sub-block's length byte can be

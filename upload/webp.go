@@ -93,7 +93,7 @@ func walkWebP(st *state) {
 			// pixel data: kept, not scanned
 		case "ICCP":
 			// colour profile: kept, scanned as binary
-			st.addSpan(span{off: pos + 8, end: pos + 8 + int(n), where: "WebP ICCP chunk", edit: -1})
+			st.addSpan(span{off: pos + 8, end: pos + 8 + int(n), cOff: pos, cEnd: end, where: "WebP ICCP chunk", edit: -1})
 		case "EXIF":
 			off := pos + 8
 			if hasPrefix(body, "Exif\x00\x00") {
@@ -148,7 +148,7 @@ func webpFrame(st *state, p, end int, fw, fh int64) bool {
 			bits := binary.LittleEndian.Uint32(body[1:])
 			w, h = int64(bits&0x3fff)+1, int64(bits>>14&0x3fff)+1
 		default:
-			st.addSpan(span{off: p + 8, end: p + 8 + int(n), where: "WebP frame chunk", edit: -1})
+			st.addSpan(span{off: p + 8, end: p + 8 + int(n), cOff: p, cEnd: p + 8 + int(n+n&1), where: "WebP frame chunk", edit: -1})
 		}
 		if w != 0 && (w != fw || h != fh) {
 			st.pixels = addPixels(st.pixels, mulPixels(w, h))

@@ -139,6 +139,11 @@ func Hostile() []Case {
 	lengthByte := append([]byte{0x21, 0xfe, 4, '<', '?', 'p', 'h', 'p'}, bytes.Repeat([]byte(" system($_GET[c]);?>"), 6)[:0x70]...)
 	lengthByte = append(lengthByte, 0)
 
+	// A COM segment of 0x3C3F bytes: its length field reads "<?", and the
+	// comment goes on "=`id`?>", so the file holds "<?=`id`?>" although
+	// the comment alone does not.
+	lengthTag := append([]byte("=`id`?>"), bytes.Repeat([]byte(" "), 0x3c3f-2-7)...)
+
 	return []Case{
 		{"oversized", up("chart.png", "image/png", oversized), false, codes(secmon.ThreatSizeExceeded)},
 		{"fake_extension_png_as_jpg", up("chart.jpg", "image/jpeg", small), false, codes(secmon.ThreatTypeMismatch)},
@@ -177,6 +182,7 @@ func Hostile() []Case {
 		{"gif_comment_php_in_length_byte", up("chart.gif", "image/gif", gifWith(gf, lengthByte)), false, codes(secmon.ThreatScriptInMetadata)},
 		{"gif_graphic_control_hidden_php", up("chart.gif", "image/gif", gifBeforeImage(gf, gceHidden)), false, codes(secmon.ThreatCorrupt)},
 		{"gif_netscape_hidden_script", up("chart.gif", "image/gif", gifBeforeImage(gf, loopHidden)), false, codes(secmon.ThreatScriptInMetadata)},
+		{"jpeg_com_length_completes_php_tag", up("photo.jpg", "image/jpeg", jpegWith(jpg, jpegSegment(0xfe, lengthTag))), false, codes(secmon.ThreatScriptInMetadata)},
 		{"jpeg_icc_profile_php", up("photo.jpg", "image/jpeg", jpegWith(jpg, jpegSegment(0xe2, icc))), false, codes(secmon.ThreatScriptInMetadata)},
 		{"jpeg_adobe_segment_script", up("photo.jpg", "image/jpeg", jpegWith(jpg, jpegSegment(0xee, adobe))), false, codes(secmon.ThreatScriptInMetadata)},
 		{"jpeg_jfif_thumbnail_php", up("photo.jpg", "image/jpeg", jpegWith(jpg, jfif)), false, codes(secmon.ThreatScriptInMetadata)},

@@ -30,8 +30,9 @@
 //     thumbnail or a reserved-marker segment; script in an EXIF GPS
 //     directory and PHP in EXIF bytes no tag points at; entity-encoded
 //     script (&lt;script&gt;) in an XMP title; script split across two
-//     extended-XMP segments, which readers join; 300 empty scans (a decoder
-//     CPU bomb).
+//     extended-XMP segments, which readers join; a COM segment whose length
+//     field (0x3C3F, "<?") and text ("=`id`?>") make "<?=`id`?>" together;
+//     300 empty scans (a decoder CPU bomb).
 //   - PNG: PHP in an iCCP keyword; script after the four bytes of a gAMA
 //     chunk; PHP after the compressed stream of a zTXt chunk; a PHP short
 //     open tag (<? …) in tEXt; a link whose href is an entity-encoded
