@@ -1434,7 +1434,7 @@ func scanPairs(s string, sp *spans) {
 			}
 		}
 		end := k
-		for k > 0 && end-k < 128 && (isAlnum(s[k-1]) || s[k-1] == '_' || s[k-1] == '-' || s[k-1] == '.') {
+		for k > 0 && end-k < 128 && isNameChar(s[k-1]) {
 			k--
 		}
 		if k == end || xml && (k == 0 || s[k-1] != '<') || !sensitiveName(s[k:end]) {
@@ -1514,6 +1514,13 @@ func scanPairs(s string, sp *spans) {
 		sp.add(v, w)
 		i = max(i, w-1)
 	}
+}
+
+// isNameChar reports the bytes of a parameter name: letters, digits,
+// '_', '-', '.', and the brackets of nested form names (user[password],
+// password[], user%5Bpassword%5D).
+func isNameChar(c byte) bool {
+	return isAlnum(c) || c == '_' || c == '-' || c == '.' || c == '[' || c == ']' || c == '%'
 }
 
 // hasPrefixFold reports whether s starts with the lower-case ASCII prefix,
