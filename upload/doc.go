@@ -117,7 +117,9 @@
 //     LZW sub-blocks (including bytes after the LZW end code, which only
 //     Config.Decode notices); WebP VP8/VP8L bitstreams and ALPH. A payload
 //     there passes and sanitising keeps it (PHP written into IDAT can even
-//     survive re-encoding). Matching patterns in compressed pixels would
+//     survive re-encoding). A pattern that begins in image data and ends in
+//     a metadata block's framing or content is found: the edges of every
+//     block are scanned with 96 bytes of what surrounds them. Matching patterns in compressed pixels would
 //     block ordinary photos by chance. Image data carried inside metadata
 //     (an EXIF, JFIF or Photoshop APP13 thumbnail, an EXIF maker note) is
 //     scanned for the

@@ -21,6 +21,7 @@ type hit struct {
 	kind hitKind
 	name string // the pattern, e.g. "<script" or "ZIP local header"
 	off  int    // offset of the match inside the scanned bytes
+	n    int    // length of the match in bytes
 	wide bool   // matched as UTF-16LE
 }
 
@@ -180,11 +181,11 @@ func matchAt(b []byte, i, stride int, mode scanMode) (hit, bool) {
 	if stride == 1 {
 		for _, s := range signatures {
 			if s.s[0] == c && hasPrefix(b[i:], s.s) {
-				return hit{kind: hitArchive, name: s.name, off: i}, true
+				return hit{kind: hitArchive, name: s.name, off: i, n: len(s.s)}, true
 			}
 		}
 		if c == 'M' && isPE(b, i) {
-			return hit{kind: hitArchive, name: "PE executable", off: i}, true
+			return hit{kind: hitArchive, name: "PE executable", off: i, n: 2}, true
 		}
 	}
 	lc := lower(c)
@@ -196,7 +197,7 @@ func matchAt(b []byte, i, stride int, mode scanMode) (hit, bool) {
 			continue
 		}
 		if foldAt(b, i, p.s, stride) {
-			return hit{kind: hitMarkup, name: p.s, off: i}, true
+			return hit{kind: hitMarkup, name: p.s, off: i, n: len(p.s) * stride}, true
 		}
 	}
 	if c == '&' && text {
@@ -205,14 +206,14 @@ func matchAt(b []byte, i, stride int, mode scanMode) (hit, bool) {
 		if n := entityLT(b, i, stride); n > 0 {
 			for _, p := range markupPatterns {
 				if p.s[0] == '<' && foldAt(b, i+n*stride, p.s[1:], stride) {
-					return hit{kind: hitMarkup, name: "entity-encoded " + p.s, off: i}, true
+					return hit{kind: hitMarkup, name: "entity-encoded " + p.s, off: i, n: (n + len(p.s) - 1) * stride}, true
 				}
 			}
 		}
 	}
 	if lc == 'o' && mode != modeImage {
-		if name, ok := eventHandlerAt(b, i, stride); ok {
-			return hit{kind: hitMarkup, name: name, off: i}, true
+		if name, k, ok := eventHandlerAt(b, i, stride); ok {
+			return hit{kind: hitMarkup, name: name, off: i, n: k * stride}, true
 		}
 	}
 	return hit{}, false
@@ -281,15 +282,16 @@ func foldAt(b []byte, i int, p string, stride int) bool {
 
 // eventHandlerAt matches an HTML event handler attribute at i: a word
 // boundary, "on", three to 32 letters, up to eight blanks and "=". It
-// returns a generic name; the attribute itself is never echoed.
-func eventHandlerAt(b []byte, i, stride int) (string, bool) {
+// returns a generic name (the attribute itself is never echoed) and the
+// match's length in characters.
+func eventHandlerAt(b []byte, i, stride int) (string, int, bool) {
 	if i >= stride {
 		if p := b[i-stride]; isAlnum(p) || p == '_' || p == '-' || p == ':' || p == '.' {
-			return "", false
+			return "", 0, false
 		}
 	}
 	if c, ok := at(b, i, 1, stride); !ok || lower(c) != 'n' {
-		return "", false
+		return "", 0, false
 	}
 	k := 2
 	for ; k < 2+32; k++ {
@@ -299,7 +301,7 @@ func eventHandlerAt(b []byte, i, stride int) (string, bool) {
 		}
 	}
 	if k-2 < 3 {
-		return "", false
+		return "", 0, false
 	}
 	for n := 0; n < 8; n++ {
 		c, ok := at(b, i, k, stride)
@@ -309,9 +311,9 @@ func eventHandlerAt(b []byte, i, stride int) (string, bool) {
 		k++
 	}
 	if c, ok := at(b, i, k, stride); ok && c == '=' {
-		return "on…= event handler", true
+		return "on…= event handler", k + 1, true
 	}
-	return "", false
+	return "", 0, false
 }
 
 // isPE reports whether an MS-DOS header at i leads to a PE signature.
@@ -325,6 +327,26 @@ func isPE(b []byte, i int) bool {
 	}
 	j := i + int(lfanew)
 	return string(b[j:j+4]) == "PE\x00\x00"
+}
+
+// scanStraddle reports the first pattern in b[from:to] that crosses the
+// edge of the content b[lo:hi] or lies in its framing: matches wholly
+// inside the content were the content scan's to find, and matches wholly
+// outside the container b[cLo:cHi] belong to bytes that are not scanned.
+func scanStraddle(b []byte, from, to, lo, hi, cLo, cHi int, mode scanMode) (hit, bool) {
+	for i := from; i < to; {
+		h, ok := scanIn(b[i:to], mode)
+		if !ok {
+			return hit{}, false
+		}
+		s, e := i+h.off, i+h.off+h.n
+		if !(lo <= s && e <= hi) && s < cHi && e > cLo {
+			h.off = s
+			return h, true
+		}
+		i = s + 1
+	}
+	return hit{}, false
 }
 
 // scanOverlap is how many bytes a streaming scan keeps from one window to

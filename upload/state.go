@@ -194,21 +194,24 @@ func (st *state) scanMetadata() {
 		// A pattern may begin in the container's framing and end in the
 		// content, or the other way round: a JPEG length of 0x3C3F reads
 		// "<?", a PNG CRC forged to "=`id" completes a text ending "<?".
-		// The edges are scanned as binary (image data: long patterns only)
-		// with the framing included.
+		// It may also begin in the block before, image data that is never
+		// scanned ("<?p" at the end of a WebP bitstream, then a chunk named
+		// "hp /"). The edges are scanned again as binary (image data: long
+		// patterns only) from scanOverlap bytes before the container to
+		// scanOverlap bytes into the content, and from scanOverlap bytes
+		// before the content's end to scanOverlap bytes after the container.
 		edge := modeBinary
 		if s.image {
 			edge = modeImage
 		}
-		if s.cOff < s.off {
-			if h, ok := scanIn(st.data[s.cOff:min(s.end, s.off+scanOverlap)], edge); ok {
-				st.reportHit(h, s.cOff+h.off, s.where)
+		if from, to := max(0, s.cOff-scanOverlap), min(s.end, s.off+scanOverlap); from < s.off {
+			if h, ok := scanStraddle(st.data, from, to, s.off, s.end, s.cOff, s.cEnd, edge); ok {
+				st.reportHit(h, max(s.cOff, h.off), s.where)
 			}
 		}
-		if s.cEnd > s.end {
-			from := max(s.off, s.end-scanOverlap)
-			if h, ok := scanIn(st.data[from:s.cEnd], edge); ok {
-				st.reportHit(h, from+h.off, s.where)
+		if from, to := max(s.off, s.end-scanOverlap), min(len(st.data), s.cEnd+scanOverlap); to > s.end {
+			if h, ok := scanStraddle(st.data, from, to, s.off, s.end, s.cOff, s.cEnd, edge); ok {
+				st.reportHit(h, min(s.cEnd-1, h.off), s.where)
 			}
 		}
 		if s.joined != nil {

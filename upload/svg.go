@@ -30,7 +30,7 @@ func walkSVG(st *state) {
 			}
 		}
 		if c == 'o' {
-			if _, ok := eventHandlerAt(b, i, 1); ok {
+			if _, _, ok := eventHandlerAt(b, i, 1); ok {
 				st.add(secmon.ThreatHTMLContent, -1, fmt.Sprintf("SVG has an event handler attribute at byte %d", i))
 				return
 			}

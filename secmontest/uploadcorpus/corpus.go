@@ -125,6 +125,11 @@ func Hostile() []Case {
 	vp8lHuge := webpChunk("VP8L", []byte{0x2f, 0xff, 0xff, 0xff, 0x0f, 0, 0, 0}) // 16384×16384
 	webpFrameChunk := webpFile(vp8x(0x12, 1, 1), anim, anmf(1, 1, vp8l, webpChunk("ZZZZ", php)))
 	webpFrameBomb := webpFile(vp8x(0x12, 1, 1), anim, anmf(1, 1, vp8lHuge))
+	// The bitstream's last bytes (which decoders ignore) are "<?p" and the
+	// next chunk is named "hp /" with a size of 42 ('*'): the file holds
+	// "<?php /*\0\0\0*/system('id');?>", a complete PHP program.
+	straddle := webpFile(webpChunk("VP8L", append(bytes.Clone(webpLossless1x1[20:33]), "<?p"...)),
+		webpChunk("hp /", append([]byte("*/system('id');?>"), bytes.Repeat([]byte(" "), 42-17)...)))
 	webpBomb := webpFile(vp8x(0x10, 16384, 16384), vp8lHuge)
 	webpBig := webpFile(vp8x(0x10, 1, 1), vp8lHuge)
 
@@ -193,6 +198,7 @@ func Hostile() []Case {
 		{"webp_exif_script", up("chart.webp", "image/webp", webpExtended(tiffLE([]tiffEntry{asciiEntry(0x013b, "<iframe src=javascript:alert(1)>")}, nil), nil)), false, codes(secmon.ThreatScriptInMetadata)},
 		{"webp_iccp_php", up("chart.webp", "image/webp", webpICC), false, codes(secmon.ThreatScriptInMetadata)},
 		{"webp_anim_hidden_script", up("chart.webp", "image/webp", webpANIM), false, codes(secmon.ThreatCorrupt)},
+		{"webp_php_across_chunk_header", up("chart.webp", "image/webp", straddle), false, codes(secmon.ThreatScriptInMetadata)},
 		{"webp_frame_unknown_chunk_php", up("chart.webp", "image/webp", webpFrameChunk), false, codes(secmon.ThreatScriptInMetadata)},
 		{"pixel_bomb_webp_frame_bitstream", up("chart.webp", "image/webp", webpFrameBomb), false, codes(secmon.ThreatPixelBomb)},
 		{"pixel_bomb_webp_canvas", up("chart.webp", "image/webp", webpBomb), false, codes(secmon.ThreatPixelBomb)},

@@ -37,7 +37,9 @@
 //     chunk; PHP after the compressed stream of a zTXt chunk; a PHP short
 //     open tag (<? …) in tEXt; a link whose href is an entity-encoded
 //     javascript: URL in iTXt; an APNG whose acTL understates its frames.
-//   - WebP: PHP in the ICC profile; script after the six bytes of ANIM; PHP
+//   - WebP: PHP in the ICC profile; script after the six bytes of ANIM;
+//     "<?p" at the end of a bitstream completed by the next chunk's header
+//     ("hp /", size '*') into a PHP program; PHP
 //     in an unknown chunk inside an animation frame; pixel bombs in the VP8X
 //     canvas and in a bitstream larger than its canvas or frame.
 //
