@@ -1,11 +1,14 @@
 package sqlschema_test
 
 import (
+	"context"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/secmon-go/secmon"
 	"github.com/secmon-go/secmon/sqlschema"
@@ -227,5 +230,44 @@ func TestAuditSeesPrivilegesThroughMembership(t *testing.T) {
 	}
 	if len(got) != 3 {
 		t.Errorf("findings %v, want the three above", got)
+	}
+}
+
+// TestErrorsHideThePassword migrates against a server that hangs up: the
+// error says what failed but not the password in the connection string.
+func TestErrorsHideThePassword(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	const password = "s3cret-Pa55word"
+	pool, err := pgxpool.New(context.Background(), "postgres://secmon:"+password+"@"+ln.Addr().String()+"/db?sslmode=disable&connect_timeout=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	for name, call := range map[string]func() error{
+		"Migrate":       func() error { _, err := sqlschema.Migrate(testContext(t), pool, sqlschema.Options{}); return err },
+		"Version":       func() error { _, err := sqlschema.Version(testContext(t), pool, sqlschema.Options{}); return err },
+		"AuditPolicies": func() error { _, err := sqlschema.AuditPolicies(testContext(t), pool); return err },
+	} {
+		err := call()
+		if err == nil {
+			t.Errorf("%s against a server that hangs up succeeded", name)
+			continue
+		}
+		if strings.Contains(err.Error(), password) {
+			t.Errorf("%s error reveals the password: %v", name, err)
+		}
 	}
 }
