@@ -89,6 +89,10 @@ func Hostile() []Case {
 	adobe := append([]byte("Adobe\x00\x64\x00\x00\x00\x00\x01"), "<script>alert(1)</script>"...)
 	jfif := jpegSegment(0xe0, append([]byte("JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"), php...))
 	manyScans := append([]byte{0xff, 0xd8}, jpegSegment(0xc0, []byte{8, 0x0f, 0xa0, 0x0f, 0xa0, 1, 1, 0x11, 0})...)
+	// 65535×65535 in a 30-byte JPEG: 4.3 gigapixels from the frame header.
+	bombJPEG := append([]byte{0xff, 0xd8}, jpegSegment(0xc0, []byte{8, 0xff, 0xff, 0xff, 0xff, 1, 1, 0x11, 0})...)
+	bombJPEG = append(bombJPEG, jpegSegment(0xda, []byte{1, 1, 0, 0, 63, 0})...)
+	bombJPEG = append(bombJPEG, 0, 0xff, 0xd9)
 	for range 300 {
 		manyScans = append(manyScans, jpegSegment(0xda, []byte{1, 1, 0, 0, 63, 0})...)
 		manyScans = append(manyScans, 0)
@@ -204,6 +208,7 @@ func Hostile() []Case {
 		{"pixel_bomb_webp_canvas", up("chart.webp", "image/webp", webpBomb), false, codes(secmon.ThreatPixelBomb)},
 		{"pixel_bomb_webp_bitstream", up("chart.webp", "image/webp", webpBig), false, codes(secmon.ThreatPixelBomb)},
 		{"pixel_bomb_png", up("chart.png", "image/png", bombPNG), false, codes(secmon.ThreatPixelBomb)},
+		{"pixel_bomb_jpeg", up("photo.jpg", "image/jpeg", bombJPEG), false, codes(secmon.ThreatPixelBomb)},
 		{"pixel_bomb_gif", up("chart.gif", "image/gif", bombGIF), false, codes(secmon.ThreatPixelBomb)},
 		{"pixel_bomb_gif_frames", up("chart.gif", "image/gif", framesGIF), false, codes(secmon.ThreatPixelBomb)},
 		{"truncated_png", up("chart.png", "image/png", bytes.Clone(small[:len(small)/2])), false, codes(secmon.ThreatCorrupt)},

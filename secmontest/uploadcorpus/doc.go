@@ -13,8 +13,8 @@
 // XPComment, in a JPEG COM segment, in XMP, in PNG tEXt and zTXt chunks, in
 // a GIF comment and in WebP EXIF; a PNG with a ZIP or HTML appended; a
 // GIFAR (GIF + JAR); a GIF/JavaScript polyglot (GIF89a/*…*/=alert(1)); a
-// JPEG that is also a PDF; a WebP without its RIFF header; PNG and GIF
-// pixel bombs (a 20000×20000 PNG in about 150 bytes); truncated PNG and
+// JPEG that is also a PDF; a WebP without its RIFF header; PNG, JPEG and
+// GIF pixel bombs (a 20000×20000 PNG in about 150 bytes); truncated PNG and
 // JPEG; the two EXIF blocks that make github.com/rwcarlsen/goexif allocate
 // gigabytes or loop forever; a zTXt decompression bomb; an SVG with script.
 //
