@@ -29,7 +29,8 @@ const (
 	// CREATE POLICY p ON t FOR ALL USING (true) WITH CHECK (true).
 	CodePolicyTrueForPublic = "policy_true_for_public"
 	// CodePolicyTrueForClient: a permissive policy whose USING or WITH
-	// CHECK is true and that names anon or authenticated.
+	// CHECK is true and that names anon or authenticated, or a role either
+	// of them is a member of.
 	CodePolicyTrueForClient = "policy_true_for_client"
 	// CodePolicyNoRole: a permissive policy with a real condition that
 	// applies to PUBLIC (no TO clause); name the roles it is meant for.
@@ -296,10 +297,20 @@ type policyRow struct {
 	Roles               []string
 	Cmd                 string
 	Qual, WithCheck     *string
+	// Via lists anon and authenticated when they are members of a role the
+	// policy names (other than PUBLIC and themselves), as "client (role)".
+	Via []string
 }
 
 const policiesSQL = `
-SELECT schemaname::text, tablename::text, policyname::text, permissive, roles::text[], cmd, qual, with_check
+SELECT schemaname::text, tablename::text, policyname::text, permissive, roles::text[], cmd, qual, with_check,
+       ARRAY(
+           SELECT DISTINCT c.rolname || ' (' || g.rolname || ')'
+           FROM pg_catalog.pg_roles c, pg_catalog.pg_roles g
+           WHERE c.rolname IN ('anon', 'authenticated')
+             AND g.rolname = ANY (roles) AND g.rolname NOT IN ('anon', 'authenticated')
+             AND pg_catalog.pg_has_role(c.oid, g.oid, 'MEMBER')
+           ORDER BY 1)
 FROM pg_catalog.pg_policies
 WHERE ($1 AND schemaname NOT IN ('pg_catalog', 'information_schema') AND schemaname NOT LIKE 'pg\_%')
    OR schemaname = ANY ($2)
@@ -312,7 +323,7 @@ func auditPolicyRows(ctx context.Context, pool *pgxpool.Pool, all bool, schemas 
 	}
 	pols, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (policyRow, error) {
 		var p policyRow
-		err := row.Scan(&p.Schema, &p.Table, &p.Name, &p.Permissive, &p.Roles, &p.Cmd, &p.Qual, &p.WithCheck)
+		err := row.Scan(&p.Schema, &p.Table, &p.Name, &p.Permissive, &p.Roles, &p.Cmd, &p.Qual, &p.WithCheck, &p.Via)
 		return p, err
 	})
 	if err != nil {
@@ -353,6 +364,9 @@ func (p policyRow) finding() (PolicyFinding, bool) {
 			clients = append(clients, r)
 		}
 	}
+	// A client role that is a member of a role the policy names gets the
+	// policy too.
+	clients = append(clients, p.Via...)
 	switch {
 	case len(clauses) > 0 && public:
 		f.Code, f.Severity = CodePolicyTrueForPublic, secmon.SeverityCritical

@@ -205,6 +205,7 @@ func TestAuditSeesPrivilegesThroughMembership(t *testing.T) {
 		"CREATE FUNCTION %[1]s.definer() RETURNS int LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog AS 'SELECT 1'",
 		"REVOKE ALL ON FUNCTION %[1]s.definer() FROM PUBLIC",
 		"GRANT EXECUTE ON FUNCTION %[1]s.definer() TO " + group,
+		"CREATE POLICY group_all ON %[1]s.notes FOR ALL TO " + group + " USING (true) WITH CHECK (true)",
 	} {
 		if _, err := pool.Exec(ctx, strings.ReplaceAll(st, "%[1]s", s)); err != nil {
 			t.Fatalf("%s: %v", st, err)
@@ -218,6 +219,7 @@ func TestAuditSeesPrivilegesThroughMembership(t *testing.T) {
 		"notes " + sqlschema.CodeWriteGrantToAuthenticated,
 		"leaky " + sqlschema.CodeViewBypassesRLS,
 		"definer() " + sqlschema.CodeDefinerFunctionExposed,
+		"notes " + sqlschema.CodePolicyTrueForClient,
 	} {
 		f, ok := got[want]
 		if !ok {
@@ -228,8 +230,8 @@ func TestAuditSeesPrivilegesThroughMembership(t *testing.T) {
 			t.Errorf("finding %q does not name authenticated: %s", want, f.Detail)
 		}
 	}
-	if len(got) != 3 {
-		t.Errorf("findings %v, want the three above", got)
+	if len(got) != 4 {
+		t.Errorf("findings %v, want the four above", got)
 	}
 }
 
