@@ -124,7 +124,7 @@ func (o Options) withDefaults() (Options, error) {
 // its own, such as 'x') OR (true. Outside string literals and quoted
 // identifiers, parentheses must balance and never close more than they
 // opened; literals and quoted identifiers must be terminated. Backslashes
-// are refused outright: in E'' and U&'' strings they change where a
+// are refused outright: in E'...' and U&'...' strings they change where a
 // literal ends, which a lexer this small would get wrong.
 func checkOneExpression(e string) error {
 	if strings.ContainsRune(e, '\\') {
