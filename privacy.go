@@ -18,7 +18,9 @@ const (
 	// (::ffff:a.b.c.d) becomes IPv4 and an IPv6 zone is removed.
 	IPFull IPMode = iota
 	// IPTruncate keeps the network and zeroes the host part: IPv4 to its /24,
-	// IPv6 to its /48.
+	// IPv6 to its /48, except 6to4 addresses (2002::/16), which embed a
+	// whole IPv4 address in their first 48 bits and are cut to their /40
+	// (the embedded address's /24).
 	IPTruncate
 	// IPHash replaces the address by a keyed HMAC-SHA256 pseudonym inside
 	// fd00::/8 (see PrivacyPolicy.MaskIP). Without the key the original
@@ -392,8 +394,13 @@ func (p *PrivacyPolicy) MaskIP(ip netip.Addr) netip.Addr {
 		return ip
 	case IPTruncate:
 		bits := 48
-		if ip.Is4() {
+		switch {
+		case ip.Is4():
 			bits = 24
+		case sixToFour.Contains(ip):
+			// A 6to4 address carries its IPv4 address in bits 16–47,
+			// which a /48 would keep whole: cut that to its /24.
+			bits = 40
 		}
 		pfx, _ := ip.Prefix(bits)
 		return pfx.Addr()
@@ -405,6 +412,10 @@ func (p *PrivacyPolicy) MaskIP(ip netip.Addr) netip.Addr {
 	}
 	return netip.Addr{}
 }
+
+// sixToFour is the 6to4 range (RFC 3056), 2002:AABB:CCDD::/48 for the
+// IPv4 address A.B.C.D.
+var sixToFour = netip.MustParsePrefix("2002::/16")
 
 func hashIP(key []byte, ip netip.Addr) netip.Addr {
 	// Messages carry a domain tag and the family, so an IPv4 address and

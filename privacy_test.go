@@ -359,6 +359,9 @@ func TestPrivacyMaskIP(t *testing.T) {
 		{secmon.IPTruncate, "203.0.113.77", "203.0.113.0"},
 		{secmon.IPTruncate, "::ffff:203.0.113.77", "203.0.113.0"},
 		{secmon.IPTruncate, "2001:db8:1:2:3:4:5:6", "2001:db8:1::"},
+		// 6to4 carries the whole IPv4 address in bits 16–47: a /48 would
+		// keep it, so the embedded address is cut to its /24 like IPv4.
+		{secmon.IPTruncate, "2002:cb00:7107:1::1", "2002:cb00:7100::"},
 	}
 	for _, tt := range tests {
 		p := &secmon.PrivacyPolicy{IPMode: tt.mode}
