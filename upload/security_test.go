@@ -287,7 +287,7 @@ func TestSecurityValidationPerformance(t *testing.T) {
 func TestSecurityPixelBomb(t *testing.T) {
 	t.Parallel()
 	v := setup(t, upload.Config{Decode: true})
-	for _, name := range []string{"pixel_bomb_png", "pixel_bomb_gif"} {
+	for _, name := range []string{"pixel_bomb_png", "pixel_bomb_gif", "pixel_bomb_jpeg", "pixel_bomb_gif_frames", "pixel_bomb_apng_frames", "jpeg_many_scans"} {
 		t.Run(name, func(t *testing.T) {
 			c := hostile(t, name)
 			if name == "pixel_bomb_png" && len(c.Upload.Data) > 256 {
