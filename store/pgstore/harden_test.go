@@ -459,6 +459,18 @@ func TestEraseUserInBatches(t *testing.T) {
 	if others := count(t, pool, "SELECT count(*) FROM "+table(s, "user_activity")); others != 30 {
 		t.Errorf("%d activities of other users left, want 30", others)
 	}
+
+	// More than a batch at one instant: erased together, not looped over.
+	same := events(60, start.Add(time.Hour), 0)
+	for i := range same {
+		same[i].UserID = "burst"
+	}
+	if err := s.InsertEvents(t.Context(), same); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.EraseUser(t.Context(), "burst"); err != nil || n != 60 {
+		t.Errorf("EraseUser of 60 events at one instant = %d, %v; want 60", n, err)
+	}
 }
 
 // TestSubscribeAlertsSurvivesTerminatedBackend kills the listening

@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"regexp"
 	"sort"
@@ -294,31 +295,47 @@ func (s *Store) EraseUser(ctx context.Context, userID string) (int64, error) {
 }
 
 // eraseBatches deletes the user's rows of table (events or activity) in
-// batches of PurgeBatch, walking created_at upwards so that each batch
-// starts where the last one ended rather than rescanning the index entries
-// of rows already deleted.
+// batches of about PurgeBatch, walking created_at upwards: it reads, through
+// the (user_id, created_at) index, the time of the row one batch past where
+// the last batch ended, and deletes the user's rows between the two by
+// range. The range prunes partitions and uses the index; a DELETE joined to
+// a list of row keys would instead scan every partition of the table.
 func (s *Store) eraseBatches(ctx context.Context, op, table, userID string) (int64, error) {
-	sql := `WITH d AS (
- DELETE FROM ` + table + ` t
- USING (SELECT id, created_at FROM ` + table + ` WHERE user_id = $1 AND created_at >= $2 ORDER BY created_at LIMIT $3) v
- WHERE t.id = v.id AND t.created_at = v.created_at
- RETURNING t.created_at)
-SELECT count(*), max(created_at) FROM d`
+	bound := `SELECT created_at FROM ` + table + ` WHERE user_id = $1 AND created_at >= $2 ORDER BY created_at OFFSET $3 LIMIT 1`
+	del := `DELETE FROM ` + table + ` WHERE user_id = $1 AND created_at >= $2 AND created_at < $3`
+	delAt := `DELETE FROM ` + table + ` WHERE user_id = $1 AND created_at = $2`
 	from := pgtype.Timestamptz{InfinityModifier: pgtype.NegativeInfinity, Valid: true}
 	var total int64
 	for {
-		var (
-			n    int64
-			last pgtype.Timestamptz
-		)
+		var next pgtype.Timestamptz
 		err := s.run(ctx, op, func(ctx context.Context) error {
-			return s.pool.QueryRow(ctx, sql, userID, from, s.opts.PurgeBatch).Scan(&n, &last)
+			err := s.pool.QueryRow(ctx, bound, userID, from, s.opts.PurgeBatch).Scan(&next)
+			if errors.Is(err, pgx.ErrNoRows) { // less than a batch left: take it all
+				next, err = pgtype.Timestamptz{InfinityModifier: pgtype.Infinity, Valid: true}, nil
+			}
+			return err
 		})
-		total += n
-		if err != nil || n < int64(s.opts.PurgeBatch) || !last.Valid {
+		if err != nil {
 			return total, err
 		}
-		from = last
+		var n int64
+		err = s.run(ctx, op, func(ctx context.Context) error {
+			var tag pgconn.CommandTag
+			var err error
+			if next.InfinityModifier == pgtype.Finite && from.InfinityModifier == pgtype.Finite && next.Time.Equal(from.Time) {
+				// More than a batch share one time: delete them together.
+				tag, err = s.pool.Exec(ctx, delAt, userID, from)
+			} else {
+				tag, err = s.pool.Exec(ctx, del, userID, from, next)
+			}
+			n = tag.RowsAffected()
+			return err
+		})
+		total += n
+		if err != nil || next.InfinityModifier == pgtype.Infinity {
+			return total, err
+		}
+		from = next
 	}
 }
 
