@@ -242,16 +242,21 @@ func inPrefixes(ps []netip.Prefix, a netip.Addr) bool {
 // IPGroup returns the network an address is counted under by detection
 // rules and rate limiters: the address itself (/32) for IPv4 and its /64 for
 // IPv6, since one IPv6 subscriber usually holds a whole /64 and can rotate
-// through it at will. IPv4-mapped addresses are unmapped first and zones
-// removed. An invalid address gives the zero Prefix.
+// through it at will. A 6to4 address (2002::/16) gives its /48: that whole
+// network belongs to the one IPv4 address embedded in it. IPv4-mapped
+// addresses are unmapped first and zones removed. An invalid address gives
+// the zero Prefix.
 func IPGroup(addr netip.Addr) netip.Prefix {
 	if !addr.IsValid() {
 		return netip.Prefix{}
 	}
 	addr = addr.Unmap().WithZone("")
 	bits := 64
-	if addr.Is4() {
+	switch {
+	case addr.Is4():
 		bits = 32
+	case sixToFour.Contains(addr):
+		bits = 48
 	}
 	p, _ := addr.Prefix(bits)
 	return p

@@ -187,6 +187,9 @@ func TestIPGroup(t *testing.T) {
 		{"2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"},
 		{"2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"},
 		{"fe80::1%eth0", "fe80::/64"},
+		// A 6to4 site is one IPv4 address with a whole /48 to rotate in.
+		{"2002:cb00:7107:1::1", "2002:cb00:7107::/48"},
+		{"2002:cb00:7107:ffff::9", "2002:cb00:7107::/48"},
 	}
 	for _, tt := range tests {
 		if got := secmon.IPGroup(netip.MustParseAddr(tt.in)); got != netip.MustParsePrefix(tt.want) {

@@ -376,7 +376,7 @@ func (p *PrivacyPolicy) ApplyBeat(b *SessionBeat) {
 // bits are fd followed by 56 bits of HMAC-SHA256(key, IPGroup(ip)); its
 // lower 64 bits are 64 bits of HMAC-SHA256(key, ip). Hence
 // IPGroup(MaskIP(ip)) is the same /64 for every address of one IPGroup (one
-// IPv4 address, or one IPv6 /64), so detection rules and reports keep
+// IPv4 address, one IPv6 /64, one 6to4 /48), so detection rules and reports keep
 // grouping attackers correctly, while the real address needs the key and a
 // search over candidates to recover. A policy in IPHash mode whose key is
 // shorter than MinIPHashKeyLen (one that failed Validate) drops addresses:

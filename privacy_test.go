@@ -377,6 +377,7 @@ func TestPrivacyMaskIP(t *testing.T) {
 	for _, tt := range []struct{ x, y string }{
 		{"203.0.113.77", "203.0.113.78"},
 		{"2001:db8:1:2::1", "2001:db8:1:2:ffff::9"},
+		{"2002:cb00:7107:1::1", "2002:cb00:7107:2::1"}, // one 6to4 site: one pseudonym /64
 	} {
 		x, y := hash.MaskIP(a(tt.x)), hash.MaskIP(a(tt.y))
 		if !netip.MustParsePrefix("fd00::/8").Contains(x) {
