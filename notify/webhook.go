@@ -283,6 +283,10 @@ func Sign(secret []byte, timestamp, delivery string, body []byte) string {
 var (
 	ErrBadSignature = errors.New("notify: webhook signature does not match")
 	ErrStale        = errors.New("notify: webhook timestamp outside tolerance")
+	// ErrWeakSecret is returned for a secret shorter than
+	// MinWebhookSecretLen: with an empty one (an unset environment
+	// variable, say) anyone could sign a delivery.
+	ErrWeakSecret = errors.New("notify: webhook secret too short to verify with")
 )
 
 // VerifySignature checks a webhook delivery as a receiver: header holds the
@@ -290,8 +294,12 @@ var (
 // constant time) and the timestamp must be within tolerance of now
 // (DefaultSignatureTolerance when tolerance is zero), which stops replays
 // after the window. Within it, receivers drop repeated HeaderDelivery
-// values: the delivery ID is signed, so a replay cannot change it.
+// values: the delivery ID is signed, so a replay cannot change it. A
+// secret shorter than MinWebhookSecretLen is refused with ErrWeakSecret.
 func VerifySignature(secret []byte, header http.Header, body []byte, now time.Time, tolerance time.Duration) error {
+	if len(secret) < MinWebhookSecretLen {
+		return ErrWeakSecret
+	}
 	if tolerance <= 0 {
 		tolerance = DefaultSignatureTolerance
 	}

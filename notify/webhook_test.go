@@ -362,3 +362,21 @@ func TestWebhookBodyBounded(t *testing.T) {
 		t.Errorf("summary %q…", p.Summary[:10])
 	}
 }
+
+// TestVerifySignatureRefusesWeakSecret: a receiver whose secret is empty
+// (an unset environment variable) or short must not accept deliveries
+// anyone can sign.
+func TestVerifySignatureRefusesWeakSecret(t *testing.T) {
+	t.Parallel()
+	body := []byte(`{"rule":"x"}`)
+	for _, s := range [][]byte{nil, {}, []byte("short")} {
+		h := http.Header{}
+		ts := strconv.FormatInt(t0.Unix(), 10)
+		h.Set(notify.HeaderTimestamp, ts)
+		h.Set(notify.HeaderDelivery, "d1")
+		h.Set(notify.HeaderSignature, notify.Sign(s, ts, "d1", body)) // forged with the guessable key
+		if err := notify.VerifySignature(s, h, body, t0, 0); !errors.Is(err, notify.ErrWeakSecret) {
+			t.Errorf("secret %q: %v, want ErrWeakSecret", s, err)
+		}
+	}
+}
