@@ -85,6 +85,14 @@ var signatures = [...]signature{
 	{"\xce\xfa\xed\xfe", "Mach-O executable"},
 }
 
+// byFirst indexes markupPatterns by their (lower-case) first byte.
+var byFirst = func() (t [256][]uint8) {
+	for k, p := range markupPatterns {
+		t[p.s[0]] = append(t[p.s[0]], uint8(k))
+	}
+	return t
+}()
+
 // starts marks the bytes that can begin a pattern.
 var starts = func() (t [256]bool) {
 	for _, p := range markupPatterns {
@@ -192,8 +200,11 @@ func matchAt(b []byte, i, stride int, mode scanMode) (hit, bool) {
 	if isLetter(c) && i >= stride && isLetter(b[i-stride]) {
 		return hit{}, false // inside a word: "retrieval(" is not "eval("
 	}
-	for _, p := range markupPatterns {
-		if p.s[0] != lc || (p.textOnly && !text) || (mode == modeImage && len(p.s) < minImagePattern) {
+	c1, ok1 := at(b, i, 1, stride)
+	c1 = lower(c1)
+	for _, k := range byFirst[lc] {
+		p := &markupPatterns[k]
+		if !ok1 || c1 != p.s[1] || (p.textOnly && !text) || (mode == modeImage && len(p.s) < minImagePattern) {
 			continue
 		}
 		if foldAt(b, i, p.s, stride) {
@@ -204,8 +215,8 @@ func matchAt(b []byte, i, stride int, mode scanMode) (hit, bool) {
 		// Text that a reader decodes (XMP is XML, a comment may be shown
 		// as HTML) turns &lt; into '<'.
 		if n := entityLT(b, i, stride); n > 0 {
-			for _, p := range markupPatterns {
-				if p.s[0] == '<' && foldAt(b, i+n*stride, p.s[1:], stride) {
+			for _, k := range byFirst['<'] {
+				if p := &markupPatterns[k]; foldAt(b, i+n*stride, p.s[1:], stride) {
 					return hit{kind: hitMarkup, name: "entity-encoded " + p.s, off: i, n: (n + len(p.s) - 1) * stride}, true
 				}
 			}
