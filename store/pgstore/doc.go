@@ -35,7 +35,13 @@
 // default partition a partition of their own, and runs [Store.Purge], which
 // drops whole expired partitions (counting their rows) and deletes the rest
 // in bounded batches. Hosts that schedule retention inside the database can
-// call the schema's cleanup_old_security_data() function instead.
+// call the schema's cleanup_old_security_data() function instead; it removes
+// the same rows and reports the same counts. Creating and dropping
+// partitions needs the role that owns the schema (a superuser, or a member
+// of the service role that owns it): a Store connected as the service role
+// alone reads and writes everything but cannot maintain. [Store.EraseUser]
+// deletes a user's rows in batches of Options.PurgeBatch, each its own
+// statement, so a heavy user is erased in bounded steps.
 //
 // # Live alerts
 //
