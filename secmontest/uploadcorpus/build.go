@@ -92,6 +92,27 @@ func pngChunk(typ string, data []byte) []byte {
 	return binary.BigEndian.AppendUint32(out, crc32.ChecksumIEEE(out[4:]))
 }
 
+// forgeCRC returns four bytes x such that the CRC-32 (IEEE) of
+// prefix‖x‖suffix is want, by running the CRC backwards from want over
+// the suffix and then over the four unknown bytes.
+func forgeCRC(prefix, suffix []byte, want uint32) []byte {
+	var rev [256]uint32
+	for i, t := range crc32.IEEETable {
+		rev[t>>24] = t<<8 ^ uint32(i)
+	}
+	back := func(r uint32, c byte) uint32 { return r<<8 ^ rev[r>>24] ^ uint32(c) }
+	r := ^want
+	for i := len(suffix) - 1; i >= 0; i-- {
+		r = back(r, suffix[i])
+	}
+	fwd := ^crc32.ChecksumIEEE(prefix)
+	f := binary.LittleEndian.AppendUint32(nil, fwd)
+	for i := 3; i >= 0; i-- {
+		r = back(r, f[i])
+	}
+	return binary.LittleEndian.AppendUint32(nil, r)
+}
+
 // pngWith inserts chunks right after IHDR (signature 8 + IHDR 25 bytes).
 func pngWith(p []byte, chunks ...[]byte) []byte {
 	out := append([]byte(nil), p[:33]...)

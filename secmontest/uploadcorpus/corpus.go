@@ -153,6 +153,12 @@ func Hostile() []Case {
 	// the comment alone does not.
 	lengthTag := append([]byte("=`id`?>"), bytes.Repeat([]byte(" "), 0x3c3f-2-7)...)
 
+	// A tEXt chunk ending "<?" whose CRC is forged to read "=`id": the file
+	// holds "<?=`id", the text alone "<?".
+	crcText := []byte("Comment\x00")
+	crcText = append(crcText, forgeCRC(append([]byte("tEXt"), crcText...), []byte(" <?"), 0x3d606964)...)
+	crcText = append(crcText, " <?"...)
+
 	return []Case{
 		{"oversized", up("chart.png", "image/png", oversized), false, codes(secmon.ThreatSizeExceeded)},
 		{"fake_extension_png_as_jpg", up("chart.jpg", "image/jpeg", small), false, codes(secmon.ThreatTypeMismatch)},
@@ -179,6 +185,7 @@ func Hostile() []Case {
 		{"png_itxt_encoded_javascript_link", up("chart.png", "image/png", pngWith(small, pngChunk("iTXt", []byte("Description\x00\x00\x00en\x00\x00<a href=\"java&#115;cript:alert(1)\">source</a>")))), false, codes(secmon.ThreatScriptInMetadata)},
 		{"png_text_event_handler", up("chart.png", "image/png", pngWith(small, pngChunk("tEXt", []byte("Comment\x00<img src=x onerror=alert(1)>")))), false, codes(secmon.ThreatScriptInMetadata)},
 		{"png_ztxt_script", up("chart.png", "image/png", pngWith(small, pngChunk("zTXt", append([]byte("Comment\x00\x00"), deflate([]byte("<script>alert(1)</script>"))...)))), false, codes(secmon.ThreatScriptInMetadata)},
+		{"png_text_crc_completes_php_tag", up("chart.png", "image/png", pngWith(small, pngChunk("tEXt", crcText), pngChunk("tEXt", []byte("Comment\x00`?>")))), false, codes(secmon.ThreatScriptInMetadata)},
 		{"png_iccp_keyword_php", up("chart.png", "image/png", pngWith(small, pngChunk("iCCP", iccp))), false, codes(secmon.ThreatScriptInMetadata)},
 		{"png_gama_hidden_script", up("chart.png", "image/png", pngWith(small, pngChunk("gAMA", gama))), false, codes(secmon.ThreatScriptInMetadata)},
 		{"pixel_bomb_apng_frames", up("chart.png", "image/png", apng), false, codes(secmon.ThreatPixelBomb)},

@@ -33,7 +33,8 @@
 //     extended-XMP segments, which readers join; a COM segment whose length
 //     field (0x3C3F, "<?") and text ("=`id`?>") make "<?=`id`?>" together;
 //     300 empty scans (a decoder CPU bomb).
-//   - PNG: PHP in an iCCP keyword; script after the four bytes of a gAMA
+//   - PNG: a text ending "<?" whose CRC is forged to read "=`id"; PHP in an
+//     iCCP keyword; script after the four bytes of a gAMA
 //     chunk; PHP after the compressed stream of a zTXt chunk; a PHP short
 //     open tag (<? …) in tEXt; a link whose href is an entity-encoded
 //     javascript: URL in iTXt; an APNG whose acTL understates its frames.

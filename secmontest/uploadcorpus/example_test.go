@@ -31,5 +31,5 @@ func Example() {
 		}
 	}
 	fmt.Printf("%d hostile, %d benign, %d failures\n", len(uploadcorpus.Hostile()), len(uploadcorpus.Benign()), failures)
-	// Output: 62 hostile, 10 benign, 0 failures
+	// Output: 63 hostile, 10 benign, 0 failures
 }
