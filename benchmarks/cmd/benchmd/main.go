@@ -260,7 +260,7 @@ func ratios(r, b *result) string {
 			}
 			q = x / y
 		}
-		out = append(out, fmt.Sprintf("%s ×%.2f", u, q))
+		out = append(out, fmt.Sprintf("%s ×%.3g", u, q))
 	}
 	return strings.Join(out, ", ")
 }

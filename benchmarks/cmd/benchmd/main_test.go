@@ -35,7 +35,7 @@ func TestParseAndRatios(t *testing.T) {
 	for _, want := range []string{
 		"| Allow/hot/golimiter | 84 ns/op, 16 B/op, 1 allocs/op | ns/op ×3.82",
 		"| Allow/hot/secmon | 22 ns/op, 0 B/op, 0 allocs/op | baseline |",
-		"rows/s ×37.50",
+		"rows/s ×37.5",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("section lacks %q:\n%s", want, out)
