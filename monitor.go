@@ -60,6 +60,7 @@ type RateLimitedError struct {
 	Decision   Decision
 }
 
+// Error says the call was rate limited and when to retry.
 func (e *RateLimitedError) Error() string {
 	return fmt.Sprintf("secmon: rate limited; retry after %s", e.RetryAfter)
 }

@@ -19,6 +19,7 @@ type UnflushedError struct {
 	Last                                 error // the last store error, or nil
 }
 
+// Error counts what Close could not write before its context ended.
 func (e *UnflushedError) Error() string {
 	s := fmt.Sprintf("secmon: close: %v with %d events, %d sessions, %d activities and %d alerts unflushed",
 		e.Err, e.Events, e.Sessions, e.Activities, e.Alerts)

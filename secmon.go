@@ -203,6 +203,7 @@ type FieldError struct {
 	Reason string
 }
 
+// Error names the field and why it is invalid.
 func (e *FieldError) Error() string { return "secmon: " + e.Field + " " + e.Reason }
 
 // Unwrap returns ErrInvalid.

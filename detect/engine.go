@@ -222,6 +222,7 @@ type RuleError struct {
 	Err   error
 }
 
+// Error names the failing rule and what went wrong.
 func (e *RuleError) Error() string {
 	if e.Panic {
 		return "detect: rule " + e.Rule + " panicked: " + e.Err.Error()

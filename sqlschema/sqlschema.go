@@ -335,6 +335,7 @@ type MigrationError struct {
 	Err       error
 }
 
+// Error names the migration, its direction and the underlying failure.
 func (e *MigrationError) Error() string {
 	return "sqlschema: migration " + e.Name + " (" + e.Direction + "): " + describe(e.Err)
 }

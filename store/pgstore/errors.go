@@ -40,6 +40,8 @@ type Error struct {
 	err   error
 }
 
+// Error names the operation that failed; it never holds connection
+// strings or passwords.
 func (e *Error) Error() string { return "pgstore: " + e.Op + ": " + e.msg }
 
 // Unwrap returns the sentinels e matches and the underlying driver error.
