@@ -185,6 +185,10 @@ type Config struct {
 	// ActivityLimiter, when set, is asked Allow(ctx, "activity:"+userID)
 	// for every TrackActivity call. A limiter error lets the activity
 	// through (fail open) and is counted in Stats.ActivityLimiterErrors.
+	// The call runs on the caller's goroutine: give it an in-memory
+	// limiter (ratelimit.Memory) so TrackActivity never waits on the
+	// network, and enforce fleet-wide limits with a Redis limiter in the
+	// HTTP middleware in front of the handler instead.
 	ActivityLimiter RateLimiter
 	// WriteTimeout bounds one store call made by the background flusher;
 	// default DefaultWriteTimeout.
