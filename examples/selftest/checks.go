@@ -10,12 +10,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/secmon-go/secmon"
 	"github.com/secmon-go/secmon/detect"
 	"github.com/secmon-go/secmon/ratelimit"
+	"github.com/secmon-go/secmon/secmontest"
 	"github.com/secmon-go/secmon/secmontest/uploadcorpus"
 	"github.com/secmon-go/secmon/store/memstore"
 	"github.com/secmon-go/secmon/upload"
@@ -40,24 +40,6 @@ func memoryChecks() []check {
 // epoch is the fixed instant the time-driven checks start from, so every run
 // judges the same timeline.
 var epoch = time.Date(2026, 1, 15, 9, 0, 0, 0, time.UTC)
-
-// fakeClock is a secmon.Clock that moves only when told to.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // failures collects what went wrong in a check so it can report all of it.
 type failures []string
@@ -194,7 +176,7 @@ func serve(h http.Handler, r *http.Request) *http.Response {
 // user; the 3rd gets 429 with Retry-After, another user is unaffected, and the
 // user may beat again once a token has refilled.
 func checkHeartbeatLimit(_ context.Context, _ *suite) error {
-	clock := &fakeClock{t: epoch}
+	clock := secmontest.NewClock(epoch)
 	lim, err := ratelimit.NewMemory(ratelimit.MemoryConfig{Policy: ratelimit.Heartbeat, Clock: clock})
 	if err != nil {
 		return err
@@ -245,7 +227,7 @@ func checkHeartbeatLimit(_ context.Context, _ *suite) error {
 // X-Forwarded-For; an IPv6 client rotating through its /64 stays one key; a
 // trusted proxy's forwarding is believed.
 func checkLoginLimit(_ context.Context, _ *suite) error {
-	clock := &fakeClock{t: epoch}
+	clock := secmontest.NewClock(epoch)
 	lim, err := ratelimit.NewMemory(ratelimit.MemoryConfig{Policy: ratelimit.Login, Clock: clock})
 	if err != nil {
 		return err
@@ -430,7 +412,7 @@ func newMonitor(clock secmon.Clock, privacy *secmon.PrivacyPolicy) (*secmon.Moni
 // through the Monitor and leave one open brute_force_ip alert whose Count grew
 // with each window, and every event stored.
 func checkAlertDedup(ctx context.Context, _ *suite) error {
-	clock := &fakeClock{t: epoch}
+	clock := secmontest.NewClock(epoch)
 	mon, store, err := newMonitor(clock, nil)
 	if err != nil {
 		return err
@@ -484,7 +466,7 @@ func checkAlertDedup(ctx context.Context, _ *suite) error {
 // checkRedaction: secrets, free text and markup in event metadata never
 // reach the store.
 func checkRedaction(ctx context.Context, _ *suite) error {
-	clock := &fakeClock{t: epoch}
+	clock := secmontest.NewClock(epoch)
 	mon, store, err := newMonitor(clock, nil)
 	if err != nil {
 		return err
@@ -602,7 +584,7 @@ func checkIPModes(ctx context.Context, _ *suite) error {
 	}
 
 	// Through the Monitor: the stored event holds the truncated address.
-	clock := &fakeClock{t: epoch}
+	clock := secmontest.NewClock(epoch)
 	mon, store, err := newMonitor(clock, trunc)
 	if err != nil {
 		return err

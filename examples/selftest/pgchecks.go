@@ -4,18 +4,17 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/secmon-go/secmon"
 	"github.com/secmon-go/secmon/sqlschema"
+	"github.com/secmon-go/secmon/sqlschema/sqlschematest"
 	"github.com/secmon-go/secmon/store/pgstore"
 )
 
@@ -29,14 +28,6 @@ func postgresChecks() []check {
 		{"pg-audit-flags-open-policy", checkPGAuditBroken},
 	}
 }
-
-// clientRoles are the Supabase-style roles the schema denies, and the service
-// role it opens the tables to.
-var clientRoles = []string{sqlschema.DefaultServiceRole, "authenticated", "anon"}
-
-// rolesLock serialises role creation with other programs that create the
-// same roles (secmon's own test helpers use the same key).
-const rolesLock = 7264091834417
 
 // pgState is the connection and the throwaway schema shared by the
 // PostgreSQL checks.
@@ -79,7 +70,7 @@ func openPostgres(ctx context.Context, s *suite, url string) (*pgState, error) {
 	if err := pool.Ping(ctx); err != nil {
 		return nil, fmt.Errorf("connecting: %w", err)
 	}
-	if err := ensureRoles(ctx, pool); err != nil {
+	if err := sqlschematest.EnsureRoles(ctx, pool); err != nil {
 		return nil, err
 	}
 	schema := randomName("secmon_selftest_")
@@ -92,34 +83,6 @@ func openPostgres(ctx context.Context, s *suite, url string) (*pgState, error) {
 		return nil, err
 	}
 	return &pgState{pool: pool, schema: schema, store: store}, nil
-}
-
-// ensureRoles creates the NOLOGIN roles that do not exist yet.
-func ensureRoles(ctx context.Context, pool *pgxpool.Pool) error {
-	for _, role := range clientRoles {
-		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, "SELECT pg_catalog.pg_advisory_xact_lock($1)", int64(rolesLock)); err != nil {
-				return err
-			}
-			var exists bool
-			if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1)", role).Scan(&exists); err != nil {
-				return err
-			}
-			if exists {
-				return nil
-			}
-			_, err := tx.Exec(ctx, "CREATE ROLE "+pgx.Identifier{role}.Sanitize()+" NOLOGIN")
-			return err
-		})
-		var pg *pgconn.PgError
-		if errors.As(err, &pg) && (pg.Code == "42710" || pg.Code == "23505") { // created meanwhile
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("creating role %s: %w", role, err)
-		}
-	}
-	return nil
 }
 
 func dropSchema(pool *pgxpool.Pool, schema string) {
