@@ -161,6 +161,16 @@ func BenchmarkRateLimitParallel(b *testing.B) {
 	}
 }
 
+// settleHeap collects garbage until limiters closed earlier have let go of
+// their state: some peers stop a cleanup goroutine asynchronously, and until
+// it exits the goroutine keeps the old map reachable.
+func settleHeap() {
+	for range 3 {
+		runtime.GC()
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // BenchmarkRateLimitBytesPerKey reports the heap each limiter holds per key
 // after one request for each of 1,000,000 distinct keys (runtime.MemStats,
 // after GC). Keys are built inside the loop, so their bytes count only when
@@ -173,7 +183,7 @@ func BenchmarkRateLimitBytesPerKey(b *testing.B) {
 			var perKey float64
 			for b.Loop() {
 				var before, after runtime.MemStats
-				runtime.GC()
+				settleHeap() // the previous subject's cleanup goroutine may still hold its map
 				runtime.ReadMemStats(&before)
 				l := s.make(b)
 				for i := range n {
