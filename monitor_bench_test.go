@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/secmon-go/secmon"
 	"github.com/secmon-go/secmon/detect"
@@ -159,20 +158,7 @@ func BenchmarkMonitorLogAsyncDetector(b *testing.B) {
 // the test Redis, under a key prefix deleted when the benchmark ends.
 func redisEngine(b *testing.B) *detect.Engine {
 	b.Helper()
-	client := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr(b)})
-	prefix := "secmon:bench:monitor:" + uuid.NewString()[:8] + ":"
-	b.Cleanup(func() {
-		ctx := context.Background()
-		iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		var keys []string
-		for iter.Next(ctx) {
-			keys = append(keys, iter.Val())
-		}
-		if len(keys) > 0 {
-			client.Del(ctx, keys...)
-		}
-		client.Close()
-	})
+	client, prefix := testenv.RedisClient(b, "monitor-bench")
 	counters, err := detect.NewRedisCounters(client, detect.RedisConfig{Prefix: prefix})
 	if err != nil {
 		b.Fatal(err)

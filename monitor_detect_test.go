@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/secmon-go/secmon"
 	"github.com/secmon-go/secmon/detect"
@@ -494,21 +493,7 @@ func TestFlushHonoursContextWhileDetectorIsStuck(t *testing.T) {
 // make one open alert once Close has drained the queue.
 func TestRedisDetectionEngineThroughTheMonitor(t *testing.T) {
 	t.Parallel()
-	addr := testenv.RedisAddr(t)
-	client := redis.NewClient(&redis.Options{Addr: addr})
-	prefix := "secmon:test:monitor:" + uuid.NewString()[:8] + ":"
-	t.Cleanup(func() {
-		ctx := context.Background()
-		iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		var keys []string
-		for iter.Next(ctx) {
-			keys = append(keys, iter.Val())
-		}
-		if len(keys) > 0 {
-			client.Del(ctx, keys...)
-		}
-		client.Close()
-	})
+	client, prefix := testenv.RedisClient(t, "monitor")
 	counters, err := detect.NewRedisCounters(client, detect.RedisConfig{Prefix: prefix})
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 	"github.com/secmon-go/secmon"
 	"github.com/secmon-go/secmon/internal/testenv"
@@ -44,25 +43,7 @@ func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 // the test's own, whose keys are deleted when the test ends.
 func redisSetup(t testing.TB) (*redis.Client, string) {
 	t.Helper()
-	addr := testenv.RedisAddr(t)
-	client := redis.NewClient(&redis.Options{Addr: addr})
-	prefix := "secmon:test:detect:" + uuid.NewString()[:8] + ":"
-	t.Cleanup(func() {
-		ctx := context.Background()
-		iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		var keys []string
-		for iter.Next(ctx) {
-			keys = append(keys, iter.Val())
-		}
-		if len(keys) > 0 {
-			client.Del(ctx, keys...)
-		}
-		client.Close()
-	})
-	if err := client.Ping(context.Background()).Err(); err != nil {
-		t.Fatalf("redis ping: %v", err)
-	}
-	return client, prefix
+	return testenv.RedisClient(t, "detect")
 }
 
 func newRedisCounters(t testing.TB, client redis.UniversalClient, prefix string) *RedisCounters {
