@@ -450,7 +450,7 @@ func ClampLimit(n int) int {
 // RetentionPolicy says how long rows are kept. A zero field means its default;
 // a negative field means keep forever.
 type RetentionPolicy struct {
-	Events   time.Duration // default 90 days; 24 * time.Hour gives the PRD's debugging retention
+	Events   time.Duration // default 90 days; 24 * time.Hour keeps one day for debugging
 	Sessions time.Duration // revoked sessions, and sessions idle this long; default 30 days
 	Activity time.Duration // default 90 days
 	Alerts   time.Duration // resolved alerts; default 365 days

@@ -18,7 +18,8 @@ import (
 )
 
 // DefaultAllowedActions is the activity allowlist used when
-// Config.AllowedActions is empty: the eleven actions of the audited design.
+// Config.AllowedActions is empty: eleven actions worth a row each (sign-in,
+// exports, user and role management, settings, API keys).
 var DefaultAllowedActions = []string{
 	"login", "logout", "page_view", "export_data", "download_report",
 	"user_invite", "user_remove", "role_change", "settings_change",

@@ -8,8 +8,8 @@ import (
 )
 
 // MinSeverity returns a Notifier that passes to n only alerts of severity
-// min or higher and ignores the rest (returning nil). The PRD's e-mail for
-// critical events is MinSeverity(secmon.SeverityCritical, smtpNotifier).
+// min or higher and ignores the rest (returning nil). E-mail for critical
+// events only is MinSeverity(secmon.SeverityCritical, smtpNotifier).
 func MinSeverity(min secmon.Severity, n secmon.Notifier) secmon.Notifier {
 	return secmon.NotifierFunc(func(ctx context.Context, a secmon.Alert) error {
 		if a.Severity < min || n == nil {

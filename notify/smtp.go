@@ -63,7 +63,7 @@ type SMTPConfig struct {
 
 // SMTP e-mails alerts with net/smtp, one message per alert. It sends
 // whatever it is given: wrap it in MinSeverity(secmon.SeverityCritical, …)
-// to mail only critical alerts, as the PRD asks.
+// to mail only critical alerts.
 //
 // Alert text never reaches a header unescaped: the subject is stripped of
 // control characters (CR and LF included) and encoded as an RFC 2047

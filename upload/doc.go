@@ -104,7 +104,8 @@
 //
 // A blocked verdict also carries Sanitized when every threat lay in what
 // sanitising removes (metadata, trailing data) and the copy re-validates
-// clean: the PRD's "EXIF data properly sanitised" path. Allowed still
+// clean, so a host may keep the stripped copy of a photo whose EXIF
+// carried a script. Allowed still
 // describes the original.
 //
 // # Limits

@@ -24,7 +24,7 @@ type TrackerConfig struct {
 	// 1 << 16.
 	Samples int
 	// SlowStage is the duration above which a stage is logged as slow.
-	// Default DefaultSlowStage (the PRD's 200 ms budget); negative disables
+	// Default DefaultSlowStage (a 200 ms budget); negative disables
 	// the warning.
 	SlowStage time.Duration
 	// Logger receives the slow-stage warnings. Nil is silent.
@@ -46,7 +46,7 @@ type StageStats struct {
 // Tracker records how long validation stages take: per stage, the last N
 // durations in a ring buffer, from which Snapshot computes min, average,
 // p99 and max. A duration over the slow-stage threshold is logged as a
-// warning. It is the PRD's ValidationPerformanceTracker.
+// warning.
 //
 // A Tracker is safe for concurrent use. Several Validators may share one.
 type Tracker struct {

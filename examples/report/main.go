@@ -14,8 +14,8 @@
 // deterministic for a given -seed and -date.
 //
 // The report covers the UTC day given by -date (default today). For today
-// it covers the 24 hours ending with the current hour, like the PRD's daily
-// check (timestamp > now() - 24 hours).
+// it covers the 24 hours ending with the current hour (timestamp >
+// now() - 24 hours).
 //
 // With -html FILE it also writes a self-contained HTML page (no JavaScript,
 // no external assets or fonts) with an inline SVG bar chart of the 24 hours.

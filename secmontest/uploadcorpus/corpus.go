@@ -20,8 +20,8 @@ type Case struct {
 	WantCodes []string
 }
 
-// OversizedBytes is the size of the oversized case: 6 MiB, over the PRD's
-// 5 MB limit.
+// OversizedBytes is the size of the oversized case: 6 MiB, over the
+// default 5 MiB limit.
 const OversizedBytes = 6 << 20
 
 func up(name, typ string, data []byte) secmon.Upload {

@@ -5,7 +5,7 @@
 //
 // # Hostile
 //
-// [Hostile] covers the PRD's security suite: an oversized file; an image
+// [Hostile] covers an upload security suite: an oversized file; an image
 // under a wrong extension or Content-Type, or under a name whose inner
 // extension a server executes (chart.php.png, chart.asp;.png,
 // chart.php\x00.png); Windows (PE), ELF, shell, HTML, PHP and ZIP content
