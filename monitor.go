@@ -18,8 +18,9 @@ import (
 )
 
 // DefaultAllowedActions is the activity allowlist used when
-// Config.AllowedActions is empty: eleven actions worth a row each (sign-in,
-// exports, user and role management, settings, API keys).
+// Config.AllowedActions is empty: eleven actions covering sign-in and
+// sign-out, page views, exports and downloads, user and role management,
+// settings and API keys.
 var DefaultAllowedActions = []string{
 	"login", "logout", "page_view", "export_data", "download_report",
 	"user_invite", "user_remove", "role_change", "settings_change",
