@@ -1,14 +1,11 @@
 package sqlschema_test
 
 import (
-	"context"
 	"errors"
-	"net"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/secmon-go/secmon"
 	"github.com/secmon-go/secmon/sqlschema"
@@ -116,7 +113,7 @@ func TestClientRolesGetNoFunctions(t *testing.T) {
 	if _, err := pool.Exec(ctx, "SELECT "+s+".ensure_event_partitions(current_date, 2)"); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := pool.Query(ctx, `
+	leaks := sqlschematest.Strings(t, pool, `
 SELECT r.rolname || ' may execute ' || p.oid::regprocedure::text
 FROM pg_proc p, pg_roles r
 WHERE p.pronamespace = $1::regnamespace AND r.rolname IN ('anon', 'authenticated')
@@ -127,13 +124,6 @@ FROM pg_class c, pg_roles r, unnest(ARRAY['INSERT','UPDATE','DELETE','TRUNCATE',
 WHERE c.relnamespace = $1::regnamespace AND c.relkind IN ('r', 'p') AND r.rolname IN ('anon', 'authenticated')
   AND has_table_privilege(r.oid, c.oid, pr.p)
 ORDER BY 1`, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaks, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
 	if len(leaks) > 0 {
 		t.Errorf("client roles keep privileges:\n%s", strings.Join(leaks, "\n"))
 	}
@@ -238,26 +228,8 @@ func TestAuditSeesPrivilegesThroughMembership(t *testing.T) {
 // TestErrorsHideThePassword migrates against a server that hangs up: the
 // error says what failed but not the password in the connection string.
 func TestErrorsHideThePassword(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
 	const password = "s3cret-Pa55word"
-	pool, err := pgxpool.New(context.Background(), "postgres://secmon:"+password+"@"+ln.Addr().String()+"/db?sslmode=disable&connect_timeout=2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := sqlschematest.HangUpPool(t, password)
 	for name, call := range map[string]func() error{
 		"Migrate":       func() error { _, err := sqlschema.Migrate(testContext(t), pool, sqlschema.Options{}); return err },
 		"Version":       func() error { _, err := sqlschema.Version(testContext(t), pool, sqlschema.Options{}); return err },

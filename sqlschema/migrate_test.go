@@ -3,6 +3,7 @@ package sqlschema_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -47,21 +48,13 @@ func numMigrations(t *testing.T) int {
 // objects lists the relations and functions in schema, for comparing states.
 func objects(t *testing.T, pool *pgxpool.Pool, schema string) []string {
 	t.Helper()
-	rows, err := pool.Query(testContext(t), `
+	return sqlschematest.Strings(t, pool, `
 SELECT 'rel:' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1
 UNION ALL
 SELECT 'fn:' || p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1
 UNION ALL
 SELECT 'policy:' || tablename || '.' || policyname FROM pg_policies WHERE schemaname = $1
 ORDER BY 1`, schema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return names
 }
 
 func TestMigrateUpDownUp(t *testing.T) {
@@ -82,7 +75,7 @@ func TestMigrateUpDownUp(t *testing.T) {
 	for _, want := range []string{"rel:security_events", "rel:security_events_default", "rel:active_sessions",
 		"rel:user_activity", "rel:security_alerts", "fn:metadata_ok", "fn:ensure_event_partitions",
 		"fn:cleanup_old_security_data", "policy:security_events.service_role_all", "policy:security_events.deny_clients"} {
-		if !contains(full, want) {
+		if !slices.Contains(full, want) {
 			t.Errorf("after Migrate, %s is missing from %v", want, full)
 		}
 	}
@@ -97,7 +90,7 @@ func TestMigrateUpDownUp(t *testing.T) {
 		t.Fatalf("Version after MigrateDown(1) = %d, want 1", v)
 	}
 	mid := objects(t, pool, opts.Schema)
-	if contains(mid, "fn:cleanup_old_security_data") || contains(mid, "policy:security_events.service_role_all") {
+	if slices.Contains(mid, "fn:cleanup_old_security_data") || slices.Contains(mid, "policy:security_events.service_role_all") {
 		t.Errorf("MigrateDown(1) left 002/003 objects: %v", mid)
 	}
 	if err := sqlschema.MigrateDown(ctx, pool, opts, 0); err != nil {
@@ -119,15 +112,6 @@ func TestMigrateUpDownUp(t *testing.T) {
 	if err := sqlschema.MigrateDown(ctx, pool, opts, -1); !errors.Is(err, secmon.ErrInvalid) {
 		t.Errorf("MigrateDown(-1) = %v, want ErrInvalid", err)
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func TestMigrateRacing(t *testing.T) {

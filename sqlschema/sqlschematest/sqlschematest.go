@@ -25,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/secmon-go/secmon/internal/faulttest"
 	"github.com/secmon-go/secmon/internal/testenv"
 	"github.com/secmon-go/secmon/sqlschema"
 )
@@ -126,4 +127,36 @@ func RandomName(prefix string) string {
 		panic("sqlschematest: crypto/rand failed: " + err.Error())
 	}
 	return prefix + hex.EncodeToString(b[:])
+}
+
+// Strings runs sql on pool and returns its single text column, one string a
+// row; t fails if the query fails.
+func Strings(t testing.TB, pool *pgxpool.Pool, sql string, args ...any) []string {
+	t.Helper()
+	rows, err := pool.Query(t.Context(), sql, args...)
+	if err != nil {
+		t.Fatalf("sqlschematest: %s: %v", sql, err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatalf("sqlschematest: %s: %v", sql, err)
+	}
+	return out
+}
+
+// HangUpPool returns a pool whose server accepts every connection and
+// closes it at once, with password in its connection string, so a test can
+// check that the errors of a failed connection do not reveal the password.
+// The server is a loopback listener of t's own; pool and server are closed
+// when t ends.
+func HangUpPool(t testing.TB, password string) *pgxpool.Pool {
+	t.Helper()
+	server := faulttest.NewProxy(t, "127.0.0.1:1") // never dialled: the proxy is cut
+	server.Cut()
+	pool, err := pgxpool.New(context.Background(), "postgres://secmon:"+password+"@"+server.Addr()+"/db?sslmode=disable&connect_timeout=2")
+	if err != nil {
+		t.Fatalf("sqlschematest: hang-up pool: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
 }

@@ -2,6 +2,7 @@ package sqlschematest_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 
@@ -48,5 +49,27 @@ func TestNewSchemaMigratesAndDrops(t *testing.T) {
 	var exists bool
 	if err := pool.QueryRow(context.Background(), "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", schema).Scan(&exists); err != nil || exists {
 		t.Errorf("schema %s still exists after the subtest (%v)", schema, err)
+	}
+}
+
+func TestStrings(t *testing.T) {
+	pool := sqlschematest.Pool(t)
+	got := sqlschematest.Strings(t, pool, "SELECT x::text FROM generate_series(1, $1::int) x ORDER BY x", 3)
+	if len(got) != 3 || got[0] != "1" || got[2] != "3" {
+		t.Errorf("Strings = %q, want [1 2 3]", got)
+	}
+	if got := sqlschematest.Strings(t, pool, "SELECT 'x' WHERE false"); len(got) != 0 {
+		t.Errorf("Strings of no rows = %q", got)
+	}
+}
+
+func TestHangUpPool(t *testing.T) {
+	const password = "hang-up-Pa55"
+	pool := sqlschematest.HangUpPool(t, password)
+	if !strings.Contains(pool.Config().ConnString(), password) {
+		t.Errorf("connection string %q does not carry the password", pool.Config().ConnString())
+	}
+	if err := pool.Ping(t.Context()); err == nil {
+		t.Error("Ping on a server that hangs up succeeded")
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/secmon-go/secmon"
-	"github.com/secmon-go/secmon/internal/testenv"
 	"github.com/secmon-go/secmon/sqlschema"
 	"github.com/secmon-go/secmon/sqlschema/sqlschematest"
 	"github.com/secmon-go/secmon/store/pgstore"
@@ -23,25 +22,54 @@ import (
 // given settings (SET ...) when they open, closed when t ends.
 func poolWith(t *testing.T, settings ...string) *pgxpool.Pool {
 	t.Helper()
-	sqlschematest.Pool(t) // skips without a database
-	cfg, err := pgxpool.ParseConfig(testenv.DatabaseURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
-		for _, s := range settings {
-			if _, err := c.Exec(ctx, s); err != nil {
-				return err
+	return configuredPool(t, func(cfg *pgxpool.Config) {
+		cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+			for _, s := range settings {
+				if _, err := c.Exec(ctx, s); err != nil {
+					return err
+				}
 			}
+			return nil
 		}
-		return nil
-	}
-	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	})
+}
+
+// raceInstances sets up two stores a and b on one new schema and runs
+// workers goroutines, even ones on a and odd ones on b, each calling round
+// for rounds 0 to rounds-1 until it fails; t fails with the first error.
+// It returns a, for reading what the rounds left.
+func raceInstances(t *testing.T, workers, rounds int, round func(s *pgstore.Store, w, i int) error) *pgstore.Store {
+	t.Helper()
+	pool := sqlschematest.Pool(t)
+	a := setup(t, pool, pgstore.Options{})
+	b, err := pgstore.New(pool, pgstore.Options{Schema: a.Schema()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(pool.Close)
-	return pool
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		s := a
+		if w%2 == 1 {
+			s = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range rounds {
+				if err := round(s, w, i); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	return a
 }
 
 // TestMaintainAsNonSuperuserOwner runs maintenance as the documented
@@ -282,42 +310,16 @@ func TestCleanupFunctionAgreesWithPurge(t *testing.T) {
 // whose count is the sum of every upsert.
 func TestConcurrentAlertUpserts(t *testing.T) {
 	t.Parallel()
-	pool := sqlschematest.Pool(t)
-	a := setup(t, pool, pgstore.Options{})
-	b, err := pgstore.New(pool, pgstore.Options{Schema: a.Schema()})
-	if err != nil {
-		t.Fatal(err)
-	}
 	at := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
 	const rounds, workers = 40, 4
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	for w := range workers {
-		s := a
-		if w%2 == 1 {
-			s = b
+	a := raceInstances(t, workers, rounds, func(s *pgstore.Store, w, i int) error {
+		// Fresh IDs each time, as two detectors would mint them.
+		batch := []secmon.Alert{
+			{Rule: "brute_force", Subject: "ip:1", LastSeen: at.Add(time.Duration(i) * time.Second), Count: 2},
+			{Rule: "brute_force", Subject: fmt.Sprintf("w%d", w), LastSeen: at},
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range rounds {
-				// Fresh IDs each time, as two detectors would mint them.
-				batch := []secmon.Alert{
-					{Rule: "brute_force", Subject: "ip:1", LastSeen: at.Add(time.Duration(i) * time.Second), Count: 2},
-					{Rule: "brute_force", Subject: fmt.Sprintf("w%d", w), LastSeen: at},
-				}
-				if err := s.UpsertAlerts(t.Context(), batch); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+		return s.UpsertAlerts(t.Context(), batch)
+	})
 	got, err := a.Alerts(t.Context(), secmon.AlertQuery{Subject: "ip:1"})
 	if err != nil {
 		t.Fatal(err)
@@ -332,45 +334,19 @@ func TestConcurrentAlertUpserts(t *testing.T) {
 // fields come from it.
 func TestConcurrentSessionFlushes(t *testing.T) {
 	t.Parallel()
-	pool := sqlschematest.Pool(t)
-	a := setup(t, pool, pgstore.Options{})
-	b, err := pgstore.New(pool, pgstore.Options{Schema: a.Schema()})
-	if err != nil {
-		t.Fatal(err)
-	}
 	at := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
 	const workers, rounds, sessions = 4, 30, 50
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	for w := range workers {
-		s := a
-		if w%2 == 1 {
-			s = b
+	a := raceInstances(t, workers, rounds, func(s *pgstore.Store, w, i int) error {
+		// Worker w sends times w, w+workers, ...: interleaved, and the
+		// newest overall comes from the last worker's last round.
+		tick := i*workers + w
+		beats := make([]secmon.SessionBeat, sessions)
+		for j := range beats {
+			beats[j] = secmon.SessionBeat{SessionID: fmt.Sprintf("s%02d", j), UserID: "u",
+				UserAgent: fmt.Sprint(tick), Time: at.Add(time.Duration(tick) * time.Second)}
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range rounds {
-				// Worker w sends times w, w+workers, ...: interleaved, and the
-				// newest overall comes from the last worker's last round.
-				tick := i*workers + w
-				beats := make([]secmon.SessionBeat, sessions)
-				for j := range beats {
-					beats[j] = secmon.SessionBeat{SessionID: fmt.Sprintf("s%02d", j), UserID: "u",
-						UserAgent: fmt.Sprint(tick), Time: at.Add(time.Duration(tick) * time.Second)}
-				}
-				if err := s.UpsertSessions(t.Context(), beats); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+		return s.UpsertSessions(t.Context(), beats)
+	})
 	got, err := a.ActiveSessions(t.Context(), secmon.SessionQuery{})
 	if err != nil {
 		t.Fatal(err)
@@ -482,59 +458,21 @@ func TestSubscribeAlertsSurvivesTerminatedBackend(t *testing.T) {
 	admin := sqlschematest.Pool(t)
 	writer := setup(t, admin, pgstore.Options{})
 	app := sqlschematest.RandomName("secmon_t_listen_")
-	cfg, err := pgxpool.ParseConfig(testenv.DatabaseURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.ConnConfig.RuntimeParams["application_name"] = app
-	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := configuredPool(t, func(cfg *pgxpool.Config) { cfg.ConnConfig.RuntimeParams["application_name"] = app })
 	listener, err := pgstore.New(pool, pgstore.Options{Schema: writer.Schema()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := make(chan secmon.Alert, 100)
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- listener.SubscribeAlerts(ctx, func(a secmon.Alert) { got <- a }) }()
-
-	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	receive := func(subject string) {
-		t.Helper()
-		deadline := time.After(30 * time.Second)
-		tick := time.NewTicker(50 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case a := <-got:
-				if a.Subject == subject {
-					return
-				}
-			case <-tick.C:
-				if err := writer.UpsertAlerts(ctx, []secmon.Alert{{Rule: "r", Subject: subject, LastSeen: at}}); err != nil {
-					t.Fatal(err)
-				}
-			case <-deadline:
-				t.Fatalf("no announcement for %s within 30s", subject)
-			}
-		}
-	}
-	receive("before")
+	sub := subscribe(t, listener)
+	sub.receive(t, writer, "before")
 	var killed int
 	err = admin.QueryRow(t.Context(), `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))
 FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&killed)
 	if err != nil || killed == 0 {
 		t.Fatalf("terminated %d backends of the listening pool (%v), want its listening one", killed, err)
 	}
-	receive("after")
-	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Errorf("SubscribeAlerts returned %v, want context.Canceled", err)
-	}
+	sub.receive(t, writer, "after")
+	sub.stop(t)
 }
 
 // TestStatementTimeoutStopsTheServer checks that a statement the Store
@@ -544,21 +482,9 @@ FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&killed)
 func TestStatementTimeoutStopsTheServer(t *testing.T) {
 	t.Parallel()
 	pool := sqlschematest.Pool(t)
-	s := setup(t, pool, pgstore.Options{StatementTimeout: 200 * time.Millisecond})
-	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	if err := s.UpsertSessions(t.Context(), []secmon.SessionBeat{{SessionID: "s1", UserID: "u", Time: at}}); err != nil {
-		t.Fatal(err)
-	}
-	tx, err := pool.Begin(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(context.Background())
-	var holder int
-	if err := tx.QueryRow(t.Context(), "SELECT pg_backend_pid() FROM "+table(s, "active_sessions")+" WHERE session_id = 's1' FOR UPDATE").Scan(&holder); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.RevokeSession(t.Context(), "s1", at); !errors.Is(err, pgstore.ErrStatementTimeout) {
+	s := sessionStore(t, pool, 200*time.Millisecond)
+	tx, holder := lockSession(t, pool, s)
+	if err := s.RevokeSession(t.Context(), "s1", sessionAt); !errors.Is(err, pgstore.ErrStatementTimeout) {
 		t.Fatalf("RevokeSession on a locked row = %v, want ErrStatementTimeout", err)
 	}
 	// Wait until no backend is blocked behind the lock holder any more;

@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
+	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/secmon-go/secmon"
+	"github.com/secmon-go/secmon/internal/faulttest"
 	"github.com/secmon-go/secmon/internal/testenv"
 	"github.com/secmon-go/secmon/sqlschema/sqlschematest"
 	"github.com/secmon-go/secmon/store/pgstore"
@@ -89,26 +89,8 @@ func TestNewRejectsBadOptions(t *testing.T) {
 // TestErrorsHideSecrets checks that a connection failure names the
 // operation but not the password of the pool's connection string.
 func TestErrorsHideSecrets(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0") // accepts, then hangs up
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
 	const password = "s3cret-Pa55word"
-	pool, err := pgxpool.New(context.Background(), "postgres://secmon:"+password+"@"+ln.Addr().String()+"/db?sslmode=disable&connect_timeout=2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := sqlschematest.HangUpPool(t, password)
 	s, err := pgstore.New(pool, pgstore.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -244,16 +226,8 @@ func TestDefaultPartitionRowsMoveOnMaintain(t *testing.T) {
 
 func partitions(t *testing.T, pool *pgxpool.Pool, s *pgstore.Store) []string {
 	t.Helper()
-	rows, err := pool.Query(t.Context(), `SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+	return sqlschematest.Strings(t, pool, `SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
  WHERE i.inhparent = $1::regclass ORDER BY 1`, table(s, "security_events"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return names
 }
 
 func TestPurgeDropsWholePartitions(t *testing.T) {
@@ -284,25 +258,16 @@ func TestPurgeDropsWholePartitions(t *testing.T) {
 	}
 	after := partitions(t, pool, s)
 	for _, gone := range []string{"security_events_p20260701"} {
-		if !contains(before, gone) || contains(after, gone) {
+		if !slices.Contains(before, gone) || slices.Contains(after, gone) {
 			t.Errorf("partition %s: before %v, after %v; want it dropped", gone, before, after)
 		}
 	}
-	if !contains(after, "security_events_p20260702") || !contains(after, "security_events_default") {
+	if !slices.Contains(after, "security_events_p20260702") || !slices.Contains(after, "security_events_default") {
 		t.Errorf("partitions after purge: %v", after)
 	}
 	if n := count(t, pool, "SELECT count(*) FROM "+table(s, "security_events")); n != 5 {
 		t.Errorf("%d events left, want 5", n)
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func TestMaintainSkippedWhileAnotherHoldsTheLock(t *testing.T) {
@@ -340,25 +305,47 @@ func TestMaintainSkippedWhileAnotherHoldsTheLock(t *testing.T) {
 	}
 }
 
-func TestStatementTimeout(t *testing.T) {
-	t.Parallel()
-	pool := sqlschematest.Pool(t)
-	s := setup(t, pool, pgstore.Options{StatementTimeout: 300 * time.Millisecond})
-	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	if err := s.UpsertSessions(t.Context(), []secmon.SessionBeat{{SessionID: "s1", UserID: "u", Time: at}}); err != nil {
+// sessionAt is the time of the one heartbeat sessionStore stores.
+var sessionAt = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// sessionStore returns a store with the given statement timeout on a new
+// schema holding one session, s1, last seen at sessionAt.
+func sessionStore(t *testing.T, pool *pgxpool.Pool, timeout time.Duration) *pgstore.Store {
+	t.Helper()
+	s := setup(t, pool, pgstore.Options{StatementTimeout: timeout})
+	if err := s.UpsertSessions(t.Context(), []secmon.SessionBeat{{SessionID: "s1", UserID: "u", Time: sessionAt}}); err != nil {
 		t.Fatal(err)
 	}
-	// Another transaction holds the row: the revocation waits on its lock
-	// until the statement timeout cancels it.
+	return s
+}
+
+// lockSession begins a transaction on pool that locks the row of session
+// s1 in s's schema (FOR UPDATE) and returns it with the server process ID
+// holding the lock. The transaction is rolled back when t ends unless it
+// was ended before.
+func lockSession(t *testing.T, pool *pgxpool.Pool, s *pgstore.Store) (pgx.Tx, int) {
+	t.Helper()
 	tx, err := pool.Begin(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tx.Rollback(context.Background())
-	if _, err := tx.Exec(t.Context(), "SELECT 1 FROM "+table(s, "active_sessions")+" WHERE session_id = 's1' FOR UPDATE"); err != nil {
+	t.Cleanup(func() { tx.Rollback(context.Background()) })
+	var holder int
+	if err := tx.QueryRow(t.Context(), "SELECT pg_backend_pid() FROM "+table(s, "active_sessions")+" WHERE session_id = 's1' FOR UPDATE").Scan(&holder); err != nil {
 		t.Fatal(err)
 	}
-	err = s.RevokeSession(t.Context(), "s1", at)
+	return tx, holder
+}
+
+func TestStatementTimeout(t *testing.T) {
+	t.Parallel()
+	pool := sqlschematest.Pool(t)
+	s := sessionStore(t, pool, 300*time.Millisecond)
+	at := sessionAt
+	// Another transaction holds the row: the revocation waits on its lock
+	// until the statement timeout cancels it.
+	tx, _ := lockSession(t, pool, s)
+	err := s.RevokeSession(t.Context(), "s1", at)
 	if !errors.Is(err, pgstore.ErrStatementTimeout) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("RevokeSession on a locked row = %v, want ErrStatementTimeout", err)
 	}
@@ -378,14 +365,7 @@ func TestStatementTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tx, err = pool.Begin(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(context.Background())
-	if _, err := tx.Exec(t.Context(), "SELECT 1 FROM "+table(s, "active_sessions")+" WHERE session_id = 's1' FOR UPDATE"); err != nil {
-		t.Fatal(err)
-	}
+	lockSession(t, pool, s)
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
 	err = slow.RevokeSession(ctx, "s1", at)
@@ -404,10 +384,7 @@ func TestSubscribeAlertsAcrossInstances(t *testing.T) {
 	}
 	other := setup(t, pool, pgstore.Options{}) // another schema on the same database
 
-	got := make(chan secmon.Alert, 100)
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- listener.SubscribeAlerts(ctx, func(a secmon.Alert) { got <- a }) }()
+	sub := subscribe(t, listener)
 
 	// LISTEN takes effect at some point after the call; upsert until an
 	// announcement arrives.
@@ -419,16 +396,16 @@ func TestSubscribeAlertsAcrossInstances(t *testing.T) {
 wait:
 	for {
 		select {
-		case a := <-got:
+		case a := <-sub.got:
 			first = a
 			break wait
 		case <-tick.C:
 			noise := secmon.Alert{Rule: "other_schema", Subject: "x", LastSeen: at}
-			if err := other.UpsertAlerts(ctx, []secmon.Alert{noise}); err != nil {
+			if err := other.UpsertAlerts(t.Context(), []secmon.Alert{noise}); err != nil {
 				t.Fatal(err)
 			}
 			a := secmon.Alert{Rule: "brute_force_ip", Subject: "ip:203.0.113.9/32", Severity: secmon.SeverityHigh, LastSeen: at}
-			if err := writer.UpsertAlerts(ctx, []secmon.Alert{a}); err != nil {
+			if err := writer.UpsertAlerts(t.Context(), []secmon.Alert{a}); err != nil {
 				t.Fatal(err)
 			}
 		case <-deadline:
@@ -439,10 +416,10 @@ wait:
 		t.Errorf("announced alert = %+v", first)
 	}
 	// A status change is announced as well.
-	if err := writer.SetAlertStatus(ctx, first.ID, secmon.AlertResolved); err != nil {
+	if err := writer.SetAlertStatus(t.Context(), first.ID, secmon.AlertResolved); err != nil {
 		t.Fatal(err)
 	}
-	for a := range got {
+	for a := range sub.got {
 		if a.Rule == "other_schema" {
 			t.Fatalf("received another schema's alert: %+v", a)
 		}
@@ -450,129 +427,98 @@ wait:
 			break
 		}
 	}
-	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Errorf("SubscribeAlerts returned %v, want context.Canceled", err)
-	}
+	sub.stop(t)
 	if err := listener.SubscribeAlerts(t.Context(), nil); !errors.Is(err, secmon.ErrInvalid) {
 		t.Errorf("SubscribeAlerts(nil) = %v, want ErrInvalid", err)
 	}
 }
 
-// proxy forwards TCP connections to target until its connections are cut.
-type proxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	conns  []net.Conn
-	wg     sync.WaitGroup
-}
-
-func startProxy(t *testing.T, target string) *proxy {
+// configuredPool returns a pool on the test database with its
+// configuration changed by edit before it connects, closed when t ends.
+func configuredPool(t *testing.T, edit func(*pgxpool.Config)) *pgxpool.Pool {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	cfg, err := pgxpool.ParseConfig(testenv.DatabaseURL(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{ln: ln, target: target}
-	p.wg.Add(1)
-	go p.serve()
-	t.Cleanup(func() {
-		ln.Close()
-		p.cut()
-		p.wg.Wait()
-	})
-	return p
+	edit(cfg)
+	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
 }
 
-func (p *proxy) serve() {
-	defer p.wg.Done()
+// subscription is a SubscribeAlerts call running in a goroutine of its own
+// until stop, or until t ends.
+type subscription struct {
+	got    chan secmon.Alert
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// subscribe starts listener.SubscribeAlerts, delivering to sub.got.
+func subscribe(t *testing.T, listener *pgstore.Store) *subscription {
+	ctx, cancel := context.WithCancel(t.Context())
+	sub := &subscription{got: make(chan secmon.Alert, 100), cancel: cancel, done: make(chan error, 1)}
+	go func() { sub.done <- listener.SubscribeAlerts(ctx, func(a secmon.Alert) { sub.got <- a }) }()
+	return sub
+}
+
+// receive upserts an alert about subject through writer every 50ms until
+// the subscription delivers one about it; t fails after 30s without.
+func (sub *subscription) receive(t *testing.T, writer *pgstore.Store, subject string) {
+	t.Helper()
+	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	deadline := time.After(30 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
 	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
+		select {
+		case a := <-sub.got:
+			if a.Subject == subject {
+				return
+			}
+		case <-tick.C:
+			if err := writer.UpsertAlerts(t.Context(), []secmon.Alert{{Rule: "r", Subject: subject, LastSeen: at}}); err != nil {
+				t.Fatal(err)
+			}
+		case <-deadline:
+			t.Fatalf("no announcement for %s within 30s", subject)
 		}
-		u, err := net.Dial("tcp", p.target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, c, u)
-		p.mu.Unlock()
-		p.wg.Add(2)
-		go func() { defer p.wg.Done(); io.Copy(u, c); u.Close() }()
-		go func() { defer p.wg.Done(); io.Copy(c, u); c.Close() }()
 	}
 }
 
-// cut closes every connection made so far, as a network failure would.
-func (p *proxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
+// stop cancels the subscription and checks it ended for that reason.
+func (sub *subscription) stop(t *testing.T) {
+	t.Helper()
+	sub.cancel()
+	if err := <-sub.done; !errors.Is(err, context.Canceled) {
+		t.Errorf("SubscribeAlerts returned %v, want context.Canceled", err)
 	}
-	p.conns = nil
 }
 
 func TestSubscribeAlertsReconnects(t *testing.T) {
 	t.Parallel()
 	direct := sqlschematest.Pool(t)
 	writer := setup(t, direct, pgstore.Options{})
-
-	cfg, err := pgxpool.ParseConfig(testenv.DatabaseURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	px := startProxy(t, net.JoinHostPort(cfg.ConnConfig.Host, fmt.Sprint(cfg.ConnConfig.Port)))
-	host, port, _ := net.SplitHostPort(px.ln.Addr().String())
-	cfg.ConnConfig.Host = host
-	fmt.Sscan(port, &cfg.ConnConfig.Port)
-	proxied, err := pgxpool.NewWithConfig(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxied.Close()
+	px := faulttest.NewProxy(t, net.JoinHostPort(direct.Config().ConnConfig.Host, fmt.Sprint(direct.Config().ConnConfig.Port)))
+	proxied := configuredPool(t, func(cfg *pgxpool.Config) {
+		host, port, _ := net.SplitHostPort(px.Addr())
+		cfg.ConnConfig.Host = host
+		fmt.Sscan(port, &cfg.ConnConfig.Port)
+	})
 	listener, err := pgstore.New(proxied, pgstore.Options{Schema: writer.Schema()})
 	if err != nil {
 		t.Fatal(err)
 	}
-
-	got := make(chan secmon.Alert, 100)
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- listener.SubscribeAlerts(ctx, func(a secmon.Alert) { got <- a }) }()
-
-	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	receive := func(subject string) {
-		t.Helper()
-		deadline := time.After(30 * time.Second)
-		tick := time.NewTicker(50 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case a := <-got:
-				if a.Subject == subject {
-					return
-				}
-			case <-tick.C:
-				if err := writer.UpsertAlerts(ctx, []secmon.Alert{{Rule: "r", Subject: subject, LastSeen: at}}); err != nil {
-					t.Fatal(err)
-				}
-			case <-deadline:
-				t.Fatalf("no announcement for %s within 30s", subject)
-			}
-		}
-	}
-	receive("before")
-	px.cut() // the listening connection breaks
-	receive("after")
-	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Errorf("SubscribeAlerts returned %v, want context.Canceled", err)
-	}
+	sub := subscribe(t, listener)
+	sub.receive(t, writer, "before")
+	px.Cut() // the listening connection breaks
+	px.Restore()
+	sub.receive(t, writer, "after")
+	sub.stop(t)
 }
 
 // TestMaintainWithOneConnection shows maintenance needs a single
@@ -581,16 +527,7 @@ func TestMaintainWithOneConnection(t *testing.T) {
 	t.Parallel()
 	pool := sqlschematest.Pool(t)
 	schema := sqlschematest.NewSchema(t, pool)
-	cfg, err := pgxpool.ParseConfig(testenv.DatabaseURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.MaxConns = 1
-	one, err := pgxpool.NewWithConfig(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer one.Close()
+	one := configuredPool(t, func(cfg *pgxpool.Config) { cfg.MaxConns = 1 })
 	s, err := pgstore.New(one, pgstore.Options{Schema: schema, StatementTimeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
