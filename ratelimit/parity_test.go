@@ -1,0 +1,87 @@
+package ratelimit
+
+import (
+	"context"
+	"math/rand/v2"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/secmon-go/secmon/internal/testenv"
+)
+
+// ageScript moves a bucket's stored arrival time back by ARGV[1]
+// microseconds, which to the GCRA script is the same as that much time
+// passing for this key. A missing key stays missing.
+var ageScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.call('DECRBY', KEYS[1], ARGV[1])
+end
+return 0
+`)
+
+// TestRedisMatchesMemory replays the same random traffic through the Redis
+// script and the Memory limiter and expects the same decisions. Memory is
+// given the Redis server's clock (TIME, read just before each call) plus the
+// simulated time; the Redis bucket is aged by the simulated time directly.
+// Steps are quarters of the emission interval, so no decision depends on the
+// few microseconds between reading TIME and running the script.
+func TestRedisMatchesMemory(t *testing.T) {
+	t.Parallel()
+	c := newRedisClient(t, testenv.RedisAddr(t))
+	prefix := testPrefix(t)
+	cleanupKeys(t, c, prefix)
+	ctx := context.Background()
+	for _, p := range []Policy{
+		{Name: "one", Limit: 1, Period: time.Minute},
+		{Name: "burst", Limit: 4, Period: time.Minute, Burst: 9},
+		{Name: "narrow", Limit: 10, Period: time.Minute, Burst: 2},
+		Heartbeat,
+	} {
+		t.Run(p.Name, func(t *testing.T) {
+			r := newRedisLimiter(t, c, RedisConfig{Policy: p, KeyPrefix: prefix + p.Name + ":", Timeout: 5 * time.Second})
+			m := newMemory(t, MemoryConfig{Policy: p})
+			quarter := p.Period / time.Duration(p.Limit) / 4
+			rng := rand.New(rand.NewPCG(7, uint64(p.Limit)))
+			var shift time.Duration // simulated time so far
+			for i := range 300 {
+				key := "k" + strconv.Itoa(rng.IntN(3))
+				step := time.Duration(rng.IntN(6)) * quarter
+				shift += step
+				for k := range 3 {
+					if err := ageScript.Run(ctx, c, []string{prefix + p.Name + ":k" + strconv.Itoa(k)}, step.Microseconds()).Err(); err != nil {
+						t.Fatal(err)
+					}
+				}
+				server, err := c.Time(ctx).Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				dr := mustAllow(t, r, key)
+				dm, err := m.AllowAt(key, server.Add(shift))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if dr.Allowed != dm.Allowed || dr.Remaining != dm.Remaining || dr.Limit != dm.Limit {
+					t.Fatalf("step %d key %s: Redis %+v, Memory %+v", i, key, dr, dm)
+				}
+				const slack = 50 * time.Millisecond // TIME to script, on a shared machine
+				if d := dm.RetryAfter - dr.RetryAfter; d < -slack || d > slack {
+					t.Fatalf("step %d key %s: RetryAfter Redis %v, Memory %v", i, key, dr.RetryAfter, dm.RetryAfter)
+				}
+				if d := dm.ResetAfter - dr.ResetAfter; d < -slack || d > slack {
+					t.Fatalf("step %d key %s: ResetAfter Redis %v, Memory %v", i, key, dr.ResetAfter, dm.ResetAfter)
+				}
+				ttl, err := c.PTTL(ctx, prefix+p.Name+":"+key).Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if dr.Allowed && (ttl <= 0 || ttl > dr.ResetAfter+time.Millisecond) {
+					t.Fatalf("step %d key %s: TTL %v after an allow with ResetAfter %v", i, key, ttl, dr.ResetAfter)
+				}
+			}
+		})
+	}
+}
