@@ -171,14 +171,18 @@ func (m *Monitor) evictSessionLocked() {
 // returns a *RateLimitedError matching ErrRateLimited; a limiter error lets
 // the activity through and is counted), stamps ID and Time when zero,
 // applies the privacy policy and queues the activity for a batched
-// InsertActivities. Apart from the limiter it does no I/O.
+// InsertActivities. Apart from the limiter it does no I/O, and the limiter
+// is asked without holding any Monitor lock, so a slow limiter delays only
+// its own caller (never Close, Log or Heartbeat).
 //
 // It returns a *FieldError for a missing UserID or an invalid identifier,
-// ErrQueueFull when the activity queue is full, and ErrClosed after Close.
+// ErrQueueFull when the activity queue is full, and ErrClosed after Close
+// (including when Close began while the limiter was being asked).
 func (m *Monitor) TrackActivity(ctx context.Context, a Activity) error {
 	m.closeMu.RLock()
-	defer m.closeMu.RUnlock()
-	if m.closed {
+	closed := m.closed
+	m.closeMu.RUnlock()
+	if closed {
 		return ErrClosed
 	}
 	if a.UserID == "" {
@@ -215,6 +219,11 @@ func (m *Monitor) TrackActivity(ctx context.Context, a Activity) error {
 		a.ID = newID(a.Time)
 	}
 	m.privacy.ApplyActivity(&a)
+	m.closeMu.RLock()
+	defer m.closeMu.RUnlock()
+	if m.closed {
+		return ErrClosed
+	}
 	select {
 	case m.activities <- a:
 	default:

@@ -1681,3 +1681,48 @@ func TestAlertCapacityBoundsMemory(t *testing.T) {
 		t.Errorf("stored alerts = %d, want 4", len(alerts))
 	}
 }
+
+// A slow ActivityLimiter (a rate limiter over the network) must not hold the
+// Monitor's close lock: Close would wait for it, and while Close waits every
+// Log and Heartbeat would wait too.
+func TestSlowActivityLimiterDoesNotBlockClose(t *testing.T) {
+	t.Parallel()
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	m, st, _ := setup(t, func(c *secmon.Config) {
+		c.AllowedActions = []string{"page_view"}
+		c.ActivityLimiter = secmon.RateLimiterFunc(func(ctx context.Context, _ string) (secmon.Decision, error) {
+			once.Do(func() { close(entered) })
+			<-release
+			return secmon.Decision{Allowed: true}, nil
+		})
+	})
+	tracked := make(chan error, 1)
+	go func() {
+		tracked <- m.TrackActivity(context.Background(), secmon.Activity{UserID: "u1", Action: "page_view"})
+	}()
+	<-entered
+	if err := m.Log(context.Background(), secmon.Event{Type: secmon.EventLoginFailure, UserID: "u2"}); err != nil {
+		t.Fatalf("Log = %v", err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- m.Close(context.Background()) }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Errorf("Close = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		close(release)
+		<-closed
+		<-tracked
+		t.Fatal("Close waited for the activity limiter")
+	}
+	close(release)
+	if err := <-tracked; !errors.Is(err, secmon.ErrClosed) {
+		t.Errorf("TrackActivity that finished after Close = %v, want ErrClosed", err)
+	}
+	if total, _ := st.writtenEvents(); total != 1 {
+		t.Errorf("written %d events, want 1", total)
+	}
+}
