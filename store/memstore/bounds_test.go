@@ -392,3 +392,72 @@ func TestReportsNeedBothBounds(t *testing.T) {
 		}
 	}
 }
+
+// A retried batch, partly stored already and interleaved with rows written
+// meanwhile, adds only the rows that are missing: events and activities
+// alike.
+func TestRetriedBatchesSkipStoredRows(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := setup(t, memstore.Config{})
+	var evs []secmon.Event
+	var acts []secmon.Activity
+	for i := range 10 {
+		evs = append(evs, ev(i))
+		acts = append(acts, secmon.Activity{ID: secmon.NewID(), Time: t0.Add(time.Duration(i) * time.Second), UserID: "u", Action: "page_view"})
+	}
+	// The first attempt stored the even rows only, then newer rows arrived.
+	for i := 0; i < 10; i += 2 {
+		if err := s.InsertEvents(ctx, evs[i:i+1]); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.InsertActivities(ctx, acts[i:i+1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	newer := ev(100)
+	if err := s.InsertEvents(ctx, []secmon.Event{newer}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.InsertActivities(ctx, []secmon.Activity{{ID: secmon.NewID(), Time: newer.Time, UserID: "u", Action: "page_view"}}); err != nil {
+		t.Fatal(err)
+	}
+	// The retry sends the whole batch, reversed and with a row repeated.
+	retryE := append([]secmon.Event{evs[3]}, evs...)
+	retryA := append([]secmon.Activity{acts[3]}, acts...)
+	for i, j := 0, len(retryE)-1; i < j; i, j = i+1, j-1 {
+		retryE[i], retryE[j] = retryE[j], retryE[i]
+		retryA[i], retryA[j] = retryA[j], retryA[i]
+	}
+	for range 2 {
+		if err := s.InsertEvents(ctx, retryE); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.InsertActivities(ctx, retryA); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gotE, err := s.QueryEvents(ctx, secmon.EventQuery{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotA, err := s.Activities(ctx, secmon.ActivityQuery{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gotE) != 11 || len(gotA) != 11 {
+		t.Fatalf("stored %d events and %d activities, want 11 of each", len(gotE), len(gotA))
+	}
+	ids := map[[16]byte]int{}
+	for _, e := range gotE {
+		ids[e.ID]++
+	}
+	for _, a := range gotA {
+		ids[a.ID]++
+	}
+	for id, n := range ids {
+		if n != 1 {
+			t.Errorf("ID %x stored %d times", id, n)
+		}
+	}
+}
