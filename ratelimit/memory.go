@@ -205,7 +205,9 @@ func (m *Memory) Allow(_ context.Context, key string) (secmon.Decision, error) {
 }
 
 // AllowAt is Allow at the given time, for callers that already know it and
-// for tests. Times may go backwards; a bucket never refills by that.
+// for tests. Times may go backwards: a bucket never gains tokens by that,
+// and one that the step would leave more than empty counts as empty, so
+// after a step back of any length a key waits at most one refill interval.
 func (m *Memory) AllowAt(key string, now time.Time) (secmon.Decision, error) {
 	return m.allow(key, int64(now.Sub(m.epoch)))
 }
@@ -233,6 +235,7 @@ func (m *Memory) allow(key string, n int64) (secmon.Decision, error) {
 	if found {
 		tat, d := m.decide(s.slots[i].tat, n)
 		s.slots[i].tat = tat
+		s.minTAT = min(s.minTAT, tat) // lower after a clock step back
 		s.mu.Unlock()
 		return d, nil
 	}
@@ -313,9 +316,12 @@ func (s *shard) rebuild(size int, now int64) {
 
 // decide applies GCRA to a bucket whose theoretical arrival time is tat and
 // returns the bucket's new tat with the Decision. A bucket is full when
-// tat <= now and empty when tat >= now+fill.
+// tat <= now and empty when tat >= now+fill. Going forward in time tat never
+// exceeds now+fill; after the clock steps back it may, and clamping it there
+// treats the bucket as empty, so a step back costs one interval's wait
+// rather than the length of the step.
 func (m *Memory) decide(tat, now int64) (int64, secmon.Decision) {
-	tat = max(tat, now)
+	tat = min(max(tat, now), now+m.fill)
 	next := tat + m.interval
 	allowAt := next - m.fill
 	if now < allowAt {

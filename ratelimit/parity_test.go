@@ -85,3 +85,28 @@ func TestRedisMatchesMemory(t *testing.T) {
 		})
 	}
 }
+
+// TestRedisServerClockBackwards stores a bucket whose arrival time lies an
+// hour ahead of the server clock, as after the server's clock stepped back an
+// hour, and expects the key to wait one interval, as Memory does, rather
+// than the hour.
+func TestRedisServerClockBackwards(t *testing.T) {
+	t.Parallel()
+	c := newRedisClient(t, testenv.RedisAddr(t))
+	prefix := testPrefix(t)
+	cleanupKeys(t, c, prefix)
+	ctx := context.Background()
+	r := newRedisLimiter(t, c, RedisConfig{Policy: Heartbeat, KeyPrefix: prefix, Timeout: 5 * time.Second})
+	server, err := c.Time(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ahead := server.Add(time.Hour).UnixMicro()
+	if err := c.Set(ctx, prefix+"k", strconv.FormatInt(ahead, 10), 2*time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	d := mustAllow(t, r, "k")
+	if d.Allowed || d.RetryAfter <= 29*time.Second || d.RetryAfter > 30*time.Second || d.ResetAfter > time.Minute {
+		t.Fatalf("bucket an hour ahead of the server clock: %+v, want denied for one interval (30s)", d)
+	}
+}

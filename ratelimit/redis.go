@@ -121,6 +121,8 @@ var _ secmon.RateLimiter = (*Redis)(nil)
 // gcraScript decides one request for KEYS[1]. ARGV[1] is the emission
 // interval and ARGV[2] the time an empty bucket takes to fill, both in
 // microseconds. It returns {allowed, remaining, retry_after_us, reset_after_us}.
+// A stored arrival time beyond now+fill (the server's clock stepped back)
+// counts as an empty bucket, as in Memory.decide.
 var gcraScript = redis.NewScript(`
 if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
@@ -129,6 +131,7 @@ local interval = tonumber(ARGV[1])
 local fill = tonumber(ARGV[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '')
 if tat == nil or tat < now then tat = now end
+if tat > now + fill then tat = now + fill end
 local nxt = tat + interval
 local allow_at = nxt - fill
 if now < allow_at then
