@@ -358,6 +358,16 @@ func truncate(s string, n int) string {
 // the detection worker finish its queue, then flushes everything, the alerts
 // its findings raised included, and stops all the goroutines.
 //
+// Writes are retried until the store accepts them, so every accepted event,
+// activity and session reaches the store exactly once, unless the store
+// rejects it as invalid or Close gives up first (the stores skip IDs
+// already written, and a session upsert keeps the newest beat). An alert's Count is
+// the exception: its increments are delivered at least once, so when
+// UpsertAlerts applies a batch yet returns an error (a timeout after the
+// commit, a connection lost before the reply) the retry adds the same
+// increments again and the stored Count overcounts by them. It never
+// undercounts.
+//
 // All methods are safe for concurrent use. A Monitor must be created with New.
 type Monitor struct {
 	cfg     Config

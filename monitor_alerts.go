@@ -122,6 +122,16 @@ func (m *Monitor) enqueueNotify(a Alert) {
 // ID, so the store merges them into whichever alert is open for the pair (a
 // new one if the host resolved the old). Subscribers then hear about each
 // updated alert with its total Count.
+//
+// Alert deltas are delivered at least once, not exactly once. Events,
+// activities and sessions are idempotent on retry (the stores skip event
+// and activity IDs already stored; a session upsert keeps the newest beat),
+// but a delta carries no key the store could recognise: when UpsertAlerts
+// applies a batch and still returns an error (a WriteTimeout that fires
+// after the commit, a connection lost before the reply), the retry adds
+// the same delta again and the stored Count exceeds the number of findings
+// by that delta. Counts therefore never undercount; an overcount needs an
+// ambiguous store failure and is bounded by the deltas pending at the time.
 func (m *Monitor) flushAlerts(ctx context.Context) error {
 	m.alertMu.Lock()
 	rows := m.alertRows[:0]
