@@ -177,19 +177,19 @@ func formatPolicy(p Policy) string {
 }
 
 // formatRateLimit renders d as a RateLimit item: r is the remaining quota
-// and t the seconds until a request is allowed again (when denied) or until
-// the quota is whole again (when allowed).
+// and t the seconds until a request is allowed again (when denied, at least
+// 1 like Retry-After) or until the quota is whole again (when allowed).
 func formatRateLimit(name string, d secmon.Decision) string {
-	t := d.ResetAfter
+	t := ceilSeconds(d.ResetAfter)
 	if !d.Allowed {
-		t = d.RetryAfter
+		t = max(ceilSeconds(d.RetryAfter), 1)
 	}
 	var b [96]byte
 	s := append(b[:0], name...)
 	s = append(s, ";r="...)
 	s = strconv.AppendInt(s, int64(max(d.Remaining, 0)), 10)
 	s = append(s, ";t="...)
-	s = strconv.AppendInt(s, ceilSeconds(t), 10)
+	s = strconv.AppendInt(s, t, 10)
 	return string(s)
 }
 

@@ -346,3 +346,18 @@ func TestMiddlewarePolicySource(t *testing.T) {
 		}
 	}
 }
+
+// TestMiddlewareDenyWithoutRetryAfter checks that a denial from a limiter
+// that leaves RetryAfter zero still tells the client to wait: Retry-After
+// and the RateLimit header's t agree on at least one second.
+func TestMiddlewareDenyWithoutRetryAfter(t *testing.T) {
+	t.Parallel()
+	deny := secmon.RateLimiterFunc(func(context.Context, string) (secmon.Decision, error) {
+		return secmon.Decision{Limit: 5}, nil
+	})
+	h := Middleware(deny, MiddlewareOptions{KeyFunc: func(*http.Request) (string, error) { return "k", nil }})(okHandler)
+	rec := serve(h, httptest.NewRequest(http.MethodGet, "/", nil))
+	if rec.Code != 429 || rec.Header().Get(HeaderRetryAfter) != "1" || rec.Header().Get(HeaderRateLimit) != `"default";r=0;t=1` {
+		t.Fatalf("denial with zero RetryAfter: %d %v", rec.Code, rec.Header())
+	}
+}
