@@ -2,13 +2,16 @@ package ratelimit
 
 import (
 	"context"
+	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/secmon-go/secmon"
 	"github.com/secmon-go/secmon/internal/testenv"
 )
 
@@ -108,5 +111,30 @@ func TestRedisServerClockBackwards(t *testing.T) {
 	d := mustAllow(t, r, "k")
 	if d.Allowed || d.RetryAfter <= 29*time.Second || d.RetryAfter > 30*time.Second || d.ResetAfter > time.Minute {
 		t.Fatalf("bucket an hour ahead of the server clock: %+v, want denied for one interval (30s)", d)
+	}
+}
+
+// TestRedisCallerCancelIsNotAnOutage cancels the caller's context before
+// Allow: the fail policy answers, but a healthy Redis is not reported as
+// failing and no outage warning is logged.
+func TestRedisCallerCancelIsNotAnOutage(t *testing.T) {
+	t.Parallel()
+	c := newRedisClient(t, testenv.RedisAddr(t))
+	prefix := testPrefix(t)
+	cleanupKeys(t, c, prefix)
+	var logged strings.Builder
+	log := slog.New(slog.NewTextHandler(&logged, nil))
+	r := newRedisLimiter(t, c, RedisConfig{Policy: Heartbeat, KeyPrefix: prefix, OnFailure: FailClosed, Logger: log})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	d, err := r.Allow(ctx, "k")
+	if err != nil || d.Allowed || d.Degraded != secmon.DegradedFailClosed {
+		t.Fatalf("cancelled caller: %+v, %v; want the fail policy's denial", d, err)
+	}
+	if st := r.Stats(); st.Failing || st.Degraded != 1 {
+		t.Fatalf("stats after a cancelled caller: %+v, want Degraded 1 and not Failing", st)
+	}
+	if logged.Len() != 0 {
+		t.Fatalf("cancelled caller logged: %s", logged.String())
 	}
 }

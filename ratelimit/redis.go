@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -236,9 +237,14 @@ func (r *Redis) Allow(ctx context.Context, key string) (secmon.Decision, error) 
 }
 
 // degrade answers per the FailPolicy after Redis failed with err.
+//
+// A caller that cancelled its context (a client that went away) says
+// nothing about Redis, so it is counted but neither marks Redis failing nor
+// logs; a passed deadline does, since Redis did not answer in time.
 func (r *Redis) degrade(ctx context.Context, key string, err error) (secmon.Decision, error) {
 	r.degraded.Add(1)
-	if !r.failing.Load() && r.failing.CompareAndSwap(false, true) && r.log != nil {
+	cancelled := errors.Is(ctx.Err(), context.Canceled)
+	if !cancelled && !r.failing.Load() && r.failing.CompareAndSwap(false, true) && r.log != nil {
 		r.log.LogAttrs(context.WithoutCancel(ctx), slog.LevelWarn, "ratelimit: redis unavailable, answering by fail policy",
 			slog.String("policy", r.policy.Name), slog.String("on_failure", r.onFailure.String()), slog.Any("error", err))
 	}
@@ -259,7 +265,7 @@ func (r *Redis) degrade(ctx context.Context, key string, err error) (secmon.Deci
 // RedisStats counts a Redis limiter's failures.
 type RedisStats struct {
 	Degraded uint64 // decisions the FailPolicy made because Redis could not answer
-	Failing  bool   // the most recent call to Redis failed
+	Failing  bool   // the most recent call to Redis failed (a caller's own cancellation does not count)
 }
 
 // Stats returns current counters.
