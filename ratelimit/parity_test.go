@@ -138,3 +138,32 @@ func TestRedisCallerCancelIsNotAnOutage(t *testing.T) {
 		t.Fatalf("cancelled caller logged: %s", logged.String())
 	}
 }
+
+// TestRedisIntervalNeverShorter checks that the microsecond arguments of the
+// Redis script never describe a faster rate than the Policy: an interval
+// that is not a whole number of microseconds rounds up, not down.
+func TestRedisIntervalNeverShorter(t *testing.T) {
+	t.Parallel()
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer c.Close()
+	for _, p := range []Policy{
+		{Limit: 2, Period: 3 * time.Microsecond},
+		{Limit: 3, Period: time.Second},
+		{Limit: 7, Period: time.Millisecond, Burst: 50},
+		Heartbeat,
+	} {
+		r, err := NewRedis(c, RedisConfig{Policy: p, OnFailure: FailClosed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		interval, _ := strconv.ParseInt(r.args[0].(string), 10, 64)
+		fill, _ := strconv.ParseInt(r.args[1].(string), 10, 64)
+		p = r.Policy()
+		if got := time.Duration(interval) * time.Microsecond; got < p.interval() || got >= p.interval()+time.Microsecond {
+			t.Errorf("%d per %v: script interval %v, policy interval %v", p.Limit, p.Period, got, p.interval())
+		}
+		if got := time.Duration(fill) * time.Microsecond; got < p.fill() {
+			t.Errorf("%d per %v burst %d: script fill %v shorter than %v", p.Limit, p.Period, p.Burst, got, p.fill())
+		}
+	}
+}

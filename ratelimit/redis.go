@@ -168,9 +168,12 @@ func NewRedis(client redis.UniversalClient, cfg RedisConfig) (*Redis, error) {
 		local:     cfg.Local,
 		maxKeyLen: cfg.MaxKeyLen,
 		log:       cfg.Logger,
+		// The script counts in microseconds; an interval that is not a
+		// whole number of them rounds up, so Redis is never more generous
+		// than the Policy.
 		args: []any{
-			strconv.FormatInt(p.interval().Microseconds(), 10),
-			strconv.FormatInt(p.interval().Microseconds()*int64(p.Burst), 10),
+			strconv.FormatInt(ceilMicros(p.interval()), 10),
+			strconv.FormatInt(ceilMicros(p.interval())*int64(p.Burst), 10),
 		},
 		burst: p.Burst,
 		retry: p.interval(),
@@ -195,6 +198,11 @@ func NewRedis(client redis.UniversalClient, cfg RedisConfig) (*Redis, error) {
 
 // Policy returns the limiter's policy with defaults filled in.
 func (r *Redis) Policy() Policy { return r.policy }
+
+// ceilMicros is d in whole microseconds, rounded up.
+func ceilMicros(d time.Duration) int64 {
+	return int64((d + time.Microsecond - 1) / time.Microsecond)
+}
 
 // Allow takes one token from key's bucket in one round trip to Redis. The
 // call ends by the earlier of ctx's deadline and the configured Timeout;
