@@ -32,4 +32,35 @@
 // RateLimit-Policy and RateLimit headers of the IETF httpapi draft; a denied
 // one gets 429 with Retry-After, or whatever the OnDenied hook writes (the
 // place to log a secmon.EventRateLimited event).
+//
+// # Limitations
+//
+// These follow from the design and are accepted rather than worked around:
+//
+//   - Memory stores a 64-bit hash, not the key: two keys whose hashes
+//     collide share a bucket. The seed is random per limiter, so clients
+//     cannot aim for a collision, and among a million keys the chance of any
+//     is below 10⁻⁷.
+//   - At its key cap Memory refuses new keys (Degraded ==
+//     secmon.DegradedKeyCap) rather than evict a limited one, so a flood of
+//     new keys can lock out other new keys until old buckets refill.
+//   - A bucket is one arrival time, not a (tokens, last) pair, so when the
+//     clock steps back (a Clock without a monotonic reading, or the Redis
+//     server's TIME) the token count cannot be kept as x/time/rate keeps
+//     it: a bucket the step would leave more than empty counts as empty,
+//     and the key waits at most one refill interval.
+//   - Memory counts in nanoseconds and Redis in microseconds; Period/Limit
+//     is truncated to the nanosecond in Memory and rounded up to the
+//     microsecond in Redis, so Redis is never looser than the Policy.
+//   - With FailLocal each instance limits on its own while Redis is down,
+//     so N instances together allow up to N times the limit.
+//   - A caller that cancels its own context gets the FailPolicy's answer;
+//     it counts in RedisStats.Degraded but does not mark Redis failing.
+//   - Middleware's default OnError answers 500, so a request with no key
+//     (no user for KeyByUser, or a peer address that is not an IP, as on a
+//     Unix socket listener, for KeyByIPGroup) is refused, never let through
+//     unlimited, unless OnError says otherwise.
+//   - RateLimit-Policy states Limit per Period in whole seconds: a Period
+//     that is not a whole number of seconds is rounded up and the quota
+//     scaled to match, so the header is an approximation for such periods.
 package ratelimit

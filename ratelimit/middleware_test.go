@@ -361,3 +361,23 @@ func TestMiddlewareDenyWithoutRetryAfter(t *testing.T) {
 		t.Fatalf("denial with zero RetryAfter: %d %v", rec.Code, rec.Header())
 	}
 }
+
+// TestKeyByIPGroupNoAddress checks that a peer address that is not an IP
+// (a Unix socket listener's "@" or an empty one) is ErrNoKey, refused by the
+// default OnError, and is not believed from X-Forwarded-For either.
+func TestKeyByIPGroupNoAddress(t *testing.T) {
+	t.Parallel()
+	m := newMemory(t, MemoryConfig{Policy: Login})
+	h := Middleware(m, MiddlewareOptions{KeyFunc: KeyByIPGroup(nil)})(okHandler)
+	for _, addr := range []string{"@", "", "not-an-ip:80"} {
+		r := httptest.NewRequest(http.MethodPost, "/login", nil)
+		r.RemoteAddr = addr
+		r.Header.Set("X-Forwarded-For", "203.0.113.9")
+		if _, err := KeyByIPGroup(nil)(r); !errors.Is(err, ErrNoKey) {
+			t.Errorf("RemoteAddr %q: err %v, want ErrNoKey", addr, err)
+		}
+		if rec := serve(h, r); rec.Code != http.StatusInternalServerError || rec.Body.String() == "ok" {
+			t.Errorf("RemoteAddr %q: %d %q, want refused with 500", addr, rec.Code, rec.Body)
+		}
+	}
+}
