@@ -157,15 +157,16 @@ type Config struct {
 	// DefaultQueueCapacity.
 	QueueCapacity int
 	// MaxPendingSessions bounds the distinct sessions waiting for the next
-	// flush; a beat for another session beyond it returns ErrQueueFull.
+	// flush or being written by the current one; a beat for another session
+	// beyond it returns ErrQueueFull.
 	// Default DefaultMaxPendingSessions. Each remembered session costs
 	// about 300 bytes plus its strings.
 	MaxPendingSessions int
 	// SessionTrackSize bounds the sessions remembered between flushes (their
 	// newest beat, IP group and user agent, for coalescing and the anomaly
 	// check). When full, a new session evicts an arbitrary one that is not
-	// waiting to be written; that session's next beat starts afresh. Pending
-	// sessions are never evicted, so at most SessionTrackSize +
+	// waiting or being written; that session's next beat starts afresh.
+	// Those sessions are never evicted, so at most SessionTrackSize +
 	// MaxPendingSessions are held. Default DefaultSessionTrackSize.
 	SessionTrackSize int
 	// SuppressWindow: findings for the same (rule, subject) arriving within
@@ -392,7 +393,10 @@ type Monitor struct {
 	sessions    map[string]*sessionEntry
 	pendingList []*sessionEntry // sessions with a beat to write
 	spareList   []*sessionEntry // the previous pendingList, reused by flushSessions (flushSem)
-	uaSeed      maphash.Seed
+	// sessHeld counts the sessions pending or being written: what
+	// MaxPendingSessions bounds and eviction must spare.
+	sessHeld int
+	uaSeed   maphash.Seed
 
 	alertMu sync.Mutex
 	alerts  map[alertKey]*alertState

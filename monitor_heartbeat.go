@@ -22,9 +22,10 @@ type sessionSeen struct {
 // sessionEntry is one session the Monitor remembers: its newest beat, what
 // the anomaly check saw, and whether the beat still has to be written.
 type sessionEntry struct {
-	beat    SessionBeat
-	seen    sessionSeen
-	pending bool // in pendingList
+	beat     SessionBeat
+	seen     sessionSeen
+	pending  bool // in pendingList
+	inflight bool // its beat is being written by flushSessions
 }
 
 // Session anomaly metadata: the "reason" key of a session_anomaly event says
@@ -44,15 +45,16 @@ const (
 // session_anomaly event (Severity medium, Metadata["reason"] one of
 // AnomalyIPGroup, AnomalyUserAgent, AnomalyBoth) through the Log pipeline.
 // Sessions are remembered in one map: when it holds SessionTrackSize
-// sessions, a new one evicts an arbitrary session that is not waiting to be
-// written (that session's next beat starts afresh); since pending sessions
-// are never evicted, the map holds at most SessionTrackSize +
+// sessions, a new one evicts an arbitrary session that is neither waiting
+// to be written nor being written (that session's next beat starts
+// afresh); since those are never evicted, the map holds at most SessionTrackSize +
 // MaxPendingSessions entries.
 //
 // Heartbeat returns a *FieldError for a beat without SessionID or UserID or
 // with an identifier or Fingerprint longer than MaxIDLen or holding control
 // characters, ErrQueueFull when MaxPendingSessions other sessions are
-// already waiting for the next flush, and ErrClosed after Close.
+// already waiting for the next flush or being written, and ErrClosed after
+// Close.
 func (m *Monitor) Heartbeat(ctx context.Context, b SessionBeat) error {
 	m.closeMu.RLock()
 	defer m.closeMu.RUnlock()
@@ -87,7 +89,8 @@ func (m *Monitor) Heartbeat(ctx context.Context, b SessionBeat) error {
 	var change string
 	m.sessMu.Lock()
 	e := m.sessions[b.SessionID]
-	if (e == nil || !e.pending) && len(m.pendingList) >= m.cfg.MaxPendingSessions {
+	held := e != nil && (e.pending || e.inflight)
+	if !held && m.sessHeld >= m.cfg.MaxPendingSessions {
 		m.sessMu.Unlock()
 		m.st.queueFull.Add(1)
 		return ErrQueueFull
@@ -125,6 +128,9 @@ func (m *Monitor) Heartbeat(ctx context.Context, b SessionBeat) error {
 		e.pending = true
 		m.pendingList = append(m.pendingList, e)
 	}
+	if !held {
+		m.sessHeld++
+	}
 	m.sessMu.Unlock()
 	m.st.beats.Add(1)
 	if pending {
@@ -155,7 +161,7 @@ func (m *Monitor) evictSessionLocked() {
 	}
 	probes := 0
 	for id, e := range m.sessions {
-		if !e.pending {
+		if !e.pending && !e.inflight {
 			delete(m.sessions, id)
 			return
 		}

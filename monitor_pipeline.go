@@ -322,34 +322,36 @@ func (m *Monitor) flushSessions(ctx context.Context) error {
 	rows := m.sessionRows[:0]
 	for _, e := range list {
 		rows = append(rows, e.beat)
-		e.pending = false
+		e.pending, e.inflight = false, true
 	}
 	m.sessMu.Unlock()
-	clear(list)
-	m.spareList = list[:0]
 
 	n := len(rows)
 	out, err := writeRows(m, ctx, "session", rows, m.store.UpsertSessions)
-	retry, written, rejected := compact(rows, out, err)
 
-	if len(retry) > 0 {
-		m.sessMu.Lock()
-		for _, b := range retry {
-			e := m.sessions[b.SessionID]
-			switch {
-			case e == nil: // forgotten meanwhile; the anomaly check starts afresh
-				e = &sessionEntry{beat: b}
-				m.sessions[b.SessionID] = e
-			case e.beat.Time.Before(b.Time):
-				e.beat = b
+	// The entries in flight were neither evicted nor uncounted meanwhile:
+	// a failed beat goes back to its own entry (the newest still wins), and
+	// the others stop being held unless a newer beat made them pending.
+	m.sessMu.Lock()
+	for i, e := range list {
+		if outcome(out, err, i) == rowRetry {
+			if e.beat.Time.Before(rows[i].Time) {
+				e.beat = rows[i]
 			}
 			if !e.pending {
 				e.pending = true
 				m.pendingList = append(m.pendingList, e)
 			}
 		}
-		m.sessMu.Unlock()
+		e.inflight = false
+		if !e.pending {
+			m.sessHeld--
+		}
 	}
+	m.sessMu.Unlock()
+	clear(list)
+	m.spareList = list[:0]
+	retry, written, rejected := compact(rows, out, err)
 	clear(retry)
 	m.sessionRows = rows[:0]
 

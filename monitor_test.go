@@ -1726,3 +1726,76 @@ func TestSlowActivityLimiterDoesNotBlockClose(t *testing.T) {
 		t.Errorf("written %d events, want 1", total)
 	}
 }
+
+// gatedSessions is a memstore whose UpsertSessions waits for the test: it
+// signals entered, then returns what release sends (writing on nil).
+type gatedSessions struct {
+	*memstore.Store
+	entered chan struct{}
+	release chan error
+}
+
+func (s *gatedSessions) UpsertSessions(ctx context.Context, beats []secmon.SessionBeat) error {
+	select {
+	case s.entered <- struct{}{}:
+	default:
+	}
+	select {
+	case err := <-s.release:
+		if err != nil {
+			return err
+		}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return s.Store.UpsertSessions(ctx, beats)
+}
+
+// Sessions whose write is in flight still hold memory (and return to the
+// pending list if the write fails), so they count against
+// MaxPendingSessions: a failed write must never leave more than
+// MaxPendingSessions sessions pending. A session already in flight may
+// still beat.
+func TestMaxPendingSessionsCountsWritesInFlight(t *testing.T) {
+	t.Parallel()
+	st := &gatedSessions{Store: memstore.New(), entered: make(chan struct{}, 1), release: make(chan error, 8)}
+	m, err := secmon.New(secmon.Config{Store: st, Clock: newFakeClock(), FlushInterval: time.Hour, MaxPendingSessions: 2,
+		MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	beat := func(id string) error { return m.Heartbeat(ctx, secmon.SessionBeat{SessionID: id, UserID: "u"}) }
+	for _, id := range []string{"s1", "s2"} {
+		if err := beat(id); err != nil {
+			t.Fatalf("Heartbeat(%s) = %v", id, err)
+		}
+	}
+	flushed := make(chan error, 1)
+	go func() { flushed <- m.Flush(ctx) }()
+	<-st.entered
+	if err := beat("s3"); !errors.Is(err, secmon.ErrQueueFull) {
+		t.Errorf("new session while 2 are being written: %v, want ErrQueueFull", err)
+	}
+	if err := beat("s1"); err != nil {
+		t.Errorf("session in flight beating again: %v", err)
+	}
+	st.release <- errOutage
+	if err := <-flushed; !errors.Is(err, errOutage) {
+		t.Fatalf("Flush = %v, want the outage", err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	var ue *secmon.UnflushedError
+	if err := m.Close(cctx); !errors.As(err, &ue) || ue.Sessions > 2 {
+		t.Errorf("Close = %v; want an UnflushedError with at most 2 sessions", err)
+	}
+	st.release <- nil
+	if err := m.Close(ctx); err != nil {
+		t.Errorf("second Close = %v", err)
+	}
+	got, err := st.Store.ActiveSessions(ctx, secmon.SessionQuery{})
+	if err != nil || len(got) != 2 {
+		t.Errorf("stored sessions %v, %v; want s1 and s2", got, err)
+	}
+}
