@@ -165,6 +165,9 @@ func NewMemory(cfg MemoryConfig) (*Memory, error) {
 	if sweep == 0 {
 		sweep = max(p.fill(), MinSweepInterval)
 	}
+	// Times are clamped to ±2⁶¹ ns; a longer interval would overflow
+	// n+sweep into a sweep at every call. 2⁶¹ ns is 73 years: never.
+	sweep = min(sweep, 1<<61)
 	m := &Memory{
 		policy:    p,
 		interval:  int64(p.interval()),

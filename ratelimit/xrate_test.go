@@ -1,12 +1,15 @@
 package ratelimit
 
 import (
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"testing"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/secmon-go/secmon/secmontest"
 )
 
 // TestMemoryDurationsMatchXTimeRate compares every field of Memory's
@@ -69,5 +72,22 @@ func TestMemoryDurationsMatchXTimeRate(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMemoryHugeSweepInterval checks that a SweepInterval near the largest
+// Duration means "rarely", not an overflow into sweeping at every call.
+func TestMemoryHugeSweepInterval(t *testing.T) {
+	t.Parallel()
+	for _, iv := range []time.Duration{math.MaxInt64, 1 << 62} {
+		// A clock after the limiter's creation, so the sum can overflow.
+		clk := secmontest.NewClock(time.Now().Add(time.Hour))
+		m := newMemory(t, MemoryConfig{Policy: Heartbeat, Clock: clk, Shards: 1, SweepInterval: iv})
+		mustAllow(t, m, "a")
+		clk.Advance(time.Minute) // a is full again, but no sweep is due
+		mustAllow(t, m, "b")
+		if st := m.Stats(); st.Evicted != 0 || st.Keys != 2 {
+			t.Fatalf("SweepInterval %v: %+v, want no sweep yet", iv, st)
+		}
 	}
 }
