@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -59,7 +60,8 @@ type RedisConfig struct {
 	// HashTag wraps the caller's key in braces (prefix + "{" + key + "}")
 	// so that Redis Cluster places it by the key alone. Keys holding '{'
 	// or '}' then place by the first braced part, which is still correct,
-	// only less evenly spread.
+	// only less evenly spread. With HashTag, KeyPrefix must not hold braces
+	// (they would place every key in one slot); NewRedis rejects it.
 	HashTag bool
 	// Timeout bounds each Allow call on top of the caller's deadline.
 	// Default DefaultRedisTimeout; negative means only the caller's
@@ -154,6 +156,9 @@ func NewRedis(client redis.UniversalClient, cfg RedisConfig) (*Redis, error) {
 	}
 	if cfg.MaxKeyLen < 0 {
 		return nil, &secmon.FieldError{Field: "MaxKeyLen", Reason: "is negative"}
+	}
+	if cfg.HashTag && strings.ContainsAny(cfg.KeyPrefix, "{}") {
+		return nil, &secmon.FieldError{Field: "KeyPrefix", Reason: "must not hold '{' or '}' when HashTag is set"}
 	}
 	if cfg.OnFailure < FailLocal || cfg.OnFailure > FailClosed {
 		return nil, &secmon.FieldError{Field: "OnFailure", Reason: "is not a FailPolicy"}

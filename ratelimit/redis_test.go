@@ -160,6 +160,14 @@ func TestNewRedisInvalid(t *testing.T) {
 	if _, err := NewRedis(c, RedisConfig{Policy: Activity, OnFailure: 7}); !errors.Is(err, secmon.ErrInvalid) {
 		t.Errorf("bad fail policy: %v", err)
 	}
+	// With HashTag each key must place by its own braces; a prefix holding
+	// braces would place every key by the prefix instead.
+	if _, err := NewRedis(c, RedisConfig{Policy: Activity, HashTag: true, KeyPrefix: "rl:{app}:"}); !errors.Is(err, secmon.ErrInvalid) {
+		t.Errorf("HashTag with a braced prefix: %v", err)
+	}
+	if _, err := NewRedis(c, RedisConfig{Policy: Activity, KeyPrefix: "rl:{app}:"}); err != nil {
+		t.Errorf("braced prefix without HashTag: %v", err)
+	}
 	r, err := NewRedis(c, RedisConfig{Policy: Activity, MaxKeyLen: 4})
 	if err != nil {
 		t.Fatal(err)
