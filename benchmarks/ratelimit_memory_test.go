@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,10 +32,13 @@ type rlSubject struct {
 	close func()
 }
 
-var rlSubjects = []struct {
+// rlSubjectDef names a limiter and builds a fresh one.
+type rlSubjectDef struct {
 	name string
 	make func(testing.TB) rlSubject
-}{
+}
+
+var rlSubjects = []rlSubjectDef{
 	{"secmon", func(tb testing.TB) rlSubject {
 		m, err := ratelimit.NewMemory(ratelimit.MemoryConfig{
 			Policy:  ratelimit.Policy{Limit: rlLimit, Period: rlPeriod},
@@ -107,18 +111,27 @@ func BenchmarkRateLimitHotKey(b *testing.B) {
 	}
 }
 
+// warmLimiter returns a new limiter of subject s that has seen every key once,
+// with the garbage of filling it collected.
+func warmLimiter(b *testing.B, s rlSubjectDef, keys []string) rlSubject {
+	b.Helper()
+	l := s.make(b)
+	ctx := context.Background()
+	for _, k := range keys {
+		l.allow(ctx, k)
+	}
+	runtime.GC()
+	return l
+}
+
 // BenchmarkRateLimitKeys100k: one goroutine, 100,000 keys in turn.
 func BenchmarkRateLimitKeys100k(b *testing.B) {
 	keys := rlKeys(100_000)
 	for _, s := range rlSubjects {
 		b.Run(s.name, func(b *testing.B) {
-			l := s.make(b)
+			l := warmLimiter(b, s, keys)
 			defer l.close()
 			ctx := context.Background()
-			for _, k := range keys {
-				l.allow(ctx, k)
-			}
-			runtime.GC()
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
@@ -137,19 +150,14 @@ func BenchmarkRateLimitParallel(b *testing.B) {
 	keys := rlKeys(100_000)
 	for _, s := range rlSubjects {
 		b.Run(s.name, func(b *testing.B) {
-			l := s.make(b)
+			l := warmLimiter(b, s, keys)
 			defer l.close()
 			ctx := context.Background()
-			for _, k := range keys {
-				l.allow(ctx, k)
-			}
-			runtime.GC()
 			b.ReportAllocs()
 			b.ResetTimer()
-			var start int
+			var start atomic.Int64
 			b.RunParallel(func(pb *testing.PB) {
-				start += 7919 // racy on purpose: only spreads starting points
-				i := start % len(keys)
+				i := int(start.Add(7919)) % len(keys) // spread the goroutines' starting points
 				for pb.Next() {
 					l.allow(ctx, keys[i])
 					if i++; i == len(keys) {
