@@ -13,6 +13,7 @@ import (
 
 	"github.com/secmon-go/secmon"
 	"github.com/secmon-go/secmon/detect"
+	"github.com/secmon-go/secmon/detect/rediscounters"
 	"github.com/secmon-go/secmon/internal/testenv"
 	"github.com/secmon-go/secmon/store/memstore"
 )
@@ -159,12 +160,12 @@ func BenchmarkMonitorLogAsyncDetector(b *testing.B) {
 	b.ReportMetric(float64(m.Stats().DetectDropped)/float64(b.N), "detectdropped/op")
 }
 
-// redisEngine returns the built-in detection rules over RedisCounters in
+// redisEngine returns the built-in detection rules over rediscounters.Counters in
 // the test Redis, under a key prefix deleted when the benchmark ends.
 func redisEngine(b *testing.B) *detect.Engine {
 	b.Helper()
 	client, prefix := testenv.RedisClient(b, "monitor-bench")
-	counters, err := detect.NewRedisCounters(client, detect.RedisConfig{Prefix: prefix})
+	counters, err := rediscounters.New(client, rediscounters.Config{Prefix: prefix})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -176,7 +177,7 @@ func redisEngine(b *testing.B) *detect.Engine {
 }
 
 // BenchmarkMonitorLogRedisDetector is Log with the built-in rules over
-// RedisCounters, which the Monitor runs on its detection worker. The worker
+// rediscounters.Counters, which the Monitor runs on its detection worker. The worker
 // does one Redis round trip per event and cannot keep up with this loop, so
 // most events find the detection queue full (detectdropped/op): the figure
 // is what Log costs a caller while detection waits on Redis.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/secmon-go/secmon"
 	"github.com/secmon-go/secmon/detect"
+	"github.com/secmon-go/secmon/detect/rediscounters"
 	"github.com/secmon-go/secmon/internal/testenv"
 )
 
@@ -494,7 +495,7 @@ func TestFlushHonoursContextWhileDetectorIsStuck(t *testing.T) {
 func TestRedisDetectionEngineThroughTheMonitor(t *testing.T) {
 	t.Parallel()
 	client, prefix := testenv.RedisClient(t, "monitor")
-	counters, err := detect.NewRedisCounters(client, detect.RedisConfig{Prefix: prefix})
+	counters, err := rediscounters.New(client, rediscounters.Config{Prefix: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -504,7 +505,7 @@ func TestRedisDetectionEngineThroughTheMonitor(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !engine.ObserveBlocks() {
-		t.Fatal("an engine over RedisCounters says it does not block")
+		t.Fatal("an engine over rediscounters.Counters says it does not block")
 	}
 	st := newTestStore(clock)
 	m, err := secmon.New(secmon.Config{Store: st, Clock: clock, Detector: engine, FlushInterval: time.Hour})

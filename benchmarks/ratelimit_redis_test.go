@@ -13,6 +13,7 @@ import (
 
 	"github.com/secmon-go/secmon/internal/testenv"
 	"github.com/secmon-go/secmon/ratelimit"
+	"github.com/secmon-go/secmon/ratelimit/redislimit"
 )
 
 // BenchmarkRateLimitRedis compares ratelimit.Redis with redis_rate, both
@@ -33,7 +34,7 @@ func BenchmarkRateLimitRedis(b *testing.B) {
 	}()
 
 	const rate = 1_000_000 // per second
-	sec, err := ratelimit.NewRedis(client, ratelimit.RedisConfig{
+	sec, err := redislimit.New(client, redislimit.Config{
 		Policy:    ratelimit.Policy{Limit: rate, Period: time.Second},
 		KeyPrefix: "secmonbench:" + run + ":secmon:",
 		// redis_rate has no per-call timeout; a generous one keeps a slow

@@ -81,7 +81,7 @@ const (
 // positive.
 var ErrBadOp = errors.New("detect: invalid counter op")
 
-func checkOp(op *Op) error {
+func (op *Op) Validate() error {
 	switch {
 	case op.Kind != OpCount && op.Kind != OpDistinct:
 		return fmt.Errorf("%w: unknown kind %d", ErrBadOp, op.Kind)
@@ -169,7 +169,7 @@ func NewMemoryCounters(cfg MemoryConfig) (*MemoryCounters, error) {
 // which case no op is recorded.
 func (c *MemoryCounters) Do(_ context.Context, now time.Time, ops []Op) error {
 	for i := range ops {
-		if err := checkOp(&ops[i]); err != nil {
+		if err := ops[i].Validate(); err != nil {
 			return err
 		}
 	}
@@ -253,7 +253,7 @@ func (e *memEntry) incr(ns int64, window time.Duration) int64 {
 // addDistinct records member hash h at ns and returns how many distinct
 // members were seen within the window ending at ns, h included. Members
 // seen only after ns (recorded by events that arrived before this late one)
-// are not counted, as OpCount and RedisCounters do not count them: a late
+// are not counted, as OpCount and the Redis counters do not count them: a late
 // or backdated event must not join occurrences up to a window apart.
 func (e *memEntry) addDistinct(h uint64, ns int64, window time.Duration, maxMembers int) int64 {
 	cut := ns - int64(window)

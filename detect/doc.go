@@ -27,19 +27,22 @@
 // declare counter operations ([Op]: a sliding-window count or a
 // distinct-member count per key), the engine runs all rules' operations for
 // the event in one [Counters.Do] call, and in a second phase
-// ([Rule.Evaluate]) each rule judges its results. [RedisCounters] executes
-// that call as one pipelined round trip; [MemoryCounters] keeps a hard cap on
+// ([Rule.Evaluate]) each rule judges its results. The package
+// detect/rediscounters executes that call as one pipelined round trip to
+// Redis (it is a package of its own, so a host counting in memory does not
+// link go-redis); [MemoryCounters] keeps a hard cap on
 // keys and bounded bytes per key, so a flood from a million sources costs
-// evictions, not memory.
+// evictions, not memory. The package detect/detecttest holds the contract
+// every Counters implementation must meet.
 //
 // When Redis fails, Observe returns the counter error with the findings of
 // the rules that need no counters (impossible travel, new country or
-// device, session hijack, privilege escalation); RedisCounters then stops
-// asking for RedisConfig.Backoff, so an outage costs one RedisConfig.Timeout
+// device, session hijack, privilege escalation); the Redis counters then
+// stop asking for their Backoff, so an outage costs one Timeout
 // per back-off rather than one per event. Every count key is created with
 // its expiry.
 //
-// With RedisCounters, instances share counts but each suppresses its own
+// With Redis counters, instances share counts but each suppresses its own
 // repeats, so a fleet of n instances reports an attack at most n times per
 // window; the Monitor's alert deduplication on (rule, subject) merges them.
 // The stateful rules (impossible travel, new country or device, session

@@ -168,8 +168,8 @@ type Config struct {
 	// rule values: the stateful rules keep their memory in the value.
 	Rules []Rule
 	// Counters holds the rules' sliding-window and distinct counts. nil means
-	// in-memory counters (MemoryCounters) with MaxKeys. Use RedisCounters to
-	// let several instances see one attack.
+	// in-memory counters (MemoryCounters) with MaxKeys. Use
+	// detect/rediscounters to let several instances see one attack.
 	Counters Counters
 	// MaxKeys caps the keys of the default in-memory counters; default
 	// DefaultMaxKeys. Setting it together with Counters is an error: cap
@@ -375,7 +375,7 @@ func (e *Engine) Stats() Stats {
 
 // ObserveBlocks implements [secmon.BlockingDetector]: it reports whether
 // Observe may wait on I/O, which is so unless the engine counts in memory
-// (*MemoryCounters, the default). Other Counters, RedisCounters among them,
+// (*MemoryCounters, the default). Other Counters, Redis counters among them,
 // are assumed to block, so a secmon.Monitor runs the engine on its detection
 // worker rather than in Log. Rules are assumed not to block; an engine whose
 // own rules do I/O over in-memory counters should be run with

@@ -1,12 +1,9 @@
 package detect
 
 import (
-	"bufio"
 	"context"
 	"net/netip"
-	"os"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -50,38 +47,6 @@ func only(fs []secmon.Finding, rule string) []secmon.Finding {
 		}
 	}
 	return out
-}
-
-// readScenario reads a testdata file: its events and its "# expect:" lines.
-func readScenario(t *testing.T, path string) ([]secmon.Event, []string) {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var want []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "# expect: "); ok && rest != "nothing" {
-			want = append(want, rest)
-		}
-	}
-	if _, err := f.Seek(0, 0); err != nil {
-		t.Fatal(err)
-	}
-	events, err := ReadEvents(f, 0)
-	if err != nil {
-		t.Fatalf("ReadEvents(%s): %v", path, err)
-	}
-	if len(events) == 0 {
-		t.Fatalf("%s holds no events", path)
-	}
-	slices.Sort(want)
-	if want == nil {
-		want = []string{}
-	}
-	return events, want
 }
 
 func replayAll(t *testing.T, d secmon.Detector, events []secmon.Event) []secmon.Finding {

@@ -2,7 +2,6 @@ package detect
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,33 +9,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/secmon-go/secmon"
 )
-
-// TestReplayScenarios replays every testdata stream through an engine with
-// the default rules and compares the findings with the file's "# expect:"
-// lines, exactly: a rule that fires when it should not fails the test as
-// surely as one that stays silent.
-func TestReplayScenarios(t *testing.T) {
-	t.Parallel()
-	files, err := filepath.Glob("testdata/*.jsonl")
-	if err != nil || len(files) < 20 {
-		t.Fatalf("testdata: %d files, %v", len(files), err)
-	}
-	for _, path := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(path), ".jsonl"), func(t *testing.T) {
-			t.Parallel()
-			events, want := readScenario(t, path)
-			fs := replayAll(t, newEngine(t, Config{}), events)
-			if diff := cmp.Diff(want, pairs(fs)); diff != "" {
-				t.Errorf("findings (-want +got):\n%s", diff)
-			}
-			for _, f := range fs {
-				if f.Time.IsZero() || f.Summary == "" || f.Evidence == nil || f.Action.Kind == "" || !f.Severity.Valid() {
-					t.Errorf("incomplete finding %+v", f)
-				}
-			}
-		})
-	}
-}
 
 // A thousand failed logins from one address within one window are one
 // finding; as the attack goes on, one more per window, each suggesting a

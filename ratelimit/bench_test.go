@@ -6,10 +6,6 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"testing"
-
-	"github.com/redis/go-redis/v9"
-
-	"github.com/secmon-go/secmon/internal/testenv"
 )
 
 func benchKeys(n int) []string {
@@ -81,21 +77,5 @@ func BenchmarkMiddleware(b *testing.B) {
 	for b.Loop() {
 		clear(w.Header())
 		h.ServeHTTP(w, r)
-	}
-}
-
-func BenchmarkRedisAllow(b *testing.B) {
-	c := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr(b), ContextTimeoutEnabled: true})
-	defer c.Close()
-	prefix := testPrefix(b)
-	cleanupKeys(b, c, prefix)
-	r := newRedisLimiter(b, c, RedisConfig{Policy: Policy{Limit: 1_000_000, Period: 1e9}, KeyPrefix: prefix, Timeout: 1e9})
-	ctx := context.Background()
-	_, _ = r.Allow(ctx, "warm")
-	b.ReportAllocs()
-	for b.Loop() {
-		if d, _ := r.Allow(ctx, "hot"); d.Degraded != "" {
-			b.Fatalf("degraded: %s", d.Degraded)
-		}
 	}
 }

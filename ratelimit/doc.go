@@ -10,12 +10,9 @@
 // number of keys without ever evicting a limited one. Use it for a single
 // instance, and in tests with a fake secmon.Clock or [Memory.AllowAt].
 //
-// [Redis] keeps the same buckets in Redis so several instances share one
-// limit: one Lua script (GCRA on the Redis server's clock) per decision. When
-// Redis cannot answer in time, a [FailPolicy] chooses between allowing,
-// denying and answering from a local Memory limiter, and the Decision's
-// Degraded field says which happened. Create the go-redis client with
-// ContextTimeoutEnabled: true so deadlines bound the socket wait.
+// The package ratelimit/redislimit keeps the same buckets in Redis so several
+// instances share one limit. It lives in a package of its own so that a host
+// limiting in memory does not link go-redis.
 //
 // # Policies
 //
@@ -46,16 +43,9 @@
 //     new keys can lock out other new keys until old buckets refill.
 //   - A bucket is one arrival time, not a (tokens, last) pair, so when the
 //     clock steps back (a Clock without a monotonic reading, or the Redis
-//     server's TIME) the token count cannot be kept as x/time/rate keeps
+//     server's TIME in redislimit) the token count cannot be kept as x/time/rate keeps
 //     it: a bucket the step would leave more than empty counts as empty,
 //     and the key waits at most one refill interval.
-//   - Memory counts in nanoseconds and Redis in microseconds; Period/Limit
-//     is truncated to the nanosecond in Memory and rounded up to the
-//     microsecond in Redis, so Redis is never looser than the Policy.
-//   - With FailLocal each instance limits on its own while Redis is down,
-//     so N instances together allow up to N times the limit.
-//   - A caller that cancels its own context gets the FailPolicy's answer;
-//     it counts in RedisStats.Degraded but does not mark Redis failing.
 //   - Middleware's default OnError answers 500, so a request with no key
 //     (no user for KeyByUser, or a peer address that is not an IP, as on a
 //     Unix socket listener, for KeyByIPGroup) is refused, never let through

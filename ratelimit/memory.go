@@ -134,7 +134,7 @@ var _ secmon.RateLimiter = (*Memory)(nil)
 // NewMemory returns a Memory limiter for cfg, or an error matching
 // secmon.ErrInvalid when cfg is invalid.
 func NewMemory(cfg MemoryConfig) (*Memory, error) {
-	p, err := cfg.Policy.withDefaults()
+	p, err := cfg.Policy.WithDefaults()
 	if err != nil {
 		return nil, err
 	}
@@ -163,15 +163,15 @@ func NewMemory(cfg MemoryConfig) (*Memory, error) {
 	}
 	sweep := cfg.SweepInterval
 	if sweep == 0 {
-		sweep = max(p.fill(), MinSweepInterval)
+		sweep = max(p.Fill(), MinSweepInterval)
 	}
 	// Times are clamped to ±2⁶¹ ns; a longer interval would overflow
 	// n+sweep into a sweep at every call. 2⁶¹ ns is 73 years: never.
 	sweep = min(sweep, 1<<61)
 	m := &Memory{
 		policy:    p,
-		interval:  int64(p.interval()),
-		fill:      int64(p.fill()),
+		interval:  int64(p.Interval()),
+		fill:      int64(p.Fill()),
 		burst:     p.Burst,
 		maxKeyLen: maxKeyLen,
 		sweep:     int64(sweep),

@@ -106,11 +106,11 @@ func Middleware(l secmon.RateLimiter, opts MiddlewareOptions) func(http.Handler)
 			return secmon.Decision{}, errNoLimiter
 		})
 	}
-	p, err := opts.Policy.withDefaults()
+	p, err := opts.Policy.WithDefaults()
 	if err != nil {
 		p = Policy{}
 		if pl, ok := l.(Policer); ok {
-			p, err = pl.Policy().withDefaults()
+			p, err = pl.Policy().WithDefaults()
 		}
 	}
 	name, policyHeader := `"default"`, ""

@@ -277,7 +277,7 @@ func TestFormatPolicy(t *testing.T) {
 		{Policy{Name: "sub", Limit: 5, Period: 100 * time.Millisecond}, `"sub";q=50;w=1`},
 		{Policy{Name: "odd", Limit: 3, Period: 1500 * time.Millisecond}, `"odd";q=4;w=2`},
 	} {
-		p, err := tc.p.withDefaults()
+		p, err := tc.p.WithDefaults()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -52,8 +52,11 @@ func errPolicy(field, reason string) error {
 	return &secmon.FieldError{Field: "Policy." + field, Reason: reason}
 }
 
-// withDefaults validates p and fills its defaults.
-func (p Policy) withDefaults() (Policy, error) {
+// WithDefaults validates p and returns it with its defaults filled in
+// (Name "default", Burst Limit). The error matches secmon.ErrInvalid. Limiter
+// implementations outside this package call it to accept the same policies
+// as Memory.
+func (p Policy) WithDefaults() (Policy, error) {
 	if p.Name == "" {
 		p.Name = "default"
 	}
@@ -81,7 +84,7 @@ func (p Policy) withDefaults() (Policy, error) {
 		return p, errPolicy("Limit", "is too high for Period: one request per microsecond at most")
 	}
 	// Burst × interval must fit in an int64 of nanoseconds with room to add "now".
-	if time.Duration(p.Burst) > (1<<61)/p.interval() {
+	if time.Duration(p.Burst) > (1<<61)/p.Interval() {
 		return p, errPolicy("Burst", "times the refill interval overflows")
 	}
 	return p, nil
@@ -91,11 +94,11 @@ func nameByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
 }
 
-// interval is the emission interval: the time one token takes to refill.
-func (p Policy) interval() time.Duration { return p.Period / time.Duration(p.Limit) }
+// Interval is the emission interval: the time one token takes to refill.
+func (p Policy) Interval() time.Duration { return p.Period / time.Duration(p.Limit) }
 
-// fill is the time an empty bucket takes to become full.
-func (p Policy) fill() time.Duration { return p.interval() * time.Duration(p.Burst) }
+// Fill is the time an empty bucket takes to become full: Burst × Interval.
+func (p Policy) Fill() time.Duration { return p.Interval() * time.Duration(p.Burst) }
 
 // Errors callers branch on.
 var (

@@ -18,8 +18,10 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/secmon-go/secmon"
 	"github.com/secmon-go/secmon/detect"
+	"github.com/secmon-go/secmon/detect/rediscounters"
 	"github.com/secmon-go/secmon/notify"
 	"github.com/secmon-go/secmon/ratelimit"
+	"github.com/secmon-go/secmon/ratelimit/redislimit"
 	"github.com/secmon-go/secmon/sqlschema"
 	"github.com/secmon-go/secmon/store/memstore"
 	"github.com/secmon-go/secmon/store/pgstore"
@@ -204,7 +206,7 @@ func (a *app) openLimits(ctx context.Context) (detect.Counters, error) {
 	}
 	a.limitsBackend = "redis"
 	for _, pl := range policies {
-		l, err := ratelimit.NewRedis(client, ratelimit.RedisConfig{
+		l, err := redislimit.New(client, redislimit.Config{
 			Policy: pl.p, KeyPrefix: a.cfg.RedisPrefix + "rl:" + pl.p.Name + ":", Logger: a.logger,
 		})
 		if err != nil {
@@ -212,7 +214,7 @@ func (a *app) openLimits(ctx context.Context) (detect.Counters, error) {
 		}
 		*pl.dst = l
 	}
-	return detect.NewRedisCounters(client, detect.RedisConfig{Prefix: a.cfg.RedisPrefix + "det:"})
+	return rediscounters.New(client, rediscounters.Config{Prefix: a.cfg.RedisPrefix + "det:"})
 }
 
 // close flushes the Monitor and releases the store, pools and clients. It is

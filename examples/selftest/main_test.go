@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/secmon-go/secmon/detect"
+	"github.com/secmon-go/secmon/detect/rediscounters"
 
 	"github.com/secmon-go/secmon/internal/testenv"
 	"github.com/secmon-go/secmon/sqlschema"
@@ -283,7 +284,7 @@ func TestRedisDetectionNeedsSharing(t *testing.T) {
 	defer deleteKeys(c, prefix)
 	var findings int
 	for i := range 2 {
-		counters, err := detect.NewRedisCounters(c, detect.RedisConfig{Prefix: fmt.Sprintf("%sapart%d:", prefix, i)})
+		counters, err := rediscounters.New(c, rediscounters.Config{Prefix: fmt.Sprintf("%sapart%d:", prefix, i)})
 		if err != nil {
 			t.Fatal(err)
 		}

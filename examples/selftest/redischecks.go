@@ -13,7 +13,9 @@ import (
 
 	"github.com/secmon-go/secmon"
 	"github.com/secmon-go/secmon/detect"
+	"github.com/secmon-go/secmon/detect/rediscounters"
 	"github.com/secmon-go/secmon/ratelimit"
+	"github.com/secmon-go/secmon/ratelimit/redislimit"
 )
 
 // RedisAddrVar names the variable holding the Redis host:port.
@@ -68,11 +70,11 @@ func checkRedisRateLimit(ctx context.Context, s *suite) error {
 	if err != nil {
 		return err
 	}
-	cfg := ratelimit.RedisConfig{Policy: ratelimit.Heartbeat, KeyPrefix: prefix + "rl:", OnFailure: ratelimit.FailClosed}
+	cfg := redislimit.Config{Policy: ratelimit.Heartbeat, KeyPrefix: prefix + "rl:", OnFailure: redislimit.FailClosed}
 	var instances [2]http.Handler
-	var limiters [2]*ratelimit.Redis
+	var limiters [2]*redislimit.Limiter
 	for i := range instances {
-		if limiters[i], err = ratelimit.NewRedis(c, cfg); err != nil {
+		if limiters[i], err = redislimit.New(c, cfg); err != nil {
 			return err
 		}
 		instances[i] = ratelimit.Middleware(limiters[i], ratelimit.MiddlewareOptions{
@@ -114,7 +116,7 @@ func checkRedisDetection(ctx context.Context, s *suite) error {
 	}
 	var engines [2]*detect.Engine
 	for i := range engines {
-		counters, err := detect.NewRedisCounters(c, detect.RedisConfig{Prefix: prefix + "detect:"})
+		counters, err := rediscounters.New(c, rediscounters.Config{Prefix: prefix + "detect:"})
 		if err != nil {
 			return err
 		}

@@ -1,4 +1,4 @@
-package detect
+package rediscounters
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 	"github.com/secmon-go/secmon"
+	"github.com/secmon-go/secmon/detect"
+	"github.com/secmon-go/secmon/detect/detecttest"
 	"github.com/secmon-go/secmon/internal/faulttest"
 )
 
@@ -39,7 +41,7 @@ func TestRedisKeysHavePrefixAndTTL(t *testing.T) {
 	t.Parallel()
 	client, prefix := redisSetup(t)
 	marker := strings.ToLower(uuid.NewString()[:8])
-	e := newEngine(t, Config{Counters: newRedisCounters(t, client, prefix)})
+	e := newEngine(t, detect.Config{Counters: newRedisCounters(t, client, prefix)})
 	ctx := context.Background()
 	// Event times near Redis' own clock, as live events are.
 	now := time.Now()
@@ -97,7 +99,7 @@ func TestRedisKeysHavePrefixAndTTL(t *testing.T) {
 
 // outageSetup returns an engine counting in the shared Redis through a
 // proxy the test owns, the proxy, and the counters' back-off clock.
-func outageSetup(t *testing.T) (*Engine, *faulttest.Proxy, *stepClock, *roundTrips) {
+func outageSetup(t *testing.T) (*detect.Engine, *faulttest.Proxy, *stepClock, *roundTrips) {
 	t.Helper()
 	direct, prefix := redisSetup(t)
 	px := faulttest.NewProxy(t, direct.Options().Addr)
@@ -108,11 +110,11 @@ func outageSetup(t *testing.T) (*Engine, *faulttest.Proxy, *stepClock, *roundTri
 	hook := &roundTrips{}
 	client.AddHook(hook)
 	clock := &stepClock{now: t0}
-	rc, err := NewRedisCounters(client, RedisConfig{Prefix: prefix, Timeout: 200 * time.Millisecond, Clock: clock})
+	rc, err := New(client, Config{Prefix: prefix, Timeout: 200 * time.Millisecond, Clock: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newEngine(t, Config{Counters: rc}), px, clock, hook
+	return newEngine(t, detect.Config{Counters: rc}), px, clock, hook
 }
 
 // While Redis is down, Observe returns the counter error and the findings
@@ -155,10 +157,10 @@ func TestRedisOutage(t *testing.T) {
 			hijack := event(0, secmon.EventLoginFailure, "2001:db8:9::5", "bob")
 			hijack.SessionID = "s1"
 			fs, err := observe(hijack)
-			if err == nil || errors.Is(err, ErrCountersUnavailable) {
+			if err == nil || errors.Is(err, ErrUnavailable) {
 				t.Fatalf("first failure: err = %v", err)
 			}
-			if got := pairs(fs); len(got) != 1 || got[0] != "session_hijack session:s1" {
+			if got := detecttest.Pairs(fs); len(got) != 1 || got[0] != "session_hijack session:s1" {
 				t.Fatalf("first failure: findings %v", got)
 			}
 			asked := hook.pipelines.Load()
@@ -172,7 +174,7 @@ func TestRedisOutage(t *testing.T) {
 					t.Fatalf("role_change during the outage: %v, %v", fs, err)
 				}
 				fs, err = observe(event(0, secmon.EventLoginFailure, "2001:db8:9::6", "bob"))
-				if !errors.Is(err, ErrCountersUnavailable) || len(fs) != 0 {
+				if !errors.Is(err, ErrUnavailable) || len(fs) != 0 {
 					t.Fatalf("during the back-off: %v, %v", fs, err)
 				}
 			}
@@ -187,14 +189,18 @@ func TestRedisOutage(t *testing.T) {
 			// Redis comes back; after the back-off the counts resume where
 			// they were: four before the outage, this is the fifth … tenth.
 			px.Restore()
-			clock.Advance(DefaultRedisBackoff)
+			clock.Advance(DefaultBackoff)
 			var found []secmon.Finding
 			for i := range 6 {
 				fs, err := observe(event(0, secmon.EventLoginFailure, fmt.Sprintf("2001:db8:9::%d", 10+i), ""))
 				if err != nil {
 					t.Fatalf("after the outage: %v", err)
 				}
-				found = append(found, only(fs, RuleBruteForceIP)...)
+				for _, f := range fs {
+					if f.Rule == detect.RuleBruteForceIP {
+						found = append(found, f)
+					}
+				}
 			}
 			if len(found) != 1 || found[0].Evidence["count"] != "10" {
 				t.Fatalf("after the outage: brute force findings %+v, want one at count 10", found)
@@ -208,16 +214,16 @@ func TestRedisOutage(t *testing.T) {
 func TestRedisCallerCancelNoBackoff(t *testing.T) {
 	t.Parallel()
 	client, prefix := redisSetup(t)
-	rc, err := NewRedisCounters(client, RedisConfig{Prefix: prefix})
+	rc, err := New(client, Config{Prefix: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := rc.Do(ctx, t0, []Op{CountOp("t", "k", time.Minute)}); err == nil {
+	if err := rc.Do(ctx, t0, []detect.Op{detect.CountOp("t", "k", time.Minute)}); err == nil {
 		t.Fatal("cancelled context: no error")
 	}
-	ops := []Op{CountOp("t", "k", time.Minute)}
+	ops := []detect.Op{detect.CountOp("t", "k", time.Minute)}
 	if err := rc.Do(context.Background(), t0, ops); err != nil {
 		t.Fatalf("after the caller's cancel: %v", err)
 	}

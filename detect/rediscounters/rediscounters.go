@@ -1,4 +1,4 @@
-package detect
+package rediscounters
 
 import (
 	"context"
@@ -11,47 +11,48 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/secmon-go/secmon"
+	"github.com/secmon-go/secmon/detect"
 )
 
-// DefaultRedisPrefix is the key prefix RedisCounters uses by default.
-const DefaultRedisPrefix = "secmon:detect:"
+// DefaultPrefix is the key prefix Counters uses by default.
+const DefaultPrefix = "secmon:detect:"
 
-// MaxRedisBuckets is the most sub-buckets RedisConfig.Buckets accepts.
-const MaxRedisBuckets = 60
+// MaxBuckets is the most sub-buckets Config.Buckets accepts.
+const MaxBuckets = 60
 
-// Defaults of RedisConfig.Timeout and RedisConfig.Backoff.
+// Defaults of Config.Timeout and Config.Backoff.
 const (
-	DefaultRedisTimeout = 250 * time.Millisecond
-	DefaultRedisBackoff = time.Second
+	DefaultTimeout = 250 * time.Millisecond
+	DefaultBackoff = time.Second
 )
 
-// ErrCountersUnavailable is returned (wrapped, with the failure that caused
-// it) by RedisCounters.Do while it backs off after a failure: Redis is not
+// ErrUnavailable is returned (wrapped, with the failure that caused
+// it) by Counters.Do while it backs off after a failure: Redis is not
 // asked, so the event costs no wait, and the engine still runs the rules that
 // need no counters.
-var ErrCountersUnavailable = errors.New("detect: counters unavailable")
+var ErrUnavailable = errors.New("rediscounters: counters unavailable")
 
-// RedisConfig configures [RedisCounters]. Zero fields mean the documented
+// Config configures [Counters]. Zero fields mean the documented
 // defaults.
-type RedisConfig struct {
-	// Prefix starts every key; default DefaultRedisPrefix. Instances that
+type Config struct {
+	// Prefix starts every key; default DefaultPrefix. Instances that
 	// must see one another's counts use the same prefix.
 	Prefix string
 	// Buckets is how many sub-buckets a window is split into; default
-	// Buckets (10), at most MaxRedisBuckets. More buckets make the window
+	// detect.Buckets (10), at most MaxBuckets. More buckets make the window
 	// edge sharper and each count read larger.
 	Buckets int
 	// Timeout bounds each Do call on top of the caller's deadline; default
-	// DefaultRedisTimeout, negative means only the caller's deadline.
+	// DefaultTimeout, negative means only the caller's deadline.
 	// go-redis honours context deadlines on the socket only when the
 	// client's options set ContextTimeoutEnabled: true; without it an
 	// unresponsive server holds a call for the client's ReadTimeout (3
 	// seconds by default).
 	Timeout time.Duration
 	// Backoff is how long Do stops asking Redis after a failed round trip:
-	// meanwhile it returns ErrCountersUnavailable at once, so an outage
+	// meanwhile it returns ErrUnavailable at once, so an outage
 	// costs one timeout per Backoff rather than one per event, and the
-	// counting rules skip those events. Default DefaultRedisBackoff;
+	// counting rules skip those events. Default DefaultBackoff;
 	// negative means ask Redis on every call. Failures caused by the
 	// caller's context do not start a back-off.
 	Backoff time.Duration
@@ -60,12 +61,12 @@ type RedisConfig struct {
 	Clock secmon.Clock
 }
 
-// RedisCounters is a [Counters] kept in Redis, so several instances of a
+// Counters is a [detect.Counters] kept in Redis, so several instances of a
 // service count one attack together.
 //
 // A count is one Redis string per sub-bucket (created by SET NX PX so that
 // it outlives its window by two sub-buckets, then INCR), read with MGET over
-// the window's other sub-buckets; like MemoryCounters it never includes an occurrence
+// the window's other sub-buckets; like detect.MemoryCounters it never includes an occurrence
 // older than the window and may miss the oldest sub-bucket's worth. A
 // distinct count is one HyperLogLog per sub-bucket (PFADD, PEXPIRE; should
 // a write be cut between the two, the next member of that sub-bucket sets
@@ -83,9 +84,9 @@ type RedisConfig struct {
 // clock.
 //
 // When a round trip fails, Do returns the error and then, for
-// RedisConfig.Backoff, returns ErrCountersUnavailable without asking Redis.
+// Config.Backoff, returns ErrUnavailable without asking Redis.
 // It is safe for concurrent use; its only state is that back-off.
-type RedisCounters struct {
+type Counters struct {
 	client  redis.UniversalClient
 	prefix  string
 	buckets int64
@@ -97,63 +98,63 @@ type RedisCounters struct {
 	lastErr   atomic.Pointer[error]
 }
 
-var _ Counters = (*RedisCounters)(nil)
+var _ detect.Counters = (*Counters)(nil)
 
-// NewRedisCounters returns counters kept in client, which the caller owns
-// and closes. It fails on a nil client or Buckets outside [0,
-// MaxRedisBuckets].
-func NewRedisCounters(client redis.UniversalClient, cfg RedisConfig) (*RedisCounters, error) {
+// New returns counters kept in client, which the caller owns
+// and closes. It fails on a nil client or detect.Buckets outside [0,
+// MaxBuckets].
+func New(client redis.UniversalClient, cfg Config) (*Counters, error) {
 	if client == nil {
-		return nil, fmt.Errorf("detect: NewRedisCounters: nil client")
+		return nil, fmt.Errorf("rediscounters: New: nil client")
 	}
-	if cfg.Buckets < 0 || cfg.Buckets > MaxRedisBuckets {
-		return nil, fmt.Errorf("detect: RedisConfig.Buckets %d is outside [0, %d]", cfg.Buckets, MaxRedisBuckets)
+	if cfg.Buckets < 0 || cfg.Buckets > MaxBuckets {
+		return nil, fmt.Errorf("rediscounters: Config.Buckets %d is outside [0, %d]", cfg.Buckets, MaxBuckets)
 	}
 	if cfg.Prefix == "" {
-		cfg.Prefix = DefaultRedisPrefix
+		cfg.Prefix = DefaultPrefix
 	}
 	if cfg.Buckets == 0 {
-		cfg.Buckets = Buckets
+		cfg.Buckets = detect.Buckets
 	}
 	if cfg.Timeout == 0 {
-		cfg.Timeout = DefaultRedisTimeout
+		cfg.Timeout = DefaultTimeout
 	}
 	if cfg.Backoff == 0 {
-		cfg.Backoff = DefaultRedisBackoff
+		cfg.Backoff = DefaultBackoff
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = secmon.SystemClock{}
 	}
-	return &RedisCounters{
+	return &Counters{
 		client: client, prefix: cfg.Prefix, buckets: int64(cfg.Buckets),
 		timeout: cfg.Timeout, backoff: cfg.Backoff, clock: cfg.Clock,
 	}, nil
 }
 
-type redisPlan struct {
-	cur   *redis.IntCmd   // INCR result (OpCount) or PFCOUNT result (OpDistinct)
-	older *redis.SliceCmd // MGET of the older sub-buckets (OpCount)
+type plan struct {
+	cur   *redis.IntCmd   // INCR result (detect.OpCount) or PFCOUNT result (detect.OpDistinct)
+	older *redis.SliceCmd // MGET of the older sub-buckets (detect.OpCount)
 }
 
-// Do implements [Counters] with one pipelined round trip. It returns
-// ErrBadOp for an invalid op (before contacting Redis), an error wrapping
-// ErrCountersUnavailable while backing off after a failure, and Redis'
+// Do implements [detect.Counters] with one pipelined round trip. It returns
+// detect.ErrBadOp for an invalid op (before contacting Redis), an error wrapping
+// ErrUnavailable while backing off after a failure, and Redis'
 // error otherwise.
-func (c *RedisCounters) Do(ctx context.Context, now time.Time, ops []Op) error {
+func (c *Counters) Do(ctx context.Context, now time.Time, ops []detect.Op) error {
 	if len(ops) == 0 {
 		return nil
 	}
 	for i := range ops {
-		if err := checkOp(&ops[i]); err != nil {
+		if err := ops[i].Validate(); err != nil {
 			return err
 		}
 	}
 	if c.backoff > 0 {
 		if until := c.downUntil.Load(); until != 0 && c.clock.Now().UnixNano() < until {
 			if last := c.lastErr.Load(); last != nil {
-				return fmt.Errorf("%w after: %w", ErrCountersUnavailable, *last)
+				return fmt.Errorf("%w after: %w", ErrUnavailable, *last)
 			}
-			return ErrCountersUnavailable
+			return ErrUnavailable
 		}
 	}
 	parent := ctx
@@ -163,7 +164,7 @@ func (c *RedisCounters) Do(ctx context.Context, now time.Time, ops []Op) error {
 		defer cancel()
 	}
 	ns := now.UnixNano()
-	plans := make([]redisPlan, len(ops))
+	plans := make([]plan, len(ops))
 	pipe := c.client.Pipeline()
 	var sb strings.Builder
 	for i := range ops {
@@ -180,7 +181,7 @@ func (c *RedisCounters) Do(ctx context.Context, now time.Time, ops []Op) error {
 			keys[j] = sb.String()
 		}
 		switch op.Kind {
-		case OpCount:
+		case detect.OpCount:
 			// SET NX PX creates the sub-bucket with its expiry and INCR
 			// keeps it: whichever prefix of the pipeline Redis executes
 			// (a write cut by a timeout), no count key lives forever.
@@ -189,14 +190,14 @@ func (c *RedisCounters) Do(ctx context.Context, now time.Time, ops []Op) error {
 			if len(keys) > 1 {
 				plans[i].older = pipe.MGet(ctx, keys[1:]...)
 			}
-		case OpDistinct:
+		case detect.OpDistinct:
 			pipe.PFAdd(ctx, keys[0], op.Member)
 			pipe.PExpire(ctx, keys[0], ttl)
 			plans[i].cur = pipe.PFCount(ctx, keys...)
 		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		err = fmt.Errorf("detect: redis counters: %w", err)
+		err = fmt.Errorf("rediscounters: redis counters: %w", err)
 		if c.backoff > 0 && parent.Err() == nil { // Redis' failure, not the caller's
 			c.lastErr.Store(&err)
 			c.downUntil.Store(c.clock.Now().Add(c.backoff).UnixNano())
@@ -216,7 +217,7 @@ func (c *RedisCounters) Do(ctx context.Context, now time.Time, ops []Op) error {
 				}
 				k, err := strconv.ParseInt(s, 10, 64)
 				if err != nil {
-					return fmt.Errorf("detect: redis counters: sub-bucket of %q holds a non-integer", ops[i].Key)
+					return fmt.Errorf("rediscounters: redis counters: sub-bucket of %q holds a non-integer", ops[i].Key)
 				}
 				n += k
 			}
@@ -224,4 +225,13 @@ func (c *RedisCounters) Do(ctx context.Context, now time.Time, ops []Op) error {
 		ops[i].Count = n
 	}
 	return nil
+}
+
+// floorDiv is a/b rounded towards negative infinity.
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
 }

@@ -1,12 +1,10 @@
-package detect
+package rediscounters
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"net"
-	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,6 +12,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
 	"github.com/secmon-go/secmon"
+	"github.com/secmon-go/secmon/detect"
+	"github.com/secmon-go/secmon/detect/detecttest"
 	"github.com/secmon-go/secmon/internal/testenv"
 )
 
@@ -46,19 +46,19 @@ func redisSetup(t testing.TB) (*redis.Client, string) {
 	return testenv.RedisClient(t, "detect")
 }
 
-func newRedisCounters(t testing.TB, client redis.UniversalClient, prefix string) *RedisCounters {
+func newRedisCounters(t testing.TB, client redis.UniversalClient, prefix string) *Counters {
 	t.Helper()
-	c, err := NewRedisCounters(client, RedisConfig{Prefix: prefix})
+	c, err := New(client, Config{Prefix: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
 }
 
-func TestRedisCountersContract(t *testing.T) {
+func TestCountersContract(t *testing.T) {
 	t.Parallel()
 	client, prefix := redisSetup(t)
-	counterContract(t, newRedisCounters(t, client, prefix), "")
+	detecttest.RunCounters(t, newRedisCounters(t, client, prefix), "")
 }
 
 // All rules' counter operations for one event go to Redis in exactly one
@@ -68,7 +68,7 @@ func TestRedisOneRoundTripPerEvent(t *testing.T) {
 	client, prefix := redisSetup(t)
 	hook := &roundTrips{}
 	client.AddHook(hook)
-	e := newEngine(t, Config{Counters: newRedisCounters(t, client, prefix)})
+	e := newEngine(t, detect.Config{Counters: newRedisCounters(t, client, prefix)})
 	ctx := context.Background()
 	// Warm the connection up: its handshake (HELLO, CLIENT SETINFO) is a
 	// once-per-connection cost, not a per-event one.
@@ -108,8 +108,8 @@ func TestRedisInstancesShareCounts(t *testing.T) {
 	client, prefix := redisSetup(t)
 	other := redis.NewClient(&redis.Options{Addr: client.Options().Addr})
 	t.Cleanup(func() { other.Close() })
-	a := newEngine(t, Config{Counters: newRedisCounters(t, client, prefix)})
-	b := newEngine(t, Config{Counters: newRedisCounters(t, other, prefix)})
+	a := newEngine(t, detect.Config{Counters: newRedisCounters(t, client, prefix)})
+	b := newEngine(t, detect.Config{Counters: newRedisCounters(t, other, prefix)})
 	var fs []secmon.Finding
 	for i := range 10 {
 		inst := a
@@ -128,35 +128,25 @@ func TestRedisInstancesShareCounts(t *testing.T) {
 		fs = append(fs, got...)
 	}
 	want := []string{"brute_force_ip ip:2001:db8:7:7::/64", "credential_stuffing ip:2001:db8:7:7::/64"}
-	if diff := cmp.Diff(want, pairs(fs)); diff != "" {
+	if diff := cmp.Diff(want, detecttest.Pairs(fs)); diff != "" {
 		t.Fatalf("(-want +got):\n%s", diff)
 	}
 	// A third instance with its own prefix counts alone.
-	c := newEngine(t, Config{Counters: newRedisCounters(t, client, prefix+"other:")})
+	c := newEngine(t, detect.Config{Counters: newRedisCounters(t, client, prefix+"other:")})
 	got, _ := c.Observe(context.Background(), event(time.Minute, secmon.EventLoginFailure, "2001:db8:7:7::99", "x"))
 	if len(got) != 0 {
 		t.Fatalf("separate prefix saw the shared counts: %+v", got)
 	}
 }
 
-// The replay scenarios give the same findings with counts kept in Redis.
-func TestRedisReplayScenarios(t *testing.T) {
+// The detect package's replay scenarios give the same findings with counts
+// kept in Redis.
+func TestReplayScenarios(t *testing.T) {
 	t.Parallel()
 	client, prefix := redisSetup(t)
-	files, _ := filepath.Glob("testdata/*.jsonl")
-	if len(files) == 0 {
-		t.Fatal("no testdata")
-	}
-	for _, path := range files {
-		name := strings.TrimSuffix(filepath.Base(path), ".jsonl")
-		t.Run(name, func(t *testing.T) {
-			events, want := readScenario(t, path)
-			e := newEngine(t, Config{Counters: newRedisCounters(t, client, prefix+name+":")})
-			if diff := cmp.Diff(want, pairs(replayAll(t, e, events))); diff != "" {
-				t.Errorf("findings (-want +got):\n%s", diff)
-			}
-		})
-	}
+	detecttest.RunScenarios(t, "../testdata", func(t *testing.T, name string) secmon.Detector {
+		return newEngine(t, detect.Config{Counters: newRedisCounters(t, client, prefix+name+":")})
+	})
 }
 
 // With Redis unreachable, Observe reports the error promptly and the rules
@@ -171,14 +161,14 @@ func TestRedisUnavailable(t *testing.T) {
 	ln.Close()
 	client := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
 	t.Cleanup(func() { client.Close() })
-	e := newEngine(t, Config{Counters: newRedisCounters(t, client, "x:")})
+	e := newEngine(t, detect.Config{Counters: newRedisCounters(t, client, "x:")})
 	role := event(0, secmon.EventRoleChange, "", "u")
 	fs, err := e.Observe(context.Background(), role)
 	if err != nil || len(fs) != 1 {
 		t.Fatalf("role_change: %v, %v", fs, err)
 	}
 	// The dial is refused (go-redis may retry it until the counters'
-	// Timeout ends the call): a counter error, never ErrBadOp.
+	// Timeout ends the call): a counter error, never detect.ErrBadOp.
 	_, err = e.Observe(context.Background(), event(0, secmon.EventLoginFailure, "192.0.2.1", "u"))
 	var op *net.OpError
 	if !(errors.As(err, &op) || errors.Is(err, context.DeadlineExceeded)) || e.Stats().CounterErrors != 1 {
@@ -186,29 +176,44 @@ func TestRedisUnavailable(t *testing.T) {
 	}
 	// Then the counters back off: the next event does not dial again.
 	_, err = e.Observe(context.Background(), event(time.Second, secmon.EventLoginFailure, "192.0.2.1", "u"))
-	if !errors.Is(err, ErrCountersUnavailable) || !errors.As(err, &op) && !errors.Is(err, context.DeadlineExceeded) {
+	if !errors.Is(err, ErrUnavailable) || !errors.As(err, &op) && !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("during the back-off: err = %v", err)
 	}
 }
 
-func TestNewRedisCountersErrors(t *testing.T) {
+func TestNewErrors(t *testing.T) {
 	t.Parallel()
-	if _, err := NewRedisCounters(nil, RedisConfig{}); err == nil {
+	if _, err := New(nil, Config{}); err == nil {
 		t.Error("nil client accepted")
 	}
 	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
 	defer client.Close()
-	for _, b := range []int{-1, MaxRedisBuckets + 1} {
-		if _, err := NewRedisCounters(client, RedisConfig{Buckets: b}); err == nil {
-			t.Errorf("Buckets %d accepted", b)
+	for _, b := range []int{-1, MaxBuckets + 1} {
+		if _, err := New(client, Config{Buckets: b}); err == nil {
+			t.Errorf("detect.Buckets %d accepted", b)
 		}
 	}
 	// Invalid ops fail before any network use.
 	c := newRedisCounters(t, client, "x:")
-	if err := c.Do(context.Background(), t0, []Op{CountOp("t", "", time.Minute)}); !errors.Is(err, ErrBadOp) {
+	if err := c.Do(context.Background(), t0, []detect.Op{detect.CountOp("t", "", time.Minute)}); !errors.Is(err, detect.ErrBadOp) {
 		t.Errorf("err = %v", err)
 	}
 	if err := c.Do(context.Background(), t0, nil); err != nil {
 		t.Errorf("no ops: %v", err)
+	}
+}
+
+// An engine counting in Redis tells the Monitor that Observe waits on the
+// network, so the Monitor runs it off the caller's goroutine.
+func TestEngineObserveBlocks(t *testing.T) {
+	t.Parallel()
+	// The client is never used: ObserveBlocks looks only at the type of
+	// the counters.
+	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	t.Cleanup(func() { client.Close() })
+	var d secmon.Detector = newEngine(t, detect.Config{Counters: newRedisCounters(t, client, "x:")})
+	bd, ok := d.(secmon.BlockingDetector)
+	if !ok || !bd.ObserveBlocks() {
+		t.Fatalf("an engine over Redis counters does not report that Observe blocks (%v)", ok)
 	}
 }

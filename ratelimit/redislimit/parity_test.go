@@ -1,4 +1,4 @@
-package ratelimit
+package redislimit
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/secmon-go/secmon"
 	"github.com/secmon-go/secmon/internal/testenv"
+	"github.com/secmon-go/secmon/ratelimit"
 )
 
 // ageScript moves a bucket's stored arrival time back by ARGV[1]
@@ -26,7 +27,7 @@ return 0
 `)
 
 // TestRedisMatchesMemory replays the same random traffic through the Redis
-// script and the Memory limiter and expects the same decisions. Memory is
+// script and the ratelimit.Memory limiter and expects the same decisions. ratelimit.Memory is
 // given the Redis server's clock (TIME, read just before each call) plus the
 // simulated time; the Redis bucket is aged by the simulated time directly.
 // Steps are quarters of the emission interval, so no decision depends on the
@@ -37,15 +38,15 @@ func TestRedisMatchesMemory(t *testing.T) {
 	prefix := testPrefix(t)
 	cleanupKeys(t, c, prefix)
 	ctx := context.Background()
-	for _, p := range []Policy{
+	for _, p := range []ratelimit.Policy{
 		{Name: "one", Limit: 1, Period: time.Minute},
 		{Name: "burst", Limit: 4, Period: time.Minute, Burst: 9},
 		{Name: "narrow", Limit: 10, Period: time.Minute, Burst: 2},
-		Heartbeat,
+		ratelimit.Heartbeat,
 	} {
 		t.Run(p.Name, func(t *testing.T) {
-			r := newRedisLimiter(t, c, RedisConfig{Policy: p, KeyPrefix: prefix + p.Name + ":", Timeout: 5 * time.Second})
-			m := newMemory(t, MemoryConfig{Policy: p})
+			r := newRedisLimiter(t, c, Config{Policy: p, KeyPrefix: prefix + p.Name + ":", Timeout: 5 * time.Second})
+			m := newMemory(t, ratelimit.MemoryConfig{Policy: p})
 			quarter := p.Period / time.Duration(p.Limit) / 4
 			rng := rand.New(rand.NewPCG(7, uint64(p.Limit)))
 			var shift time.Duration // simulated time so far
@@ -68,14 +69,14 @@ func TestRedisMatchesMemory(t *testing.T) {
 					t.Fatal(err)
 				}
 				if dr.Allowed != dm.Allowed || dr.Remaining != dm.Remaining || dr.Limit != dm.Limit {
-					t.Fatalf("step %d key %s: Redis %+v, Memory %+v", i, key, dr, dm)
+					t.Fatalf("step %d key %s: Redis %+v, ratelimit.Memory %+v", i, key, dr, dm)
 				}
 				const slack = 50 * time.Millisecond // TIME to script, on a shared machine
 				if d := dm.RetryAfter - dr.RetryAfter; d < -slack || d > slack {
-					t.Fatalf("step %d key %s: RetryAfter Redis %v, Memory %v", i, key, dr.RetryAfter, dm.RetryAfter)
+					t.Fatalf("step %d key %s: RetryAfter Redis %v, ratelimit.Memory %v", i, key, dr.RetryAfter, dm.RetryAfter)
 				}
 				if d := dm.ResetAfter - dr.ResetAfter; d < -slack || d > slack {
-					t.Fatalf("step %d key %s: ResetAfter Redis %v, Memory %v", i, key, dr.ResetAfter, dm.ResetAfter)
+					t.Fatalf("step %d key %s: ResetAfter Redis %v, ratelimit.Memory %v", i, key, dr.ResetAfter, dm.ResetAfter)
 				}
 				ttl, err := c.PTTL(ctx, prefix+p.Name+":"+key).Result()
 				if err != nil {
@@ -91,7 +92,7 @@ func TestRedisMatchesMemory(t *testing.T) {
 
 // TestRedisServerClockBackwards stores a bucket whose arrival time lies an
 // hour ahead of the server clock, as after the server's clock stepped back an
-// hour, and expects the key to wait one interval, as Memory does, rather
+// hour, and expects the key to wait one interval, as ratelimit.Memory does, rather
 // than the hour.
 func TestRedisServerClockBackwards(t *testing.T) {
 	t.Parallel()
@@ -99,7 +100,7 @@ func TestRedisServerClockBackwards(t *testing.T) {
 	prefix := testPrefix(t)
 	cleanupKeys(t, c, prefix)
 	ctx := context.Background()
-	r := newRedisLimiter(t, c, RedisConfig{Policy: Heartbeat, KeyPrefix: prefix, Timeout: 5 * time.Second})
+	r := newRedisLimiter(t, c, Config{Policy: ratelimit.Heartbeat, KeyPrefix: prefix, Timeout: 5 * time.Second})
 	server, err := c.Time(ctx).Result()
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +125,7 @@ func TestRedisCallerCancelIsNotAnOutage(t *testing.T) {
 	cleanupKeys(t, c, prefix)
 	var logged strings.Builder
 	log := slog.New(slog.NewTextHandler(&logged, nil))
-	r := newRedisLimiter(t, c, RedisConfig{Policy: Heartbeat, KeyPrefix: prefix, OnFailure: FailClosed, Logger: log})
+	r := newRedisLimiter(t, c, Config{Policy: ratelimit.Heartbeat, KeyPrefix: prefix, OnFailure: FailClosed, Logger: log})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	d, err := r.Allow(ctx, "k")
@@ -146,24 +147,24 @@ func TestRedisIntervalNeverShorter(t *testing.T) {
 	t.Parallel()
 	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
 	defer c.Close()
-	for _, p := range []Policy{
+	for _, p := range []ratelimit.Policy{
 		{Limit: 2, Period: 3 * time.Microsecond},
 		{Limit: 3, Period: time.Second},
 		{Limit: 7, Period: time.Millisecond, Burst: 50},
-		Heartbeat,
+		ratelimit.Heartbeat,
 	} {
-		r, err := NewRedis(c, RedisConfig{Policy: p, OnFailure: FailClosed})
+		r, err := New(c, Config{Policy: p, OnFailure: FailClosed})
 		if err != nil {
 			t.Fatal(err)
 		}
 		interval, _ := strconv.ParseInt(r.args[0].(string), 10, 64)
 		fill, _ := strconv.ParseInt(r.args[1].(string), 10, 64)
 		p = r.Policy()
-		if got := time.Duration(interval) * time.Microsecond; got < p.interval() || got >= p.interval()+time.Microsecond {
-			t.Errorf("%d per %v: script interval %v, policy interval %v", p.Limit, p.Period, got, p.interval())
+		if got := time.Duration(interval) * time.Microsecond; got < p.Interval() || got >= p.Interval()+time.Microsecond {
+			t.Errorf("%d per %v: script interval %v, policy interval %v", p.Limit, p.Period, got, p.Interval())
 		}
-		if got := time.Duration(fill) * time.Microsecond; got < p.fill() {
-			t.Errorf("%d per %v burst %d: script fill %v shorter than %v", p.Limit, p.Period, p.Burst, got, p.fill())
+		if got := time.Duration(fill) * time.Microsecond; got < p.Fill() {
+			t.Errorf("%d per %v burst %d: script fill %v shorter than %v", p.Limit, p.Period, p.Burst, got, p.Fill())
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package ratelimit
+package redislimit
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/secmon-go/secmon"
+	"github.com/secmon-go/secmon/ratelimit"
 )
 
 // FailPolicy chooses how a Redis limiter answers when Redis cannot: the
@@ -22,12 +23,13 @@ type FailPolicy int
 
 // Fail policies. The zero value is FailLocal.
 const (
-	// FailLocal answers from a local Memory limiter with the same Policy, so
-	// each instance still limits on its own (Degraded == secmon.DegradedLocal).
+	// FailLocal answers from a local ratelimit.Memory limiter with the
+	// same Policy, so each instance still limits on its own (Degraded ==
+	// secmon.DegradedLocal).
 	FailLocal FailPolicy = iota
 	// FailOpen allows the request (Degraded == secmon.DegradedFailOpen).
-	// Remaining is 0 since nothing is known; Middleware omits the RateLimit
-	// header for such a decision.
+	// Remaining is 0 since nothing is known; ratelimit.Middleware omits
+	// the RateLimit header for such a decision.
 	FailOpen
 	// FailClosed denies the request (Degraded == secmon.DegradedFailClosed),
 	// with RetryAfter set to the policy's refill interval.
@@ -47,14 +49,14 @@ func (p FailPolicy) String() string {
 	return "FailPolicy(" + strconv.Itoa(int(p)) + ")"
 }
 
-// DefaultRedisTimeout is the default RedisConfig.Timeout.
-const DefaultRedisTimeout = 100 * time.Millisecond
+// DefaultTimeout is the default Config.Timeout.
+const DefaultTimeout = 100 * time.Millisecond
 
-// RedisConfig configures a Redis limiter. Zero fields mean the documented
-// defaults; only Policy is required.
-type RedisConfig struct {
+// Config configures a Redis limiter. Zero fields mean the documented
+// defaults; only ratelimit.Policy is required.
+type Config struct {
 	// Policy is the rate every key gets. Required.
-	Policy Policy
+	Policy ratelimit.Policy
 	// KeyPrefix starts every Redis key. Default "secmon:rl:<Policy.Name>:".
 	KeyPrefix string
 	// HashTag wraps the caller's key in braces (prefix + "{" + key + "}")
@@ -64,7 +66,7 @@ type RedisConfig struct {
 	// (they would place every key in one slot); NewRedis rejects it.
 	HashTag bool
 	// Timeout bounds each Allow call on top of the caller's deadline.
-	// Default DefaultRedisTimeout; negative means only the caller's
+	// Default DefaultTimeout; negative means only the caller's
 	// deadline applies. go-redis honours context deadlines on the socket
 	// only when the client's options set ContextTimeoutEnabled: true;
 	// without it a dead server holds the call for the client's
@@ -73,22 +75,22 @@ type RedisConfig struct {
 	// OnFailure chooses the answer when Redis cannot give one. Default
 	// FailLocal.
 	OnFailure FailPolicy
-	// Local is the limiter FailLocal answers from. Nil means a Memory
-	// limiter with Policy, Clock and MaxKeyLen and default limits.
-	Local *Memory
+	// Local is the limiter FailLocal answers from. Nil means a ratelimit.Memory
+	// limiter with ratelimit.Policy, Clock and MaxKeyLen and default limits.
+	Local *ratelimit.Memory
 	// Clock is used only by the default Local limiter; Redis decisions
 	// use the Redis server's clock. Nil means the system clock.
 	Clock secmon.Clock
-	// MaxKeyLen is the longest key Allow accepts. Default DefaultMaxKeyLen.
+	// MaxKeyLen is the longest key Allow accepts. Default ratelimit.DefaultMaxKeyLen.
 	MaxKeyLen int
 	// Logger receives one warning when Redis starts failing and one
 	// message when it answers again. Nil means silent.
 	Logger *slog.Logger
 }
 
-// Redis is a per-key limiter whose state lives in Redis, so several
+// Limiter is a per-key limiter whose state lives in Redis, so several
 // instances share one limit. It implements secmon.RateLimiter with the same
-// token-bucket semantics as Memory.
+// token-bucket semantics as ratelimit.Memory.
 //
 // Each decision is one EVALSHA of a Lua script (GCRA, falling back to EVAL
 // when the server has not cached the script) that reads the server's clock
@@ -101,14 +103,14 @@ type RedisConfig struct {
 // error and a Decision whose Degraded field says how it was reached. Redis
 // does not own the client: closing it is the caller's business. It starts
 // no goroutine. All methods are safe for concurrent use.
-type Redis struct {
+type Limiter struct {
 	client    redis.UniversalClient
-	policy    Policy
+	policy    ratelimit.Policy
 	prefix    string
 	hashTag   bool
 	timeout   time.Duration
 	onFailure FailPolicy
-	local     *Memory
+	local     *ratelimit.Memory
 	maxKeyLen int
 	log       *slog.Logger
 	args      []any // script arguments: emission interval and fill time in µs
@@ -119,13 +121,13 @@ type Redis struct {
 	degraded atomic.Uint64
 }
 
-var _ secmon.RateLimiter = (*Redis)(nil)
+var _ secmon.RateLimiter = (*Limiter)(nil)
 
 // gcraScript decides one request for KEYS[1]. ARGV[1] is the emission
 // interval and ARGV[2] the time an empty bucket takes to fill, both in
 // microseconds. It returns {allowed, remaining, retry_after_us, reset_after_us}.
 // A stored arrival time beyond now+fill (the server's clock stepped back)
-// counts as an empty bucket, as in Memory.decide.
+// counts as an empty bucket, as in ratelimit.Memory.decide.
 var gcraScript = redis.NewScript(`
 if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
@@ -146,11 +148,11 @@ return {1, math.floor((now - allow_at) / interval), 0, nxt - now}
 
 // NewRedis returns a Redis limiter over client, or an error matching
 // secmon.ErrInvalid when cfg is invalid. It does not contact Redis.
-func NewRedis(client redis.UniversalClient, cfg RedisConfig) (*Redis, error) {
+func New(client redis.UniversalClient, cfg Config) (*Limiter, error) {
 	if client == nil {
 		return nil, &secmon.FieldError{Field: "client", Reason: "is nil"}
 	}
-	p, err := cfg.Policy.withDefaults()
+	p, err := cfg.Policy.WithDefaults()
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +165,7 @@ func NewRedis(client redis.UniversalClient, cfg RedisConfig) (*Redis, error) {
 	if cfg.OnFailure < FailLocal || cfg.OnFailure > FailClosed {
 		return nil, &secmon.FieldError{Field: "OnFailure", Reason: "is not a FailPolicy"}
 	}
-	r := &Redis{
+	r := &Limiter{
 		client:    client,
 		policy:    p,
 		prefix:    cfg.KeyPrefix,
@@ -175,25 +177,25 @@ func NewRedis(client redis.UniversalClient, cfg RedisConfig) (*Redis, error) {
 		log:       cfg.Logger,
 		// The script counts in microseconds; an interval that is not a
 		// whole number of them rounds up, so Redis is never more generous
-		// than the Policy.
+		// than the ratelimit.Policy.
 		args: []any{
-			strconv.FormatInt(ceilMicros(p.interval()), 10),
-			strconv.FormatInt(ceilMicros(p.interval())*int64(p.Burst), 10),
+			strconv.FormatInt(ceilMicros(p.Interval()), 10),
+			strconv.FormatInt(ceilMicros(p.Interval())*int64(p.Burst), 10),
 		},
 		burst: p.Burst,
-		retry: p.interval(),
+		retry: p.Interval(),
 	}
 	if r.prefix == "" {
 		r.prefix = "secmon:rl:" + p.Name + ":"
 	}
 	if r.timeout == 0 {
-		r.timeout = DefaultRedisTimeout
+		r.timeout = DefaultTimeout
 	}
 	if r.maxKeyLen == 0 {
-		r.maxKeyLen = DefaultMaxKeyLen
+		r.maxKeyLen = ratelimit.DefaultMaxKeyLen
 	}
 	if r.onFailure == FailLocal && r.local == nil {
-		r.local, err = NewMemory(MemoryConfig{Policy: p, Clock: cfg.Clock, MaxKeyLen: r.maxKeyLen})
+		r.local, err = ratelimit.NewMemory(ratelimit.MemoryConfig{Policy: p, Clock: cfg.Clock, MaxKeyLen: r.maxKeyLen})
 		if err != nil {
 			return nil, err
 		}
@@ -202,7 +204,7 @@ func NewRedis(client redis.UniversalClient, cfg RedisConfig) (*Redis, error) {
 }
 
 // Policy returns the limiter's policy with defaults filled in.
-func (r *Redis) Policy() Policy { return r.policy }
+func (r *Limiter) Policy() ratelimit.Policy { return r.policy }
 
 // ceilMicros is d in whole microseconds, rounded up.
 func ceilMicros(d time.Duration) int64 {
@@ -212,10 +214,10 @@ func ceilMicros(d time.Duration) int64 {
 // Allow takes one token from key's bucket in one round trip to Redis. The
 // call ends by the earlier of ctx's deadline and the configured Timeout;
 // when Redis cannot answer in time, the FailPolicy answers (see Redis). The
-// error is ErrKeyTooLong for a key longer than MaxKeyLen and nil otherwise.
-func (r *Redis) Allow(ctx context.Context, key string) (secmon.Decision, error) {
+// error is ratelimit.ErrKeyTooLong for a key longer than MaxKeyLen and nil otherwise.
+func (r *Limiter) Allow(ctx context.Context, key string) (secmon.Decision, error) {
 	if len(key) > r.maxKeyLen {
-		return secmon.Decision{Limit: r.burst}, ErrKeyTooLong
+		return secmon.Decision{Limit: r.burst}, ratelimit.ErrKeyTooLong
 	}
 	if r.timeout > 0 {
 		if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > r.timeout {
@@ -254,7 +256,7 @@ func (r *Redis) Allow(ctx context.Context, key string) (secmon.Decision, error) 
 // A caller that cancelled its context (a client that went away) says
 // nothing about Redis, so it is counted but neither marks Redis failing nor
 // logs; a passed deadline does, since Redis did not answer in time.
-func (r *Redis) degrade(ctx context.Context, key string, err error) (secmon.Decision, error) {
+func (r *Limiter) degrade(ctx context.Context, key string, err error) (secmon.Decision, error) {
 	r.degraded.Add(1)
 	cancelled := errors.Is(ctx.Err(), context.Canceled)
 	if !cancelled && !r.failing.Load() && r.failing.CompareAndSwap(false, true) && r.log != nil {
@@ -275,13 +277,13 @@ func (r *Redis) degrade(ctx context.Context, key string, err error) (secmon.Deci
 	return d, nil
 }
 
-// RedisStats counts a Redis limiter's failures.
-type RedisStats struct {
+// Stats counts a Redis limiter's failures.
+type Stats struct {
 	Degraded uint64 // decisions the FailPolicy made because Redis could not answer
 	Failing  bool   // the most recent call to Redis failed (a caller's own cancellation does not count)
 }
 
 // Stats returns current counters.
-func (r *Redis) Stats() RedisStats {
-	return RedisStats{Degraded: r.degraded.Load(), Failing: r.failing.Load()}
+func (r *Limiter) Stats() Stats {
+	return Stats{Degraded: r.degraded.Load(), Failing: r.failing.Load()}
 }

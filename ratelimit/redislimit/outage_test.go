@@ -1,4 +1,4 @@
-package ratelimit
+package redislimit
 
 import (
 	"context"
@@ -14,11 +14,12 @@ import (
 	"github.com/secmon-go/secmon"
 	"github.com/secmon-go/secmon/internal/faulttest"
 	"github.com/secmon-go/secmon/internal/testenv"
+	"github.com/secmon-go/secmon/ratelimit"
 )
 
 // outageSetup returns a Redis limiter whose client reaches Redis only
 // through a proxy the test owns, and a direct client for cleanup.
-func outageSetup(t *testing.T, cfg RedisConfig) (*Redis, *faulttest.Proxy) {
+func outageSetup(t *testing.T, cfg Config) (*Limiter, *faulttest.Proxy) {
 	t.Helper()
 	addr := testenv.RedisAddr(t)
 	px := faulttest.NewProxy(t, addr)
@@ -34,14 +35,14 @@ func outageSetup(t *testing.T, cfg RedisConfig) (*Redis, *faulttest.Proxy) {
 			direct.Del(ctx, iter.Val())
 		}
 	})
-	r, err := NewRedis(c, cfg)
+	r, err := New(c, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return r, px
 }
 
-func outageAllow(t *testing.T, r *Redis, key string) secmon.Decision {
+func outageAllow(t *testing.T, r *Limiter, key string) secmon.Decision {
 	t.Helper()
 	d, err := r.Allow(context.Background(), key)
 	if err != nil {
@@ -52,7 +53,7 @@ func outageAllow(t *testing.T, r *Redis, key string) secmon.Decision {
 
 // recovered polls until a decision comes from Redis again. The bound only
 // stops a limiter that never recovers from hanging the test.
-func recovered(t *testing.T, r *Redis, key string) secmon.Decision {
+func recovered(t *testing.T, r *Limiter, key string) secmon.Decision {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -78,7 +79,7 @@ func TestRedisOutageConcurrentCallers(t *testing.T) {
 		for _, outage := range []string{"refused", "silent"} {
 			t.Run(policy.String()+"/"+outage, func(t *testing.T) {
 				t.Parallel()
-				r, px := outageSetup(t, RedisConfig{Policy: Heartbeat, OnFailure: policy, Timeout: 100 * time.Millisecond})
+				r, px := outageSetup(t, Config{Policy: ratelimit.Heartbeat, OnFailure: policy, Timeout: 100 * time.Millisecond})
 				for g := range callers {
 					if d := outageAllow(t, r, fmt.Sprint("k", g)); !d.Allowed || d.Degraded != secmon.NotDegraded {
 						t.Fatalf("before the outage: %+v", d)
@@ -155,13 +156,13 @@ func TestRedisOutageConcurrentCallers(t *testing.T) {
 // quota counted only by the calls Redis answered.
 func TestRedisOutageFlapping(t *testing.T) {
 	t.Parallel()
-	r, px := outageSetup(t, RedisConfig{Policy: Activity, OnFailure: FailClosed, Timeout: 100 * time.Millisecond})
+	r, px := outageSetup(t, Config{Policy: ratelimit.Activity, OnFailure: FailClosed, Timeout: 100 * time.Millisecond})
 	used := 0
 	for cycle := range 3 {
 		d := recovered(t, r, "user")
 		used++
-		if !d.Allowed || d.Remaining != Activity.Limit-used {
-			t.Fatalf("cycle %d, Redis answer: %+v, want %d remaining", cycle, d, Activity.Limit-used)
+		if !d.Allowed || d.Remaining != ratelimit.Activity.Limit-used {
+			t.Fatalf("cycle %d, Redis answer: %+v, want %d remaining", cycle, d, ratelimit.Activity.Limit-used)
 		}
 		px.Cut()
 		for range 3 {
@@ -173,8 +174,8 @@ func TestRedisOutageFlapping(t *testing.T) {
 	}
 	d := recovered(t, r, "user")
 	used++
-	if !d.Allowed || d.Remaining != Activity.Limit-used {
-		t.Fatalf("after flapping: %+v, want %d remaining", d, Activity.Limit-used)
+	if !d.Allowed || d.Remaining != ratelimit.Activity.Limit-used {
+		t.Fatalf("after flapping: %+v, want %d remaining", d, ratelimit.Activity.Limit-used)
 	}
 	if st := r.Stats(); st.Degraded != 9 || st.Failing {
 		t.Fatalf("stats %+v, want 9 degraded and not failing", st)
@@ -196,9 +197,9 @@ func TestRedisOutageMiddleware(t *testing.T) {
 	} {
 		t.Run(tc.policy.String(), func(t *testing.T) {
 			t.Parallel()
-			r, px := outageSetup(t, RedisConfig{Policy: Login, OnFailure: tc.policy, Timeout: 100 * time.Millisecond})
-			h := Middleware(r, MiddlewareOptions{
-				Policy:  Login,
+			r, px := outageSetup(t, Config{Policy: ratelimit.Login, OnFailure: tc.policy, Timeout: 100 * time.Millisecond})
+			h := ratelimit.Middleware(r, ratelimit.MiddlewareOptions{
+				Policy:  ratelimit.Login,
 				KeyFunc: func(*http.Request) (string, error) { return "203.0.113.9", nil },
 			})(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
 			serve := func() *httptest.ResponseRecorder {
@@ -206,7 +207,7 @@ func TestRedisOutageMiddleware(t *testing.T) {
 				h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/login", nil))
 				return rec
 			}
-			if rec := serve(); rec.Code != http.StatusOK || rec.Header().Get(HeaderRateLimit) == "" {
+			if rec := serve(); rec.Code != http.StatusOK || rec.Header().Get(ratelimit.HeaderRateLimit) == "" {
 				t.Fatalf("before the outage: %d %v", rec.Code, rec.Header())
 			}
 			px.Blackhole()
@@ -214,15 +215,15 @@ func TestRedisOutageMiddleware(t *testing.T) {
 			if rec.Code != tc.status {
 				t.Fatalf("during the outage: %d, want %d", rec.Code, tc.status)
 			}
-			if tc.policy == FailClosed && rec.Header().Get(HeaderRetryAfter) == "" {
+			if tc.policy == FailClosed && rec.Header().Get(ratelimit.HeaderRetryAfter) == "" {
 				t.Error("429 during the outage without Retry-After")
 			}
-			if tc.policy == FailOpen && rec.Header().Get(HeaderRateLimit) != "" {
-				t.Errorf("fail-open answer reports a quota: %q", rec.Header().Get(HeaderRateLimit))
+			if tc.policy == FailOpen && rec.Header().Get(ratelimit.HeaderRateLimit) != "" {
+				t.Errorf("fail-open answer reports a quota: %q", rec.Header().Get(ratelimit.HeaderRateLimit))
 			}
 			px.Restore()
 			recovered(t, r, "203.0.113.9")
-			if rec := serve(); rec.Code != http.StatusOK || rec.Header().Get(HeaderRateLimit) == "" {
+			if rec := serve(); rec.Code != http.StatusOK || rec.Header().Get(ratelimit.HeaderRateLimit) == "" {
 				t.Fatalf("after recovery: %d %v", rec.Code, rec.Header())
 			}
 		})

@@ -1,11 +1,10 @@
-package ratelimit
+package redislimit
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"os/exec"
@@ -18,7 +17,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/secmon-go/secmon"
+	"github.com/secmon-go/secmon/internal/faulttest"
 	"github.com/secmon-go/secmon/internal/testenv"
+	"github.com/secmon-go/secmon/ratelimit"
 )
 
 // testPrefix is a Redis key prefix no other test run uses.
@@ -47,9 +48,9 @@ func cleanupKeys(t testing.TB, c redis.UniversalClient, prefix string) {
 	})
 }
 
-func newRedisLimiter(t testing.TB, c redis.UniversalClient, cfg RedisConfig) *Redis {
+func newRedisLimiter(t testing.TB, c redis.UniversalClient, cfg Config) *Limiter {
 	t.Helper()
-	r, err := NewRedis(c, cfg)
+	r, err := New(c, cfg)
 	if err != nil {
 		t.Fatalf("NewRedis: %v", err)
 	}
@@ -61,7 +62,7 @@ func TestRedisConcurrentExactCount(t *testing.T) {
 	c := newRedisClient(t, testenv.RedisAddr(t))
 	prefix := testPrefix(t)
 	cleanupKeys(t, c, prefix)
-	r := newRedisLimiter(t, c, RedisConfig{Policy: Activity, KeyPrefix: prefix, Timeout: 5 * time.Second})
+	r := newRedisLimiter(t, c, Config{Policy: ratelimit.Activity, KeyPrefix: prefix, Timeout: 5 * time.Second})
 	var allowed, denied atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, 32)
@@ -98,8 +99,8 @@ func TestRedisRefill(t *testing.T) {
 	c := newRedisClient(t, testenv.RedisAddr(t))
 	prefix := testPrefix(t)
 	cleanupKeys(t, c, prefix)
-	p := Policy{Name: "fast", Limit: 20, Period: time.Second}
-	r := newRedisLimiter(t, c, RedisConfig{Policy: p, KeyPrefix: prefix, Timeout: 5 * time.Second})
+	p := ratelimit.Policy{Name: "fast", Limit: 20, Period: time.Second}
+	r := newRedisLimiter(t, c, Config{Policy: p, KeyPrefix: prefix, Timeout: 5 * time.Second})
 	var last secmon.Decision
 	allowed := 0
 	for range 100 {
@@ -133,7 +134,7 @@ func TestRedisHashTagAndRemaining(t *testing.T) {
 	c := newRedisClient(t, testenv.RedisAddr(t))
 	prefix := testPrefix(t)
 	cleanupKeys(t, c, prefix)
-	r := newRedisLimiter(t, c, RedisConfig{Policy: Heartbeat, KeyPrefix: prefix, HashTag: true})
+	r := newRedisLimiter(t, c, Config{Policy: ratelimit.Heartbeat, KeyPrefix: prefix, HashTag: true})
 	d := mustAllow(t, r, "user:7")
 	if !d.Allowed || d.Remaining != 1 || d.Limit != 2 || d.ResetAfter <= 0 || d.ResetAfter > 30*time.Second {
 		t.Fatalf("first heartbeat: %+v", d)
@@ -151,123 +152,30 @@ func TestNewRedisInvalid(t *testing.T) {
 	t.Parallel()
 	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
 	defer c.Close()
-	if _, err := NewRedis(nil, RedisConfig{Policy: Activity}); !errors.Is(err, secmon.ErrInvalid) {
+	if _, err := New(nil, Config{Policy: ratelimit.Activity}); !errors.Is(err, secmon.ErrInvalid) {
 		t.Errorf("nil client: %v", err)
 	}
-	if _, err := NewRedis(c, RedisConfig{}); !errors.Is(err, secmon.ErrInvalid) {
+	if _, err := New(c, Config{}); !errors.Is(err, secmon.ErrInvalid) {
 		t.Errorf("no policy: %v", err)
 	}
-	if _, err := NewRedis(c, RedisConfig{Policy: Activity, OnFailure: 7}); !errors.Is(err, secmon.ErrInvalid) {
+	if _, err := New(c, Config{Policy: ratelimit.Activity, OnFailure: 7}); !errors.Is(err, secmon.ErrInvalid) {
 		t.Errorf("bad fail policy: %v", err)
 	}
 	// With HashTag each key must place by its own braces; a prefix holding
 	// braces would place every key by the prefix instead.
-	if _, err := NewRedis(c, RedisConfig{Policy: Activity, HashTag: true, KeyPrefix: "rl:{app}:"}); !errors.Is(err, secmon.ErrInvalid) {
+	if _, err := New(c, Config{Policy: ratelimit.Activity, HashTag: true, KeyPrefix: "rl:{app}:"}); !errors.Is(err, secmon.ErrInvalid) {
 		t.Errorf("HashTag with a braced prefix: %v", err)
 	}
-	if _, err := NewRedis(c, RedisConfig{Policy: Activity, KeyPrefix: "rl:{app}:"}); err != nil {
+	if _, err := New(c, Config{Policy: ratelimit.Activity, KeyPrefix: "rl:{app}:"}); err != nil {
 		t.Errorf("braced prefix without HashTag: %v", err)
 	}
-	r, err := NewRedis(c, RedisConfig{Policy: Activity, MaxKeyLen: 4})
+	r, err := New(c, Config{Policy: ratelimit.Activity, MaxKeyLen: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Allow(context.Background(), "12345"); !errors.Is(err, ErrKeyTooLong) {
+	if _, err := r.Allow(context.Background(), "12345"); !errors.Is(err, ratelimit.ErrKeyTooLong) {
 		t.Errorf("long key: %v", err)
 	}
-}
-
-// proxy is a loopback TCP proxy to Redis that a test can cut. While cut it
-// either refuses (closes) connections or swallows them without answering.
-type proxy struct {
-	ln       net.Listener
-	upstream string
-	mode     atomic.Int32 // proxyForward, proxyClose, proxyBlackhole
-	mu       sync.Mutex
-	conns    map[net.Conn]struct{}
-	wg       sync.WaitGroup
-}
-
-const (
-	proxyForward int32 = iota
-	proxyClose
-	proxyBlackhole
-)
-
-func newProxy(t testing.TB, upstream string) *proxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{ln: ln, upstream: upstream, conns: map[net.Conn]struct{}{}}
-	p.wg.Go(p.accept)
-	t.Cleanup(p.close)
-	return p
-}
-
-func (p *proxy) addr() string { return p.ln.Addr().String() }
-
-func (p *proxy) track(c net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.conns == nil {
-		return false
-	}
-	p.conns[c] = struct{}{}
-	return true
-}
-
-func (p *proxy) accept() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		if !p.track(c) {
-			c.Close()
-			return
-		}
-		switch p.mode.Load() {
-		case proxyClose:
-			c.Close()
-		case proxyBlackhole:
-			p.wg.Go(func() { _, _ = io.Copy(io.Discard, c) })
-		default:
-			u, err := net.Dial("tcp", p.upstream)
-			if err != nil || !p.track(u) {
-				c.Close()
-				if u != nil {
-					u.Close()
-				}
-				continue
-			}
-			p.wg.Go(func() { _, _ = io.Copy(u, c); u.Close() })
-			p.wg.Go(func() { _, _ = io.Copy(c, u); c.Close() })
-		}
-	}
-}
-
-// cut switches mode and drops every open connection.
-func (p *proxy) cut(mode int32) {
-	p.mode.Store(mode)
-	p.mu.Lock()
-	for c := range p.conns {
-		c.Close()
-		delete(p.conns, c)
-	}
-	p.mu.Unlock()
-}
-
-func (p *proxy) restore() { p.mode.Store(proxyForward) }
-
-func (p *proxy) close() {
-	p.ln.Close()
-	p.cut(proxyClose)
-	p.mu.Lock()
-	p.conns = nil
-	p.mu.Unlock()
-	p.wg.Wait()
 }
 
 func TestRedisOutage(t *testing.T) {
@@ -277,28 +185,32 @@ func TestRedisOutage(t *testing.T) {
 		policy   FailPolicy
 		want     secmon.Degradation
 		allowed  bool
-		outage   int32
+		silent   bool          // the proxy swallows traffic instead of refusing it
 		deadline time.Duration // caller's deadline; the limiter's Timeout is 150ms
 	}{
-		{FailOpen, secmon.DegradedFailOpen, true, proxyClose, time.Minute},
-		{FailClosed, secmon.DegradedFailClosed, false, proxyClose, time.Minute},
-		{FailLocal, secmon.DegradedLocal, true, proxyClose, time.Minute},
-		{FailOpen, secmon.DegradedFailOpen, true, proxyBlackhole, time.Minute},
-		{FailClosed, secmon.DegradedFailClosed, false, proxyBlackhole, 50 * time.Millisecond},
-		{FailLocal, secmon.DegradedLocal, true, proxyBlackhole, time.Minute},
+		{FailOpen, secmon.DegradedFailOpen, true, false, time.Minute},
+		{FailClosed, secmon.DegradedFailClosed, false, false, time.Minute},
+		{FailLocal, secmon.DegradedLocal, true, false, time.Minute},
+		{FailOpen, secmon.DegradedFailOpen, true, true, time.Minute},
+		{FailClosed, secmon.DegradedFailClosed, false, true, 50 * time.Millisecond},
+		{FailLocal, secmon.DegradedLocal, true, true, time.Minute},
 	} {
-		name := tc.policy.String() + map[int32]string{proxyClose: "/refused", proxyBlackhole: "/silent"}[tc.outage]
+		name := tc.policy.String() + map[bool]string{false: "/refused", true: "/silent"}[tc.silent]
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			px := newProxy(t, addr)
-			c := newRedisClient(t, px.addr())
+			px := faulttest.NewProxy(t, addr)
+			c := newRedisClient(t, px.Addr())
 			prefix := testPrefix(t)
 			cleanupKeys(t, newRedisClient(t, addr), prefix)
-			r := newRedisLimiter(t, c, RedisConfig{Policy: Heartbeat, KeyPrefix: prefix, OnFailure: tc.policy, Timeout: 150 * time.Millisecond})
+			r := newRedisLimiter(t, c, Config{Policy: ratelimit.Heartbeat, KeyPrefix: prefix, OnFailure: tc.policy, Timeout: 150 * time.Millisecond})
 			if d := mustAllow(t, r, "u"); !d.Allowed || d.Degraded != secmon.NotDegraded {
 				t.Fatalf("before the outage: %+v", d)
 			}
-			px.cut(tc.outage)
+			if tc.silent {
+				px.Blackhole()
+			} else {
+				px.Cut()
+			}
 			for i := range 3 {
 				ctx, cancel := context.WithTimeout(context.Background(), tc.deadline)
 				d, err := r.Allow(ctx, "u")
@@ -320,7 +232,7 @@ func TestRedisOutage(t *testing.T) {
 			if st := r.Stats(); !st.Failing || st.Degraded != 3 {
 				t.Fatalf("stats during outage: %+v", st)
 			}
-			px.restore()
+			px.Restore()
 			var d secmon.Decision
 			for range 50 {
 				d = mustAllow(t, r, "u")
@@ -368,7 +280,7 @@ func TestRedisNoScript(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	r := newRedisLimiter(t, c, RedisConfig{Policy: Heartbeat, OnFailure: FailClosed})
+	r := newRedisLimiter(t, c, Config{Policy: ratelimit.Heartbeat, OnFailure: FailClosed})
 	for i, flush := range []bool{false, true, false} {
 		if flush {
 			if err := c.ScriptFlush(ctx).Err(); err != nil {
@@ -392,8 +304,8 @@ func TestAuditHeartbeatSpamRedis(t *testing.T) {
 	cleanupKeys(t, c, prefix)
 	var servers [2]http.Handler
 	for i := range servers {
-		r := newRedisLimiter(t, c, RedisConfig{Policy: Heartbeat, KeyPrefix: prefix, Timeout: 5 * time.Second})
-		servers[i] = withUser(Middleware(r, MiddlewareOptions{KeyFunc: KeyByUser(userFromContext)})(okHandler))
+		r := newRedisLimiter(t, c, Config{Policy: ratelimit.Heartbeat, KeyPrefix: prefix, Timeout: 5 * time.Second})
+		servers[i] = withUser(ratelimit.Middleware(r, ratelimit.MiddlewareOptions{KeyFunc: ratelimit.KeyByUser(userFromContext)})(okHandler))
 	}
 	for i := 1; i <= 100; i++ {
 		rec := serve(servers[i%2], userRequest("/api/session/heartbeat", "alice"))
@@ -405,8 +317,8 @@ func TestAuditHeartbeatSpamRedis(t *testing.T) {
 			t.Fatalf("heartbeat %d: status %d, want %d", i, rec.Code, want)
 		}
 		if want == http.StatusTooManyRequests {
-			if ra, err := strconv.Atoi(rec.Header().Get(HeaderRetryAfter)); err != nil || ra < 1 || ra > 30 {
-				t.Fatalf("heartbeat %d: Retry-After %q", i, rec.Header().Get(HeaderRetryAfter))
+			if ra, err := strconv.Atoi(rec.Header().Get(ratelimit.HeaderRetryAfter)); err != nil || ra < 1 || ra > 30 {
+				t.Fatalf("heartbeat %d: Retry-After %q", i, rec.Header().Get(ratelimit.HeaderRetryAfter))
 			}
 		}
 	}
