@@ -155,7 +155,7 @@ func (a *app) openStore(ctx context.Context) error {
 	if _, err := sqlschema.Migrate(ctx, pool, sqlschema.Options{Schema: a.cfg.Schema, Logger: a.logger}); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	st, err := pgstore.New(pool, pgstore.Options{Schema: a.cfg.Schema, Logger: a.logger})
+	st, err := pgstore.New(pool, pgstore.Config{Schema: a.cfg.Schema, Logger: a.logger})
 	if err != nil {
 		return err
 	}

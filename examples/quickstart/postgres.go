@@ -36,7 +36,7 @@ EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$`); err != 
 	if _, err := sqlschema.Migrate(ctx, pool, sqlschema.Options{Schema: schema}); err != nil {
 		return fail(err)
 	}
-	st, err := pgstore.New(pool, pgstore.Options{Schema: schema})
+	st, err := pgstore.New(pool, pgstore.Config{Schema: schema})
 	if err != nil {
 		return fail(err)
 	}

@@ -137,7 +137,7 @@ func produce(ctx context.Context, opts options, databaseURL string, from, to tim
 		return nil, fmt.Errorf("connecting: %w", err)
 	}
 	defer pool.Close()
-	store, err := pgstore.New(pool, pgstore.Options{Schema: opts.schema})
+	store, err := pgstore.New(pool, pgstore.Config{Schema: opts.schema})
 	if err != nil {
 		return nil, err
 	}

@@ -374,7 +374,7 @@ func TestReportFromPostgres(t *testing.T) {
 	url := testenv.DatabaseURL(t)
 	pool := sqlschematest.Pool(t)
 	schema := sqlschematest.NewSchema(t, pool)
-	store, err := pgstore.New(pool, pgstore.Options{Schema: schema})
+	store, err := pgstore.New(pool, pgstore.Config{Schema: schema})
 	if err != nil {
 		t.Fatal(err)
 	}

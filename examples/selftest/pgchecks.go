@@ -78,7 +78,7 @@ func openPostgres(ctx context.Context, s *suite, url string) (*pgState, error) {
 	if _, err := sqlschema.Migrate(ctx, pool, sqlschema.Options{Schema: schema}); err != nil {
 		return nil, fmt.Errorf("migrating %s: %w", schema, err)
 	}
-	store, err := pgstore.New(pool, pgstore.Options{Schema: schema})
+	store, err := pgstore.New(pool, pgstore.Config{Schema: schema})
 	if err != nil {
 		return nil, err
 	}

@@ -7,7 +7,7 @@
 //
 //	pool, _ := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
 //	if _, err := sqlschema.Migrate(ctx, pool, sqlschema.Options{}); err != nil { … }
-//	store, err := pgstore.New(pool, pgstore.Options{})
+//	store, err := pgstore.New(pool, pgstore.Config{})
 //
 // # Writing
 //
@@ -40,7 +40,7 @@
 // partitions needs the role that owns the schema (a superuser, or a member
 // of the service role that owns it): a Store connected as the service role
 // alone reads and writes everything but cannot maintain. [Store.EraseUser]
-// deletes a user's rows in batches of Options.PurgeBatch, each its own
+// deletes a user's rows in batches of Config.PurgeBatch, each its own
 // statement, so a heavy user is erased in bounded steps.
 //
 // # Live alerts
@@ -51,7 +51,7 @@
 //
 // # Errors and timeouts
 //
-// Every statement runs under Options.StatementTimeout (5s by default), so a
+// Every statement runs under Config.StatementTimeout (5s by default), so a
 // slow or locked database fails fast with an error matching
 // [ErrStatementTimeout]. Errors are [*Error] values that match the secmon
 // sentinels (secmon.ErrInvalid, secmon.ErrNotFound) and the context errors

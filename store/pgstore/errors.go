@@ -12,7 +12,7 @@ import (
 )
 
 // ErrStatementTimeout matches errors of statements cancelled because they
-// ran longer than Options.StatementTimeout (or the server's own
+// ran longer than Config.StatementTimeout (or the server's own
 // statement_timeout or lock_timeout). Such errors match
 // context.DeadlineExceeded too.
 var ErrStatementTimeout = errors.New("pgstore: statement timeout")

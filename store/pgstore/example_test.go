@@ -25,7 +25,7 @@ func Example() {
 	if _, err := sqlschema.Migrate(ctx, pool, sqlschema.Options{}); err != nil {
 		log.Fatal(err)
 	}
-	store, err := pgstore.New(pool, pgstore.Options{StatementTimeout: 2 * time.Second})
+	store, err := pgstore.New(pool, pgstore.Config{StatementTimeout: 2 * time.Second})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func ExampleStore_SubscribeAlerts() {
 		log.Fatal(err)
 	}
 	defer pool.Close()
-	store, err := pgstore.New(pool, pgstore.Options{})
+	store, err := pgstore.New(pool, pgstore.Config{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func ExampleStore_Maintain() {
 		log.Fatal(err)
 	}
 	defer pool.Close()
-	store, err := pgstore.New(pool, pgstore.Options{PartitionsAhead: 14})
+	store, err := pgstore.New(pool, pgstore.Config{PartitionsAhead: 14})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func ExampleNew_invalidSchema() {
 		log.Fatal(err)
 	}
 	defer pool.Close()
-	_, err = pgstore.New(pool, pgstore.Options{Schema: "secmon; DROP TABLE users"})
+	_, err = pgstore.New(pool, pgstore.Config{Schema: "secmon; DROP TABLE users"})
 	fmt.Println(errors.Is(err, secmon.ErrInvalid))
 	// Output: true
 }

@@ -41,8 +41,8 @@ func poolWith(t *testing.T, settings ...string) *pgxpool.Pool {
 func raceInstances(t *testing.T, workers, rounds int, round func(s *pgstore.Store, w, i int) error) *pgstore.Store {
 	t.Helper()
 	pool := sqlschematest.Pool(t)
-	a := setup(t, pool, pgstore.Options{})
-	b, err := pgstore.New(pool, pgstore.Options{Schema: a.Schema()})
+	a := setup(t, pool, pgstore.Config{})
+	b, err := pgstore.New(pool, pgstore.Config{Schema: a.Schema()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func TestMaintainAsNonSuperuserOwner(t *testing.T) {
 	if _, err := sqlschema.Migrate(ctx, pool, sqlschema.Options{Schema: schema}); err != nil {
 		t.Fatal(err)
 	}
-	s, err := pgstore.New(pool, pgstore.Options{Schema: schema, PartitionsAhead: 1})
+	s, err := pgstore.New(pool, pgstore.Config{Schema: schema, PartitionsAhead: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestPartitionsAreUTCDays(t *testing.T) {
 	admin := sqlschematest.Pool(t)
 	schema := sqlschematest.NewSchema(t, admin)
 	pool := poolWith(t, "SET TimeZone = 'Asia/Kolkata'", "SET DateStyle = 'German, DMY'")
-	s, err := pgstore.New(pool, pgstore.Options{Schema: schema, PartitionsAhead: 1})
+	s, err := pgstore.New(pool, pgstore.Config{Schema: schema, PartitionsAhead: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,11 +270,11 @@ func TestCleanupFunctionAgreesWithPurge(t *testing.T) {
 		return out
 	}
 
-	purged, err := pgstore.New(pool, pgstore.Options{Schema: sqlschematest.NewSchema(t, admin), PurgeBatch: 7})
+	purged, err := pgstore.New(pool, pgstore.Config{Schema: sqlschematest.NewSchema(t, admin), PurgeBatch: 7})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cleaned, err := pgstore.New(pool, pgstore.Options{Schema: sqlschematest.NewSchema(t, admin)})
+	cleaned, err := pgstore.New(pool, pgstore.Config{Schema: sqlschematest.NewSchema(t, admin)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,7 +370,7 @@ func TestConformanceAsServiceRole(t *testing.T) {
 	admin := sqlschematest.Pool(t)
 	pool := poolWith(t, "SET ROLE "+sqlschema.DefaultServiceRole)
 	storetest.Run(t, func(t *testing.T) secmon.Store {
-		s, err := pgstore.New(pool, pgstore.Options{Schema: sqlschematest.NewSchema(t, admin)})
+		s, err := pgstore.New(pool, pgstore.Config{Schema: sqlschematest.NewSchema(t, admin)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -385,7 +385,7 @@ func TestConformanceAsServiceRole(t *testing.T) {
 func TestEraseUserInBatches(t *testing.T) {
 	t.Parallel()
 	pool := sqlschematest.Pool(t)
-	s := setup(t, pool, pgstore.Options{PurgeBatch: 25, StatementTimeout: 300 * time.Millisecond})
+	s := setup(t, pool, pgstore.Config{PurgeBatch: 25, StatementTimeout: 300 * time.Millisecond})
 	start := time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
 	if _, err := s.Maintain(t.Context(), start.Add(24*time.Hour), secmon.RetentionPolicy{Events: -1}); err != nil {
 		t.Fatal(err)
@@ -456,10 +456,10 @@ func TestEraseUserInBatches(t *testing.T) {
 func TestSubscribeAlertsSurvivesTerminatedBackend(t *testing.T) {
 	t.Parallel()
 	admin := sqlschematest.Pool(t)
-	writer := setup(t, admin, pgstore.Options{})
+	writer := setup(t, admin, pgstore.Config{})
 	app := sqlschematest.RandomName("secmon_t_listen_")
 	pool := configuredPool(t, func(cfg *pgxpool.Config) { cfg.ConnConfig.RuntimeParams["application_name"] = app })
-	listener, err := pgstore.New(pool, pgstore.Options{Schema: writer.Schema()})
+	listener, err := pgstore.New(pool, pgstore.Config{Schema: writer.Schema()})
 	if err != nil {
 		t.Fatal(err)
 	}

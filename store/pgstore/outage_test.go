@@ -63,7 +63,7 @@ func TestMonitorSurvivesDatabaseOutage(t *testing.T) {
 			direct := sqlschematest.Pool(t)
 			schema := sqlschematest.NewSchema(t, direct)
 			px := faulttest.NewProxy(t, net.JoinHostPort(direct.Config().ConnConfig.Host, strconv.Itoa(int(direct.Config().ConnConfig.Port))))
-			st, err := pgstore.New(outagePool(t, px), pgstore.Options{Schema: schema, StatementTimeout: time.Second})
+			st, err := pgstore.New(outagePool(t, px), pgstore.Config{Schema: schema, StatementTimeout: time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -14,7 +14,7 @@ import (
 	"github.com/secmon-go/secmon"
 )
 
-// Defaults for the zero fields of Options.
+// Defaults for the zero fields of Config.
 const (
 	DefaultSchema           = "secmon"
 	DefaultStatementTimeout = 5 * time.Second
@@ -23,7 +23,7 @@ const (
 	DefaultPurgeBatch = 10000
 )
 
-// Limits on Options.
+// Limits on Config.
 const (
 	MaxPartitionsAhead = 366
 	MaxPurgeBatch      = 1000000
@@ -33,8 +33,8 @@ const (
 // every inserted or changed alert; the payload is the alert ID.
 const AlertChannel = "secmon_alerts"
 
-// Options configure a Store. The zero value means the defaults.
-type Options struct {
+// Config configure a Store. The zero value means the defaults.
+type Config struct {
 	// Schema is the schema the secmon migrations were applied to (see package
 	// sqlschema). Default DefaultSchema ("secmon"). It must be a plain
 	// identifier: a letter or '_' followed by letters, digits or '_', at
@@ -65,7 +65,7 @@ type Options struct {
 
 var plainIdentifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 
-func (o Options) withDefaults() (Options, error) {
+func (o Config) withDefaults() (Config, error) {
 	if o.Schema == "" {
 		o.Schema = DefaultSchema
 	}
@@ -104,7 +104,7 @@ func (o Options) withDefaults() (Options, error) {
 // a connection from the caller's pool, which the Store never closes.
 type Store struct {
 	pool *pgxpool.Pool
-	opts Options
+	opts Config
 
 	// Schema-qualified, quoted table names.
 	events, eventsDefault, sessions, activity, alerts string
@@ -128,7 +128,7 @@ var (
 // while the Store is in use. The schema must already hold the secmon
 // migrations (sqlschema.Migrate); New does not touch the database. An
 // invalid option is an error matching secmon.ErrInvalid.
-func New(pool *pgxpool.Pool, opts Options) (*Store, error) {
+func New(pool *pgxpool.Pool, opts Config) (*Store, error) {
 	if pool == nil {
 		return nil, &secmon.FieldError{Field: "pool", Reason: "is nil"}
 	}

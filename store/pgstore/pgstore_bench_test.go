@@ -26,7 +26,7 @@ import (
 // the days around now, so rows go where production rows go.
 func benchStore(b *testing.B, pool *pgxpool.Pool, now time.Time) *pgstore.Store {
 	b.Helper()
-	s, err := pgstore.New(pool, pgstore.Options{Schema: sqlschematest.NewSchema(b, pool), StatementTimeout: 10 * time.Minute})
+	s, err := pgstore.New(pool, pgstore.Config{Schema: sqlschematest.NewSchema(b, pool), StatementTimeout: 10 * time.Minute})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -295,7 +295,7 @@ func BenchmarkSummary(b *testing.B) {
 		rows = 300_000
 	}
 	first := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	s, err := pgstore.New(pool, pgstore.Options{Schema: sqlschematest.NewSchema(b, pool), StatementTimeout: 10 * time.Minute})
+	s, err := pgstore.New(pool, pgstore.Config{Schema: sqlschematest.NewSchema(b, pool), StatementTimeout: 10 * time.Minute})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -25,7 +25,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // setup returns a store on a freshly migrated schema of its own.
-func setup(t *testing.T, pool *pgxpool.Pool, opts pgstore.Options) *pgstore.Store {
+func setup(t *testing.T, pool *pgxpool.Pool, opts pgstore.Config) *pgstore.Store {
 	t.Helper()
 	opts.Schema = sqlschematest.NewSchema(t, pool)
 	s, err := pgstore.New(pool, opts)
@@ -37,7 +37,7 @@ func setup(t *testing.T, pool *pgxpool.Pool, opts pgstore.Options) *pgstore.Stor
 
 func TestConformance(t *testing.T) {
 	pool := sqlschematest.Pool(t)
-	storetest.Run(t, func(t *testing.T) secmon.Store { return setup(t, pool, pgstore.Options{}) })
+	storetest.Run(t, func(t *testing.T) secmon.Store { return setup(t, pool, pgstore.Config{}) })
 }
 
 // TestConformanceStaged runs the suite with every batch written through the
@@ -48,13 +48,13 @@ func TestConformanceStaged(t *testing.T) {
 	}
 	pool := sqlschematest.Pool(t)
 	storetest.Run(t, func(t *testing.T) secmon.Store {
-		s := setup(t, pool, pgstore.Options{})
+		s := setup(t, pool, pgstore.Config{})
 		pgstore.UseStagedInserts(s)
 		return s
 	})
 }
 
-func TestNewRejectsBadOptions(t *testing.T) {
+func TestNewRejectsBadConfig(t *testing.T) {
 	cfg, err := pgxpool.ParseConfig("postgres://nobody@127.0.0.1:1/none")
 	if err != nil {
 		t.Fatal(err)
@@ -64,10 +64,10 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	if _, err := pgstore.New(nil, pgstore.Options{}); !errors.Is(err, secmon.ErrInvalid) {
+	if _, err := pgstore.New(nil, pgstore.Config{}); !errors.Is(err, secmon.ErrInvalid) {
 		t.Errorf("New(nil pool) = %v, want ErrInvalid", err)
 	}
-	for _, o := range []pgstore.Options{
+	for _, o := range []pgstore.Config{
 		{Schema: `secmon"; DROP TABLE x; --`},
 		{Schema: "has space"},
 		{Schema: strings.Repeat("a", 64)},
@@ -80,7 +80,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 			t.Errorf("New(%+v) = %v, want ErrInvalid", o, err)
 		}
 	}
-	s, err := pgstore.New(pool, pgstore.Options{})
+	s, err := pgstore.New(pool, pgstore.Config{})
 	if err != nil || s.Schema() != pgstore.DefaultSchema {
 		t.Errorf("New with defaults = %v, %v; want schema %q", s, err, pgstore.DefaultSchema)
 	}
@@ -91,7 +91,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 func TestErrorsHideSecrets(t *testing.T) {
 	const password = "s3cret-Pa55word"
 	pool := sqlschematest.HangUpPool(t, password)
-	s, err := pgstore.New(pool, pgstore.Options{})
+	s, err := pgstore.New(pool, pgstore.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func events(n int, start time.Time, step time.Duration) []secmon.Event {
 func TestRetriedBatchLeavesNoDuplicates(t *testing.T) {
 	t.Parallel()
 	pool := sqlschematest.Pool(t)
-	s := setup(t, pool, pgstore.Options{})
+	s := setup(t, pool, pgstore.Config{})
 	now := time.Now().UTC()
 	if _, err := s.Maintain(t.Context(), now, secmon.RetentionPolicy{}); err != nil {
 		t.Fatal(err)
@@ -176,7 +176,7 @@ func partitionOf(t *testing.T, pool *pgxpool.Pool, s *pgstore.Store, e secmon.Ev
 func TestDefaultPartitionRowsMoveOnMaintain(t *testing.T) {
 	t.Parallel()
 	pool := sqlschematest.Pool(t)
-	s := setup(t, pool, pgstore.Options{PartitionsAhead: 2})
+	s := setup(t, pool, pgstore.Config{PartitionsAhead: 2})
 	now := time.Date(2026, 5, 10, 15, 0, 0, 0, time.UTC)
 	// Before any maintenance, and far ahead of the partitions it creates,
 	// rows land in the default partition and the insert succeeds.
@@ -233,7 +233,7 @@ func partitions(t *testing.T, pool *pgxpool.Pool, s *pgstore.Store) []string {
 func TestPurgeDropsWholePartitions(t *testing.T) {
 	t.Parallel()
 	pool := sqlschematest.Pool(t)
-	s := setup(t, pool, pgstore.Options{PartitionsAhead: 1, PurgeBatch: 7})
+	s := setup(t, pool, pgstore.Config{PartitionsAhead: 1, PurgeBatch: 7})
 	day0 := time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)
 	if _, err := s.Maintain(t.Context(), day0.Add(24*time.Hour), secmon.RetentionPolicy{Events: -1}); err != nil {
 		t.Fatal(err)
@@ -273,7 +273,7 @@ func TestPurgeDropsWholePartitions(t *testing.T) {
 func TestMaintainSkippedWhileAnotherHoldsTheLock(t *testing.T) {
 	t.Parallel()
 	pool := sqlschematest.Pool(t)
-	s := setup(t, pool, pgstore.Options{})
+	s := setup(t, pool, pgstore.Config{})
 	conn, err := pool.Acquire(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -312,7 +312,7 @@ var sessionAt = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // schema holding one session, s1, last seen at sessionAt.
 func sessionStore(t *testing.T, pool *pgxpool.Pool, timeout time.Duration) *pgstore.Store {
 	t.Helper()
-	s := setup(t, pool, pgstore.Options{StatementTimeout: timeout})
+	s := setup(t, pool, pgstore.Config{StatementTimeout: timeout})
 	if err := s.UpsertSessions(t.Context(), []secmon.SessionBeat{{SessionID: "s1", UserID: "u", Time: sessionAt}}); err != nil {
 		t.Fatal(err)
 	}
@@ -361,7 +361,7 @@ func TestStatementTimeout(t *testing.T) {
 
 	// The caller's own deadline is reported as such, not as a timeout of
 	// the store.
-	slow, err := pgstore.New(pool, pgstore.Options{Schema: s.Schema(), StatementTimeout: -1})
+	slow, err := pgstore.New(pool, pgstore.Config{Schema: s.Schema(), StatementTimeout: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,12 +377,12 @@ func TestStatementTimeout(t *testing.T) {
 func TestSubscribeAlertsAcrossInstances(t *testing.T) {
 	t.Parallel()
 	pool := sqlschematest.Pool(t)
-	listener := setup(t, pool, pgstore.Options{})
-	writer, err := pgstore.New(pool, pgstore.Options{Schema: listener.Schema()})
+	listener := setup(t, pool, pgstore.Config{})
+	writer, err := pgstore.New(pool, pgstore.Config{Schema: listener.Schema()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := setup(t, pool, pgstore.Options{}) // another schema on the same database
+	other := setup(t, pool, pgstore.Config{}) // another schema on the same database
 
 	sub := subscribe(t, listener)
 
@@ -502,14 +502,14 @@ func (sub *subscription) stop(t *testing.T) {
 func TestSubscribeAlertsReconnects(t *testing.T) {
 	t.Parallel()
 	direct := sqlschematest.Pool(t)
-	writer := setup(t, direct, pgstore.Options{})
+	writer := setup(t, direct, pgstore.Config{})
 	px := faulttest.NewProxy(t, net.JoinHostPort(direct.Config().ConnConfig.Host, fmt.Sprint(direct.Config().ConnConfig.Port)))
 	proxied := configuredPool(t, func(cfg *pgxpool.Config) {
 		host, port, _ := net.SplitHostPort(px.Addr())
 		cfg.ConnConfig.Host = host
 		fmt.Sscan(port, &cfg.ConnConfig.Port)
 	})
-	listener, err := pgstore.New(proxied, pgstore.Options{Schema: writer.Schema()})
+	listener, err := pgstore.New(proxied, pgstore.Config{Schema: writer.Schema()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -528,7 +528,7 @@ func TestMaintainWithOneConnection(t *testing.T) {
 	pool := sqlschematest.Pool(t)
 	schema := sqlschematest.NewSchema(t, pool)
 	one := configuredPool(t, func(cfg *pgxpool.Config) { cfg.MaxConns = 1 })
-	s, err := pgstore.New(one, pgstore.Options{Schema: schema, StatementTimeout: 10 * time.Second})
+	s, err := pgstore.New(one, pgstore.Config{Schema: schema, StatementTimeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -554,7 +554,7 @@ func TestMaintainWithOneConnection(t *testing.T) {
 func TestPurgeSlicesOldRows(t *testing.T) {
 	t.Parallel()
 	pool := sqlschematest.Pool(t)
-	s := setup(t, pool, pgstore.Options{PurgeBatch: 5})
+	s := setup(t, pool, pgstore.Config{PurgeBatch: 5})
 	cutoff := time.Date(2026, 10, 5, 13, 0, 0, 0, time.UTC)
 	old := []secmon.Event{
 		{ID: secmon.NewID(), Time: time.Date(2019, 2, 1, 0, 0, 0, 0, time.UTC), Type: secmon.EventLogout},

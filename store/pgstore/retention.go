@@ -27,12 +27,12 @@ var partitionName = regexp.MustCompile(`^security_events_p([0-9]{8})$`)
 // Events: every daily partition that ends at or before the cutoff is
 // counted and dropped whole (DROP TABLE, no row-by-row delete, no vacuum
 // debt); older rows left elsewhere (the partition holding the cutoff, the
-// default partition) are deleted in time slices of about Options.PurgeBatch
+// default partition) are deleted in time slices of about Config.PurgeBatch
 // rows, each slice its own statement; activity likewise; sessions and
 // alerts in batches of at most PurgeBatch rows. Sessions go when the later of last_seen and
 // revoked_at is older than p.Sessions, activity when older than p.Activity,
 // and resolved alerts when last seen before p.Alerts. Each statement is
-// bounded by Options.StatementTimeout; work done before an error stays done
+// bounded by Config.StatementTimeout; work done before an error stays done
 // and is counted in the returned result.
 func (s *Store) Purge(ctx context.Context, p secmon.RetentionPolicy, now time.Time) (secmon.PurgeResult, error) {
 	return s.purge(ctx, s.pool, p, now)
@@ -263,9 +263,9 @@ func (s *Store) dropPartitions(ctx context.Context, q querier, cutoff time.Time)
 // how many rows went. Alerts are kept: their subjects are not user IDs in
 // general.
 //
-// Events and activity go in batches of Options.PurgeBatch rows, oldest
+// Events and activity go in batches of Config.PurgeBatch rows, oldest
 // first through the (user_id, created_at) index, each batch its own
-// statement and transaction under Options.StatementTimeout, so a user with
+// statement and transaction under Config.StatementTimeout, so a user with
 // millions of rows is erased in bounded steps instead of one statement
 // that would time out and roll back every time. Work done before an error
 // stays done and is counted in the returned number; calling EraseUser
@@ -342,7 +342,7 @@ func (s *Store) eraseBatches(ctx context.Context, op, table, userID string) (int
 // Maintain does the periodic upkeep, on one instance at a time: under a
 // session advisory lock (pg_try_advisory_lock, so a second instance returns
 // at once with Skipped) it creates the event partitions from yesterday to
-// Options.PartitionsAhead days after now (UTC), moves rows that landed in the
+// Config.PartitionsAhead days after now (UTC), moves rows that landed in the
 // default partition into partitions for their days (within the event
 // retention period), and then runs Purge.
 func (s *Store) Maintain(ctx context.Context, now time.Time, p secmon.RetentionPolicy) (secmon.MaintenanceResult, error) {
