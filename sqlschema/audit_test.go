@@ -59,7 +59,7 @@ func TestAuditOwnSchemaClean(t *testing.T) {
 		t.Errorf("secmon's own schema has findings:\n%v", fs)
 	}
 	// Options that differ from the defaults pass as well.
-	opts := sqlschematest.NewSchemaWith(t, pool, sqlschema.Options{UserIDExpr: "current_setting('app.uid', true)"})
+	opts := sqlschematest.NewSchemaWith(t, pool, sqlschema.Config{UserIDExpr: "current_setting('app.uid', true)"})
 	if fs := audit(t, pool, opts.Schema); len(fs) != 0 {
 		t.Errorf("schema with a custom user ID expression has findings:\n%v", fs)
 	}

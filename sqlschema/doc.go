@@ -8,7 +8,7 @@
 // with its row in <schema>.schema_migrations, under an advisory lock keyed
 // on the schema name, so several instances may call it at start-up:
 //
-//	applied, err := sqlschema.Migrate(ctx, pool, sqlschema.Options{})
+//	applied, err := sqlschema.Migrate(ctx, pool, sqlschema.Config{})
 //
 // Hosts that run migrations in their own transaction call MigrateTx; hosts
 // with their own migration tool take the rendered script from SQL (or
@@ -18,13 +18,13 @@
 //
 // # Placeholders
 //
-// The embedded files (FS) hold placeholders that Options fill in:
+// The embedded files (FS) hold placeholders that a Config fills in:
 //
-//	{{schema}}                the schema, quoted: "secmon"         (Options.Schema)
+//	{{schema}}                the schema, quoted: "secmon"         (Config.Schema)
 //	{{schema_literal}}        the schema as a string: 'secmon'
-//	{{service_role}}          the service role, quoted             (Options.ServiceRole)
+//	{{service_role}}          the service role, quoted             (Config.ServiceRole)
 //	{{service_role_literal}}  the service role as a string
-//	{{user_id_expr}}          SQL giving the current user's ID     (Options.UserIDExpr)
+//	{{user_id_expr}}          SQL giving the current user's ID     (Config.UserIDExpr)
 //
 // Schema and ServiceRole must be plain lower-case identifiers; anything else
 // is rejected with an error wrapping secmon.ErrInvalid. UserIDExpr defaults

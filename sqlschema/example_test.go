@@ -20,7 +20,7 @@ func ExampleMigrate() {
 	}
 	defer pool.Close()
 	// Safe to run from every instance at start-up.
-	applied, err := sqlschema.Migrate(ctx, pool, sqlschema.Options{
+	applied, err := sqlschema.Migrate(ctx, pool, sqlschema.Config{
 		UserIDExpr: "auth.uid()::text", // Supabase
 	})
 	if err != nil {
@@ -47,7 +47,7 @@ func ExampleAuditPolicies() {
 
 // The rendered script, for a host's own migration tool.
 func ExampleSQL() {
-	sql, err := sqlschema.SQL(sqlschema.Options{Schema: "audit", ServiceRole: "backend"})
+	sql, err := sqlschema.SQL(sqlschema.Config{Schema: "audit", ServiceRole: "backend"})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -68,8 +68,8 @@ func ExampleSQL() {
 	// -- 003_cleanup
 }
 
-func ExampleOptions() {
-	_, err := sqlschema.SQL(sqlschema.Options{Schema: "Audit Log"})
+func ExampleConfig() {
+	_, err := sqlschema.SQL(sqlschema.Config{Schema: "Audit Log"})
 	fmt.Println(err)
 	// Output:
 	// sqlschema: Schema "Audit Log" is not a plain identifier (lower-case letters, digits and '_', not starting with a digit): secmon: invalid input

@@ -28,7 +28,7 @@ func TestUserIDExprStaysOneExpression(t *testing.T) {
 		"auth.uid()::text) OR (true",       //
 		"current_setting('x', true)\nOR 1", // fine SQL, kept below
 	} {
-		_, err := sqlschema.SQL(sqlschema.Options{UserIDExpr: expr})
+		_, err := sqlschema.SQL(sqlschema.Config{UserIDExpr: expr})
 		if expr == "current_setting('x', true)\nOR 1" {
 			if err != nil {
 				t.Errorf("UserIDExpr %q rejected: %v", expr, err)
@@ -48,7 +48,7 @@ func TestUserIDExprStaysOneExpression(t *testing.T) {
 		"coalesce(current_setting('a.b', true), '')",
 		"'it''s'",
 	} {
-		if _, err := sqlschema.SQL(sqlschema.Options{UserIDExpr: expr}); err != nil {
+		if _, err := sqlschema.SQL(sqlschema.Config{UserIDExpr: expr}); err != nil {
 			t.Errorf("UserIDExpr %q rejected: %v", expr, err)
 		}
 	}
@@ -107,7 +107,7 @@ func TestClientRolesGetNoFunctions(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := sqlschema.Migrate(ctx, pool, sqlschema.Options{Schema: s}); err != nil {
+	if _, err := sqlschema.Migrate(ctx, pool, sqlschema.Config{Schema: s}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := pool.Exec(ctx, "SELECT "+s+".ensure_event_partitions(current_date, 2)"); err != nil {
@@ -231,8 +231,8 @@ func TestErrorsHideThePassword(t *testing.T) {
 	const password = "s3cret-Pa55word"
 	pool := sqlschematest.HangUpPool(t, password)
 	for name, call := range map[string]func() error{
-		"Migrate":       func() error { _, err := sqlschema.Migrate(testContext(t), pool, sqlschema.Options{}); return err },
-		"Version":       func() error { _, err := sqlschema.Version(testContext(t), pool, sqlschema.Options{}); return err },
+		"Migrate":       func() error { _, err := sqlschema.Migrate(testContext(t), pool, sqlschema.Config{}); return err },
+		"Version":       func() error { _, err := sqlschema.Version(testContext(t), pool, sqlschema.Config{}); return err },
 		"AuditPolicies": func() error { _, err := sqlschema.AuditPolicies(testContext(t), pool); return err },
 	} {
 		err := call()

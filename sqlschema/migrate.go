@@ -69,7 +69,7 @@ func dbError(what string, err error) error {
 // superuser, have BYPASSRLS, or be a member of the service role: row-level
 // security is forced on every table, the owner included. Migrate checks both
 // before applying anything.
-func Migrate(ctx context.Context, pool *pgxpool.Pool, opts Options) (applied int, err error) {
+func Migrate(ctx context.Context, pool *pgxpool.Pool, opts Config) (applied int, err error) {
 	o, err := opts.withDefaults()
 	if err != nil {
 		return 0, err
@@ -115,7 +115,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, opts Options) (applied int
 // transaction-scoped advisory lock on the same key as Migrate, so the two
 // never run at once on one schema. On error tx is unusable and must be
 // rolled back.
-func MigrateTx(ctx context.Context, tx pgx.Tx, opts Options) (int, error) {
+func MigrateTx(ctx context.Context, tx pgx.Tx, opts Config) (int, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
 		return 0, err
@@ -152,7 +152,7 @@ func MigrateTx(ctx context.Context, tx pgx.Tx, opts Options) (int, error) {
 // first, each in its own transaction, under the same lock as Migrate.
 // MigrateDown(ctx, pool, opts, 0) removes every secmon object except the
 // schema and its schema_migrations table.
-func MigrateDown(ctx context.Context, pool *pgxpool.Pool, opts Options, to int) error {
+func MigrateDown(ctx context.Context, pool *pgxpool.Pool, opts Config, to int) error {
 	if to < 0 {
 		return fmt.Errorf("sqlschema: MigrateDown: target version %d is negative: %w", to, secmon.ErrInvalid)
 	}
@@ -215,7 +215,7 @@ func MigrateDown(ctx context.Context, pool *pgxpool.Pool, opts Options, to int) 
 
 // Version returns the newest applied migration version, or 0 when the schema
 // has never been migrated.
-func Version(ctx context.Context, pool *pgxpool.Pool, opts Options) (int, error) {
+func Version(ctx context.Context, pool *pgxpool.Pool, opts Config) (int, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
 		return 0, err
@@ -256,7 +256,7 @@ func sessionLock(ctx context.Context, conn *pgx.Conn, schema string) (func(), er
 
 // prepare checks the roles, creates the schema and its ledger if needed and
 // returns the applied versions. The caller holds the migration lock.
-func prepare(ctx context.Context, q querier, o Options) (map[int]bool, error) {
+func prepare(ctx context.Context, q querier, o Config) (map[int]bool, error) {
 	var exists, privileged bool
 	err := q.QueryRow(ctx, `
 SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1),
@@ -299,7 +299,7 @@ SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1),
 	return appliedVersions(ctx, q, o)
 }
 
-func appliedVersions(ctx context.Context, q querier, o Options) (map[int]bool, error) {
+func appliedVersions(ctx context.Context, q querier, o Config) (map[int]bool, error) {
 	var exists bool
 	if err := q.QueryRow(ctx, "SELECT pg_catalog.to_regclass($1) IS NOT NULL", quoteIdent(o.Schema)+".schema_migrations").Scan(&exists); err != nil {
 		return nil, dbError("reading applied migrations", err)
@@ -322,7 +322,7 @@ func appliedVersions(ctx context.Context, q querier, o Options) (map[int]bool, e
 	return done, nil
 }
 
-func apply(ctx context.Context, q querier, o Options, m Migration) error {
+func apply(ctx context.Context, q querier, o Config, m Migration) error {
 	if _, err := q.Exec(ctx, m.Up); err != nil {
 		return err
 	}

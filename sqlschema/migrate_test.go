@@ -38,7 +38,7 @@ func freshSchema(t *testing.T, pool *pgxpool.Pool) string {
 
 func numMigrations(t *testing.T) int {
 	t.Helper()
-	ms, err := sqlschema.Migrations(sqlschema.Options{})
+	ms, err := sqlschema.Migrations(sqlschema.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestMigrateUpDownUp(t *testing.T) {
 	t.Parallel()
 	pool := sqlschematest.Pool(t)
 	ctx := testContext(t)
-	opts := sqlschema.Options{Schema: freshSchema(t, pool)}
+	opts := sqlschema.Config{Schema: freshSchema(t, pool)}
 	n := numMigrations(t)
 
 	applied, err := sqlschema.Migrate(ctx, pool, opts)
@@ -118,7 +118,7 @@ func TestMigrateRacing(t *testing.T) {
 	t.Parallel()
 	pool := sqlschematest.Pool(t)
 	ctx := testContext(t)
-	opts := sqlschema.Options{Schema: freshSchema(t, pool)}
+	opts := sqlschema.Config{Schema: freshSchema(t, pool)}
 	const racers = 4
 	var wg sync.WaitGroup
 	applied := make([]int, racers)
@@ -152,7 +152,7 @@ func TestMigrateTx(t *testing.T) {
 	t.Parallel()
 	pool := sqlschematest.Pool(t)
 	ctx := testContext(t)
-	opts := sqlschema.Options{Schema: freshSchema(t, pool)}
+	opts := sqlschema.Config{Schema: freshSchema(t, pool)}
 
 	// Rolled back: nothing stays.
 	tx, err := pool.Begin(ctx)
@@ -191,7 +191,7 @@ func TestMigrateTx(t *testing.T) {
 func TestMigrateMissingServiceRole(t *testing.T) {
 	t.Parallel()
 	pool := sqlschematest.Pool(t)
-	opts := sqlschema.Options{Schema: freshSchema(t, pool), ServiceRole: "secmon_no_such_role"}
+	opts := sqlschema.Config{Schema: freshSchema(t, pool), ServiceRole: "secmon_no_such_role"}
 	_, err := sqlschema.Migrate(testContext(t), pool, opts)
 	if !errors.Is(err, sqlschema.ErrServiceRoleMissing) || !strings.Contains(err.Error(), "secmon_no_such_role") {
 		t.Fatalf("Migrate with a missing service role = %v, want ErrServiceRoleMissing naming it", err)
@@ -202,7 +202,7 @@ func TestMigrationErrorNamesMigration(t *testing.T) {
 	t.Parallel()
 	pool := sqlschematest.Pool(t)
 	ctx := testContext(t)
-	opts := sqlschema.Options{Schema: freshSchema(t, pool)}
+	opts := sqlschema.Config{Schema: freshSchema(t, pool)}
 	// A table in the way makes 001 fail.
 	if _, err := pool.Exec(ctx, "CREATE SCHEMA "+opts.Schema+"; CREATE TABLE "+opts.Schema+".security_alerts (x int)"); err != nil {
 		t.Fatal(err)
@@ -222,7 +222,7 @@ func TestMigrationErrorNamesMigration(t *testing.T) {
 
 func TestOptionsValidation(t *testing.T) {
 	t.Parallel()
-	bad := []sqlschema.Options{
+	bad := []sqlschema.Config{
 		{Schema: "Secmon"},
 		{Schema: "sec mon"},
 		{Schema: `secmon"; DROP TABLE x; --`},
@@ -241,20 +241,20 @@ func TestOptionsValidation(t *testing.T) {
 			t.Errorf("SQL(%+v) = %v, want ErrInvalid", o, err)
 		}
 	}
-	if _, err := sqlschema.Migrate(context.Background(), nil, sqlschema.Options{Schema: "Bad"}); !errors.Is(err, secmon.ErrInvalid) {
+	if _, err := sqlschema.Migrate(context.Background(), nil, sqlschema.Config{Schema: "Bad"}); !errors.Is(err, secmon.ErrInvalid) {
 		t.Errorf("Migrate with a bad schema = %v, want ErrInvalid before touching the pool", err)
 	}
 	ctx := context.Background()
-	if _, err := sqlschema.Migrate(ctx, nil, sqlschema.Options{}); !errors.Is(err, secmon.ErrInvalid) {
+	if _, err := sqlschema.Migrate(ctx, nil, sqlschema.Config{}); !errors.Is(err, secmon.ErrInvalid) {
 		t.Errorf("Migrate(nil pool) = %v", err)
 	}
-	if _, err := sqlschema.MigrateTx(ctx, nil, sqlschema.Options{}); !errors.Is(err, secmon.ErrInvalid) {
+	if _, err := sqlschema.MigrateTx(ctx, nil, sqlschema.Config{}); !errors.Is(err, secmon.ErrInvalid) {
 		t.Errorf("MigrateTx(nil tx) = %v", err)
 	}
-	if err := sqlschema.MigrateDown(ctx, nil, sqlschema.Options{}, 0); !errors.Is(err, secmon.ErrInvalid) {
+	if err := sqlschema.MigrateDown(ctx, nil, sqlschema.Config{}, 0); !errors.Is(err, secmon.ErrInvalid) {
 		t.Errorf("MigrateDown(nil pool) = %v", err)
 	}
-	if _, err := sqlschema.Version(ctx, nil, sqlschema.Options{}); !errors.Is(err, secmon.ErrInvalid) {
+	if _, err := sqlschema.Version(ctx, nil, sqlschema.Config{}); !errors.Is(err, secmon.ErrInvalid) {
 		t.Errorf("Version(nil pool) = %v", err)
 	}
 	if _, err := sqlschema.AuditPolicies(ctx, nil); !errors.Is(err, secmon.ErrInvalid) {
@@ -264,7 +264,7 @@ func TestOptionsValidation(t *testing.T) {
 
 func TestSQLRendering(t *testing.T) {
 	t.Parallel()
-	for _, o := range []sqlschema.Options{{}, {Schema: "audit_log", ServiceRole: "backend", UserIDExpr: "auth.uid()::text"}} {
+	for _, o := range []sqlschema.Config{{}, {Schema: "audit_log", ServiceRole: "backend", UserIDExpr: "auth.uid()::text"}} {
 		sql, err := sqlschema.SQL(o)
 		if err != nil {
 			t.Fatal(err)
@@ -284,7 +284,7 @@ func TestSQLRendering(t *testing.T) {
 		}
 	}
 	// The raw files do hold placeholders; only the documented ones.
-	ms, _ := sqlschema.Migrations(sqlschema.Options{})
+	ms, _ := sqlschema.Migrations(sqlschema.Config{})
 	if len(ms) < 3 || ms[0].Name != "001_tables" || ms[1].Name != "002_rls" || ms[2].Name != "003_cleanup" {
 		t.Fatalf("Migrations = %v", ms)
 	}
@@ -296,7 +296,7 @@ func TestSQLAppliesStandalone(t *testing.T) {
 	t.Parallel()
 	pool := sqlschematest.Pool(t)
 	ctx := testContext(t)
-	opts := sqlschema.Options{Schema: freshSchema(t, pool)}
+	opts := sqlschema.Config{Schema: freshSchema(t, pool)}
 	sql, err := sqlschema.SQL(opts)
 	if err != nil {
 		t.Fatal(err)

@@ -31,7 +31,7 @@ func FS() fs.FS {
 	return sub
 }
 
-// Defaults for the zero fields of Options.
+// Defaults for the zero fields of Config.
 const (
 	DefaultSchema      = "secmon"
 	DefaultServiceRole = "service_role"
@@ -42,9 +42,9 @@ const (
 // security_alerts row is announced; the payload is the alert ID.
 const AlertChannel = "secmon_alerts"
 
-// Options configure the rendering and application of the migrations. The
+// Config configure the rendering and application of the migrations. The
 // zero value means the defaults.
-type Options struct {
+type Config struct {
 	// Schema holds every secmon object. Default DefaultSchema ("secmon").
 	// It must be a plain lower-case identifier.
 	Schema string
@@ -78,7 +78,7 @@ const maxUserIDExprLen = 256
 var plainIdentifier = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 
 // withDefaults validates o and fills its zero fields.
-func (o Options) withDefaults() (Options, error) {
+func (o Config) withDefaults() (Config, error) {
 	if o.Schema == "" {
 		o.Schema = DefaultSchema
 	}
@@ -179,7 +179,7 @@ func quoteIdent(s string) string { return `"` + s + `"` }
 // quoteLiteral quotes a validated plain identifier as a string literal.
 func quoteLiteral(s string) string { return `'` + s + `'` }
 
-// Migration is one numbered migration, rendered for a set of Options.
+// Migration is one numbered migration, rendered for a Config.
 type Migration struct {
 	Version int    // the NNN prefix of the file names
 	Name    string // the file name without extension, e.g. "001_tables"
@@ -238,7 +238,7 @@ func sources() ([]source, error) {
 
 // placeholders are the names replaced when rendering; see the package
 // documentation.
-func replacer(o Options) *strings.Replacer {
+func replacer(o Config) *strings.Replacer {
 	return strings.NewReplacer(
 		"{{schema}}", quoteIdent(o.Schema),
 		"{{schema_literal}}", quoteLiteral(o.Schema),
@@ -263,7 +263,7 @@ func render(r *strings.Replacer, name, sql string) (string, error) {
 }
 
 // Migrations returns every migration rendered for opts, oldest first.
-func Migrations(opts Options) ([]Migration, error) {
+func Migrations(opts Config) ([]Migration, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
@@ -271,7 +271,7 @@ func Migrations(opts Options) ([]Migration, error) {
 	return migrations(o)
 }
 
-func migrations(o Options) ([]Migration, error) {
+func migrations(o Config) ([]Migration, error) {
 	srcs, err := sources()
 	if err != nil {
 		return nil, err
@@ -297,7 +297,7 @@ func migrations(o Options) ([]Migration, error) {
 // BEGIN/COMMIT and records its row in schema_migrations, so Migrate can take
 // over later without applying anything twice. The script does not take
 // Migrate's advisory lock.
-func SQL(opts Options) (string, error) {
+func SQL(opts Config) (string, error) {
 	var b strings.Builder
 	if err := WriteSQL(&b, opts); err != nil {
 		return "", err
@@ -306,7 +306,7 @@ func SQL(opts Options) (string, error) {
 }
 
 // WriteSQL writes what SQL returns to w.
-func WriteSQL(w io.Writer, opts Options) error {
+func WriteSQL(w io.Writer, opts Config) error {
 	o, err := opts.withDefaults()
 	if err != nil {
 		return err

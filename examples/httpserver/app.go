@@ -152,7 +152,7 @@ func (a *app) openStore(ctx context.Context) error {
 	if err := ensureServiceRole(ctx, pool); err != nil {
 		return err
 	}
-	if _, err := sqlschema.Migrate(ctx, pool, sqlschema.Options{Schema: a.cfg.Schema, Logger: a.logger}); err != nil {
+	if _, err := sqlschema.Migrate(ctx, pool, sqlschema.Config{Schema: a.cfg.Schema, Logger: a.logger}); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	st, err := pgstore.New(pool, pgstore.Config{Schema: a.cfg.Schema, Logger: a.logger})

@@ -33,7 +33,7 @@ func openPostgres(ctx context.Context, databaseURL string) (secmon.Store, string
 EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$`); err != nil {
 		return fail(fmt.Errorf("create service_role: %w", err))
 	}
-	if _, err := sqlschema.Migrate(ctx, pool, sqlschema.Options{Schema: schema}); err != nil {
+	if _, err := sqlschema.Migrate(ctx, pool, sqlschema.Config{Schema: schema}); err != nil {
 		return fail(err)
 	}
 	st, err := pgstore.New(pool, pgstore.Config{Schema: schema})

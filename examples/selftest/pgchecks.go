@@ -75,7 +75,7 @@ func openPostgres(ctx context.Context, s *suite, url string) (*pgState, error) {
 	}
 	schema := randomName("secmon_selftest_")
 	s.cleanups = append(s.cleanups, func() { dropSchema(pool, schema) })
-	if _, err := sqlschema.Migrate(ctx, pool, sqlschema.Options{Schema: schema}); err != nil {
+	if _, err := sqlschema.Migrate(ctx, pool, sqlschema.Config{Schema: schema}); err != nil {
 		return nil, fmt.Errorf("migrating %s: %w", schema, err)
 	}
 	store, err := pgstore.New(pool, pgstore.Config{Schema: schema})
@@ -104,11 +104,11 @@ func checkPGMigrate(ctx context.Context, s *suite) error {
 	if err != nil {
 		return err
 	}
-	v, err := sqlschema.Version(ctx, pg.pool, sqlschema.Options{Schema: pg.schema})
+	v, err := sqlschema.Version(ctx, pg.pool, sqlschema.Config{Schema: pg.schema})
 	if err != nil {
 		return err
 	}
-	ms, err := sqlschema.Migrations(sqlschema.Options{Schema: pg.schema})
+	ms, err := sqlschema.Migrations(sqlschema.Config{Schema: pg.schema})
 	if err != nil {
 		return err
 	}

@@ -88,12 +88,12 @@ func EnsureRoles(ctx context.Context, pool *pgxpool.Pool) error {
 // and drops it (CASCADE) when t ends. It returns the schema name.
 func NewSchema(t testing.TB, pool *pgxpool.Pool) string {
 	t.Helper()
-	return NewSchemaWith(t, pool, sqlschema.Options{}).Schema
+	return NewSchemaWith(t, pool, sqlschema.Config{}).Schema
 }
 
 // NewSchemaWith is NewSchema with options: a zero opts.Schema is replaced by
 // a random secmon_t_ name. It returns the options used, Schema filled in.
-func NewSchemaWith(t testing.TB, pool *pgxpool.Pool, opts sqlschema.Options) sqlschema.Options {
+func NewSchemaWith(t testing.TB, pool *pgxpool.Pool, opts sqlschema.Config) sqlschema.Config {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

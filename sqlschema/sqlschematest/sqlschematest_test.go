@@ -40,8 +40,8 @@ func TestNewSchemaMigratesAndDrops(t *testing.T) {
 	var schema string
 	t.Run("use", func(t *testing.T) {
 		schema = sqlschematest.NewSchema(t, pool)
-		v, err := sqlschema.Version(context.Background(), pool, sqlschema.Options{Schema: schema})
-		ms, _ := sqlschema.Migrations(sqlschema.Options{})
+		v, err := sqlschema.Version(context.Background(), pool, sqlschema.Config{Schema: schema})
+		ms, _ := sqlschema.Migrations(sqlschema.Config{})
 		if err != nil || v != ms[len(ms)-1].Version {
 			t.Errorf("Version(%s) = %d, %v", schema, v, err)
 		}

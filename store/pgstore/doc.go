@@ -6,7 +6,7 @@
 // schema name.
 //
 //	pool, _ := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
-//	if _, err := sqlschema.Migrate(ctx, pool, sqlschema.Options{}); err != nil { … }
+//	if _, err := sqlschema.Migrate(ctx, pool, sqlschema.Config{}); err != nil { … }
 //	store, err := pgstore.New(pool, pgstore.Config{})
 //
 // # Writing

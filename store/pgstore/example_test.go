@@ -22,7 +22,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer pool.Close() // the pool is the caller's; the Store never closes it
-	if _, err := sqlschema.Migrate(ctx, pool, sqlschema.Options{}); err != nil {
+	if _, err := sqlschema.Migrate(ctx, pool, sqlschema.Config{}); err != nil {
 		log.Fatal(err)
 	}
 	store, err := pgstore.New(pool, pgstore.Config{StatementTimeout: 2 * time.Second})

@@ -105,7 +105,7 @@ func TestMaintainAsNonSuperuserOwner(t *testing.T) {
 		}
 	})
 	pool := poolWith(t, "SET ROLE "+owner)
-	if _, err := sqlschema.Migrate(ctx, pool, sqlschema.Options{Schema: schema}); err != nil {
+	if _, err := sqlschema.Migrate(ctx, pool, sqlschema.Config{Schema: schema}); err != nil {
 		t.Fatal(err)
 	}
 	s, err := pgstore.New(pool, pgstore.Config{Schema: schema, PartitionsAhead: 1})

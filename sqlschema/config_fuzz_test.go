@@ -9,9 +9,9 @@ import (
 	"github.com/secmon-go/secmon/sqlschema"
 )
 
-// FuzzOptions checks that any Options either render to SQL with every
+// FuzzConfig checks that any Config either render to SQL with every
 // placeholder replaced and the names quoted, or fail with ErrInvalid.
-func FuzzOptions(f *testing.F) {
+func FuzzConfig(f *testing.F) {
 	f.Add("", "", "")
 	f.Add("secmon", "service_role", "auth.uid()::text")
 	f.Add(`a"b`, "r", "x")
@@ -20,7 +20,7 @@ func FuzzOptions(f *testing.F) {
 	f.Add("s", "r", "$$")
 	f.Add("select", "user", "current_setting('x', true)")
 	f.Fuzz(func(t *testing.T, schema, role, expr string) {
-		sql, err := sqlschema.SQL(sqlschema.Options{Schema: schema, ServiceRole: role, UserIDExpr: expr})
+		sql, err := sqlschema.SQL(sqlschema.Config{Schema: schema, ServiceRole: role, UserIDExpr: expr})
 		if err != nil {
 			if !errors.Is(err, secmon.ErrInvalid) {
 				t.Fatalf("error %v does not wrap ErrInvalid", err)
