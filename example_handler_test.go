@@ -39,7 +39,7 @@ func Example_handler() {
 	})
 	limiter, _ := ratelimit.NewMemory(ratelimit.MemoryConfig{Policy: ratelimit.Heartbeat})
 	user := func(r *http.Request) string { return r.Header.Get("X-Demo-User") } // the host's auth decides
-	mux.Handle("POST /api/session/heartbeat", ratelimit.Middleware(limiter, ratelimit.MiddlewareOptions{
+	mux.Handle("POST /api/session/heartbeat", ratelimit.Middleware(limiter, ratelimit.MiddlewareConfig{
 		KeyFunc: ratelimit.KeyByUser(user),
 	})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_ = mon.Heartbeat(r.Context(), secmon.SessionBeat{SessionID: "s-" + user(r), UserID: user(r), IP: secmon.ClientIP(r, trusted)})

@@ -69,7 +69,7 @@ func BenchmarkMemoryAllow(b *testing.B) {
 
 func BenchmarkMiddleware(b *testing.B) {
 	m := newMemory(b, MemoryConfig{Policy: Activity})
-	h := Middleware(m, MiddlewareOptions{KeyFunc: KeyByUser(func(*http.Request) string { return "alice" })})(
+	h := Middleware(m, MiddlewareConfig{KeyFunc: KeyByUser(func(*http.Request) string { return "alice" })})(
 		http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	r := httptest.NewRequest(http.MethodPost, "/api/activity", nil)
 	w := httptest.NewRecorder()

@@ -37,7 +37,7 @@ func ExampleMiddleware() {
 	if err != nil {
 		panic(err)
 	}
-	limit := ratelimit.Middleware(limiter, ratelimit.MiddlewareOptions{
+	limit := ratelimit.Middleware(limiter, ratelimit.MiddlewareConfig{
 		// The host's authentication put the user ID in the context.
 		KeyFunc: ratelimit.KeyByUser(func(r *http.Request) string {
 			id, _ := r.Context().Value(userKey{}).(string)

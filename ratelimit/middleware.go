@@ -56,7 +56,7 @@ func KeyByIPGroup(trusted []netip.Prefix) KeyFunc {
 // what userID returns, typically read from the host's authentication
 // context. An empty user ID is ErrNoKey, so anonymous requests never share
 // one bucket by accident; put the limiter behind authentication, or handle
-// ErrNoKey in MiddlewareOptions.OnError.
+// ErrNoKey in MiddlewareConfig.OnError.
 func KeyByUser(userID func(r *http.Request) string) KeyFunc {
 	return func(r *http.Request) (string, error) {
 		id := userID(r)
@@ -67,9 +67,9 @@ func KeyByUser(userID func(r *http.Request) string) KeyFunc {
 	}
 }
 
-// MiddlewareOptions configures Middleware. Zero fields mean the documented
+// MiddlewareConfig configures Middleware. Zero fields mean the documented
 // defaults.
-type MiddlewareOptions struct {
+type MiddlewareConfig struct {
 	// KeyFunc names the bucket of each request. Nil means
 	// KeyByIPGroup(nil): the IP group of the connecting peer.
 	KeyFunc KeyFunc
@@ -96,7 +96,7 @@ type MiddlewareOptions struct {
 // and at least 1. Header values are computed from the Decision and the
 // Policy only; nothing from the request is echoed. A nil l makes every
 // request an error for OnError.
-func Middleware(l secmon.RateLimiter, opts MiddlewareOptions) func(http.Handler) http.Handler {
+func Middleware(l secmon.RateLimiter, opts MiddlewareConfig) func(http.Handler) http.Handler {
 	keyFunc := opts.KeyFunc
 	if keyFunc == nil {
 		keyFunc = KeyByIPGroup(nil)

@@ -55,7 +55,7 @@ func TestAuditHeartbeatSpam(t *testing.T) {
 	t.Parallel()
 	clk := newFakeClock()
 	m := newMemory(t, MemoryConfig{Policy: Heartbeat, Clock: clk})
-	h := withUser(Middleware(m, MiddlewareOptions{KeyFunc: KeyByUser(userFromContext)})(okHandler))
+	h := withUser(Middleware(m, MiddlewareConfig{KeyFunc: KeyByUser(userFromContext)})(okHandler))
 	for i := 1; i <= 100; i++ {
 		rec := serve(h, userRequest("/api/session/heartbeat", "alice"))
 		if i <= 2 {
@@ -87,7 +87,7 @@ func TestAuditActivityLimit(t *testing.T) {
 	t.Parallel()
 	clk := newFakeClock()
 	m := newMemory(t, MemoryConfig{Policy: Activity, Clock: clk})
-	h := withUser(Middleware(m, MiddlewareOptions{KeyFunc: KeyByUser(userFromContext)})(okHandler))
+	h := withUser(Middleware(m, MiddlewareConfig{KeyFunc: KeyByUser(userFromContext)})(okHandler))
 	for minute := range 3 {
 		for i := 1; i <= 21; i++ {
 			rec := serve(h, userRequest("/api/activity", "alice"))
@@ -103,7 +103,7 @@ func TestMiddlewareHeaders(t *testing.T) {
 	t.Parallel()
 	clk := newFakeClock()
 	m := newMemory(t, MemoryConfig{Policy: Heartbeat, Clock: clk})
-	h := withUser(Middleware(m, MiddlewareOptions{KeyFunc: KeyByUser(userFromContext)})(okHandler))
+	h := withUser(Middleware(m, MiddlewareConfig{KeyFunc: KeyByUser(userFromContext)})(okHandler))
 	want := []struct {
 		code                        int
 		rateLimit, retryAfter, body string
@@ -143,7 +143,7 @@ func TestMiddlewareOnDeniedLogsEvent(t *testing.T) {
 		return nil
 	})
 	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
-	h := Middleware(m, MiddlewareOptions{
+	h := Middleware(m, MiddlewareConfig{
 		KeyFunc: KeyByIPGroup(trusted),
 		OnDenied: func(w http.ResponseWriter, r *http.Request, d secmon.Decision) {
 			_ = logger.Log(r.Context(), secmon.Event{
@@ -206,7 +206,7 @@ func TestKeyByIPGroupIgnoresSpoofedForwarding(t *testing.T) {
 
 	// End to end: a spoofing client does not get a fresh bucket per header.
 	m := newMemory(t, MemoryConfig{Policy: Login})
-	h := Middleware(m, MiddlewareOptions{KeyFunc: kf})(okHandler)
+	h := Middleware(m, MiddlewareConfig{KeyFunc: kf})(okHandler)
 	denied := 0
 	for i := range 20 {
 		r := httptest.NewRequest(http.MethodPost, "/login", nil)
@@ -225,13 +225,13 @@ func TestMiddlewareErrors(t *testing.T) {
 	t.Parallel()
 	m := newMemory(t, MemoryConfig{Policy: Activity, MaxKeyLen: 16})
 	// No user: KeyByUser reports ErrNoKey and the default answer is 500.
-	h := Middleware(m, MiddlewareOptions{KeyFunc: KeyByUser(userFromContext)})(okHandler)
+	h := Middleware(m, MiddlewareConfig{KeyFunc: KeyByUser(userFromContext)})(okHandler)
 	if rec := serve(h, httptest.NewRequest(http.MethodGet, "/", nil)); rec.Code != http.StatusInternalServerError || rec.Body.String() == "ok" {
 		t.Fatalf("anonymous request: %d %q", rec.Code, rec.Body)
 	}
 	// A custom OnError may let the request through.
 	var seen error
-	h = withUser(Middleware(m, MiddlewareOptions{
+	h = withUser(Middleware(m, MiddlewareConfig{
 		KeyFunc: KeyByUser(userFromContext),
 		OnError: func(_ http.ResponseWriter, _ *http.Request, err error) bool { seen = err; return true },
 	})(okHandler))
@@ -239,7 +239,7 @@ func TestMiddlewareErrors(t *testing.T) {
 		t.Fatalf("long key with passing OnError: %d, err %v", rec.Code, seen)
 	}
 	// A nil limiter is an error for every request, not a panic.
-	h = Middleware(nil, MiddlewareOptions{})(okHandler)
+	h = Middleware(nil, MiddlewareConfig{})(okHandler)
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	if rec := serve(h, r); rec.Code != http.StatusInternalServerError {
 		t.Fatalf("nil limiter: %d", rec.Code)
@@ -251,7 +251,7 @@ func TestMiddlewareDegradedHeaders(t *testing.T) {
 	open := secmon.RateLimiterFunc(func(context.Context, string) (secmon.Decision, error) {
 		return secmon.Decision{Allowed: true, Limit: 2, Degraded: secmon.DegradedFailOpen}, nil
 	})
-	h := Middleware(open, MiddlewareOptions{KeyFunc: func(*http.Request) (string, error) { return "k", nil }, Policy: Heartbeat})(okHandler)
+	h := Middleware(open, MiddlewareConfig{KeyFunc: func(*http.Request) (string, error) { return "k", nil }, Policy: Heartbeat})(okHandler)
 	rec := serve(h, httptest.NewRequest(http.MethodGet, "/", nil))
 	if rec.Code != 200 || rec.Header().Get(HeaderRateLimit) != "" || rec.Header().Get(HeaderRateLimitPolicy) != `"heartbeat";q=2;w=60` {
 		t.Fatalf("fail-open response: %d %v", rec.Code, rec.Header())
@@ -259,7 +259,7 @@ func TestMiddlewareDegradedHeaders(t *testing.T) {
 	closed := secmon.RateLimiterFunc(func(context.Context, string) (secmon.Decision, error) {
 		return secmon.Decision{Limit: 2, RetryAfter: 1500 * time.Millisecond, Degraded: secmon.DegradedFailClosed}, nil
 	})
-	h = Middleware(closed, MiddlewareOptions{KeyFunc: func(*http.Request) (string, error) { return "k", nil }})(okHandler)
+	h = Middleware(closed, MiddlewareConfig{KeyFunc: func(*http.Request) (string, error) { return "k", nil }})(okHandler)
 	rec = serve(h, httptest.NewRequest(http.MethodGet, "/", nil))
 	if rec.Code != 429 || rec.Header().Get(HeaderRetryAfter) != "2" || rec.Header().Get(HeaderRateLimit) != `"default";r=0;t=2` || rec.Header().Get(HeaderRateLimitPolicy) != "" {
 		t.Fatalf("fail-closed response: %d %v", rec.Code, rec.Header())
@@ -339,7 +339,7 @@ func TestMiddlewarePolicySource(t *testing.T) {
 		{Policy{Name: "bad name", Limit: 1}, `"upload";q=10;w=60`},                // invalid: ignored
 		{Policy{Name: "shown", Limit: 5, Period: time.Second}, `"shown";q=5;w=1`}, // explicit
 	} {
-		h := Middleware(m, MiddlewareOptions{KeyFunc: kf, Policy: tc.opt})(okHandler)
+		h := Middleware(m, MiddlewareConfig{KeyFunc: kf, Policy: tc.opt})(okHandler)
 		rec := serve(h, httptest.NewRequest(http.MethodGet, "/", nil))
 		if got := rec.Header().Get(HeaderRateLimitPolicy); got != tc.want {
 			t.Errorf("Policy %+v: RateLimit-Policy %q, want %q", tc.opt, got, tc.want)
@@ -355,7 +355,7 @@ func TestMiddlewareDenyWithoutRetryAfter(t *testing.T) {
 	deny := secmon.RateLimiterFunc(func(context.Context, string) (secmon.Decision, error) {
 		return secmon.Decision{Limit: 5}, nil
 	})
-	h := Middleware(deny, MiddlewareOptions{KeyFunc: func(*http.Request) (string, error) { return "k", nil }})(okHandler)
+	h := Middleware(deny, MiddlewareConfig{KeyFunc: func(*http.Request) (string, error) { return "k", nil }})(okHandler)
 	rec := serve(h, httptest.NewRequest(http.MethodGet, "/", nil))
 	if rec.Code != 429 || rec.Header().Get(HeaderRetryAfter) != "1" || rec.Header().Get(HeaderRateLimit) != `"default";r=0;t=1` {
 		t.Fatalf("denial with zero RetryAfter: %d %v", rec.Code, rec.Header())
@@ -368,7 +368,7 @@ func TestMiddlewareDenyWithoutRetryAfter(t *testing.T) {
 func TestKeyByIPGroupNoAddress(t *testing.T) {
 	t.Parallel()
 	m := newMemory(t, MemoryConfig{Policy: Login})
-	h := Middleware(m, MiddlewareOptions{KeyFunc: KeyByIPGroup(nil)})(okHandler)
+	h := Middleware(m, MiddlewareConfig{KeyFunc: KeyByIPGroup(nil)})(okHandler)
 	for _, addr := range []string{"@", "", "not-an-ip:80"} {
 		r := httptest.NewRequest(http.MethodPost, "/login", nil)
 		r.RemoteAddr = addr

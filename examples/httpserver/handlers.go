@@ -38,7 +38,7 @@ func (a *app) routes() http.Handler {
 // limit applies a rate limit; a denied request is answered 429 and logged as
 // a rate_limited event, which the detection rules watch for abuse.
 func (a *app) limit(l secmon.RateLimiter, p ratelimit.Policy, key ratelimit.KeyFunc) func(http.Handler) http.Handler {
-	return ratelimit.Middleware(l, ratelimit.MiddlewareOptions{
+	return ratelimit.Middleware(l, ratelimit.MiddlewareConfig{
 		KeyFunc: key,
 		Policy:  p,
 		OnDenied: func(w http.ResponseWriter, r *http.Request, d secmon.Decision) {

@@ -182,7 +182,7 @@ func checkHeartbeatLimit(_ context.Context, _ *suite) error {
 		return err
 	}
 	var served int
-	h := ratelimit.Middleware(lim, ratelimit.MiddlewareOptions{
+	h := ratelimit.Middleware(lim, ratelimit.MiddlewareConfig{
 		KeyFunc: ratelimit.KeyByUser(func(r *http.Request) string {
 			u, _ := r.Context().Value(userKey{}).(string)
 			return u
@@ -233,7 +233,7 @@ func checkLoginLimit(_ context.Context, _ *suite) error {
 		return err
 	}
 	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
-	h := ratelimit.Middleware(lim, ratelimit.MiddlewareOptions{KeyFunc: ratelimit.KeyByIPGroup(proxies)})(
+	h := ratelimit.Middleware(lim, ratelimit.MiddlewareConfig{KeyFunc: ratelimit.KeyByIPGroup(proxies)})(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }))
 	login := func(peer, xff string) int {
 		r := httptest.NewRequest(http.MethodPost, "/login", nil)

@@ -77,7 +77,7 @@ func checkRedisRateLimit(ctx context.Context, s *suite) error {
 		if limiters[i], err = redislimit.New(c, cfg); err != nil {
 			return err
 		}
-		instances[i] = ratelimit.Middleware(limiters[i], ratelimit.MiddlewareOptions{
+		instances[i] = ratelimit.Middleware(limiters[i], ratelimit.MiddlewareConfig{
 			KeyFunc: ratelimit.KeyByUser(func(r *http.Request) string { return r.Header.Get("X-Test-User") }),
 		})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
 	}

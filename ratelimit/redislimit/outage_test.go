@@ -198,7 +198,7 @@ func TestRedisOutageMiddleware(t *testing.T) {
 		t.Run(tc.policy.String(), func(t *testing.T) {
 			t.Parallel()
 			r, px := outageSetup(t, Config{Policy: ratelimit.Login, OnFailure: tc.policy, Timeout: 100 * time.Millisecond})
-			h := ratelimit.Middleware(r, ratelimit.MiddlewareOptions{
+			h := ratelimit.Middleware(r, ratelimit.MiddlewareConfig{
 				Policy:  ratelimit.Login,
 				KeyFunc: func(*http.Request) (string, error) { return "203.0.113.9", nil },
 			})(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))

@@ -305,7 +305,7 @@ func TestAuditHeartbeatSpamRedis(t *testing.T) {
 	var servers [2]http.Handler
 	for i := range servers {
 		r := newRedisLimiter(t, c, Config{Policy: ratelimit.Heartbeat, KeyPrefix: prefix, Timeout: 5 * time.Second})
-		servers[i] = withUser(ratelimit.Middleware(r, ratelimit.MiddlewareOptions{KeyFunc: ratelimit.KeyByUser(userFromContext)})(okHandler))
+		servers[i] = withUser(ratelimit.Middleware(r, ratelimit.MiddlewareConfig{KeyFunc: ratelimit.KeyByUser(userFromContext)})(okHandler))
 	}
 	for i := 1; i <= 100; i++ {
 		rec := serve(servers[i%2], userRequest("/api/session/heartbeat", "alice"))
