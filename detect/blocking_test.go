@@ -18,7 +18,7 @@ func (w wrappedCounters) Do(ctx context.Context, now time.Time, ops []Op) error 
 
 func TestObserveBlocks(t *testing.T) {
 	t.Parallel()
-	mem, err := NewMemoryCounters(MemoryConfig{})
+	mem, err := NewMemoryCounters(MemoryCountersConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -97,9 +97,9 @@ func (op *Op) Validate() error {
 	return nil
 }
 
-// MemoryConfig configures [MemoryCounters]. Zero fields mean the documented
+// MemoryCountersConfig configures [MemoryCounters]. Zero fields mean the documented
 // defaults.
-type MemoryConfig struct {
+type MemoryCountersConfig struct {
 	// MaxKeys caps the keys tracked (counts and distinct sets together);
 	// default DefaultMaxKeys. When full, recording a new key evicts one of
 	// the least recently updated keys, so a flood of new sources costs
@@ -145,7 +145,7 @@ var _ Counters = (*MemoryCounters)(nil)
 
 // NewMemoryCounters returns in-memory counters. It fails on a negative field
 // or a MaxDistinct above MaxMaxDistinct.
-func NewMemoryCounters(cfg MemoryConfig) (*MemoryCounters, error) {
+func NewMemoryCounters(cfg MemoryCountersConfig) (*MemoryCounters, error) {
 	switch {
 	case cfg.MaxKeys < 0:
 		return nil, fmt.Errorf("detect: MemoryConfig.MaxKeys %d is negative", cfg.MaxKeys)

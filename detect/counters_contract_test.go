@@ -9,7 +9,7 @@ import (
 
 func TestMemoryCountersContract(t *testing.T) {
 	t.Parallel()
-	c, err := detect.NewMemoryCounters(detect.MemoryConfig{})
+	c, err := detect.NewMemoryCounters(detect.MemoryCountersConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ func do(t testing.TB, c Counters, at time.Duration, op Op) int64 {
 	return ops[0].Count
 }
 
-func newMemory(t testing.TB, cfg MemoryConfig) *MemoryCounters {
+func newMemory(t testing.TB, cfg MemoryCountersConfig) *MemoryCounters {
 	t.Helper()
 	c, err := NewMemoryCounters(cfg)
 	if err != nil {
@@ -30,7 +30,7 @@ func newMemory(t testing.TB, cfg MemoryConfig) *MemoryCounters {
 
 func TestMemoryCountersOutOfOrder(t *testing.T) {
 	t.Parallel()
-	c := newMemory(t, MemoryConfig{})
+	c := newMemory(t, MemoryCountersConfig{})
 	w := 10 * time.Minute
 	do(t, c, 5*time.Minute, CountOp("t", "k", w))
 	// A late event from 3 minutes earlier still counts, and sees only what
@@ -54,7 +54,7 @@ func TestMemoryCountersOutOfOrder(t *testing.T) {
 
 func TestMemoryDistinctSaturates(t *testing.T) {
 	t.Parallel()
-	c := newMemory(t, MemoryConfig{MaxDistinct: 4})
+	c := newMemory(t, MemoryCountersConfig{MaxDistinct: 4})
 	var got int64
 	for i := range 10 {
 		got = do(t, c, time.Duration(i)*time.Second, DistinctOp("t", "k", fmt.Sprint(i), time.Hour))
@@ -85,7 +85,7 @@ func TestMemoryCountSaturates(t *testing.T) {
 
 func TestMemoryKeyCap(t *testing.T) {
 	t.Parallel()
-	c := newMemory(t, MemoryConfig{MaxKeys: 1000})
+	c := newMemory(t, MemoryCountersConfig{MaxKeys: 1000})
 	for i := range 50_000 {
 		do(t, c, time.Duration(i)*time.Millisecond, CountOp("t", fmt.Sprint("k", i), time.Minute))
 	}
@@ -113,7 +113,7 @@ func TestMemoryKeyCap(t *testing.T) {
 
 func TestMemoryConfigErrors(t *testing.T) {
 	t.Parallel()
-	for _, cfg := range []MemoryConfig{{MaxKeys: -1}, {MaxDistinct: -1}, {MaxDistinct: MaxMaxDistinct + 1}} {
+	for _, cfg := range []MemoryCountersConfig{{MaxKeys: -1}, {MaxDistinct: -1}, {MaxDistinct: MaxMaxDistinct + 1}} {
 		if _, err := NewMemoryCounters(cfg); err == nil {
 			t.Errorf("%+v accepted", cfg)
 		}
@@ -122,7 +122,7 @@ func TestMemoryConfigErrors(t *testing.T) {
 
 func TestMemoryCountersConcurrent(t *testing.T) {
 	t.Parallel()
-	c := newMemory(t, MemoryConfig{MaxKeys: 10_000})
+	c := newMemory(t, MemoryCountersConfig{MaxKeys: 10_000})
 	var wg sync.WaitGroup
 	for g := range 4 {
 		wg.Go(func() {

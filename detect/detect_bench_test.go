@@ -136,7 +136,7 @@ func BenchmarkMemoryPerKey(b *testing.B) {
 			for b.Loop() {
 				b.StopTimer()
 				before := heapInUse()
-				c := newMemory(b, MemoryConfig{MaxKeys: 2 * keys}) // room to spare: no evictions
+				c := newMemory(b, MemoryCountersConfig{MaxKeys: 2 * keys}) // room to spare: no evictions
 				b.StartTimer()
 				ops := make([]Op, 1)
 				for k := range keys {

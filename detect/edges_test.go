@@ -264,7 +264,7 @@ func TestUnreachableThresholds(t *testing.T) {
 			t.Errorf("New accepted %T %+v", r, r)
 		}
 	}
-	big := newMemory(t, MemoryConfig{MaxDistinct: 1000})
+	big := newMemory(t, MemoryCountersConfig{MaxDistinct: 1000})
 	if _, err := New(Config{Rules: []Rule{&DistributedAttack{Threshold: 1000}}, Counters: big}); err != nil {
 		t.Errorf("MaxDistinct 1000, threshold 1000: %v", err)
 	}

@@ -306,7 +306,7 @@ func New(cfg Config) (*Engine, error) {
 		cfg.Rules = Defaults()
 	}
 	if cfg.Counters == nil {
-		c, err := NewMemoryCounters(MemoryConfig{MaxKeys: cfg.MaxKeys})
+		c, err := NewMemoryCounters(MemoryCountersConfig{MaxKeys: cfg.MaxKeys})
 		if err != nil {
 			return nil, err
 		}

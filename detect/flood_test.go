@@ -32,7 +32,7 @@ func TestFloodStaysUnderCap(t *testing.T) {
 	if raceEnabled {
 		events, maxKeys, maxTracked = 100_000, 2_000, 1_000
 	}
-	counters := newMemory(t, MemoryConfig{MaxKeys: maxKeys})
+	counters := newMemory(t, MemoryCountersConfig{MaxKeys: maxKeys})
 	rules := Defaults()
 	for _, r := range rules {
 		switch r := r.(type) {
