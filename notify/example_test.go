@@ -20,7 +20,7 @@ func ExampleNewSlog() {
 			return a
 		},
 	}))
-	n := notify.NewSlog(logger, nil)
+	n := notify.NewSlog(logger, notify.SlogConfig{})
 	n.Notify(context.Background(), secmon.Alert{
 		Rule:     "brute_force_ip",
 		Subject:  "ip:203.0.113.7/32",

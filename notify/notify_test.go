@@ -42,19 +42,19 @@ func TestSlog(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		sev   secmon.Severity
-		opts  *notify.SlogOptions
+		cfg   notify.SlogConfig
 		level string
 	}{
-		{secmon.SeverityLow, nil, "WARN"},
-		{secmon.SeverityMedium, nil, "WARN"},
-		{secmon.SeverityHigh, nil, "ERROR"},
-		{secmon.SeverityCritical, nil, "ERROR"},
-		{secmon.SeverityHigh, &notify.SlogOptions{ErrorAt: secmon.SeverityCritical}, "WARN"},
-		{secmon.SeverityMedium, &notify.SlogOptions{ErrorAt: secmon.SeverityMedium, Message: "threat"}, "ERROR"},
+		{secmon.SeverityLow, notify.SlogConfig{}, "WARN"},
+		{secmon.SeverityMedium, notify.SlogConfig{}, "WARN"},
+		{secmon.SeverityHigh, notify.SlogConfig{}, "ERROR"},
+		{secmon.SeverityCritical, notify.SlogConfig{}, "ERROR"},
+		{secmon.SeverityHigh, notify.SlogConfig{ErrorAt: secmon.SeverityCritical}, "WARN"},
+		{secmon.SeverityMedium, notify.SlogConfig{ErrorAt: secmon.SeverityMedium, Message: "threat"}, "ERROR"},
 	}
 	for _, tt := range tests {
 		var buf bytes.Buffer
-		n := notify.NewSlog(slog.New(slog.NewJSONHandler(&buf, nil)), tt.opts)
+		n := notify.NewSlog(slog.New(slog.NewJSONHandler(&buf, nil)), tt.cfg)
 		a := alert(tt.sev)
 		a.Summary = "line one\nFAKE=line two"
 		if err := n.Notify(context.Background(), a); err != nil {
@@ -68,8 +68,8 @@ func TestSlog(t *testing.T) {
 			t.Fatal(err)
 		}
 		msg := "secmon alert"
-		if tt.opts != nil && tt.opts.Message != "" {
-			msg = tt.opts.Message
+		if tt.cfg.Message != "" {
+			msg = tt.cfg.Message
 		}
 		ev, _ := rec["evidence"].(map[string]any)
 		if rec["level"] != tt.level || rec["msg"] != msg || rec["rule"] != "brute_force_ip" ||
@@ -80,7 +80,7 @@ func TestSlog(t *testing.T) {
 	}
 	// Disabled levels cost nothing and still succeed.
 	var buf bytes.Buffer
-	n := notify.NewSlog(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelError})), nil)
+	n := notify.NewSlog(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelError})), notify.SlogConfig{})
 	if err := n.Notify(context.Background(), alert(secmon.SeverityLow)); err != nil || buf.Len() != 0 {
 		t.Errorf("filtered alert: err %v, output %q", err, buf.String())
 	}
@@ -156,7 +156,7 @@ func (h rawHandler) Handle(_ context.Context, r slog.Record) error {
 func TestSlogNeutralisesAlertText(t *testing.T) {
 	t.Parallel()
 	var lines []string
-	n := notify.NewSlog(slog.New(rawHandler{&sync.Mutex{}, &lines}), nil)
+	n := notify.NewSlog(slog.New(rawHandler{&sync.Mutex{}, &lines}), notify.SlogConfig{})
 	a := alert(secmon.SeverityHigh)
 	evil := "bob\r\nlevel=INFO msg=\"all clear\"\u202e\u200b\x1b[31m"
 	a.Rule = "rule\n" + evil

@@ -8,8 +8,8 @@ import (
 	"github.com/secmon-go/secmon"
 )
 
-// SlogOptions tunes a Slog notifier. A nil *SlogOptions means defaults.
-type SlogOptions struct {
+// SlogConfig tunes a Slog notifier. Zero fields mean the defaults.
+type SlogConfig struct {
 	// Message is the log message of every alert line. Default
 	// "secmon alert".
 	Message string
@@ -21,7 +21,7 @@ type SlogOptions struct {
 
 // Slog writes one structured line per alert to a *slog.Logger: the
 // console warnings for threats. High and critical alerts are logged at
-// ERROR, the others at WARN (see SlogOptions.ErrorAt). Each line carries
+// ERROR, the others at WARN (see SlogConfig.ErrorAt). Each line carries
 // the alert's rule, subject, severity, status, count, first and last seen
 // times, summary, suggested action and, as a group, up to 32 evidence
 // entries in key order. Every text field, evidence keys included, is put on
@@ -42,18 +42,16 @@ var _ secmon.Notifier = (*Slog)(nil)
 // NewSlog returns a Slog notifier writing to logger; nil means
 // slog.Default(), since choosing this notifier is choosing to see alerts
 // on the console.
-func NewSlog(logger *slog.Logger, opts *SlogOptions) *Slog {
+func NewSlog(logger *slog.Logger, cfg SlogConfig) *Slog {
 	if logger == nil {
 		logger = slog.Default()
 	}
 	s := &Slog{logger: logger, msg: "secmon alert", errorAt: secmon.SeverityHigh}
-	if opts != nil {
-		if opts.Message != "" {
-			s.msg = opts.Message
-		}
-		if opts.ErrorAt != secmon.SeverityInfo {
-			s.errorAt = opts.ErrorAt
-		}
+	if cfg.Message != "" {
+		s.msg = cfg.Message
+	}
+	if cfg.ErrorAt != secmon.SeverityInfo {
+		s.errorAt = cfg.ErrorAt
 	}
 	return s
 }
@@ -73,7 +71,7 @@ func (s *Slog) Notify(ctx context.Context, a secmon.Alert) error {
 		attrs = append(attrs, slog.String("alert_id", a.ID.String()))
 	}
 	attrs = append(attrs,
-		slog.String("rule", oneLine(a.Rule, 256)),
+		slog.String("rule", oneLine(string(a.Rule), 256)),
 		slog.String("subject", oneLine(a.Subject, 1024)),
 		slog.String("severity", a.Severity.String()),
 	)

@@ -119,7 +119,7 @@ func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) 
 	a.mon, err = secmon.New(secmon.Config{
 		Store:     a.store,
 		Detector:  engine,
-		Notifiers: []secmon.Notifier{notify.NewSlog(logger, nil)},
+		Notifiers: []secmon.Notifier{notify.NewSlog(logger, notify.SlogConfig{})},
 		Logger:    logger,
 		// One instance at a time creates partitions ahead and purges by the
 		// default retention policy.

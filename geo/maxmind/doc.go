@@ -4,7 +4,7 @@
 //
 // # Usage
 //
-//	geo, err := maxmind.Open("/var/lib/GeoIP/GeoLite2-City.mmdb", nil)
+//	geo, err := maxmind.Open("/var/lib/GeoIP/GeoLite2-City.mmdb", maxmind.Config{})
 //	if err != nil { … }
 //	defer geo.Close(ctx)
 //	g, err := geo.Resolve(ctx, addr) // secmon.ErrNotFound when not in the data
@@ -18,7 +18,7 @@
 //
 // MaxMind publishes new databases weekly; geoipupdate replaces the file by
 // rename. The Resolver checks the file's modification time and size every
-// [Options.ReloadInterval] and loads a changed file in the background, or
+// [Config.ReloadInterval] and loads a changed file in the background, or
 // loads on demand with [Resolver.Reload]. The new database is swapped in
 // atomically; lookups in flight finish on the old one, which is released
 // only after the last of them. A file that fails to load (truncated,
@@ -28,6 +28,6 @@
 // # Memory
 //
 // By default the file is read onto the heap, which is safe however the file
-// is updated. [Options.Mmap] maps it instead, saving memory, on the
+// is updated. [Config.Mmap] maps it instead, saving memory, on the
 // condition that the file is only ever replaced by rename.
 package maxmind

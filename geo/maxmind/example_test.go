@@ -18,7 +18,7 @@ func ExampleOpen() {
 	path := filepath.Join(dir, "city.mmdb")
 	writeDB(panicker{}, path, london)
 
-	geo, err := maxmind.Open(path, &maxmind.Options{ReloadInterval: -1})
+	geo, err := maxmind.Open(path, maxmind.Config{ReloadInterval: -1})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -17,11 +17,11 @@ import (
 )
 
 // DefaultReloadInterval is how often the database file is checked for
-// changes when Options.ReloadInterval is zero.
+// changes when Config.ReloadInterval is zero.
 const DefaultReloadInterval = time.Minute
 
-// Options tunes a Resolver. A nil *Options means defaults.
-type Options struct {
+// Config tunes a Resolver. Zero fields mean the documented defaults.
+type Config struct {
 	// ReloadInterval is how often a background goroutine, owned by the
 	// Resolver and stopped by Close, checks the file's modification time
 	// and size, reloading it when either changed. Zero means
@@ -87,22 +87,18 @@ type fileStat struct {
 	size int64
 }
 
-// Open loads the database at path and, unless opts disables it, starts
+// Open loads the database at path and, unless cfg disables it, starts
 // watching it for changes. Close the Resolver to stop the watcher and
 // release the database.
-func Open(path string, opts *Options) (*Resolver, error) {
-	var o Options
-	if opts != nil {
-		o = *opts
-	}
-	r := &Resolver{path: path, mmap: o.Mmap, log: o.Logger}
+func Open(path string, cfg Config) (*Resolver, error) {
+	r := &Resolver{path: path, mmap: cfg.Mmap, log: cfg.Logger}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
 	if err := r.Reload(); err != nil {
 		return nil, err
 	}
-	interval := o.ReloadInterval
+	interval := cfg.ReloadInterval
 	if interval == 0 {
 		interval = DefaultReloadInterval
 	}

@@ -100,9 +100,9 @@ func writeDB(t fataler, path string, places ...place) {
 	}
 }
 
-func open(t *testing.T, path string, opts *maxmind.Options) *maxmind.Resolver {
+func open(t *testing.T, path string, cfg maxmind.Config) *maxmind.Resolver {
 	t.Helper()
-	r, err := maxmind.Open(path, opts)
+	r, err := maxmind.Open(path, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func geoOf(p place) secmon.Geo {
 	return secmon.Geo{Country: p.country, Region: region, City: p.city, Latitude: p.lat, Longitude: p.lon, AccuracyKM: int(p.radius)}
 }
 
-var noWatch = &maxmind.Options{ReloadInterval: -1}
+var noWatch = maxmind.Config{ReloadInterval: -1}
 
 func TestResolve(t *testing.T) {
 	t.Parallel()
@@ -126,7 +126,7 @@ func TestResolve(t *testing.T) {
 	unnamed := place{"198.51.100.0/24", "US", "", "CA", "", 37.75, -122.4, 1000}
 	writeDB(t, path, london, berlinV6, unnamed)
 	for _, mmap := range []bool{false, true} {
-		r := open(t, path, &maxmind.Options{ReloadInterval: -1, Mmap: mmap})
+		r := open(t, path, maxmind.Config{ReloadInterval: -1, Mmap: mmap})
 		ctx := context.Background()
 		tests := []struct {
 			ip   string
@@ -213,7 +213,7 @@ func TestWatcherReloadsChangedFile(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "city.mmdb")
 	writeDB(t, path, london)
-	r := open(t, path, &maxmind.Options{ReloadInterval: time.Millisecond})
+	r := open(t, path, maxmind.Config{ReloadInterval: time.Millisecond})
 	ip := netip.MustParseAddr("81.2.69.142")
 
 	// A corrupt file first: the watcher must keep the old database.
@@ -263,7 +263,7 @@ func TestConcurrentLookupsDuringReloads(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "city.mmdb")
 	writeDB(t, path, london)
 	// Mmap: a reader unmapped while a lookup used it would crash the test.
-	r := open(t, path, &maxmind.Options{ReloadInterval: -1, Mmap: true})
+	r := open(t, path, maxmind.Config{ReloadInterval: -1, Mmap: true})
 	ip := netip.MustParseAddr("81.2.69.142")
 
 	stop := make(chan struct{})
@@ -303,7 +303,7 @@ func TestConcurrentLookupsDuringReloads(t *testing.T) {
 func TestOpenErrors(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	if _, err := maxmind.Open(filepath.Join(dir, "missing.mmdb"), nil); !errors.Is(err, os.ErrNotExist) {
+	if _, err := maxmind.Open(filepath.Join(dir, "missing.mmdb"), maxmind.Config{}); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing: %v", err)
 	}
 	for name, data := range map[string][]byte{"empty": nil, "garbage": []byte("not a database"), "truncated": nil} {
@@ -315,7 +315,7 @@ func TestOpenErrors(t *testing.T) {
 		}
 		os.WriteFile(path, data, 0o644)
 		for _, mmap := range []bool{false, true} {
-			r, err := maxmind.Open(path, &maxmind.Options{Mmap: mmap})
+			r, err := maxmind.Open(path, maxmind.Config{Mmap: mmap})
 			if err == nil || r != nil || !strings.Contains(err.Error(), name+".mmdb") {
 				t.Errorf("%s (mmap=%v): %v", name, mmap, err)
 			}
@@ -377,7 +377,7 @@ func TestCloseDuringLookupsAndReloads(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "city.mmdb")
 	writeDB(t, path, london)
-	r, err := maxmind.Open(path, &maxmind.Options{ReloadInterval: time.Millisecond, Mmap: true})
+	r, err := maxmind.Open(path, maxmind.Config{ReloadInterval: time.Millisecond, Mmap: true})
 	if err != nil {
 		t.Fatal(err)
 	}
