@@ -262,19 +262,19 @@ func IPGroup(addr netip.Addr) netip.Prefix {
 	return p
 }
 
-// ClientInfo is what an Event needs from an HTTP request.
-type ClientInfo struct {
+// RequestInfo is what an Event needs from an HTTP request.
+type RequestInfo struct {
 	IP          netip.Addr // see ClientIP
 	UserAgent   string     // control characters removed, at most MaxUserAgentLen bytes
 	Fingerprint string     // see Fingerprinter
 }
 
-// RequestInfo returns the client address (ClientIP), the cleaned and capped
-// user agent and a device fingerprint of r. The fingerprint uses a key
+// NewRequestInfo returns the client address (ClientIP), the cleaned and
+// capped user agent and a device fingerprint of r. The fingerprint uses a key
 // generated at random when the process first needs it, so fingerprints are
 // comparable only within one process; hosts running several instances use a
-// Fingerprinter with a shared key instead.
-func RequestInfo(r *http.Request, trusted []netip.Prefix) ClientInfo {
+// Fingerprinter with a shared key and its RequestInfo method instead.
+func NewRequestInfo(r *http.Request, trusted []netip.Prefix) RequestInfo {
 	return (*Fingerprinter)(nil).RequestInfo(r, trusted)
 }
 
@@ -359,12 +359,12 @@ func appendField(b []byte, v string, max int) []byte {
 	return b
 }
 
-// RequestInfo is the package-level RequestInfo using f's key.
-func (f *Fingerprinter) RequestInfo(r *http.Request, trusted []netip.Prefix) ClientInfo {
+// RequestInfo is NewRequestInfo with f's key.
+func (f *Fingerprinter) RequestInfo(r *http.Request, trusted []netip.Prefix) RequestInfo {
 	if r == nil {
-		return ClientInfo{}
+		return RequestInfo{}
 	}
-	return ClientInfo{
+	return RequestInfo{
 		IP:          ClientIP(r, trusted),
 		UserAgent:   cleanText(r.Header.Get("User-Agent"), MaxUserAgentLen),
 		Fingerprint: f.Fingerprint(r),

@@ -201,7 +201,7 @@ func TestIPGroup(t *testing.T) {
 	}
 }
 
-func TestRequestInfo(t *testing.T) {
+func TestNewRequestInfo(t *testing.T) {
 	t.Parallel()
 	const chrome120 = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
 	const chrome121 = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/121.0.6167.85 Safari/537.36"
@@ -217,7 +217,7 @@ func TestRequestInfo(t *testing.T) {
 		}
 		return hd
 	}
-	info := secmon.RequestInfo(request("10.0.0.1:1", http.Header{
+	info := secmon.NewRequestInfo(request("10.0.0.1:1", http.Header{
 		"User-Agent":      {chrome120},
 		"X-Forwarded-For": {"198.51.100.9"},
 	}), proxies)
@@ -228,7 +228,7 @@ func TestRequestInfo(t *testing.T) {
 		t.Errorf("Fingerprint %q is not %d hex digits", info.Fingerprint, secmon.FingerprintLen)
 	}
 
-	long := secmon.RequestInfo(request("1.2.3.4:1", http.Header{"User-Agent": {"x\x00y\r\n" + strings.Repeat("z", 4000)}}), nil)
+	long := secmon.NewRequestInfo(request("1.2.3.4:1", http.Header{"User-Agent": {"x\x00y\r\n" + strings.Repeat("z", 4000)}}), nil)
 	if len(long.UserAgent) != secmon.MaxUserAgentLen || !strings.HasPrefix(long.UserAgent, "xy  z") {
 		t.Errorf("UserAgent = %q… (%d bytes)", long.UserAgent[:8], len(long.UserAgent))
 	}
@@ -253,13 +253,13 @@ func TestRequestInfo(t *testing.T) {
 			t.Errorf("changing the %s kept the fingerprint", name)
 		}
 	}
-	if got := fp(nil, h(chrome120, "")); got != secmon.RequestInfo(request("1.2.3.4:1", h(chrome120, "")), nil).Fingerprint {
+	if got := fp(nil, h(chrome120, "")); got != secmon.NewRequestInfo(request("1.2.3.4:1", h(chrome120, "")), nil).Fingerprint {
 		t.Error("RequestInfo and a nil Fingerprinter disagree")
 	}
 	if got := fp(f, http.Header{}); got != "" {
 		t.Errorf("no inputs: fingerprint %q, want empty", got)
 	}
-	if got := f.RequestInfo(nil, nil); got != (secmon.ClientInfo{}) {
+	if got := f.RequestInfo(nil, nil); got != (secmon.RequestInfo{}) {
 		t.Errorf("nil request: %+v", got)
 	}
 }
@@ -286,7 +286,7 @@ func FuzzClientIP(f *testing.F) {
 				t.Fatalf("untrusted peer %v: header changed the result to %v", peer, got)
 			}
 		}
-		secmon.RequestInfo(r, proxies)
+		secmon.NewRequestInfo(r, proxies)
 	})
 }
 

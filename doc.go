@@ -57,7 +57,7 @@
 // the address it is logged under. [IPGroup] turns an address into the key
 // detection rules and rate limiters count by: the address itself for IPv4,
 // its /64 for IPv6, because one IPv6 subscriber usually holds a whole /64.
-// [RequestInfo] gathers what an [Event] needs from a request: address,
+// [NewRequestInfo] gathers what an [Event] needs from a request: address,
 // capped user agent and a keyed device fingerprint.
 //
 // # Privacy

@@ -140,7 +140,7 @@ type Event struct {
 	OrgID       string        //
 	IP          netip.Addr    // client address (see ClientIP); rewritten by the PrivacyPolicy
 	UserAgent   string        // capped by the PrivacyPolicy
-	Fingerprint string        // device fingerprint from RequestInfo (a keyed hash, never raw headers)
+	Fingerprint string        // device fingerprint from NewRequestInfo (a keyed hash, never raw headers)
 	Geo         Geo           //
 	Duration    time.Duration // how long the operation took (for uploads: validation time)
 	Metadata    map[string]string

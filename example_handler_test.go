@@ -27,7 +27,7 @@ func Example_handler() {
 	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")} // the load balancer
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
-		info := secmon.RequestInfo(r, trusted)
+		info := secmon.NewRequestInfo(r, trusted)
 		e := secmon.Event{Type: secmon.EventLoginSuccess, UserID: r.FormValue("user"),
 			IP: info.IP, UserAgent: info.UserAgent, Fingerprint: info.Fingerprint}
 		if r.FormValue("password") != "correct horse" {

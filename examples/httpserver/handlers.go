@@ -42,7 +42,7 @@ func (a *app) limit(l secmon.RateLimiter, p ratelimit.Policy, key ratelimit.KeyF
 		KeyFunc: key,
 		Policy:  p,
 		OnDenied: func(w http.ResponseWriter, r *http.Request, d secmon.Decision) {
-			info := secmon.RequestInfo(r, a.cfg.Trusted)
+			info := secmon.NewRequestInfo(r, a.cfg.Trusted)
 			_ = a.mon.Log(r.Context(), secmon.Event{
 				Type: secmon.EventRateLimited, Severity: secmon.SeverityLow, UserID: a.currentUser(r),
 				IP: info.IP, UserAgent: info.UserAgent, Fingerprint: info.Fingerprint,
@@ -75,7 +75,7 @@ func (a *app) authed(next http.Handler) http.Handler {
 func (a *app) admin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !a.adminOK(r.Header.Get("Authorization")) {
-			info := secmon.RequestInfo(r, a.cfg.Trusted)
+			info := secmon.NewRequestInfo(r, a.cfg.Trusted)
 			_ = a.mon.Log(r.Context(), secmon.Event{Type: secmon.EventAccessDenied, Severity: secmon.SeverityMedium,
 				IP: info.IP, UserAgent: info.UserAgent, Metadata: map[string]string{"route": r.URL.Path}})
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "admin token required"})
@@ -92,7 +92,7 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user, password := r.PostForm.Get("user"), r.PostForm.Get("password")
-	info := secmon.RequestInfo(r, a.cfg.Trusted)
+	info := secmon.NewRequestInfo(r, a.cfg.Trusted)
 	e := secmon.Event{UserID: user, IP: info.IP, UserAgent: info.UserAgent, Fingerprint: info.Fingerprint}
 	want, known := a.cfg.Users[user]
 	if !known || !constantTimeEqual(password, want) {
@@ -125,7 +125,7 @@ func (a *app) logout(w http.ResponseWriter, r *http.Request) {
 	c, _ := r.Cookie(sessionCookie)
 	user := a.sessions.user(c.Value)
 	a.sessions.remove(c.Value)
-	info := secmon.RequestInfo(r, a.cfg.Trusted)
+	info := secmon.NewRequestInfo(r, a.cfg.Trusted)
 	_ = a.mon.Log(r.Context(), secmon.Event{Type: secmon.EventLogout, UserID: user, SessionID: c.Value, IP: info.IP, UserAgent: info.UserAgent})
 	if err := a.store.RevokeSession(r.Context(), c.Value, time.Now()); err != nil && !errors.Is(err, secmon.ErrNotFound) {
 		a.logger.Warn("revoke session", "err", err)
@@ -135,7 +135,7 @@ func (a *app) logout(w http.ResponseWriter, r *http.Request) {
 
 func (a *app) heartbeat(w http.ResponseWriter, r *http.Request) {
 	c, _ := r.Cookie(sessionCookie)
-	info := secmon.RequestInfo(r, a.cfg.Trusted)
+	info := secmon.NewRequestInfo(r, a.cfg.Trusted)
 	err := a.mon.Heartbeat(r.Context(), secmon.SessionBeat{
 		SessionID: c.Value, UserID: a.currentUser(r), IP: info.IP, UserAgent: info.UserAgent, Fingerprint: info.Fingerprint,
 	})
@@ -185,7 +185,7 @@ func (a *app) upload(w http.ResponseWriter, r *http.Request) {
 	}
 	up := secmon.Upload{Name: hdr.Filename, DeclaredType: hdr.Header.Get("Content-Type"), Data: data}
 	verdict, verr := a.validator.Validate(r.Context(), up)
-	info := secmon.RequestInfo(r, a.cfg.Trusted)
+	info := secmon.NewRequestInfo(r, a.cfg.Trusted)
 	var total time.Duration
 	for _, st := range verdict.Timings {
 		if st.Stage == "total" {
