@@ -11,7 +11,7 @@ import (
 
 // EventType names what happened. The constants below are the vocabulary the
 // built-in detection rules and reports understand; hosts may log their own
-// types as long as they pass [ValidEventType].
+// types as long as they pass [EventType.Valid].
 type EventType string
 
 // Event types understood by the built-in rules and reports.
@@ -35,10 +35,10 @@ const (
 // MaxEventTypeLen is the longest accepted EventType.
 const MaxEventTypeLen = 64
 
-// ValidEventType reports whether t is a non-empty snake_case identifier of at
-// most MaxEventTypeLen bytes: lower-case ASCII letters, digits and '_', starting
+// Valid reports whether t is a non-empty snake_case identifier of at most
+// MaxEventTypeLen bytes: lower-case ASCII letters, digits and '_', starting
 // with a letter.
-func ValidEventType(t EventType) bool {
+func (t EventType) Valid() bool {
 	if len(t) == 0 || len(t) > MaxEventTypeLen || t[0] < 'a' || t[0] > 'z' {
 		return false
 	}
@@ -162,7 +162,7 @@ func (e *Event) Validate() error {
 	if e.Type == "" {
 		return &FieldError{Field: "Type", Reason: "is required"}
 	}
-	if !ValidEventType(e.Type) {
+	if !e.Type.Valid() {
 		return &FieldError{Field: "Type", Reason: "must be a snake_case identifier of at most 64 bytes"}
 	}
 	if !e.Severity.Valid() {
@@ -434,17 +434,6 @@ type AlertQuery struct {
 	Subject string
 	Since   time.Time // LastSeen at or after
 	Limit   int
-}
-
-// ClampLimit returns the effective limit for a query's Limit field.
-func ClampLimit(n int) int {
-	switch {
-	case n <= 0:
-		return DefaultQueryLimit
-	case n > MaxQueryLimit:
-		return MaxQueryLimit
-	}
-	return n
 }
 
 // RetentionPolicy says how long rows are kept. A zero field means its default;

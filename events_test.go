@@ -131,15 +131,6 @@ func TestRetentionDefaults(t *testing.T) {
 	}
 }
 
-func TestClampLimit(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[int]int{-5: 100, 0: 100, 1: 1, 500: 500, 10000: 10000, 10001: 10000} {
-		if got := secmon.ClampLimit(in); got != want {
-			t.Errorf("ClampLimit(%d) = %d, want %d", in, got, want)
-		}
-	}
-}
-
 func TestAlertStatusValid(t *testing.T) {
 	t.Parallel()
 	for _, s := range []secmon.AlertStatus{secmon.AlertOpen, secmon.AlertAcknowledged, secmon.AlertResolved} {

@@ -212,7 +212,7 @@ func FuzzObserve(f *testing.F) {
 	f.Add("login_success", "\u202ebob", "  ", "::ffff:1.2.3.4", "\x00", "\x1b", 91.0, -181.0, "root", "\u200bbob")
 	f.Add("upload_blocked", strings.Repeat("x", 600), strings.Repeat("y", 600), "fe80::1%eth0", "", "DE", -90.0, 180.0, "", "")
 	f.Fuzz(func(t *testing.T, typ, user, session, ip, ua, country string, lat, lon float64, role, actor string) {
-		if !secmon.ValidEventType(secmon.EventType(typ)) {
+		if !secmon.EventType(typ).Valid() {
 			typ = string(secmon.EventLoginFailure)
 		}
 		e := newEngine(t, Config{Rules: oneRules(), Cooldown: time.Nanosecond})

@@ -116,7 +116,7 @@ func TestDefaultsNamesAreStable(t *testing.T) {
 		t.Fatal(diff)
 	}
 	for _, n := range names {
-		if !secmon.ValidEventType(secmon.EventType(n)) { // same snake_case shape
+		if !secmon.EventType(n).Valid() { // same snake_case shape
 			t.Errorf("rule name %q is not snake_case", n)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/secmon-go/secmon"
+	"github.com/secmon-go/secmon/internal/querylimit"
 )
 
 // Size limits on stored rows. They match what the Monitor's PrivacyPolicy
@@ -161,4 +162,4 @@ func cloneMap(m map[string]string) map[string]string {
 // wall clock only, the way every other backend compares them.
 func wall(t time.Time) time.Time { return t.Round(0) }
 
-func clampLimit(n int) int { return secmon.ClampLimit(n) }
+func clampLimit(n int) int { return querylimit.Clamp(n) }

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/secmon-go/secmon"
+	"github.com/secmon-go/secmon/internal/querylimit"
 )
 
 var activityColumns = []string{"id", "created_at", "user_id", "session_id", "org_id", "action", "resource", "metadata"}
@@ -56,7 +57,7 @@ func (s *Store) InsertActivities(ctx context.Context, activities []secmon.Activi
 }
 
 // Activities returns matching rows, newest first (ties by ID descending), at
-// most secmon.ClampLimit(q.Limit).
+// most querylimit.Clamp(q.Limit).
 func (s *Store) Activities(ctx context.Context, q secmon.ActivityQuery) ([]secmon.Activity, error) {
 	const op = "query activities"
 	if err := checkRange(q.From, q.To); err != nil {
@@ -75,7 +76,7 @@ func (s *Store) Activities(ctx context.Context, q secmon.ActivityQuery) ([]secmo
 	if q.Action != "" {
 		w.add("action = ?", q.Action)
 	}
-	limit := secmon.ClampLimit(q.Limit)
+	limit := querylimit.Clamp(q.Limit)
 	sql := `SELECT id, created_at, user_id, coalesce(session_id, ''), coalesce(org_id, ''), action,
  coalesce(resource, ''), metadata FROM ` + s.activity + w.String() +
 		` ORDER BY created_at DESC, id DESC LIMIT ` + strconv.Itoa(limit)

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/secmon-go/secmon"
+	"github.com/secmon-go/secmon/internal/querylimit"
 )
 
 func validateAlert(i int, a *secmon.Alert) error {
@@ -164,7 +165,7 @@ func scanAlert(row pgx.Row) (secmon.Alert, error) {
 }
 
 // Alerts returns matching alerts, most recently seen first (ties by ID
-// descending), at most secmon.ClampLimit(q.Limit).
+// descending), at most querylimit.Clamp(q.Limit).
 func (s *Store) Alerts(ctx context.Context, q secmon.AlertQuery) ([]secmon.Alert, error) {
 	const op = "query alerts"
 	var w where
@@ -183,7 +184,7 @@ func (s *Store) Alerts(ctx context.Context, q secmon.AlertQuery) ([]secmon.Alert
 	if !q.Since.IsZero() {
 		w.add("last_seen >= ?", q.Since)
 	}
-	limit := secmon.ClampLimit(q.Limit)
+	limit := querylimit.Clamp(q.Limit)
 	sql := alertSelect + s.alerts + w.String() + ` ORDER BY last_seen DESC, id DESC LIMIT ` + strconv.Itoa(limit)
 	var out []secmon.Alert
 	err := s.run(ctx, op, func(ctx context.Context) error {

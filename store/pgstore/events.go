@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/secmon-go/secmon"
+	"github.com/secmon-go/secmon/internal/querylimit"
 )
 
 var eventColumns = []string{
@@ -79,7 +80,7 @@ const eventSelect = `SELECT id, created_at, type, severity, coalesce(user_id, ''
  coalesce(geo_accuracy_km, 0), coalesce(duration_us, 0), metadata FROM `
 
 // QueryEvents returns matching events, newest first (ties by ID
-// descending), at most secmon.ClampLimit(q.Limit).
+// descending), at most querylimit.Clamp(q.Limit).
 func (s *Store) QueryEvents(ctx context.Context, q secmon.EventQuery) ([]secmon.Event, error) {
 	const op = "query events"
 	if err := checkRange(q.From, q.To); err != nil {
@@ -117,7 +118,7 @@ func (s *Store) QueryEvents(ctx context.Context, q secmon.EventQuery) ([]secmon.
 	if q.MinSeverity > 0 {
 		w.add("severity >= ?", int16(q.MinSeverity))
 	}
-	limit := secmon.ClampLimit(q.Limit)
+	limit := querylimit.Clamp(q.Limit)
 	sql := eventSelect + s.events + w.String() + " ORDER BY created_at DESC, id DESC LIMIT " + strconv.Itoa(limit)
 	var out []secmon.Event
 	err := s.run(ctx, op, func(ctx context.Context) error {

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/secmon-go/secmon"
+	"github.com/secmon-go/secmon/internal/querylimit"
 )
 
 // sessionArrays holds one column array per active_sessions column written
@@ -119,7 +120,7 @@ WHERE EXCLUDED.last_seen > t.last_seen OR EXCLUDED.started_at < t.started_at`
 }
 
 // ActiveSessions returns sessions that are not revoked, most recently seen
-// first (ties by session ID), at most secmon.ClampLimit(q.Limit).
+// first (ties by session ID), at most querylimit.Clamp(q.Limit).
 func (s *Store) ActiveSessions(ctx context.Context, q secmon.SessionQuery) ([]secmon.Session, error) {
 	const op = "active sessions"
 	w := where{conds: []string{"revoked_at IS NULL"}}
@@ -129,7 +130,7 @@ func (s *Store) ActiveSessions(ctx context.Context, q secmon.SessionQuery) ([]se
 	if !q.Since.IsZero() {
 		w.add("last_seen >= ?", q.Since)
 	}
-	limit := secmon.ClampLimit(q.Limit)
+	limit := querylimit.Clamp(q.Limit)
 	sql := `SELECT session_id, user_id, coalesce(org_id, ''), ip, coalesce(user_agent, ''), coalesce(fingerprint, ''),
  coalesce(geo_country, ''), coalesce(geo_region, ''), coalesce(geo_city, ''), coalesce(geo_lat, 0),
  coalesce(geo_lon, 0), coalesce(geo_accuracy_km, 0), started_at, last_seen, revoked_at FROM ` + s.sessions +

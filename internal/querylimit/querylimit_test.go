@@ -1,0 +1,12 @@
+package querylimit
+
+import "testing"
+
+func TestClamp(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[int]int{-5: 100, 0: 100, 1: 1, 500: 500, 10000: 10000, 10001: 10000} {
+		if got := Clamp(in); got != want {
+			t.Errorf("Clamp(%d) = %d, want %d", in, got, want)
+		}
+	}
+}
