@@ -276,11 +276,17 @@ type Action struct {
 	Duration time.Duration
 }
 
+// RuleName is the stable name of a detection rule, as carried in
+// Finding.Rule and Alert.Rule, e.g. "brute_force_ip". The detect package
+// declares the names of its built-in rules (detect.RuleBruteForceIP …);
+// a host's own rules choose their own, in lower snake_case.
+type RuleName string
+
 // Finding is what a Detector reports for one event: a rule crossed its
 // threshold for a subject (an IP group, an account, a session …).
 type Finding struct {
-	Rule     string // stable rule name, e.g. "brute_force_ip"
-	Subject  string // what the rule is about, e.g. "ip:203.0.113.7/32"
+	Rule     RuleName // stable rule name, e.g. "brute_force_ip"
+	Subject  string   // what the rule is about, e.g. "ip:203.0.113.7/32"
 	Severity Severity
 	Summary  string            // one human line, no secrets
 	Evidence map[string]string // counts, windows, sample values
@@ -292,7 +298,7 @@ type Finding struct {
 // same (Rule, Subject) raise Count and LastSeen instead of opening a new alert.
 type Alert struct {
 	ID        uuid.UUID
-	Rule      string
+	Rule      RuleName
 	Subject   string
 	Severity  Severity // highest seen
 	Status    AlertStatus
@@ -334,23 +340,27 @@ type Upload struct {
 	Data         []byte
 }
 
+// ThreatCode is a stable snake_case identifier of a reason an upload is
+// dangerous, as carried in Threat.Code: one of the Threat* constants.
+type ThreatCode string
+
 // Stable threat codes carried in Threat.Code.
 const (
-	ThreatSizeExceeded     = "size_exceeded"
-	ThreatTypeMismatch     = "type_mismatch"
-	ThreatDisallowedType   = "disallowed_type"
-	ThreatTrailingData     = "trailing_data"
-	ThreatEmbeddedArchive  = "embedded_archive"
-	ThreatHTMLContent      = "html_content"
-	ThreatScriptInMetadata = "script_in_metadata"
-	ThreatPixelBomb        = "pixel_bomb"
-	ThreatCorrupt          = "corrupt"
-	ThreatPolyglot         = "polyglot"
+	ThreatSizeExceeded     ThreatCode = "size_exceeded"
+	ThreatTypeMismatch                = "type_mismatch"
+	ThreatDisallowedType              = "disallowed_type"
+	ThreatTrailingData                = "trailing_data"
+	ThreatEmbeddedArchive             = "embedded_archive"
+	ThreatHTMLContent                 = "html_content"
+	ThreatScriptInMetadata            = "script_in_metadata"
+	ThreatPixelBomb                   = "pixel_bomb"
+	ThreatCorrupt                     = "corrupt"
+	ThreatPolyglot                    = "polyglot"
 )
 
 // Threat is one reason an upload is dangerous.
 type Threat struct {
-	Code     string // one of the Threat* constants
+	Code     ThreatCode // one of the Threat* constants
 	Severity Severity
 	Detail   string // human detail; never contains the file's bytes verbatim beyond a short, escaped excerpt
 }
@@ -430,7 +440,7 @@ type ActivityQuery struct {
 // AlertQuery selects alerts, most recently seen first.
 type AlertQuery struct {
 	Status  AlertStatus // empty: every status
-	Rule    string
+	Rule    RuleName    // empty: every rule
 	Subject string
 	Since   time.Time // LastSeen at or after
 	Limit   int

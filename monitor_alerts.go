@@ -10,7 +10,10 @@ import (
 	"github.com/google/uuid"
 )
 
-type alertKey struct{ rule, subject string }
+type alertKey struct {
+	rule    RuleName
+	subject string
+}
 
 // alertState is the in-memory side of one alert: the totals since it was
 // opened and the Count not yet written (the delta of the next upsert).
@@ -76,7 +79,7 @@ func (m *Monitor) raise(findings []Finding, at time.Time) {
 				m.st.alertsDropped.Add(1)
 				m.setErr(errors.New("secmon: alert capacity reached; finding dropped"))
 				m.log.LogAttrs(context.Background(), slog.LevelError, "secmon: alert capacity reached; finding dropped",
-					slog.String("rule", f.Rule), slog.Int("capacity", m.cfg.AlertCapacity))
+					slog.String("rule", string(f.Rule)), slog.Int("capacity", m.cfg.AlertCapacity))
 				continue
 			}
 			s = &alertState{}
@@ -242,7 +245,7 @@ func (m *Monitor) deliver(a Alert, opened bool) {
 				m.st.notifyFailures.Add(1)
 				m.setErr(err)
 				m.log.LogAttrs(context.Background(), slog.LevelWarn, "secmon: notifier failed",
-					slog.String("rule", a.Rule), slog.Any("error", err))
+					slog.String("rule", string(a.Rule)), slog.Any("error", err))
 			} else {
 				m.st.notifications.Add(1)
 			}

@@ -165,7 +165,7 @@ func TestUploadPeersLetThrough(t *testing.T) {
 func codesOf(vd secmon.Verdict) []string {
 	var c []string
 	for _, t := range vd.Threats {
-		c = append(c, t.Code)
+		c = append(c, string(t.Code))
 	}
 	return c
 }

@@ -35,7 +35,7 @@ import (
 // reported, and the other rules still run.
 type Rule interface {
 	// Name is the stable snake_case name carried in Finding.Rule.
-	Name() string
+	Name() secmon.RuleName
 	Plan(o *Observation, ops []Op) []Op
 	Evaluate(ctx context.Context, o *Observation, ops []Op) ([]secmon.Finding, error)
 }
@@ -128,11 +128,11 @@ func userKey(id string, caseSensitive bool) string {
 }
 
 type funcRule struct {
-	name string
+	name secmon.RuleName
 	fn   func(ctx context.Context, o *Observation) ([]secmon.Finding, error)
 }
 
-func (r funcRule) Name() string                       { return r.name }
+func (r funcRule) Name() secmon.RuleName              { return r.name }
 func (r funcRule) Plan(_ *Observation, ops []Op) []Op { return ops }
 func (r funcRule) Evaluate(ctx context.Context, o *Observation, _ []Op) ([]secmon.Finding, error) {
 	return r.fn(ctx, o)
@@ -148,7 +148,7 @@ func (r funcRule) Validate() error {
 
 // RuleFunc returns a Rule named name that needs no counters: fn sees each
 // event and returns findings. It gets Config.Cooldown.
-func RuleFunc(name string, fn func(ctx context.Context, o *Observation) ([]secmon.Finding, error)) Rule {
+func RuleFunc(name secmon.RuleName, fn func(ctx context.Context, o *Observation) ([]secmon.Finding, error)) Rule {
 	return funcRule{name: name, fn: fn}
 }
 
@@ -217,7 +217,7 @@ type Stats struct {
 
 // RuleError reports a rule that failed or panicked on one event.
 type RuleError struct {
-	Rule  string
+	Rule  secmon.RuleName
 	Panic bool
 	Err   error
 }
@@ -225,9 +225,9 @@ type RuleError struct {
 // Error names the failing rule and what went wrong.
 func (e *RuleError) Error() string {
 	if e.Panic {
-		return "detect: rule " + e.Rule + " panicked: " + e.Err.Error()
+		return "detect: rule " + string(e.Rule) + " panicked: " + e.Err.Error()
 	}
-	return "detect: rule " + e.Rule + ": " + e.Err.Error()
+	return "detect: rule " + string(e.Rule) + ": " + e.Err.Error()
 }
 
 // Unwrap returns the rule's error.
@@ -329,7 +329,7 @@ func New(cfg Config) (*Engine, error) {
 		suppress:  newTable[int64](cfg.MaxSubjects),
 		strikes:   newTable[strikeRec](cfg.MaxSubjects),
 	}
-	seen := make(map[string]bool, len(e.rules))
+	seen := make(map[secmon.RuleName]bool, len(e.rules))
 	for i, r := range e.rules {
 		if r == nil {
 			return nil, fmt.Errorf("detect: Config.Rules[%d] is nil", i)
@@ -505,7 +505,7 @@ func (e *Engine) ruleFailed(r Rule, panicked bool, err error) error {
 		return re
 	}
 	e.log.LogAttrs(context.Background(), slog.LevelError, "detect: rule failed",
-		slog.String("rule", re.Rule), slog.Bool("panic", panicked), slog.String("error", err.Error()))
+		slog.String("rule", string(re.Rule)), slog.Bool("panic", panicked), slog.String("error", err.Error()))
 	return re
 }
 
@@ -529,7 +529,7 @@ func (e *Engine) admit(i int, r Rule, f secmon.Finding, now time.Time) (secmon.F
 	ns := now.UnixNano()
 	if cd := e.cooldowns[i]; cd > 0 {
 		fresh := false
-		e.suppress.updateHash(e.suppress.hash(f.Rule, f.Subject), ns, func(until *int64, found bool) bool {
+		e.suppress.updateHash(e.suppress.hash(string(f.Rule), f.Subject), ns, func(until *int64, found bool) bool {
 			if found && ns < *until {
 				return true
 			}

@@ -46,9 +46,9 @@ func TestNewRejectsBadConfig(t *testing.T) {
 // others still run and their findings are returned with the joined error.
 func TestRuleFailureContained(t *testing.T) {
 	t.Parallel()
-	finding := func(name string) Rule {
+	finding := func(name secmon.RuleName) Rule {
 		return RuleFunc(name, func(_ context.Context, o *Observation) ([]secmon.Finding, error) {
-			return []secmon.Finding{{Subject: "user:" + o.Event.UserID, Summary: name}}, nil
+			return []secmon.Finding{{Subject: "user:" + o.Event.UserID, Summary: string(name)}}, nil
 		})
 	}
 	boom := errors.New("boom")
@@ -79,7 +79,7 @@ func TestRuleFailureContained(t *testing.T) {
 // panicPlan panics while planning its counter ops.
 type panicPlan struct{}
 
-func (panicPlan) Name() string                     { return "panic_plan" }
+func (panicPlan) Name() secmon.RuleName            { return "panic_plan" }
 func (panicPlan) Plan(_ *Observation, _ []Op) []Op { panic("plan") }
 func (panicPlan) Evaluate(context.Context, *Observation, []Op) ([]secmon.Finding, error) {
 	return []secmon.Finding{{Subject: "never"}}, nil

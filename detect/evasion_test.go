@@ -191,7 +191,7 @@ func TestHostileEventsGiveCleanFindings(t *testing.T) {
 	if st := e.Stats(); st.RuleErrors != 0 || st.CounterErrors != 0 {
 		t.Fatalf("stats = %+v", st)
 	}
-	rules := map[string]bool{}
+	rules := map[secmon.RuleName]bool{}
 	for _, f := range fs {
 		checkFinding(t, f)
 		rules[f.Rule] = true

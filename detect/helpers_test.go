@@ -33,13 +33,13 @@ func newEngine(t testing.TB, cfg Config) *Engine {
 func pairs(fs []secmon.Finding) []string {
 	out := make([]string, 0, len(fs))
 	for _, f := range fs {
-		out = append(out, f.Rule+" "+f.Subject)
+		out = append(out, string(f.Rule)+" "+f.Subject)
 	}
 	slices.Sort(out)
 	return out
 }
 
-func only(fs []secmon.Finding, rule string) []secmon.Finding {
+func only(fs []secmon.Finding, rule secmon.RuleName) []secmon.Finding {
 	var out []secmon.Finding
 	for _, f := range fs {
 		if f.Rule == rule {

@@ -32,19 +32,19 @@ func Defaults() []Rule {
 
 // Stable names of the built-in rules, as carried in Finding.Rule.
 const (
-	RuleBruteForceIP        = "brute_force_ip"
-	RuleBruteForceAccount   = "brute_force_account"
-	RuleCredentialStuffing  = "credential_stuffing"
-	RuleDistributedAttack   = "distributed_attack"
-	RuleImpossibleTravel    = "impossible_travel"
-	RuleNewCountry          = "new_country"
-	RuleNewDevice           = "new_device"
-	RuleSessionHijack       = "session_hijack"
-	RulePrivilegeEscalation = "privilege_escalation"
-	RuleMassExport          = "mass_export"
-	RuleUploadAttack        = "upload_attack"
-	RuleRateLimitAbuse      = "rate_limit_abuse"
-	RuleAccessProbing       = "access_denied_probing"
+	RuleBruteForceIP        secmon.RuleName = "brute_force_ip"
+	RuleBruteForceAccount                   = "brute_force_account"
+	RuleCredentialStuffing                  = "credential_stuffing"
+	RuleDistributedAttack                   = "distributed_attack"
+	RuleImpossibleTravel                    = "impossible_travel"
+	RuleNewCountry                          = "new_country"
+	RuleNewDevice                           = "new_device"
+	RuleSessionHijack                       = "session_hijack"
+	RulePrivilegeEscalation                 = "privilege_escalation"
+	RuleMassExport                          = "mass_export"
+	RuleUploadAttack                        = "upload_attack"
+	RuleRateLimitAbuse                      = "rate_limit_abuse"
+	RuleAccessProbing                       = "access_denied_probing"
 )
 
 // threshold is the shape shared by the counting rules.
@@ -115,7 +115,7 @@ var errBadOps = errors.New("counter results do not match the plan")
 // subject: account names stay out of summaries) and the window, in that
 // order; indexed verbs ([2]) reorder them. The ops' Keys must be IP groups
 // for SubjectIP and user keys for SubjectUser.
-func (t threshold) report(rule string, sev secmon.Severity, action secmon.Action, summary string, ops []Op, subjectOf func(*Op) string) []secmon.Finding {
+func (t threshold) report(rule secmon.RuleName, sev secmon.Severity, action secmon.Action, summary string, ops []Op, subjectOf func(*Op) string) []secmon.Finding {
 	var out []secmon.Finding
 	for i := range ops {
 		op := &ops[i]
@@ -163,7 +163,7 @@ func (r *BruteForceIP) t() threshold {
 }
 
 // Name returns "brute_force_ip".
-func (r *BruteForceIP) Name() string { return RuleBruteForceIP }
+func (r *BruteForceIP) Name() secmon.RuleName { return RuleBruteForceIP }
 
 // Validate rejects negative fields.
 func (r *BruteForceIP) Validate() error { return r.t().validate() }
@@ -199,7 +199,7 @@ func (r *BruteForceAccount) t() threshold {
 }
 
 // Name returns "brute_force_account".
-func (r *BruteForceAccount) Name() string { return RuleBruteForceAccount }
+func (r *BruteForceAccount) Name() secmon.RuleName { return RuleBruteForceAccount }
 
 // Validate rejects negative fields.
 func (r *BruteForceAccount) Validate() error { return r.t().validate() }
@@ -236,7 +236,7 @@ func (r *CredentialStuffing) t() threshold {
 }
 
 // Name returns "credential_stuffing".
-func (r *CredentialStuffing) Name() string { return RuleCredentialStuffing }
+func (r *CredentialStuffing) Name() secmon.RuleName { return RuleCredentialStuffing }
 
 // Validate rejects negative fields.
 func (r *CredentialStuffing) Validate() error { return r.t().validate() }
@@ -272,7 +272,7 @@ func (r *DistributedAttack) t() threshold {
 }
 
 // Name returns "distributed_attack".
-func (r *DistributedAttack) Name() string { return RuleDistributedAttack }
+func (r *DistributedAttack) Name() secmon.RuleName { return RuleDistributedAttack }
 
 // Validate rejects negative fields.
 func (r *DistributedAttack) Validate() error { return r.t().validate() }
@@ -307,7 +307,7 @@ func (r *MassExport) t() threshold {
 }
 
 // Name returns "mass_export".
-func (r *MassExport) Name() string { return RuleMassExport }
+func (r *MassExport) Name() secmon.RuleName { return RuleMassExport }
 
 // Validate rejects negative fields.
 func (r *MassExport) Validate() error { return r.t().validate() }
@@ -343,7 +343,7 @@ func (r *UploadAttack) t() threshold {
 }
 
 // Name returns "upload_attack".
-func (r *UploadAttack) Name() string { return RuleUploadAttack }
+func (r *UploadAttack) Name() secmon.RuleName { return RuleUploadAttack }
 
 // Validate rejects negative fields.
 func (r *UploadAttack) Validate() error { return r.t().validate() }
@@ -396,7 +396,7 @@ func (r *RateLimitAbuse) t() threshold {
 }
 
 // Name returns "rate_limit_abuse".
-func (r *RateLimitAbuse) Name() string { return RuleRateLimitAbuse }
+func (r *RateLimitAbuse) Name() secmon.RuleName { return RuleRateLimitAbuse }
 
 // Validate rejects negative fields.
 func (r *RateLimitAbuse) Validate() error { return r.t().validate() }
@@ -432,7 +432,7 @@ func (r *AccessProbing) t() threshold {
 }
 
 // Name returns "access_denied_probing".
-func (r *AccessProbing) Name() string { return RuleAccessProbing }
+func (r *AccessProbing) Name() secmon.RuleName { return RuleAccessProbing }
 
 // Validate rejects negative fields.
 func (r *AccessProbing) Validate() error { return r.t().validate() }

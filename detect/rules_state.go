@@ -61,7 +61,7 @@ func (r *ImpossibleTravel) init() {
 }
 
 // Name returns "impossible_travel".
-func (r *ImpossibleTravel) Name() string { return RuleImpossibleTravel }
+func (r *ImpossibleTravel) Name() secmon.RuleName { return RuleImpossibleTravel }
 
 // Validate rejects negative or non-finite fields.
 func (r *ImpossibleTravel) Validate() error {
@@ -223,7 +223,7 @@ type NewCountry struct {
 }
 
 // Name returns "new_country".
-func (r *NewCountry) Name() string { return RuleNewCountry }
+func (r *NewCountry) Name() secmon.RuleName { return RuleNewCountry }
 
 // Validate rejects out-of-range fields.
 func (r *NewCountry) Validate() error { return checkRemember(r.Remember, r.MaxUsers) }
@@ -271,7 +271,7 @@ type NewDevice struct {
 }
 
 // Name returns "new_device".
-func (r *NewDevice) Name() string { return RuleNewDevice }
+func (r *NewDevice) Name() secmon.RuleName { return RuleNewDevice }
 
 // Validate rejects out-of-range fields.
 func (r *NewDevice) Validate() error { return checkRemember(r.Remember, r.MaxUsers) }
@@ -329,7 +329,7 @@ type sessionBind struct {
 }
 
 // Name returns "session_hijack".
-func (r *SessionHijack) Name() string { return RuleSessionHijack }
+func (r *SessionHijack) Name() secmon.RuleName { return RuleSessionHijack }
 
 // Validate rejects negative fields.
 func (r *SessionHijack) Validate() error {
@@ -432,7 +432,7 @@ type PrivilegeEscalation struct {
 var defaultPrivileged = []string{"admin", "owner", "root", "superuser"}
 
 // Name returns "privilege_escalation".
-func (r *PrivilegeEscalation) Name() string { return RulePrivilegeEscalation }
+func (r *PrivilegeEscalation) Name() secmon.RuleName { return RulePrivilegeEscalation }
 
 // Cooldown is zero: every role change is reported.
 func (r *PrivilegeEscalation) Cooldown() time.Duration { return 0 }

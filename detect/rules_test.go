@@ -103,11 +103,11 @@ func TestRuleValidate(t *testing.T) {
 
 func TestDefaultsNamesAreStable(t *testing.T) {
 	t.Parallel()
-	var names []string
+	var names []secmon.RuleName
 	for _, r := range Defaults() {
 		names = append(names, r.Name())
 	}
-	want := []string{
+	want := []secmon.RuleName{
 		RuleBruteForceIP, RuleBruteForceAccount, RuleCredentialStuffing, RuleDistributedAttack,
 		RuleImpossibleTravel, RuleNewCountry, RuleNewDevice, RuleSessionHijack, RulePrivilegeEscalation,
 		RuleMassExport, RuleUploadAttack, RuleRateLimitAbuse, RuleAccessProbing,

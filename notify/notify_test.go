@@ -159,7 +159,7 @@ func TestSlogNeutralisesAlertText(t *testing.T) {
 	n := notify.NewSlog(slog.New(rawHandler{&sync.Mutex{}, &lines}), notify.SlogConfig{})
 	a := alert(secmon.SeverityHigh)
 	evil := "bob\r\nlevel=INFO msg=\"all clear\"\u202e\u200b\x1b[31m"
-	a.Rule = "rule\n" + evil
+	a.Rule = secmon.RuleName("rule\n" + evil)
 	a.Subject = "user:" + evil + strings.Repeat("x", 10_000)
 	a.Summary = evil
 	a.Evidence = map[string]string{"user\nname" + evil: evil}

@@ -50,7 +50,7 @@ const (
 // severity is sent as critical rather than dropped or invented.
 func NewPayload(a secmon.Alert) Payload {
 	p := Payload{
-		Rule:      cut(a.Rule, MaxPayloadText),
+		Rule:      cut(string(a.Rule), MaxPayloadText),
 		Subject:   cut(a.Subject, MaxPayloadText),
 		Severity:  a.Severity,
 		Status:    cut(string(a.Status), 64),

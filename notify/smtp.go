@@ -251,7 +251,7 @@ func (s *SMTP) Close(ctx context.Context) error {
 // encoding): prefix, severity, rule and summary, on one line of at most
 // 200 bytes.
 func (s *SMTP) Subject(a secmon.Alert) string {
-	subj := fmt.Sprintf("%s %s: %s", s.prefix, strings.ToUpper(a.Severity.String()), oneLine(a.Rule, 200))
+	subj := fmt.Sprintf("%s %s: %s", s.prefix, strings.ToUpper(a.Severity.String()), oneLine(string(a.Rule), 200))
 	if a.Summary != "" {
 		subj += " - " + oneLine(a.Summary, 200)
 	}
@@ -277,7 +277,7 @@ func (s *SMTP) message(a secmon.Alert) []byte {
 
 	var text bytes.Buffer
 	line := func(k, v string) { fmt.Fprintf(&text, "%-11s %s\r\n", k+":", oneLine(v, 1024)) }
-	line("Rule", a.Rule)
+	line("Rule", string(a.Rule))
 	line("Subject", a.Subject)
 	line("Severity", a.Severity.String())
 	if a.Status != "" {

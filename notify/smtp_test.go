@@ -390,7 +390,7 @@ func FuzzSMTPSubject(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, rule, summary string) {
-		s := n.Subject(secmon.Alert{Rule: rule, Summary: summary, Severity: secmon.SeverityCritical})
+		s := n.Subject(secmon.Alert{Rule: secmon.RuleName(rule), Summary: summary, Severity: secmon.SeverityCritical})
 		if len(s) > 200 || strings.ContainsAny(s, "\r\n") {
 			t.Fatalf("subject %q", s)
 		}

@@ -175,7 +175,7 @@ func (r *Recorder) RequireNoEvent(t testing.TB, want secmon.Event) {
 
 // RequireAlert fails t unless exactly one open alert exists for (rule,
 // subject), and returns it.
-func (r *Recorder) RequireAlert(t testing.TB, rule, subject string) secmon.Alert {
+func (r *Recorder) RequireAlert(t testing.TB, rule secmon.RuleName, subject string) secmon.Alert {
 	t.Helper()
 	alerts, err := r.Store.Alerts(context.Background(), secmon.AlertQuery{Status: secmon.AlertOpen, Rule: rule, Subject: subject})
 	if err != nil {

@@ -21,7 +21,7 @@ func Replay(t testing.TB, d secmon.Detector, events []secmon.Event) []secmon.Fin
 
 // RequireFinding fails t unless findings hold exactly one finding for (rule,
 // subject), and returns it.
-func RequireFinding(t testing.TB, findings []secmon.Finding, rule, subject string) secmon.Finding {
+func RequireFinding(t testing.TB, findings []secmon.Finding, rule secmon.RuleName, subject string) secmon.Finding {
 	t.Helper()
 	var hit []secmon.Finding
 	for _, f := range findings {

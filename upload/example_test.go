@@ -26,7 +26,7 @@ func ExampleValidator_Validate() {
 		}
 		var codes []string
 		for _, t := range verdict.Threats {
-			codes = append(codes, t.Code+"/"+t.Severity.String())
+			codes = append(codes, string(t.Code)+"/"+t.Severity.String())
 		}
 		fmt.Printf("%s: allowed=%v %v sanitised=%v\n", c.Name, verdict.Allowed, codes, verdict.Sanitized != nil)
 	}

@@ -38,8 +38,8 @@ func validate(t testing.TB, v *upload.Validator, u secmon.Upload) secmon.Verdict
 	return vd
 }
 
-func threatCodes(vd secmon.Verdict) []string {
-	var c []string
+func threatCodes(vd secmon.Verdict) []secmon.ThreatCode {
+	var c []secmon.ThreatCode
 	for _, t := range vd.Threats {
 		c = append(c, t.Code)
 	}
@@ -69,7 +69,7 @@ func benign(t testing.TB, name string) uploadcorpus.Case {
 }
 
 // checkBlocked asserts a blocked verdict carrying every wanted code.
-func checkBlocked(t *testing.T, vd secmon.Verdict, want ...string) {
+func checkBlocked(t *testing.T, vd secmon.Verdict, want ...secmon.ThreatCode) {
 	t.Helper()
 	if vd.Allowed {
 		t.Fatalf("allowed; want blocked with %v", want)
@@ -215,7 +215,7 @@ func TestSecurityEXIFInjectionPrevention(t *testing.T) {
 func TestSecurityPolyglotDetection(t *testing.T) {
 	t.Parallel()
 	v := setup(t, upload.Config{})
-	for name, want := range map[string][]string{
+	for name, want := range map[string][]secmon.ThreatCode{
 		"png_html_appended": {secmon.ThreatTrailingData, secmon.ThreatHTMLContent},
 		"png_zip_appended":  {secmon.ThreatTrailingData, secmon.ThreatEmbeddedArchive},
 		"gifar":             {secmon.ThreatTrailingData, secmon.ThreatEmbeddedArchive},

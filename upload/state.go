@@ -66,12 +66,12 @@ type edit struct {
 	repl     []byte
 }
 
-func (st *state) add(code string, off int, detail string) {
+func (st *state) add(code secmon.ThreatCode, off int, detail string) {
 	st.addSev(code, severities[code], off, detail)
 }
 
 // addSev records a threat; only the first of each code is kept.
-func (st *state) addSev(code string, sev secmon.Severity, off int, detail string) {
+func (st *state) addSev(code secmon.ThreatCode, sev secmon.Severity, off int, detail string) {
 	for i := range st.threats {
 		if st.threats[i].Code == code {
 			if off < 0 {

@@ -189,7 +189,7 @@ func (v *Validator) Validate(ctx context.Context, f secmon.Upload) (verdict secm
 		attrs := make([]slog.Attr, 0, 3)
 		codes := make([]string, len(verdict.Threats))
 		for i, t := range verdict.Threats {
-			codes[i] = t.Code
+			codes[i] = string(t.Code)
 		}
 		attrs = append(attrs, slog.String("file", f.Name), slog.String("detected_type", verdict.DetectedType), slog.Any("threats", codes))
 		v.log.LogAttrs(ctx, slog.LevelWarn, "upload: threat detected", attrs...)
@@ -430,7 +430,7 @@ func lowerASCII(s string) string {
 
 // Severity of each threat code. disallowed_type is critical when the
 // content is executable, script, markup or an archive.
-var severities = map[string]secmon.Severity{
+var severities = map[secmon.ThreatCode]secmon.Severity{
 	secmon.ThreatSizeExceeded:     secmon.SeverityLow,
 	secmon.ThreatTypeMismatch:     secmon.SeverityHigh,
 	secmon.ThreatDisallowedType:   secmon.SeverityMedium,
@@ -445,4 +445,4 @@ var severities = map[string]secmon.Severity{
 
 // SeverityOf returns the severity the Validator gives a threat code
 // (disallowed_type may be raised to critical for executable content).
-func SeverityOf(code string) secmon.Severity { return severities[code] }
+func SeverityOf(code secmon.ThreatCode) secmon.Severity { return severities[code] }

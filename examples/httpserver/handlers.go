@@ -194,7 +194,7 @@ func (a *app) upload(w http.ResponseWriter, r *http.Request) {
 	}
 	codes := make([]string, 0, len(verdict.Threats))
 	for _, t := range verdict.Threats {
-		codes = append(codes, t.Code)
+		codes = append(codes, string(t.Code))
 	}
 	e := secmon.Event{UserID: a.currentUser(r), IP: info.IP, UserAgent: info.UserAgent, Duration: total,
 		Metadata: map[string]string{"file_type": verdict.DetectedType, "file_size": itoa(len(data))}}

@@ -27,7 +27,7 @@ type alertJSON struct {
 }
 
 func toAlertJSON(a secmon.Alert) alertJSON {
-	return alertJSON{a.ID.String(), a.Rule, a.Subject, a.Severity.String(), string(a.Status), a.Count,
+	return alertJSON{a.ID.String(), string(a.Rule), a.Subject, a.Severity.String(), string(a.Status), a.Count,
 		a.FirstSeen, a.LastSeen, a.Summary, a.Evidence, string(a.Action.Kind)}
 }
 

@@ -228,7 +228,7 @@ func (d *demo) generate() error {
 // refused before the expensive stages run.
 func (d *demo) uploadEvent(t time.Time, u demoUser, f judgedUpload) {
 	size := 40_000 + d.rng.IntN(4_800_000)
-	codes := make([]string, 0, len(f.verdict.Threats))
+	codes := make([]secmon.ThreatCode, 0, len(f.verdict.Threats))
 	sev := secmon.SeverityInfo
 	for _, th := range f.verdict.Threats {
 		codes = append(codes, th.Code)
@@ -253,7 +253,7 @@ func (d *demo) uploadEvent(t time.Time, u demoUser, f judgedUpload) {
 		}}
 	if !f.verdict.Allowed {
 		e.Type, e.Severity = secmon.EventUploadBlocked, sev
-		e.Metadata["threat_codes"] = strings.Join(codes, ",")
+		e.Metadata["threat_codes"] = joinCodes(codes)
 	}
 	d.add(e)
 }
@@ -329,4 +329,16 @@ func (d *demo) impossibleTravel(u demoUser, hour int) {
 	d.add(secmon.Event{Time: t.Add(35 * time.Minute), Type: secmon.EventLoginSuccess, UserID: u.id, SessionID: "s-travel-2",
 		IP: netip.MustParseAddr("192.0.2.77"), UserAgent: browsers[1],
 		Geo: secmon.Geo{Country: "US", City: "New York", Latitude: 40.7128, Longitude: -74.006, AccuracyKM: 20}})
+}
+
+// joinCodes lists threat codes separated by commas.
+func joinCodes(codes []secmon.ThreatCode) string {
+	var b strings.Builder
+	for i, c := range codes {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(string(c))
+	}
+	return b.String()
 }

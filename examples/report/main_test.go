@@ -117,13 +117,13 @@ func TestTextReportMatchesStore(t *testing.T) {
 		t.Errorf("alert list length differs from the summary's %d", sum.AlertsOpened)
 	}
 	for _, want := range []string{
-		detect.RuleBruteForceIP + " +ip:203.0.113.66/32",
-		detect.RuleCredentialStuffing + " +ip:203.0.113.66/32",
-		detect.RuleRateLimitAbuse + " +ip:203.0.113.66/32",
-		detect.RuleBruteForceIP + " +ip:2001:db8:bad:1::/64",
-		detect.RuleUploadAttack + " +user:user29",
-		detect.RuleImpossibleTravel + " +user:user07",
-		detect.RulePrivilegeEscalation + " +user:user03",
+		string(detect.RuleBruteForceIP) + " +ip:203.0.113.66/32",
+		string(detect.RuleCredentialStuffing) + " +ip:203.0.113.66/32",
+		string(detect.RuleRateLimitAbuse) + " +ip:203.0.113.66/32",
+		string(detect.RuleBruteForceIP) + " +ip:2001:db8:bad:1::/64",
+		string(detect.RuleUploadAttack) + " +user:user29",
+		string(detect.RuleImpossibleTravel) + " +user:user07",
+		string(detect.RulePrivilegeEscalation) + " +user:user03",
 	} {
 		if !regexp.MustCompile(want).MatchString(out) {
 			t.Errorf("no alert %q in:\n%s", want, out)

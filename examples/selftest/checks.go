@@ -57,8 +57,8 @@ func (f failures) err() error {
 	return errors.New(strings.Join(f, "; "))
 }
 
-func threatCodes(v secmon.Verdict) []string {
-	codes := make([]string, len(v.Threats))
+func threatCodes(v secmon.Verdict) []secmon.ThreatCode {
+	codes := make([]secmon.ThreatCode, len(v.Threats))
 	for i, t := range v.Threats {
 		codes[i] = t.Code
 	}
@@ -296,7 +296,7 @@ func loginFailures(n int, start time.Time, step time.Duration, ip func(i int) ne
 	return events
 }
 
-func countFindings(findings []secmon.Finding, rule, subject string) int {
+func countFindings(findings []secmon.Finding, rule secmon.RuleName, subject string) int {
 	n := 0
 	for _, f := range findings {
 		if f.Rule == rule && f.Subject == subject {
@@ -381,7 +381,7 @@ func checkIPv6Rotation(ctx context.Context, _ *suite) error {
 	if n := countFindings(findings, detect.RuleBruteForceIP, subject); n != 1 {
 		var got []string
 		for _, f := range findings {
-			got = append(got, f.Rule+" "+f.Subject)
+			got = append(got, string(f.Rule)+" "+f.Subject)
 		}
 		return fmt.Errorf("%d brute_force_ip findings for %s, want 1; findings: %v", n, subject, got)
 	}

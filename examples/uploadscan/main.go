@@ -77,7 +77,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		out := line{File: name, Allowed: vd.Allowed, DetectedType: vd.DetectedType, Threats: []threat{}}
 		for _, t := range vd.Threats {
-			out.Threats = append(out.Threats, threat{t.Code, t.Severity, t.Detail})
+			out.Threats = append(out.Threats, threat{string(t.Code), t.Severity, t.Detail})
 		}
 		for _, s := range vd.Timings {
 			if s.Stage == upload.StageTotal {

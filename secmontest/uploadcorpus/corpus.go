@@ -17,7 +17,7 @@ type Case struct {
 	// may report more (a PNG with a ZIP appended is both trailing_data and
 	// embedded_archive, and a validator may add corrupt if it also fails
 	// a CRC).
-	WantCodes []string
+	WantCodes []secmon.ThreatCode
 }
 
 // OversizedBytes is the size of the oversized case: 6 MiB, over the
@@ -28,7 +28,7 @@ func up(name, typ string, data []byte) secmon.Upload {
 	return secmon.Upload{Name: name, DeclaredType: typ, Data: data}
 }
 
-func codes(c ...string) []string { return c }
+func codes(c ...secmon.ThreatCode) []secmon.ThreatCode { return c }
 
 // Hostile returns uploads a validator must block, each built in memory on
 // every call (the slices are the caller's to keep or change).

@@ -10,7 +10,10 @@ import (
 	"github.com/secmon-go/secmon"
 )
 
-type pair struct{ rule, subject string }
+type pair struct {
+	rule    secmon.RuleName
+	subject string
+}
 
 type alertRec struct {
 	secmon.Alert

@@ -133,7 +133,7 @@ func checkAlert(a *secmon.Alert) error {
 	case a.Count < 0:
 		return invalid("alert Count is negative")
 	}
-	for _, f := range [...]struct{ name, v string }{{"Rule", a.Rule}, {"Subject", a.Subject}} {
+	for _, f := range [...]struct{ name, v string }{{"Rule", string(a.Rule)}, {"Subject", a.Subject}} {
 		if err := checkLen(f.name, f.v, maxShortField); err != nil {
 			return err
 		}

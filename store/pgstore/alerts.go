@@ -38,7 +38,10 @@ func validateAlert(i int, a *secmon.Alert) error {
 // one, a zero ID gets a fresh one, a zero FirstSeen is LastSeen. The result
 // is ordered by (Rule, Subject), the order rows are locked in.
 func mergeAlerts(alerts []secmon.Alert) []secmon.Alert {
-	type key struct{ rule, subject string }
+	type key struct {
+		rule    secmon.RuleName
+		subject string
+	}
 	byKey := make(map[key]int, len(alerts))
 	out := make([]secmon.Alert, 0, len(alerts))
 	for _, a := range alerts {
@@ -110,9 +113,9 @@ func (s *Store) UpsertAlerts(ctx context.Context, alerts []secmon.Alert) error {
 	for i, a := range merged {
 		ev, err := encodeMap(a.Evidence)
 		if err != nil {
-			return invalid(fmt.Sprintf("alert %q/%q Evidence", truncate(a.Rule, 64), truncate(a.Subject, 64)), "cannot be encoded: "+err.Error())
+			return invalid(fmt.Sprintf("alert %q/%q Evidence", truncate(string(a.Rule), 64), truncate(a.Subject, 64)), "cannot be encoded: "+err.Error())
 		}
-		ids[i], fresh[i], rules[i], subjects[i], sevs[i] = a.ID, secmon.NewID(), a.Rule, a.Subject, int16(a.Severity)
+		ids[i], fresh[i], rules[i], subjects[i], sevs[i] = a.ID, secmon.NewID(), string(a.Rule), a.Subject, int16(a.Severity)
 		counts[i], firsts[i], lasts[i] = a.Count, a.FirstSeen, a.LastSeen
 		summaries[i], evidence[i], kinds[i], actionMS[i] = a.Summary, string(ev), string(a.Action.Kind), a.Action.Duration.Milliseconds()
 	}

@@ -23,7 +23,7 @@ var alertTests = []test{
 	{"EvidenceIsolation", testAlertIsolation},
 }
 
-func alert(rule, subject string, sev secmon.Severity, count int64, first, last time.Time, summary string) secmon.Alert {
+func alert(rule secmon.RuleName, subject string, sev secmon.Severity, count int64, first, last time.Time, summary string) secmon.Alert {
 	return secmon.Alert{
 		ID: secmon.NewID(), Rule: rule, Subject: subject, Severity: sev, Count: count,
 		FirstSeen: first, LastSeen: last, Summary: summary,
