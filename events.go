@@ -30,6 +30,10 @@ const (
 	EventAccessDenied   EventType = "access_denied"
 	EventExport         EventType = "export"
 	EventPageView       EventType = "page_view"
+	EventIPBlocked      EventType = "ip_blocked"     // a Block was decided (any scope; metadata names scope, origin, level and who)
+	EventBlockLifted    EventType = "block_lifted"   // a Block was lifted before it ended
+	EventAccessBlocked  EventType = "access_blocked" // a request was refused because of a Block (counted, one event per subject and window)
+	EventAdminAction    EventType = "admin_action"   // an operator acted through an admin surface (metadata names the action and who)
 )
 
 // MaxEventTypeLen is the longest accepted EventType.
