@@ -360,6 +360,12 @@ const (
 	ThreatPixelBomb                   = "pixel_bomb"
 	ThreatCorrupt                     = "corrupt"
 	ThreatPolyglot                    = "polyglot"
+
+	ThreatScriptInImageData    ThreatCode = "script_in_image_data"  // executable code stored literally in pixel data
+	ThreatMetadataExfiltration ThreatCode = "metadata_exfiltration" // metadata that makes a converter read a local file
+	ThreatMalformedMetadata    ThreatCode = "malformed_metadata"    // metadata that does not parse, removed by sanitising
+	ThreatTrailingPadding      ThreatCode = "trailing_padding"      // a few inert bytes after the end, cut by sanitising
+	ThreatUnsupportedEncoding  ThreatCode = "unsupported_encoding"  // valid, but the decoder cannot read it
 )
 
 // Threat is one reason an upload is dangerous.
@@ -377,6 +383,9 @@ type StageTiming struct {
 
 // Verdict is an UploadValidator's answer.
 type Verdict struct {
+	// Allowed is true when the upload may be stored. Threats may then still
+	// list low-severity problems that Sanitized repairs (malformed metadata,
+	// inert trailing bytes): store Sanitized, not the original.
 	Allowed      bool
 	DetectedType string // MIME type found from the bytes, e.g. "image/png"; empty when unknown
 	Threats      []Threat

@@ -31,6 +31,9 @@ const (
 	DefaultMaxBytes     = 5 << 20
 	DefaultMaxPixels    = 50_000_000
 	DefaultMaxTextChunk = 1 << 20
+	DefaultMaxFrames    = 1000
+	// DefaultReencodeQuality is the JPEG quality of re-encoded JPEGs.
+	DefaultReencodeQuality = 90
 )
 
 // DefaultAllowedTypes returns the types allowed when Config.AllowedTypes is
@@ -73,6 +76,21 @@ type Config struct {
 	// structure walk already bounds the work, and decoding a 5 MB photo
 	// costs tens of milliseconds and width × height × 4 bytes.
 	Decode bool
+	// MaxFrames bounds the frames of an animation (GIF images, APNG frames,
+	// animated WebP frames), however small each frame is: a decoder that
+	// keeps every frame allocates an image, a palette and a delay per
+	// frame, and a player renders each. More is a pixel_bomb. Default
+	// DefaultMaxFrames (1,000).
+	MaxFrames int
+	// Reencode rebuilds the pixels of PNG, JPEG and GIF uploads (content
+	// disarm): Verdict.Sanitized is the image decoded and encoded again by
+	// the standard library, so nothing an attacker wrote in the pixel data
+	// survives byte for byte. See the package documentation for what is
+	// kept and what it costs.
+	Reencode bool
+	// ReencodeQuality is the JPEG quality (1–100) of re-encoded JPEGs.
+	// Default DefaultReencodeQuality (90).
+	ReencodeQuality int
 	// MaxTextChunk caps how many bytes the compressed PNG text chunks
 	// (zTXt, compressed iTXt) of one file may inflate to in total; beyond
 	// it the file is reported corrupt (a decompression bomb). Default

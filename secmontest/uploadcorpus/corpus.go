@@ -224,6 +224,57 @@ func Hostile() []Case {
 		{"goexif_ifd_loop", up("photo.jpg", "image/jpeg", jpegWith(jpg, exifAPP1(ifdLoopTIFF()))), false, codes(secmon.ThreatCorrupt)},
 		{"png_ztxt_bomb", up("chart.png", "image/png", pngWith(small, pngChunk("zTXt", ztxt))), false, codes(secmon.ThreatCorrupt)},
 		{"svg_script", up("chart.svg", "image/svg+xml", svg), false, codes(secmon.ThreatDisallowedType)},
+
+		// Payloads stored literally in pixel data, after public techniques.
+		{"png_idat_php_resize_bypass", up("avatar.png", "image/png", pngStoredRGB(32, 8, 2, []byte("<?=$_GET[0]($_POST[1]);?>"))), false, codes(secmon.ThreatScriptInImageData)},
+		{"png_idat_php_open_tag", up("avatar.png", "image/png", pngStoredRGB(32, 8, 5, php)), false, codes(secmon.ThreatScriptInImageData)},
+		{"png_idat_asp", up("avatar.png", "image/png", pngStoredRGB(32, 8, 1, []byte(`<%eval request("c")%>`))), false, codes(secmon.ThreatScriptInImageData)},
+		{"png_idat_svg_onload", up("avatar.png", "image/png", pngStoredRGB(32, 8, 3, []byte("<svg/onload=alert(document.domain)>"))), false, codes(secmon.ThreatScriptInImageData)},
+		{"png_plte_php", up("avatar.png", "image/png", pngPalettePayload([]byte("<?php system($_GET[0]);?>"))), false, codes(secmon.ThreatScriptInImageData)},
+		{"png_idat_zip", up("avatar.png", "image/png", zipInIDAT()), false, codes(secmon.ThreatEmbeddedArchive)},
+		{"jpeg_scan_php", up("photo.jpg", "image/jpeg", jpegScanPayload(jpg, php)), false, codes(secmon.ThreatScriptInImageData)},
+		{"jpeg_scan_jsp", up("photo.jpg", "image/jpeg", jpegScanPayload(jpg, []byte(`<%Runtime.getRuntime().exec(request.getParameter("c"));%>`))), false, codes(secmon.ThreatScriptInImageData)},
+		{"jpeg_scan_script", up("photo.jpg", "image/jpeg", jpegScanPayload(jpg, []byte("<script>alert(document.domain)</script>"))), false, codes(secmon.ThreatScriptInImageData)},
+		{"gif_lzw_php", up("avatar.gif", "image/gif", gifImageDataPayload(gf, php)), false, codes(secmon.ThreatScriptInImageData)},
+		{"jpeg_js_polyglot", up("photo.jpg", "image/jpeg", jpegJSPolyglot(jpg)), false, codes(secmon.ThreatPolyglot)},
+		{"imagetragick_mvg_as_png", up("chart.png", "image/png", []byte(imageTragickMVG)), false, codes(secmon.ThreatTypeMismatch, secmon.ThreatDisallowedType)},
+
+		// Animation frame bombs: each frame is tiny, the count is not.
+		{"gif_frame_bomb", up("chart.gif", "image/gif", gifFrames(40_000)), false, codes(secmon.ThreatPixelBomb)},
+		{"apng_frame_bomb", up("chart.png", "image/png", apngFrames(1100)), false, codes(secmon.ThreatPixelBomb)},
+		{"webp_frame_bomb", up("chart.webp", "image/webp", webpFrames(1100)), false, codes(secmon.ThreatPixelBomb)},
+
+		// Misplaced and repeated critical chunks.
+		{"png_second_plte", up("chart.png", "image/png", pngDuplicate(palettePNG(), "PLTE")), false, codes(secmon.ThreatCorrupt)},
+		{"png_second_ihdr", up("chart.png", "image/png", pngDuplicate(small, "IHDR")), false, codes(secmon.ThreatCorrupt)},
+		{"png_chunk_before_ihdr", up("chart.png", "image/png", append(append([]byte("\x89PNG\r\n\x1a\n"), pngChunk("tEXt", []byte("Comment\x00hello"))...), small[8:]...)), false, codes(secmon.ThreatCorrupt)},
+
+		// Metadata exfiltration: ImageMagick reads the file a "profile"
+		// text chunk names into the image it writes (CVE-2022-44268).
+		{"png_text_profile_cve_2022_44268", up("chart.png", "image/png", pngWith(small, pngChunk("tEXt", []byte("profile\x00/etc/passwd")))), false, codes(secmon.ThreatMetadataExfiltration)},
+		{"png_ztxt_profile", up("chart.png", "image/png", pngWith(small, pngChunk("zTXt", append([]byte("profile\x00\x00"), deflate([]byte("/proc/self/environ"))...)))), false, codes(secmon.ThreatMetadataExfiltration)},
+		{"png_itxt_local_file", up("chart.png", "image/png", pngWith(small, pngChunk("iTXt", []byte("Source\x00\x00\x00\x00\x00file:///etc/shadow")))), false, codes(secmon.ThreatMetadataExfiltration)},
+
+		// Script in EXIF that fails pre-validation, and the EXIF backdoor
+		// read by preg_replace /e.
+		{"jpeg_broken_exif_php", up("photo.jpg", "image/jpeg", jpegWith(jpg, exifAPP1(brokenEXIFPHP()))), false, codes(secmon.ThreatScriptInMetadata)},
+		{"jpeg_exif_preg_replace_backdoor", up("photo.jpg", "image/jpeg", jpegWith(jpg, exifAPP1(sucuriEXIFBackdoor()))), false, codes(secmon.ThreatScriptInMetadata)},
+	}
+}
+
+// Repairable returns uploads as real cameras and editors write them that a
+// validator must accept once sanitised: a malformed EXIF sub-directory, EXIF
+// split over two segments, a few inert bytes after the end of the image.
+// WantAllowed is true and WantCodes holds the low-severity code a
+// conforming validator records; its sanitised copy has the fault removed.
+func Repairable() []Case {
+	small := encodePNG(chartImage(32, 24))
+	jpg := encodeJPEG(chartImage(32, 24), 90)
+	return []Case{
+		{"jpeg_exif_bad_subdirectory", up("DSC_0042.JPG", "image/jpeg", jpegWith(jpg, exifAPP1(brokenEXIFSubdirectory()))), true, codes(secmon.ThreatMalformedMetadata)},
+		{"jpeg_exif_split_two_segments", up("IMG_1234.JPG", "image/jpeg", splitEXIF(jpg)), true, codes(secmon.ThreatMalformedMetadata)},
+		{"jpeg_stray_bytes_after_eoi", up("photo.jpg", "image/jpeg", append(bytes.Clone(jpg), "\r\n\x00\x00\x1a"...)), true, codes(secmon.ThreatTrailingPadding)},
+		{"png_zero_padding_after_iend", up("chart.png", "image/png", append(bytes.Clone(small), make([]byte, 4096)...)), true, codes(secmon.ThreatTrailingPadding)},
 	}
 }
 
@@ -280,6 +331,10 @@ func Benign() []Case {
 		{Name: "jpeg_jfif_thumbnail", Upload: up("photo.jpg", "image/jpeg", jpegWith(jpg, jpegSegment(0xe0, append([]byte("JFIF\x00\x01\x02\x01\x00\x48\x00\x48\x02\x01"), 0x10, 0x20, 0x30, 0x11, 0x21, 0x31)))), WantAllowed: true},
 		{Name: "png_with_text", Upload: up("chart.png", "", pngMeta), WantAllowed: true},
 		{Name: "gif_with_comment", Upload: up("chart.gif", "image/gif", gifWith(stillGIF(16, 16), gifExtension(0xfe, []byte("Made with chartlib; loads on every browser")))), WantAllowed: true},
+		{Name: "jpeg_photoshop_print_settings", Upload: up("harbour.jpg", "image/jpeg", photoshopPrintJPEG(jpg)), WantAllowed: true},
+		{Name: "jpeg_phone_mpf_makernote", Upload: up("20230514_091244.jpg", "image/jpeg", cameraJPEG(jpg)), WantAllowed: true},
+		{Name: "png_palette", Upload: up("chart.png", "image/png", palettePNG()), WantAllowed: true},
+		{Name: "gif_1000_frames", Upload: up("spinner.gif", "image/gif", gifFrames(1000)), WantAllowed: true},
 	}
 }
 

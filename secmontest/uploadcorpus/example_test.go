@@ -16,7 +16,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	cases := append(uploadcorpus.Hostile(), uploadcorpus.Benign()...)
+	cases := append(append(uploadcorpus.Hostile(), uploadcorpus.Benign()...), uploadcorpus.Repairable()...)
 	failures := 0
 	for _, c := range cases {
 		verdict, err := v.Validate(context.Background(), c.Upload)
@@ -30,6 +30,6 @@ func Example() {
 			}
 		}
 	}
-	fmt.Printf("%d hostile, %d benign, %d failures\n", len(uploadcorpus.Hostile()), len(uploadcorpus.Benign()), failures)
-	// Output: 63 hostile, 10 benign, 0 failures
+	fmt.Printf("%d hostile, %d benign, %d repairable, %d failures\n", len(uploadcorpus.Hostile()), len(uploadcorpus.Benign()), len(uploadcorpus.Repairable()), failures)
+	// Output: 85 hostile, 14 benign, 4 repairable, 0 failures
 }
