@@ -29,6 +29,8 @@ type format struct {
 	exifContainer func(tiff []byte) []byte
 	// fixup patches headers of the sanitised copy in place.
 	fixup func(out []byte)
+	// reencode decodes and encodes the upload again (nil: not supported).
+	reencode func(st *state) ([]byte, error)
 }
 
 var formats = [numFormats]*format{
@@ -119,6 +121,8 @@ func detect(b []byte) detection {
 		return detection{mime: "application/x-mach-binary", note: "a Mach-O executable", active: true}
 	case hasPrefix(b, "#!"):
 		return detection{mime: "text/x-shellscript", note: "a script (#!)", active: true}
+	case imageMagickScript(b):
+		return detection{mime: "image/x-mvg", note: "an ImageMagick MVG or MSL script (ImageTragick)", active: true}
 	}
 	if d, ok := sniffText(b); ok {
 		return d
@@ -132,6 +136,20 @@ func detect(b []byte) detection {
 		return detection{mime: m, active: activeTypes[m]}
 	}
 	return detection{}
+}
+
+// imageMagickScript recognises ImageMagick's vector and scripting formats,
+// which it detects from content whatever the file is named, and whose
+// url(), image over and msl: primitives run commands and read files
+// (CVE-2016-3714 and its relatives).
+func imageMagickScript(b []byte) bool {
+	b = bytes.TrimLeft(b[:min(len(b), 1024)], " \t\r\n")
+	for _, p := range [...]string{"push graphic-context", "viewbox ", "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<image"} {
+		if foldAt(b, 0, p, 1) {
+			return true
+		}
+	}
+	return false
 }
 
 // sniffText recognises markup, PHP and SVG documents after an optional

@@ -22,6 +22,18 @@ const (
 
 var errEXIF = errors.New("upload: malformed EXIF")
 
+// errEXIFAttack marks the malformations that serve only to attack EXIF
+// parsers (directory loops, counts that overflow, value areas aliased many
+// times): they block the upload as corrupt. Other malformations (an offset
+// past the block, an unknown field type) are what camera firmware and split
+// segments produce: the block is removed and the upload accepted.
+var errEXIFAttack = fmt.Errorf("%w aimed at EXIF parsers", errEXIF)
+
+// maxEXIFReach is how far past its block a value may claim to lie and
+// still be a camera's mistake (EXIF split over two or three segments)
+// rather than a count made to overflow a parser's arithmetic.
+const maxEXIFReach = 1 << 20
+
 // exifTypeSize is the byte size of each TIFF field type 1–12; zero marks an
 // unknown type.
 var exifTypeSize = [13]uint64{0, 1, 1, 2, 4, 8, 1, 1, 2, 4, 8, 4, 8}
@@ -138,16 +150,16 @@ func prevalidateEXIF(b []byte) (exifInfo, error) {
 	push := func(off uint32, chain bool) error {
 		for _, v := range visited[:nv] {
 			if v == off {
-				return fmt.Errorf("%w: IFD at %d is referenced twice (loop)", errEXIF, off)
+				return fmt.Errorf("%w: IFD at %d is referenced twice (loop)", errEXIFAttack, off)
 			}
 		}
 		for _, v := range queue[:nq] {
 			if v == off {
-				return fmt.Errorf("%w: IFD at %d is referenced twice (loop)", errEXIF, off)
+				return fmt.Errorf("%w: IFD at %d is referenced twice (loop)", errEXIFAttack, off)
 			}
 		}
 		if nv+nq >= MaxEXIFIFDs {
-			return fmt.Errorf("%w: more than %d IFDs", errEXIF, MaxEXIFIFDs)
+			return fmt.Errorf("%w: more than %d IFDs", errEXIFAttack, MaxEXIFIFDs)
 		}
 		queue[nq], isChain[nq] = off, chain
 		nq++
@@ -168,7 +180,7 @@ func prevalidateEXIF(b []byte) (exifInfo, error) {
 		}
 		n := uint64(bo.Uint16(b[off:]))
 		if n > MaxEXIFEntries {
-			return info, fmt.Errorf("%w: IFD at %d has %d entries", errEXIF, off, n)
+			return info, fmt.Errorf("%w: IFD at %d has %d entries", errEXIFAttack, off, n)
 		}
 		end := uint64(off) + 2 + 12*n + 4 // entries and the next-IFD offset
 		if end > size {
@@ -190,11 +202,15 @@ func prevalidateEXIF(b []byte) (exifInfo, error) {
 			if total > exifValueInlined {
 				valOff = uint64(bo.Uint32(b[e+8:]))
 				if valOff > size || total > size-valOff {
-					return info, fmt.Errorf("%w: tag 0x%04x value (%d × %d bytes) lies outside the block", errEXIF, tag, count, exifTypeSize[typ])
+					err := errEXIF
+					if valOff+total > maxEXIFReach {
+						err = errEXIFAttack
+					}
+					return info, fmt.Errorf("%w: tag 0x%04x value (%d × %d bytes) lies outside the block", err, tag, count, exifTypeSize[typ])
 				}
 				outBytes += total
 				if outBytes > 2*size {
-					return info, fmt.Errorf("%w: values overlap beyond twice the block size", errEXIF)
+					return info, fmt.Errorf("%w: values overlap beyond twice the block size", errEXIFAttack)
 				}
 			}
 			switch tag {

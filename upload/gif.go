@@ -1,6 +1,9 @@
 package upload
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"fmt"
+)
 
 // walkGIF walks the header, colour tables, extensions and image blocks to
 // the trailer, counting frames and their areas.
@@ -13,7 +16,8 @@ func walkGIF(st *state) {
 	w, h := int64(binary.LittleEndian.Uint16(data[6:])), int64(binary.LittleEndian.Uint16(data[8:]))
 	st.width, st.height = w, h
 	pos := 13
-	if f := data[10]; f&0x80 != 0 {
+	global := data[10]&0x80 != 0
+	if f := data[10]; global {
 		pos += 3 << (f&7 + 1)
 	}
 	frameArea := int64(0)
@@ -41,6 +45,9 @@ func walkGIF(st *state) {
 				st.corrupt(-1, "GIF frame at byte %d lies outside the %d×%d screen", pos, w, h)
 			}
 			flags := data[pos+9]
+			if !global && flags&0x80 == 0 && st.unsupported == "" {
+				st.unsupported = fmt.Sprintf("the GIF image at byte %d has no colour table and the file no global one; the specification leaves the palette to the decoder, and Go's has none", pos)
+			}
 			pos += 10
 			if flags&0x80 != 0 {
 				pos += 3 << (flags&7 + 1)

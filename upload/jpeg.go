@@ -21,7 +21,8 @@ const MaxJPEGScans = 256
 func walkJPEG(st *state) {
 	data := st.data
 	pos := 2
-	sawSOF, sawSOS := false, false
+	sawSOF, sawSOS, sawDHT := false, false, false
+	sofMarker := byte(0)
 	scans := 0
 	var xmpExt []xmpPart
 	for {
@@ -79,10 +80,12 @@ func walkJPEG(st *state) {
 				return
 			}
 			sawSOF = true
+			sofMarker = m
 			if len(body) < 6 || len(body) < 6+3*int(body[5]) || body[5] == 0 {
 				st.corrupt(-1, "JPEG frame header at byte %d is malformed", start)
 				return
 			}
+			jpegFrameSupport(st, m, body[0], int(body[5]))
 			h, w := binary.BigEndian.Uint16(body[1:]), binary.BigEndian.Uint16(body[3:])
 			if w == 0 || h == 0 {
 				st.corrupt(-1, "JPEG frame header declares %d×%d", w, h)
@@ -94,6 +97,9 @@ func walkJPEG(st *state) {
 			if !sawSOF {
 				st.corrupt(-1, "JPEG scan at byte %d precedes the frame header", start)
 				return
+			}
+			if !sawDHT && !sawSOS && st.unsupported == "" && !arithmetic(sofMarker) {
+				st.unsupported = fmt.Sprintf("the JPEG scan at byte %d relies on the default Huffman tables (no DHT segment), as motion-JPEG frames do; Go's decoder has no default tables", start)
 			}
 			sawSOS = true
 			if scans++; scans == MaxJPEGScans+1 {
@@ -113,7 +119,9 @@ func walkJPEG(st *state) {
 			}
 		case m == 0xfe:
 			st.addSpan(span{off: pos + 2, end: end, where: "JPEG COM segment", text: true, edit: st.drop(start, end)})
-		case m == 0xc4 || m == 0xcc || m == 0xdb || m >= 0xdc && m <= 0xdf:
+		case m == 0xc4:
+			sawDHT = true
+		case m == 0xcc || m == 0xdb || m >= 0xdc && m <= 0xdf:
 			// DHT, DAC, DQT, DNL, DRI, DHP, EXP: decoder tables, kept
 		default:
 			// Reserved and extension markers (JPG, JPGn, 0x02–0xBF) carry
@@ -122,6 +130,31 @@ func walkJPEG(st *state) {
 			st.addSpan(span{off: pos + 2, end: end, where: fmt.Sprintf("JPEG reserved marker 0x%02x segment", m), edit: st.drop(start, end)})
 		}
 		pos = end
+	}
+}
+
+// arithmetic reports whether a frame marker declares arithmetic coding.
+func arithmetic(m byte) bool { return m >= 0xc9 && m <= 0xcb || m >= 0xcd && m <= 0xcf }
+
+// jpegFrameSupport records why Go's decoder cannot read a frame the JPEG
+// specification allows: lossless, hierarchical and arithmetic-coded
+// processes, and sample precisions other than 8 bits.
+func jpegFrameSupport(st *state, m, precision byte, components int) {
+	why := ""
+	switch {
+	case arithmetic(m):
+		why = "arithmetic coding"
+	case m == 0xc3:
+		why = "the lossless process"
+	case m >= 0xc5 && m <= 0xc7:
+		why = "the hierarchical process"
+	case precision != 8:
+		why = fmt.Sprintf("%d-bit samples", precision)
+	case components != 1 && components != 3 && components != 4:
+		why = fmt.Sprintf("%d components", components)
+	}
+	if why != "" && st.unsupported == "" {
+		st.unsupported = fmt.Sprintf("the JPEG frame (marker 0x%02x) uses %s, which Go's decoder does not implement", m, why)
 	}
 }
 

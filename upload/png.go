@@ -1,8 +1,12 @@
 package upload
 
 import (
+	"bytes"
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
+
+	"github.com/secmon-go/secmon"
 )
 
 // walkPNG walks the chunks from the signature to IEND, checking lengths,
@@ -10,7 +14,8 @@ import (
 func walkPNG(st *state) {
 	data := st.data
 	pos := 8
-	seenIDAT := false
+	seenIDAT, idatDone, seenPLTE := false, false, false
+	colour := byte(0)
 	fcTL := int64(0)
 	for first := true; ; first = false {
 		if len(data)-pos < 12 {
@@ -37,16 +42,32 @@ func walkPNG(st *state) {
 		if crc32.Update(crc32.Update(0, crc32.IEEETable, typ), crc32.IEEETable, body) != want {
 			st.corrupt(-1, "PNG %s chunk at byte %d fails its CRC", typ, pos)
 		}
-		if first != (string(typ) == "IHDR") {
-			st.corrupt(-1, "PNG does not start with exactly one IHDR chunk")
+		switch {
+		case first && string(typ) != "IHDR":
+			st.corrupt(-1, "PNG chunk %q at byte %d comes before IHDR", typ, pos)
 			return
+		case !first && string(typ) == "IHDR":
+			st.corrupt(-1, "PNG has a second IHDR chunk at byte %d", pos)
+			return
+		}
+		if seenIDAT && !idatDone && string(typ) != "IDAT" {
+			idatDone = true
 		}
 		switch string(typ) { // no allocation: the compiler compares in place
 		case "IHDR":
 			if !pngHeader(st, body) {
 				return
 			}
+			colour = body[9]
 		case "IDAT":
+			if idatDone {
+				st.corrupt(-1, "PNG IDAT chunk at byte %d is separated from the image data before it by other chunks", pos)
+				return
+			}
+			if !seenIDAT && colour == 3 && !seenPLTE {
+				st.corrupt(-1, "PNG palette image has no PLTE chunk before its image data at byte %d", pos)
+				return
+			}
 			seenIDAT = true
 		case "IEND":
 			if !seenIDAT {
@@ -65,12 +86,26 @@ func walkPNG(st *state) {
 			}
 			st.frames = max(st.frames, int64(binary.BigEndian.Uint32(body)))
 		case "PLTE":
-			if len(body) == 0 || len(body)%3 != 0 || len(body) > 3*256 {
+			switch {
+			case len(body) == 0 || len(body)%3 != 0 || len(body) > 3*256:
 				st.corrupt(-1, "PNG PLTE chunk at byte %d has %d bytes", pos, len(body))
 				return
+			case seenPLTE:
+				st.corrupt(-1, "PNG has a second PLTE chunk at byte %d", pos)
+				return
+			case seenIDAT:
+				st.corrupt(-1, "PNG PLTE chunk at byte %d follows the image data", pos)
+				return
+			case colour == 0 || colour == 4:
+				st.corrupt(-1, "PNG PLTE chunk at byte %d in a greyscale image", pos)
+				return
 			}
+			seenPLTE = true
 		case "tEXt":
 			st.addSpan(span{off: pos + 8, end: end - 4, where: "PNG tEXt chunk", text: true, edit: st.drop(pos, end)})
+			if k := indexNul(body, 80); k >= 0 {
+				pngTextValue(st, pos, "PNG tEXt chunk", body[:k], body[k+1:], true)
+			}
 		case "zTXt":
 			pngCompressedText(st, pos, end, body, 0, "PNG zTXt chunk")
 		case "iTXt":
@@ -177,9 +212,58 @@ func pngCompressedText(st *state, pos, end int, body []byte, textAt int, where s
 			return
 		}
 		textAt = k + 2
+		pngTextValue(st, pos, where, body[:k], nil, false)
 	}
 	st.addSpan(span{off: pos + 8, end: pos + 8 + textAt, where: where, text: true, edit: e})
-	st.addSpan(span{off: pos + 8 + textAt, end: end - 4, where: where, text: true, kind: spanZlib, edit: e})
+	st.addSpan(span{off: pos + 8 + textAt, end: end - 4, where: where, text: true, kind: spanZlib, edit: e, pngValue: true})
+}
+
+// pngTextValue flags a text chunk that makes a converter read a local
+// file: ImageMagick reads the file that a "profile" text names into the
+// image it writes (CVE-2022-44268), and a value that is a local path
+// invites the same. The value is checked when it is not compressed
+// (compressed values are checked as they inflate).
+func pngTextValue(st *state, pos int, where string, keyword, value []byte, plain bool) {
+	switch {
+	case len(keyword) == 7 && foldAt(keyword, 0, "profile", 1):
+		st.add(secmon.ThreatMetadataExfiltration, pos, fmt.Sprintf("%s at byte %d has the keyword \"profile\": ImageMagick reads the file it names into the converted image (CVE-2022-44268)", where, pos))
+	case plain && localPath(value):
+		st.add(secmon.ThreatMetadataExfiltration, pos, fmt.Sprintf("%s at byte %d names a local file: converters that read it leak the file into their output", where, pos))
+	}
+}
+
+// maxPathValue is the longest text value checked for a local path.
+const maxPathValue = 1024
+
+// localPath reports whether a text value, blanks and NULs trimmed, is one
+// name of a local file: a file: URL, an absolute Unix path, a home or
+// parent-relative path, a Windows drive or UNC path, or ImageMagick's
+// "@file" form. A path inside prose ("see /usr/share") is not.
+func localPath(v []byte) bool {
+	v = bytes.Trim(v, " \t\r\n\x00")
+	if len(v) < 2 || len(v) > maxPathValue {
+		return false
+	}
+	for _, c := range v {
+		if c < 0x21 || c == 0x7f { // one name: no blank, no control, no line break
+			return false
+		}
+	}
+	if foldAt(v, 0, "file:", 1) {
+		return true
+	}
+	if v[0] == '@' {
+		v = v[1:]
+	}
+	switch {
+	case len(v) >= 2 && v[0] == '/' && isAlnum(v[1]),
+		len(v) >= 3 && v[0] == '~' && v[1] == '/',
+		len(v) >= 3 && v[0] == '.' && v[1] == '.' && (v[2] == '/' || v[2] == '\\'),
+		len(v) >= 3 && isLetter(v[0]) && v[1] == ':' && (v[2] == '\\' || v[2] == '/'),
+		len(v) >= 3 && v[0] == '\\' && v[1] == '\\' && isAlnum(v[2]):
+		return true
+	}
+	return false
 }
 
 // pngITXt handles keyword\0 flag method language\0 translated\0 text.
@@ -201,6 +285,7 @@ func pngITXt(st *state, pos, end int, body []byte) {
 		}
 		i += j + 1
 	}
+	pngTextValue(st, pos, "PNG iTXt chunk", body[:k], body[i:], flag != 1)
 	if flag == 1 {
 		pngCompressedText(st, pos, end, body, i, "PNG iTXt chunk")
 		return

@@ -29,31 +29,40 @@ type hit struct {
 // lower case.
 type markupPattern struct {
 	s        string
-	textOnly bool // too short to look for in binary data without false positives
+	textOnly bool // too short, or too harmless without script, to look for in binary data
+	call     bool // a function name: blanks may stand before its "("
+	doctype  bool // "<!doctype": only an HTML document type counts
 }
 
+// markupPatterns are what a browser or an interpreter executes, and the
+// tags that make text an HTML document. Tags that execute nothing by
+// themselves (<img, <svg, <meta …) are looked for in text only; the event
+// handler or script they would need is looked for everywhere.
 var markupPatterns = [...]markupPattern{
 	{s: "<script"},
 	{s: "<?php"},
-	{s: "<?="},
+	{s: "<?=", textOnly: true},
 	{s: "<html"},
 	{s: "<iframe"},
-	{s: "<frame"},
-	{s: "<svg"},
-	{s: "<body"},
 	{s: "<object"},
 	{s: "<embed"},
-	{s: "<form"},
-	{s: "<meta"},
-	{s: "<base"},
-	{s: "<link"},
-	{s: "<img"},
-	{s: "<style"},
+	{s: "<jsp:"},
+	{s: "<!--#exec"},
+	{s: "<!--#include"},
+	{s: "<frame", textOnly: true},
+	{s: "<svg", textOnly: true},
+	{s: "<body", textOnly: true},
+	{s: "<form", textOnly: true},
+	{s: "<meta", textOnly: true},
+	{s: "<base", textOnly: true},
+	{s: "<link", textOnly: true},
+	{s: "<img", textOnly: true},
+	{s: "<style", textOnly: true},
 	{s: "<a ", textOnly: true}, // a link, whose href may be an entity-encoded javascript: URL
 	{s: "<a\t", textOnly: true},
 	{s: "<a\n", textOnly: true},
 	{s: "<a/", textOnly: true},
-	{s: "<!doctype"},
+	{s: "<!doctype", doctype: true}, // an XML DOCTYPE (a plist's) is not markup a browser runs
 	{s: "<!entity"},
 	{s: "<%", textOnly: true},
 	{s: "<? ", textOnly: true}, // PHP short open tag
@@ -63,7 +72,11 @@ var markupPatterns = [...]markupPattern{
 	{s: "javascript:"},
 	{s: "vbscript:"},
 	{s: "data:text/html"},
-	{s: "eval("},
+	{s: "eval", call: true},
+	{s: "base64_decode", call: true},
+	{s: "gzinflate", call: true},
+	{s: "shell_exec", call: true},
+	{s: "passthru", call: true},
 	{s: "document.cookie"},
 }
 
@@ -207,8 +220,8 @@ func matchAt(b []byte, i, stride int, mode scanMode) (hit, bool) {
 		if !ok1 || c1 != p.s[1] || (p.textOnly && !text) || (mode == modeImage && len(p.s) < minImagePattern) {
 			continue
 		}
-		if foldAt(b, i, p.s, stride) {
-			return hit{kind: hitMarkup, name: p.s, off: i, n: len(p.s) * stride}, true
+		if n := patternAt(b, i, 0, p, stride); n > 0 {
+			return hit{kind: hitMarkup, name: p.s, off: i, n: n * stride}, true
 		}
 	}
 	if c == '&' && text {
@@ -216,7 +229,7 @@ func matchAt(b []byte, i, stride int, mode scanMode) (hit, bool) {
 		// as HTML) turns &lt; into '<'.
 		if n := entityLT(b, i, stride); n > 0 {
 			for _, k := range byFirst['<'] {
-				if p := &markupPatterns[k]; foldAt(b, i+n*stride, p.s[1:], stride) {
+				if p := &markupPatterns[k]; patternAt(b, i+n*stride, 1, p, stride) > 0 {
 					return hit{kind: hitMarkup, name: "entity-encoded " + p.s, off: i, n: (n + len(p.s) - 1) * stride}, true
 				}
 			}
@@ -227,8 +240,53 @@ func matchAt(b []byte, i, stride int, mode scanMode) (hit, bool) {
 			return hit{kind: hitMarkup, name: name, off: i, n: k * stride}, true
 		}
 	}
+	if c == '<' && stride == 1 {
+		// Executable code of a structure random bytes practically never
+		// have: looked for in every mode, image data included.
+		if name, n, ok := execAt(b, i, mode != modeImage); ok {
+			return hit{kind: hitMarkup, name: name, off: i, n: n}, true
+		}
+	}
 	return hit{}, false
 }
+
+// patternAt matches p at i from its from-th character and returns the
+// match's length in characters (from the pattern's start), or 0.
+func patternAt(b []byte, i, from int, p *markupPattern, stride int) int {
+	if !foldAt(b, i, p.s[from:], stride) {
+		return 0
+	}
+	k := len(p.s) - from
+	switch {
+	case p.call:
+		j := k
+		for n := 0; n < 8; n++ {
+			if c, ok := at(b, i, j, stride); !ok || !isBlank(c) {
+				break
+			}
+			j++
+		}
+		if c, ok := at(b, i, j, stride); !ok || c != '(' {
+			return 0
+		}
+		return from + j + 1
+	case p.doctype:
+		j := k
+		for n := 0; n < 8; n++ {
+			if c, ok := at(b, i, j, stride); !ok || !isBlank(c) {
+				break
+			}
+			j++
+		}
+		if j == k || !foldAt(b, i+j*stride, "html", stride) {
+			return 0
+		}
+		return from + j + 4
+	}
+	return from + k
+}
+
+func isBlank(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' }
 
 // entityLT returns the length in characters of an HTML character reference
 // for '<' at i (&lt; &#60; &#x3c;, any case, leading zeros, the semicolon
@@ -296,8 +354,17 @@ func foldAt(b []byte, i int, p string, stride int) bool {
 // returns a generic name (the attribute itself is never echoed) and the
 // match's length in characters.
 func eventHandlerAt(b []byte, i, stride int) (string, int, bool) {
+	// An attribute follows a blank, a quote that closed the previous
+	// value, or the slash of "<svg/onload": base64 ("AAAA/onAbc=") and
+	// prefixed XML names ("xmp:onTrack=") are not attributes.
 	if i >= stride {
-		if p := b[i-stride]; isAlnum(p) || p == '_' || p == '-' || p == ':' || p == '.' {
+		switch p := b[i-stride]; {
+		case isBlank(p), p == '"', p == '\'', p == '`':
+		case p == '/':
+			if !tagBefore(b, i-stride, stride) {
+				return "", 0, false
+			}
+		default:
 			return "", 0, false
 		}
 	}
@@ -325,6 +392,19 @@ func eventHandlerAt(b []byte, i, stride int) (string, int, bool) {
 		return "on…= event handler", k + 1, true
 	}
 	return "", 0, false
+}
+
+// tagBefore reports whether "<" and a tag name of one to 16 letters end
+// at the slash at j.
+func tagBefore(b []byte, j, stride int) bool {
+	n := 0
+	for j -= stride; j >= 0 && n <= 16 && isLetter(b[j]); j -= stride {
+		if stride == 2 && b[j+1] != 0 {
+			return false
+		}
+		n++
+	}
+	return n > 0 && n <= 16 && j >= 0 && b[j] == '<'
 }
 
 // isPE reports whether an MS-DOS header at i leads to a PE signature.

@@ -3,9 +3,11 @@ package upload
 import (
 	"bytes"
 	"compress/zlib"
+	"errors"
 	"fmt"
 	"io"
 	"math/bits"
+	"strings"
 
 	"github.com/secmon-go/secmon"
 )
@@ -23,19 +25,21 @@ type state struct {
 	spans                 []span
 	edits                 []edit
 	threats               []threatAt
-	strippedOnly          []byte // sanitised copy of a blocked upload
 	scratch               []byte // reused by walkers that join sub-blocks
 	inflater              io.ReadCloser
 	streamBuf             *streamScanner
 	inflated              int64 // bytes inflated from compressed text so far
 	exifParsed            bool  // the EXIF parser has seen one block
+	unsupported           string // why Go's decoder cannot read this valid file, if known
+	repaired              []byte // sanitised copy of an upload whose every threat it removes
 }
 
 // threatAt is a threat with the offset it was found at; -1 means the whole
 // file (sanitising cannot remove it).
 type threatAt struct {
 	secmon.Threat
-	off int
+	off       int
+	imageData bool // lies in pixel data: only re-encoding removes it
 }
 
 type spanKind uint8
@@ -58,6 +62,7 @@ type span struct {
 	kind       spanKind
 	edit       int    // index in state.edits of the edit that removes the container; -1 none
 	joined     []byte // when set, the content to scan instead of data[off:end]
+	pngValue   bool   // the compressed value of a PNG text chunk: checked for a local file name
 }
 
 // edit replaces data[off:end] with repl when sanitising.
@@ -80,7 +85,32 @@ func (st *state) addSev(code secmon.ThreatCode, sev secmon.Severity, off int, de
 			return
 		}
 	}
-	st.threats = append(st.threats, threatAt{secmon.Threat{Code: code, Severity: sev, Detail: detail}, off})
+	st.threats = append(st.threats, threatAt{Threat: secmon.Threat{Code: code, Severity: sev, Detail: detail}, off: off})
+}
+
+// addImageData records a threat located in pixel data.
+func (st *state) addImageData(code string, off int, detail string) {
+	n := len(st.threats)
+	st.add(code, off, detail)
+	if len(st.threats) > n {
+		st.threats[n].imageData = true
+	}
+}
+
+// repairable reports whether a code names a fault that the sanitised copy
+// repairs and that does not block an upload when sanitising is on.
+func repairable(code string) bool {
+	return code == secmon.ThreatMalformedMetadata || code == secmon.ThreatTrailingPadding
+}
+
+// onlyRepairable reports whether every threat is repairable.
+func (st *state) onlyRepairable() bool {
+	for _, t := range st.threats {
+		if !repairable(t.Code) {
+			return false
+		}
+	}
+	return true
 }
 
 // corrupt records a corrupt threat, formatting the detail only for the
@@ -160,17 +190,91 @@ func addPixels(a, b int64) int64 {
 	return 1<<63 - 1
 }
 
-// trailing reports the bytes after the logical end.
+// MaxStrayBytes is the most bytes after the end of an image that may be
+// inert padding: cameras and editors leave a few (a CR LF, a NUL, a
+// Ctrl-Z), and some pad with one repeated byte to a block size, of any
+// length. Inert means no file signature, no markup and no text (four
+// printable characters in a row).
+const MaxStrayBytes = 256
+
+// trailing reports the bytes after the logical end: trailing_padding (low,
+// cut by sanitising) when they are inert padding, trailing_data otherwise.
 func (st *state) trailing() {
 	tail := st.data[st.end:]
-	st.add(secmon.ThreatTrailingData, st.end, fmt.Sprintf("%d bytes after the end of the %s at byte %d", len(tail), st.mime, st.end))
-	if h, ok := scanBytes(tail, true); ok {
+	h, marked := scanBytes(tail, true)
+	sig := fileSignature(tail)
+	if !marked && sig == "" && (uniform(tail) || len(tail) <= MaxStrayBytes && !hasText(tail)) {
+		st.add(secmon.ThreatTrailingPadding, st.end, fmt.Sprintf("%d inert bytes after the end of the %s at byte %d, cut by sanitising", len(tail), st.mime, st.end))
+		return
+	}
+	detail := fmt.Sprintf("%d bytes after the end of the %s at byte %d", len(tail), st.mime, st.end)
+	if sig != "" {
+		detail += ": " + sig
+	}
+	st.add(secmon.ThreatTrailingData, st.end, detail)
+	if marked {
 		if h.kind == hitArchive {
 			st.add(secmon.ThreatEmbeddedArchive, st.end+h.off, fmt.Sprintf("%s in the trailing data at byte %d", h.name, st.end+h.off))
 		} else {
 			st.add(secmon.ThreatHTMLContent, st.end+h.off, fmt.Sprintf("%q markup in the trailing data at byte %d", h.name, st.end+h.off))
 		}
 	}
+}
+
+// hasText reports whether b holds a run of four printable ASCII
+// characters: words, markup or script, which padding never holds.
+func hasText(b []byte) bool {
+	n := 0
+	for _, c := range b {
+		if c >= 0x21 && c < 0x7f {
+			if n++; n == 4 {
+				return true
+			}
+		} else {
+			n = 0
+		}
+	}
+	return false
+}
+
+// uniform reports whether b is one byte repeated.
+func uniform(b []byte) bool {
+	for _, c := range b {
+		if c != b[0] {
+			return false
+		}
+	}
+	return true
+}
+
+// trailerSignatures are file signatures found after an image's end: a
+// second picture (MPF, burst), a motion photo's video, a vendor trailer.
+var trailerSignatures = [...]signature{
+	{"\xff\xd8\xff", "a JPEG picture"},
+	{"\x89PNG", "a PNG picture"},
+	{"GIF8", "a GIF picture"},
+	{"RIFF", "a RIFF file"},
+	{"ftyp", "an ISO media file (video)"},
+	{"SEFH", "a Samsung trailer"},
+	{"SEFT", "a Samsung trailer"},
+}
+
+// fileSignature names a file signature in b, or returns "".
+func fileSignature(b []byte) string {
+	for _, s := range trailerSignatures {
+		if bytes.Contains(b, []byte(s.s)) {
+			return s.name
+		}
+	}
+	for _, s := range signatures {
+		if bytes.Contains(b, []byte(s.s)) {
+			return s.name
+		}
+	}
+	if d := detect(b); d.mime != "" {
+		return describe(d)
+	}
+	return ""
 }
 
 // reportHit turns a hit inside metadata into a threat.
@@ -269,8 +373,13 @@ func (st *state) scanZlib(s span, b []byte) {
 	sc := st.streamBuf
 	sc.n, sc.base, sc.text = 0, 0, s.text
 	var buf [2048]byte
+	var head [maxPathValue + 1]byte
+	nhead := 0
 	for {
 		n, rerr := st.inflater.Read(buf[:])
+		if s.pngValue {
+			nhead += copy(head[nhead:], buf[:n])
+		}
 		st.inflated += int64(n)
 		if st.inflated > st.v.maxText {
 			st.corrupt(s.off, "compressed text inflates past the %d-byte limit at %s (decompression bomb)", st.v.maxText, s.where)
@@ -292,6 +401,9 @@ func (st *state) scanZlib(s span, b []byte) {
 		st.reportHit(h, s.off, s.where+" (inflated)")
 		return
 	}
+	if s.pngValue && localPath(head[:nhead]) {
+		st.add(secmon.ThreatMetadataExfiltration, s.off, fmt.Sprintf("%s at byte %d names a local file: converters that read it leak the file into their output", s.where, s.off))
+	}
 	// Bytes after the compressed stream are skipped by every reader but
 	// kept in the file: scan them, and call them corrupt in any case.
 	if rest := r.Len(); rest > 0 {
@@ -309,7 +421,7 @@ func (st *state) scanZlib(s span, b []byte) {
 func (st *state) scanEXIF(s span, b []byte) {
 	info, err := prevalidateEXIF(b)
 	if err != nil {
-		st.corrupt(s.off, "%s: %v", s.where, err)
+		st.brokenEXIF(s, b, info, err)
 		return
 	}
 	// The whole block first: bytes no tag points at (slack after the
@@ -351,29 +463,54 @@ func (st *state) scanEXIF(s span, b []byte) {
 	}
 }
 
-// allStrippable reports whether sanitising removes the location of every
-// threat.
-func (st *state) allStrippable() bool {
+// brokenEXIF handles a block the pre-validator refused. It is still
+// scanned: whole as image data (a broken block may hold a thumbnail, so
+// only the long patterns and executable code apply), and the strings read
+// before the fault as text. A malformation made to attack parsers is
+// corrupt; any other is malformed_metadata, which sanitising repairs by
+// dropping the block (keeping an orientation read before the fault).
+func (st *state) brokenEXIF(s span, b []byte, info exifInfo, err error) {
+	if h, ok := scanIn(b, modeImage); ok {
+		st.reportHit(h, s.off+h.off, s.where)
+	}
+	for _, val := range info.values {
+		if h, ok := scanBytes(b[val.off:val.off+val.len], val.text); ok {
+			st.reportHit(h, s.off+val.off+h.off, s.where+" "+exifTagName(val.tag))
+		}
+	}
+	if errors.Is(err, errEXIFAttack) || s.edit < 0 {
+		st.corrupt(s.off, "%s: %v", s.where, err)
+		return
+	}
+	st.add(secmon.ThreatMalformedMetadata, s.off, fmt.Sprintf("%s: %v; removed by sanitising", s.where, strings.TrimPrefix(err.Error(), "upload: ")))
+	if o := info.orientation; o >= 2 && o <= 8 && !st.exifParsed && st.format.exifContainer != nil {
+		st.exifParsed = true
+		st.edits[s.edit].repl = st.format.exifContainer(minimalEXIF(o))
+	}
+}
+
+// allRemovable reports whether the sanitised copy removes the location of
+// every threat: metadata blocks and trailing data, and pixel data when it
+// is re-encoded.
+func (st *state) allRemovable() bool {
 	for _, t := range st.threats {
-		if t.off < 0 {
-			return false
-		}
-		if t.off >= st.end {
-			continue
-		}
-		in := false
-		for _, e := range st.edits {
-			if e.off <= t.off && t.off < e.end {
-				in = true
-				break
+		switch {
+		case t.imageData:
+			if !st.reencoding() {
+				return false
 			}
-		}
-		if !in {
+		case t.off < 0:
+			return false
+		case t.off >= st.end:
+		case !st.inEdit(t.off):
 			return false
 		}
 	}
 	return true
 }
+
+// reencoding reports whether the sanitised copy is re-encoded.
+func (st *state) reencoding() bool { return st.v.reencode && st.format.reencode != nil }
 
 // sanitized applies the edits to data[:end], then the format's fixups.
 func (st *state) sanitized() []byte {

@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	_ "image/gif"  // registered for Config.Decode
-	_ "image/jpeg" // registered for Config.Decode
-	_ "image/png"  // registered for Config.Decode
+	_ "image/gif" // registered for Config.Decode
+	"image/jpeg"
+	"image/png"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -48,6 +48,7 @@ const (
 	StageStructure = "structure"
 	StageMetadata  = "metadata"
 	StageDecode    = "decode"
+	StageReencode  = "reencode"
 	StageSanitize  = "sanitize"
 	StageTotal     = "total"
 )
@@ -113,9 +114,12 @@ type Validator struct {
 	maxBytes  int64
 	maxPixels int64
 	maxText   int64
+	maxFrames int64
 	allowed   [numFormats]bool
 	sanitize  bool
 	decode    bool
+	reencode  bool
+	quality   int
 	log       *slog.Logger
 	tracker   *Tracker
 
@@ -130,8 +134,11 @@ func NewValidator(cfg Config) (*Validator, error) {
 		maxBytes:  cfg.MaxBytes,
 		maxPixels: cfg.MaxPixels,
 		maxText:   cfg.MaxTextChunk,
+		maxFrames: int64(cfg.MaxFrames),
 		sanitize:  !cfg.DisableSanitize,
 		decode:    cfg.Decode,
+		reencode:  cfg.Reencode,
+		quality:   cfg.ReencodeQuality,
 		log:       cfg.Logger,
 		tracker:   cfg.Tracker,
 	}
@@ -152,6 +159,18 @@ func NewValidator(cfg Config) (*Validator, error) {
 		return nil, errors.New("upload: Config.MaxTextChunk is negative")
 	case v.maxText == 0:
 		v.maxText = DefaultMaxTextChunk
+	}
+	switch {
+	case v.maxFrames < 0:
+		return nil, errors.New("upload: Config.MaxFrames is negative")
+	case v.maxFrames == 0:
+		v.maxFrames = DefaultMaxFrames
+	}
+	switch {
+	case v.quality < 0 || v.quality > 100:
+		return nil, fmt.Errorf("upload: Config.ReencodeQuality %d is outside 1–100", v.quality)
+	case v.quality == 0:
+		v.quality = DefaultReencodeQuality
 	}
 	if cfg.SlowStage < 0 {
 		return nil, errors.New("upload: Config.SlowStage is negative")
@@ -186,14 +205,17 @@ func (v *Validator) Tracker() *Tracker { return v.tracker }
 // Validate judges f. The verdict allows the upload only when every stage
 // proved it benign: its size, its detected type (which must match the
 // declared Content-Type and file extension and be allowed), its structure
-// up to the format's logical end, its header dimensions, and its metadata.
-// A non-nil error (a cancelled context, an internal failure) always comes
-// with Allowed false. See the package documentation for the threat codes.
+// up to the format's logical end, its header dimensions and frame count,
+// its metadata, and the whole file's bytes. A non-nil error (a cancelled
+// context, an internal failure) always comes with Allowed false. See the
+// package documentation for the threat codes.
 //
-// With sanitising on, Verdict.Sanitized holds a losslessly stripped copy
-// when the upload is allowed, and also when it is blocked only for things
-// the stripping removes (metadata, trailing data) and the stripped copy
-// re-validates clean.
+// With sanitising on, Verdict.Sanitized holds a stripped copy (re-encoded
+// with Config.Reencode) when the upload is allowed, and also when it is
+// blocked only for things the copy removes (metadata, trailing data, and
+// with Reencode pixel data) and the copy re-validates clean. An upload
+// whose only threats are repairable (malformed_metadata, trailing_padding:
+// low severity) is allowed when that copy exists: store Sanitized.
 func (v *Validator) Validate(ctx context.Context, f secmon.Upload) (verdict secmon.Verdict, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -204,12 +226,12 @@ func (v *Validator) Validate(ctx context.Context, f secmon.Upload) (verdict secm
 	}()
 	verdict, err = v.validate(ctx, f, v.sanitize, true)
 	if v.log != nil && len(verdict.Threats) > 0 {
-		attrs := make([]slog.Attr, 0, 3)
+		attrs := make([]slog.Attr, 0, 4)
 		codes := make([]string, len(verdict.Threats))
 		for i, t := range verdict.Threats {
 			codes[i] = string(t.Code)
 		}
-		attrs = append(attrs, slog.String("file", f.Name), slog.String("detected_type", verdict.DetectedType), slog.Any("threats", codes))
+		attrs = append(attrs, slog.String("file", f.Name), slog.String("detected_type", verdict.DetectedType), slog.Any("threats", codes), slog.Bool("allowed", verdict.Allowed))
 		v.log.LogAttrs(ctx, slog.LevelWarn, "upload: threat detected", attrs...)
 	}
 	return verdict, err
@@ -236,12 +258,15 @@ func (v *Validator) validate(ctx context.Context, f secmon.Upload, sanitize, tra
 			v.tracker.Observe(StageTotal, d)
 		}
 		verdict.Threats = st.publicThreats()
-		verdict.Allowed = err == nil && len(verdict.Threats) == 0
-		if !verdict.Allowed && err == nil {
-			verdict.Sanitized = st.strippedOnly
-		}
-		if err != nil {
-			verdict.Sanitized = nil
+		switch {
+		case err != nil:
+			verdict.Allowed, verdict.Sanitized = false, nil
+		case len(verdict.Threats) == 0:
+			verdict.Allowed, verdict.Sanitized = true, st.repaired
+		case st.onlyRepairable() && st.repaired != nil:
+			verdict.Allowed, verdict.Sanitized = true, st.repaired
+		default:
+			verdict.Allowed, verdict.Sanitized = false, st.repaired
 		}
 		return verdict, err
 	}
@@ -274,7 +299,8 @@ func (v *Validator) validate(ctx context.Context, f secmon.Upload, sanitize, tra
 		return finish(err)
 	}
 
-	// Structure to the logical end, trailing data, header dimensions.
+	// Structure to the logical end, trailing data, header dimensions and
+	// frames.
 	st.end = len(st.data)
 	st.format.walk(st)
 	if st.end < len(st.data) {
@@ -284,39 +310,76 @@ func (v *Validator) validate(ctx context.Context, f secmon.Upload, sanitize, tra
 		st.add(secmon.ThreatPixelBomb, -1, fmt.Sprintf("%d×%d×%d frames = %d pixels exceeds the %d-pixel limit",
 			st.width, st.height, max(st.frames, 1), st.pixels, v.maxPixels))
 	}
+	if st.frames > v.maxFrames {
+		st.add(secmon.ThreatPixelBomb, -1, fmt.Sprintf("%d frames exceeds the %d-frame limit", st.frames, v.maxFrames))
+	}
 	stage(StageStructure)
 	if err := ctx.Err(); err != nil {
 		return finish(err)
 	}
 
-	// Metadata.
+	// Metadata, then every byte up to the logical end for executable code.
 	st.scanMetadata()
+	if st.format != formats[fmtSVG] {
+		st.scanWhole()
+	}
 	stage(StageMetadata)
 	if err := ctx.Err(); err != nil {
 		return finish(err)
 	}
 
-	if v.decode && len(st.threats) == 0 && st.format.decodable {
+	reencode := sanitize && st.reencoding()
+	if v.decode && !reencode && st.onlyRepairable() && st.format.decodable {
 		if _, _, err := image.Decode(bytes.NewReader(st.data)); err != nil {
-			st.add(secmon.ThreatCorrupt, -1, "does not decode: "+err.Error())
+			st.decodeFailed(err)
 		}
 		stage(StageDecode)
 	}
 
-	if sanitize {
-		switch {
-		case len(st.threats) == 0:
-			verdict.Sanitized = st.sanitized()
-		case st.allStrippable():
-			out := st.sanitized()
+	if sanitize && (st.onlyRepairable() || st.allRemovable()) {
+		var out []byte
+		if reencode {
+			var err error
+			if out, err = st.reencoded(); err != nil {
+				st.decodeFailed(err)
+				out = nil
+			}
+			stage(StageReencode)
+		} else {
+			out = st.sanitized()
+		}
+		if out != nil && !reencode && len(st.threats) == 0 {
+			st.repaired = out // dropping blocks of a clean file leaves it clean
+		} else if out != nil {
 			again, err := v.validate(ctx, secmon.Upload{Name: f.Name, DeclaredType: f.DeclaredType, Data: out}, false, false)
-			if err == nil && again.Allowed {
-				st.strippedOnly = out
+			switch {
+			case err == nil && len(again.Threats) == 0:
+				st.repaired = out
+			case len(st.threats) == 0:
+				// A clean file whose copy is not clean: re-encoding wrote
+				// what the scan refuses. Never hand out that copy.
+				st.add(secmon.ThreatScriptInImageData, -1, "the re-encoded copy does not re-validate: "+again.Threats[0].Code)
 			}
 		}
 		stage(StageSanitize)
 	}
 	return finish(nil)
+}
+
+// decodeFailed reports a decoder's refusal: unsupported_encoding when the
+// file is valid by its specification but Go's decoder does not implement
+// what it uses, corrupt otherwise.
+func (st *state) decodeFailed(err error) {
+	var je jpeg.UnsupportedError
+	var pe png.UnsupportedError
+	switch {
+	case st.unsupported != "":
+		st.add(secmon.ThreatUnsupportedEncoding, -1, st.unsupported)
+	case errors.As(err, &je) || errors.As(err, &pe):
+		st.add(secmon.ThreatUnsupportedEncoding, -1, "the decoder does not support this file: "+err.Error())
+	default:
+		st.add(secmon.ThreatCorrupt, -1, "does not decode: "+err.Error())
+	}
 }
 
 // checkType fills st.format and st.mime and reports whether the structure
@@ -331,6 +394,9 @@ func (v *Validator) checkType(st *state, f secmon.Upload) bool {
 	}
 	if d.format == fmtGIF && len(st.data) >= 8 && (string(st.data[6:8]) == "/*" || string(st.data[6:8]) == "//") {
 		st.add(secmon.ThreatPolyglot, -1, "GIF logical screen bytes open a JavaScript comment: the file also parses as script")
+	}
+	if d.format == fmtJPEG && jpegScriptHeader(st.data) {
+		st.add(secmon.ThreatPolyglot, -1, "JPEG first segment length reads \"/*\" and a later \"*/\" closes it before script: as Latin-1 the file also parses as JavaScript")
 	}
 
 	declared := strings.TrimSpace(f.DeclaredType)
@@ -359,6 +425,30 @@ func (v *Validator) checkType(st *state, f secmon.Upload) bool {
 		return false
 	}
 	return true
+}
+
+// jpegScriptHeader reports the JPEG/JavaScript polyglot: the first
+// segment's length bytes read "/*" (so "ÿØÿà" becomes an identifier and the
+// segment a comment) and a later "*/" is followed by an assignment or a
+// statement.
+func jpegScriptHeader(b []byte) bool {
+	if len(b) < 6 || string(b[4:6]) != "/*" {
+		return false
+	}
+	for rest := b[6:]; ; {
+		i := bytes.Index(rest, []byte("*/"))
+		if i < 0 {
+			return false
+		}
+		rest = rest[i+2:]
+		j := 0
+		for j < len(rest) && j < 8 && isBlank(rest[j]) {
+			j++
+		}
+		if j < len(rest) && (rest[j] == '=' || rest[j] == ';' || rest[j] == ',') {
+			return true
+		}
+	}
 }
 
 func describe(d detection) string {
@@ -459,6 +549,12 @@ var severities = map[secmon.ThreatCode]secmon.Severity{
 	secmon.ThreatPixelBomb:        secmon.SeverityHigh,
 	secmon.ThreatCorrupt:          secmon.SeverityMedium,
 	secmon.ThreatPolyglot:         secmon.SeverityCritical,
+
+	secmon.ThreatScriptInImageData:    secmon.SeverityHigh,
+	secmon.ThreatMetadataExfiltration: secmon.SeverityHigh,
+	secmon.ThreatMalformedMetadata:    secmon.SeverityLow,
+	secmon.ThreatTrailingPadding:      secmon.SeverityLow,
+	secmon.ThreatUnsupportedEncoding:  secmon.SeverityLow,
 }
 
 // SeverityOf returns the severity the Validator gives a threat code
