@@ -30,7 +30,7 @@ type format struct {
 	// fixup patches headers of the sanitised copy in place.
 	fixup func(out []byte)
 	// reencode decodes and encodes the upload again (nil: not supported).
-	reencode func(st *state) ([]byte, error)
+	reencode func(st *state, rebuild bool) ([]byte, error)
 }
 
 var formats = [numFormats]*format{

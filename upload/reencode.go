@@ -2,11 +2,15 @@ package upload
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"image"
+	"image/color"
+	"image/draw"
 	"image/gif"
 	"image/jpeg"
 	"image/png"
+	"slices"
 )
 
 // This file rebuilds PNG, JPEG and GIF uploads from their pixels
@@ -23,13 +27,84 @@ func init() {
 	formats[fmtGIF].reencode = reencodeGIF
 }
 
-// reencoded returns the upload decoded and encoded again.
-func (st *state) reencoded() ([]byte, error) { return st.format.reencode(st) }
+// reencoded returns the upload decoded and encoded again, with its
+// palette rebuilt when rebuild is set.
+func (st *state) reencoded(rebuild bool) ([]byte, error) { return st.format.reencode(st, rebuild) }
 
-func reencodePNG(st *state) ([]byte, error) {
+// sortPalettes orders every palette of g by colour value and remaps the
+// pixels, so that no run of palette entries keeps the order it was
+// written in. Frames sharing the global palette keep sharing it.
+func sortPalettes(g *gif.GIF) {
+	type remap struct {
+		pal color.Palette
+		idx []uint8
+	}
+	sorted := func(p color.Palette) remap {
+		order := make([]int, len(p))
+		for i := range order {
+			order[i] = i
+		}
+		key := func(c color.Color) uint64 {
+			r, g, b, a := c.RGBA()
+			return uint64(r)<<48 | uint64(g)<<32 | uint64(b)<<16 | uint64(a)
+		}
+		slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(key(p[a]), key(p[b])) })
+		m := remap{pal: make(color.Palette, len(p)), idx: make([]uint8, 256)}
+		for to, from := range order {
+			m.pal[to] = p[from]
+			m.idx[from] = uint8(to)
+		}
+		return m
+	}
+	var global remap
+	if gp, ok := g.Config.ColorModel.(color.Palette); ok && len(gp) > 0 {
+		global = sorted(gp)
+		g.Config.ColorModel = global.pal
+		if int(g.BackgroundIndex) < len(gp) {
+			g.BackgroundIndex = global.idx[g.BackgroundIndex]
+		}
+	}
+	for _, f := range g.Image {
+		m := sorted(f.Palette)
+		if gp, ok := g.Config.ColorModel.(color.Palette); ok && len(global.pal) == len(f.Palette) && samePalette(m.pal, gp) {
+			m.pal = gp // keep sharing the global table
+		}
+		for i, c := range f.Pix {
+			f.Pix[i] = m.idx[c]
+		}
+		f.Palette = m.pal
+	}
+}
+
+func samePalette(a, b color.Palette) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		r1, g1, b1, a1 := a[i].RGBA()
+		r2, g2, b2, a2 := b[i].RGBA()
+		if r1 != r2 || g1 != g2 || b1 != b2 || a1 != a2 {
+			return false
+		}
+	}
+	return true
+}
+
+// A palette is copied from the decoded image into the encoded one byte
+// for byte, which is why bypass guides put PHP in PLTE: the first
+// re-encoding keeps a paletted image paletted, and when its copy does not
+// re-validate clean, the second rebuilds the palette (PNG: truecolour;
+// GIF: colours sorted, indices remapped).
+
+func reencodePNG(st *state, rebuild bool) ([]byte, error) {
 	img, err := png.Decode(bytes.NewReader(st.data))
 	if err != nil {
 		return nil, err
+	}
+	if p, ok := img.(*image.Paletted); ok && rebuild {
+		n := image.NewNRGBA(p.Rect)
+		draw.Draw(n, n.Rect, p, p.Rect.Min, draw.Src)
+		img = n
 	}
 	var b bytes.Buffer
 	b.Grow(len(st.data))
@@ -76,7 +151,7 @@ func pngCarry(st *state) []byte {
 	return out
 }
 
-func reencodeJPEG(st *state) ([]byte, error) {
+func reencodeJPEG(st *state, _ bool) ([]byte, error) {
 	img, err := jpeg.Decode(bytes.NewReader(st.data))
 	if err != nil {
 		return nil, err
@@ -129,10 +204,13 @@ func jpegICC(st *state) []byte {
 	return out
 }
 
-func reencodeGIF(st *state) ([]byte, error) {
+func reencodeGIF(st *state, rebuild bool) ([]byte, error) {
 	g, err := gif.DecodeAll(bytes.NewReader(st.data))
 	if err != nil {
 		return nil, err
+	}
+	if rebuild {
+		sortPalettes(g)
 	}
 	var b bytes.Buffer
 	b.Grow(len(st.data))

@@ -340,7 +340,7 @@ func (v *Validator) validate(ctx context.Context, f secmon.Upload, sanitize, tra
 		var out []byte
 		if reencode {
 			var err error
-			if out, err = st.reencoded(); err != nil {
+			if out, err = st.reencoded(false); err != nil {
 				st.decodeFailed(err)
 				out = nil
 			}
@@ -352,10 +352,16 @@ func (v *Validator) validate(ctx context.Context, f secmon.Upload, sanitize, tra
 			st.repaired = out // dropping blocks of a clean file leaves it clean
 		} else if out != nil {
 			again, err := v.validate(ctx, secmon.Upload{Name: f.Name, DeclaredType: f.DeclaredType, Data: out}, false, false)
+			if err == nil && len(again.Threats) > 0 && reencode {
+				// A payload the encoder copied (a palette): rebuild it.
+				if out, err = st.reencoded(true); err == nil {
+					again, err = v.validate(ctx, secmon.Upload{Name: f.Name, DeclaredType: f.DeclaredType, Data: out}, false, false)
+				}
+			}
 			switch {
 			case err == nil && len(again.Threats) == 0:
 				st.repaired = out
-			case len(st.threats) == 0:
+			case len(st.threats) == 0 && err == nil:
 				// A clean file whose copy is not clean: re-encoding wrote
 				// what the scan refuses. Never hand out that copy.
 				st.add(secmon.ThreatScriptInImageData, -1, "the re-encoded copy does not re-validate: "+again.Threats[0].Code)

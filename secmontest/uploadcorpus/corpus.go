@@ -236,6 +236,7 @@ func Hostile() []Case {
 		{"jpeg_scan_jsp", up("photo.jpg", "image/jpeg", jpegScanPayload(jpg, []byte(`<%Runtime.getRuntime().exec(request.getParameter("c"));%>`))), false, codes(secmon.ThreatScriptInImageData)},
 		{"jpeg_scan_script", up("photo.jpg", "image/jpeg", jpegScanPayload(jpg, []byte("<script>alert(document.domain)</script>"))), false, codes(secmon.ThreatScriptInImageData)},
 		{"gif_lzw_php", up("avatar.gif", "image/gif", gifImageDataPayload(gf, php)), false, codes(secmon.ThreatScriptInImageData)},
+		{"gif_palette_php", up("avatar.gif", "image/gif", gifPalettePayload(gf, []byte("<?php system($_GET[0]);?>"))), false, codes(secmon.ThreatScriptInImageData)},
 		{"jpeg_js_polyglot", up("photo.jpg", "image/jpeg", jpegJSPolyglot(jpg)), false, codes(secmon.ThreatPolyglot)},
 		{"imagetragick_mvg_as_png", up("chart.png", "image/png", []byte(imageTragickMVG)), false, codes(secmon.ThreatTypeMismatch, secmon.ThreatDisallowedType)},
 

