@@ -9,11 +9,11 @@ package upload_test
 import (
 	"bytes"
 	"encoding/binary"
+	"hash/crc32"
 	"image"
 	"image/color"
 	"image/gif"
 	"image/jpeg"
-	"hash/crc32"
 	"os"
 	"os/exec"
 	"path/filepath"
