@@ -17,7 +17,7 @@ import (
 // sanitised copy of an allowed file must itself be allowed and no larger;
 // it must not allocate more than a small multiple of the input.
 func FuzzValidate(f *testing.F) {
-	for _, c := range append(uploadcorpus.Hostile(), uploadcorpus.Benign()...) {
+	for _, c := range append(append(uploadcorpus.Hostile(), uploadcorpus.Benign()...), uploadcorpus.Repairable()...) {
 		if len(c.Upload.Data) <= 64<<10 {
 			f.Add(c.Upload.Data, c.Upload.Name, c.Upload.DeclaredType)
 		}
@@ -53,9 +53,7 @@ func FuzzValidate(f *testing.F) {
 		if n := after.TotalAlloc - before.TotalAlloc; n > uint64(16*len(data)+(1<<20)) {
 			t.Fatalf("%d bytes allocated for a %d-byte input", n, len(data))
 		}
-		if vd.Allowed != (len(vd.Threats) == 0) {
-			t.Fatalf("Allowed=%v with threats %+v", vd.Allowed, vd.Threats)
-		}
+		checkVerdict(t, vd)
 		if vd.Sanitized == nil {
 			return
 		}
@@ -68,6 +66,57 @@ func FuzzValidate(f *testing.F) {
 		}
 		if !bytes.Equal(again.Sanitized, vd.Sanitized) {
 			t.Fatal("sanitising is not idempotent")
+		}
+	})
+}
+
+// checkVerdict holds the verdict's contract: a blocked upload names a
+// threat; an allowed one has none, or only repairable low threats and the
+// copy that repairs them.
+func checkVerdict(t *testing.T, vd secmon.Verdict) {
+	t.Helper()
+	if !vd.Allowed && len(vd.Threats) == 0 {
+		t.Fatal("blocked without a threat")
+	}
+	if !vd.Allowed {
+		return
+	}
+	for _, th := range vd.Threats {
+		if !repairable(th.Code) || th.Severity != secmon.SeverityLow || vd.Sanitized == nil {
+			t.Fatalf("allowed with threat %+v (sanitised copy: %v)", th, vd.Sanitized != nil)
+		}
+	}
+}
+
+// FuzzReencode feeds arbitrary bytes to a validator that decodes and
+// re-encodes: no panic, no error, and a copy it hands out re-validates
+// clean under the plain validator.
+func FuzzReencode(f *testing.F) {
+	for _, c := range append(append(uploadcorpus.Hostile(), uploadcorpus.Benign()...), uploadcorpus.Repairable()...) {
+		if len(c.Upload.Data) <= 16<<10 {
+			f.Add(c.Upload.Data, c.Upload.Name)
+		}
+	}
+	re, err := NewValidator(Config{Reencode: true, Decode: true, MaxPixels: 1 << 16, MaxFrames: 64})
+	if err != nil {
+		f.Fatal(err)
+	}
+	plain, err := NewValidator(Config{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, name string) {
+		vd, err := re.Validate(context.Background(), secmon.Upload{Name: name, Data: data})
+		if err != nil {
+			t.Fatalf("Validate: %v", err)
+		}
+		checkVerdict(t, vd)
+		if vd.Sanitized == nil {
+			return
+		}
+		again, err := plain.Validate(context.Background(), secmon.Upload{Name: name, Data: vd.Sanitized})
+		if err != nil || !again.Allowed || len(again.Threats) != 0 {
+			t.Fatalf("re-encoded copy: %+v, %v", again.Threats, err)
 		}
 	})
 }

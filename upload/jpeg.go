@@ -194,6 +194,11 @@ func jpegApp(st *state, m byte, start, end, bodyOff int, body []byte) {
 		}
 	case m == 0xe0 && hasPrefix(body, "JFXX\x00"):
 		st.addSpan(span{off: bodyOff, end: end, where: "JPEG JFXX thumbnail", image: true, edit: st.drop(start, end)})
+	case m == 0xe2 && hasPrefix(body, "MPF\x00"):
+		st.addSpan(span{off: bodyOff, end: end, where: "JPEG APP2 MPF index", edit: st.drop(start, end)})
+		if st.mpf == nil {
+			st.mpf, st.mpfAt = mpfImages(body[4:], bodyOff+4), bodyOff
+		}
 	case m == 0xe2 && hasPrefix(body, "ICC_PROFILE\x00"):
 		st.addSpan(span{off: bodyOff, end: end, cOff: start, cEnd: end, where: "JPEG APP2 ICC profile", edit: -1})
 	case m == 0xee && hasPrefix(body, "Adobe"):
@@ -317,4 +322,51 @@ func jpegEXIFSegment(tiff []byte) []byte {
 	out = binary.BigEndian.AppendUint16(out, uint16(2+6+len(tiff)))
 	out = append(out, "Exif\x00\x00"...)
 	return append(out, tiff...)
+}
+
+// maxMPFImages bounds the pictures an MPF index may list.
+const maxMPFImages = 16
+
+// mpfImages reads the MP entries of a Multi-Picture Format index (CIPA
+// DC-007), the TIFF structure t whose first byte lies at base in the file,
+// and returns the absolute ranges of the pictures after the first. DSLRs
+// store a large preview there, phones a depth map or an HDR gain map. An
+// index that does not parse yields an empty, non-nil list.
+func mpfImages(t []byte, base int) [][2]int {
+	out := [][2]int{}
+	if len(t) < 8 {
+		return out
+	}
+	var bo binary.ByteOrder = binary.BigEndian
+	if string(t[:2]) == "II" {
+		bo = binary.LittleEndian
+	}
+	ifd := int(bo.Uint32(t[4:]))
+	if ifd < 8 || ifd+2 > len(t) {
+		return out
+	}
+	n := int(bo.Uint16(t[ifd:]))
+	for k := range min(n, 32) {
+		e := ifd + 2 + 12*k
+		if e+12 > len(t) {
+			return out
+		}
+		if bo.Uint16(t[e:]) != 0xb002 || bo.Uint16(t[e+2:]) != 7 {
+			continue
+		}
+		count := int(bo.Uint32(t[e+4:]))
+		off := int(bo.Uint32(t[e+8:]))
+		if count%16 != 0 || count/16 > maxMPFImages || off < 0 || off+count > len(t) {
+			return out
+		}
+		for i := 1; i < count/16; i++ {
+			r := t[off+16*i:]
+			size, at := int(bo.Uint32(r[4:])), int(bo.Uint32(r[8:]))
+			if size > 0 && at > 0 {
+				out = append(out, [2]int{base + at, base + at + size})
+			}
+		}
+		return out
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package upload
 import (
 	"bytes"
 	"compress/zlib"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -32,6 +33,8 @@ type state struct {
 	exifParsed            bool   // the EXIF parser has seen one block
 	unsupported           string // why Go's decoder cannot read this valid file, if known
 	repaired              []byte // sanitised copy of an upload whose every threat it removes
+	mpf                   [][2]int // pictures after the first that a JPEG's MPF index lists
+	mpfAt                 int      // offset of that index
 }
 
 // threatAt is a threat with the offset it was found at; -1 means the whole
@@ -197,28 +200,66 @@ func addPixels(a, b int64) int64 {
 // printable characters in a row).
 const MaxStrayBytes = 256
 
-// trailing reports the bytes after the logical end: trailing_padding (low,
-// cut by sanitising) when they are inert padding, trailing_data otherwise.
-func (st *state) trailing() {
-	tail := st.data[st.end:]
-	h, marked := scanBytes(tail, true)
-	sig := fileSignature(tail)
-	if !marked && sig == "" && (uniform(tail) || len(tail) <= MaxStrayBytes && !hasText(tail)) {
-		st.add(secmon.ThreatTrailingPadding, st.end, fmt.Sprintf("%d inert bytes after the end of the %s at byte %d, cut by sanitising", len(tail), st.mime, st.end))
+// trailing reports the bytes after the logical end, from byte from on
+// (the pictures an MPF index lists before it were validated already):
+// trailing_padding (low, cut by sanitising) when they are inert padding or
+// a Samsung trailer without files or markup, trailing_data otherwise.
+func (st *state) trailing(from int) {
+	tail := st.data[from:]
+	if len(tail) == 0 {
 		return
 	}
-	detail := fmt.Sprintf("%d bytes after the end of the %s at byte %d", len(tail), st.mime, st.end)
+	h, marked := scanBytes(tail, true)
+	sig := fileSignature(tail)
+	if !marked && sig == "" {
+		switch {
+		case uniform(tail) || len(tail) <= MaxStrayBytes && !hasText(tail):
+			st.add(secmon.ThreatTrailingPadding, from, fmt.Sprintf("%d inert bytes after the end of the %s at byte %d, cut by sanitising", len(tail), st.mime, from))
+			return
+		case samsungTrailer(tail):
+			st.add(secmon.ThreatTrailingPadding, from, fmt.Sprintf("a %d-byte Samsung trailer (SEFT) after the end of the %s at byte %d, holding no file and no markup, cut by sanitising", len(tail), st.mime, from))
+			return
+		}
+	}
+	detail := fmt.Sprintf("%d bytes after the end of the %s at byte %d", len(tail), st.mime, from)
 	if sig != "" {
 		detail += ": " + sig
 	}
-	st.add(secmon.ThreatTrailingData, st.end, detail)
+	st.add(secmon.ThreatTrailingData, from, detail)
 	if marked {
 		if h.kind == hitArchive {
-			st.add(secmon.ThreatEmbeddedArchive, st.end+h.off, fmt.Sprintf("%s in the trailing data at byte %d", h.name, st.end+h.off))
+			st.add(secmon.ThreatEmbeddedArchive, from+h.off, fmt.Sprintf("%s in the trailing data at byte %d", h.name, from+h.off))
 		} else {
-			st.add(secmon.ThreatHTMLContent, st.end+h.off, fmt.Sprintf("%q markup in the trailing data at byte %d", h.name, st.end+h.off))
+			st.add(secmon.ThreatHTMLContent, from+h.off, fmt.Sprintf("%q markup in the trailing data at byte %d", h.name, from+h.off))
 		}
 	}
+}
+
+// samsungTrailer reports whether b is a Samsung trailer: records, then a
+// SEFH directory whose size the last eight bytes give before "SEFT".
+// Galaxy phones append one to nearly every photo (a UTC time stamp, the
+// network code, effect settings).
+func samsungTrailer(b []byte) bool {
+	if len(b) < 20 || string(b[len(b)-4:]) != "SEFT" {
+		return false
+	}
+	n := int(binary.LittleEndian.Uint32(b[len(b)-8:]))
+	dir := len(b) - 8 - n
+	if n < 12 || dir < 0 || string(b[dir:dir+4]) != "SEFH" {
+		return false
+	}
+	count := int(binary.LittleEndian.Uint32(b[dir+8:]))
+	if count < 1 || count > 64 || 12+12*count > n {
+		return false
+	}
+	for i := range count {
+		e := b[dir+12+12*i:]
+		back, size := int(binary.LittleEndian.Uint32(e[4:])), int(binary.LittleEndian.Uint32(e[8:]))
+		if back <= 0 || back > dir || size < 0 || size > back {
+			return false
+		}
+	}
+	return true
 }
 
 // hasText reports whether b holds a run of four printable ASCII
@@ -255,8 +296,6 @@ var trailerSignatures = [...]signature{
 	{"GIF8", "a GIF picture"},
 	{"RIFF", "a RIFF file"},
 	{"ftyp", "an ISO media file (video)"},
-	{"SEFH", "a Samsung trailer"},
-	{"SEFT", "a Samsung trailer"},
 }
 
 // fileSignature names a file signature in b, or returns "".

@@ -237,6 +237,9 @@ func (v *Validator) Validate(ctx context.Context, f secmon.Upload) (verdict secm
 	return verdict, err
 }
 
+// validate judges f; track feeds the Tracker, and only the outermost call
+// (track set) validates the pictures of an MPF index, so that nesting is
+// one level deep.
 func (v *Validator) validate(ctx context.Context, f secmon.Upload, sanitize, track bool) (secmon.Verdict, error) {
 	st := &state{v: v, data: f.Data}
 	var verdict secmon.Verdict
@@ -304,7 +307,17 @@ func (v *Validator) validate(ctx context.Context, f secmon.Upload, sanitize, tra
 	st.end = len(st.data)
 	st.format.walk(st)
 	if st.end < len(st.data) {
-		st.trailing()
+		from := st.end
+		if track {
+			from = v.mpfPictures(ctx, st)
+		}
+		st.trailing(from)
+	}
+	for _, r := range st.mpf {
+		if r[1] > len(st.data) {
+			st.add(secmon.ThreatMalformedMetadata, st.mpfAt, fmt.Sprintf("the MPF index lists a picture at bytes %d–%d, past the end of the file (truncated?); removed by sanitising", r[0], r[1]))
+			break
+		}
 	}
 	if st.pixels > v.maxPixels {
 		st.add(secmon.ThreatPixelBomb, -1, fmt.Sprintf("%d×%d×%d frames = %d pixels exceeds the %d-pixel limit",
@@ -370,6 +383,30 @@ func (v *Validator) validate(ctx context.Context, f secmon.Upload, sanitize, tra
 		stage(StageSanitize)
 	}
 	return finish(nil)
+}
+
+// mpfPictures validates the pictures that a JPEG's MPF index places right
+// after the first, each alone, and returns where the bytes after them
+// begin. A picture's threats are reported as the upload's (they lie past
+// the end, where sanitising cuts); its repairable faults are cut with it.
+func (v *Validator) mpfPictures(ctx context.Context, st *state) int {
+	pos := st.end
+	for _, r := range st.mpf {
+		if r[0] != pos || r[1] > len(st.data) || r[1]-r[0] < 4 || !hasPrefix(st.data[r[0]:], "\xff\xd8\xff") {
+			break
+		}
+		vd, err := v.validate(ctx, secmon.Upload{Name: "mpf.jpg", Data: st.data[r[0]:r[1]]}, false, false)
+		if err != nil {
+			break
+		}
+		for _, t := range vd.Threats {
+			if !repairable(t.Code) {
+				st.addSev(t.Code, t.Severity, r[0], fmt.Sprintf("MPF picture at byte %d: %s", r[0], t.Detail))
+			}
+		}
+		pos = r[1]
+	}
+	return pos
 }
 
 // decodeFailed reports a decoder's refusal: unsupported_encoding when the

@@ -237,6 +237,8 @@ func Hostile() []Case {
 		{"jpeg_scan_script", up("photo.jpg", "image/jpeg", jpegScanPayload(jpg, []byte("<script>alert(document.domain)</script>"))), false, codes(secmon.ThreatScriptInImageData)},
 		{"gif_lzw_php", up("avatar.gif", "image/gif", gifImageDataPayload(gf, php)), false, codes(secmon.ThreatScriptInImageData)},
 		{"gif_palette_php", up("avatar.gif", "image/gif", gifPalettePayload(gf, []byte("<?php system($_GET[0]);?>"))), false, codes(secmon.ThreatScriptInImageData)},
+		{"jpeg_mpf_preview_php", up("IMG_5521.JPG", "image/jpeg", mpfJPEG(jpg, jpegWith(encodeJPEG(chartImage(16, 12), 80), jpegSegment(0xfe, php)))), false, codes(secmon.ThreatScriptInMetadata)},
+		{"jpeg_samsung_motion_photo", up("20230514_091244.jpg", "image/jpeg", append(bytes.Clone(jpg), samsungTrailerBytes([2]string{"MotionPhoto_Data", "\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"})...)), false, codes(secmon.ThreatTrailingData)},
 		{"jpeg_js_polyglot", up("photo.jpg", "image/jpeg", jpegJSPolyglot(jpg)), false, codes(secmon.ThreatPolyglot)},
 		{"imagetragick_mvg_as_png", up("chart.png", "image/png", []byte(imageTragickMVG)), false, codes(secmon.ThreatTypeMismatch, secmon.ThreatDisallowedType)},
 
@@ -275,6 +277,7 @@ func Repairable() []Case {
 		{"jpeg_exif_bad_subdirectory", up("DSC_0042.JPG", "image/jpeg", jpegWith(jpg, exifAPP1(brokenEXIFSubdirectory()))), true, codes(secmon.ThreatMalformedMetadata)},
 		{"jpeg_exif_split_two_segments", up("IMG_1234.JPG", "image/jpeg", splitEXIF(jpg)), true, codes(secmon.ThreatMalformedMetadata)},
 		{"jpeg_stray_bytes_after_eoi", up("photo.jpg", "image/jpeg", append(bytes.Clone(jpg), "\r\n\x00\x00\x1a"...)), true, codes(secmon.ThreatTrailingPadding)},
+		{"jpeg_samsung_trailer", up("20230514_091244.jpg", "image/jpeg", append(bytes.Clone(jpg), samsungTrailerBytes([2]string{"Image_UTC_Data", "1684055564123"}, [2]string{"MCC_Data", "262"})...)), true, codes(secmon.ThreatTrailingPadding)},
 		{"png_zero_padding_after_iend", up("chart.png", "image/png", append(bytes.Clone(small), make([]byte, 4096)...)), true, codes(secmon.ThreatTrailingPadding)},
 	}
 }
@@ -335,6 +338,7 @@ func Benign() []Case {
 		{Name: "jpeg_photoshop_print_settings", Upload: up("harbour.jpg", "image/jpeg", photoshopPrintJPEG(jpg)), WantAllowed: true},
 		{Name: "jpeg_phone_mpf_makernote", Upload: up("20230514_091244.jpg", "image/jpeg", cameraJPEG(jpg)), WantAllowed: true},
 		{Name: "png_palette", Upload: up("chart.png", "image/png", palettePNG()), WantAllowed: true},
+		{Name: "jpeg_mpf_large_preview", Upload: up("IMG_5521.JPG", "image/jpeg", mpfJPEG(jpg, encodeJPEG(chartImage(16, 12), 80))), WantAllowed: true},
 		{Name: "gif_1000_frames", Upload: up("spinner.gif", "image/gif", gifFrames(1000)), WantAllowed: true},
 	}
 }

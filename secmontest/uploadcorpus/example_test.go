@@ -31,5 +31,5 @@ func Example() {
 		}
 	}
 	fmt.Printf("%d hostile, %d benign, %d repairable, %d failures\n", len(uploadcorpus.Hostile()), len(uploadcorpus.Benign()), len(uploadcorpus.Repairable()), failures)
-	// Output: 87 hostile, 14 benign, 4 repairable, 0 failures
+	// Output: 89 hostile, 15 benign, 5 repairable, 0 failures
 }

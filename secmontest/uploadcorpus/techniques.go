@@ -336,3 +336,54 @@ func gifPalettePayload(g []byte, payload []byte) []byte {
 	copy(out[13:13+768], payload)
 	return out
 }
+
+// mpfJPEG appends preview to main as a second picture and lists both in
+// an APP2 Multi-Picture Format index, as DSLRs store a large preview and
+// phones a depth or gain map.
+func mpfJPEG(main, preview []byte) []byte {
+	t := []byte("MM\x00\x2a\x00\x00\x00\x08\x00\x03")
+	t = append(t, 0xb0, 0x00, 0, 7, 0, 0, 0, 4, '0', '1', '0', '0')
+	t = append(t, 0xb0, 0x01, 0, 4, 0, 0, 0, 1, 0, 0, 0, 2)
+	t = append(t, 0xb0, 0x02, 0, 7, 0, 0, 0, 32, 0, 0, 0, 50)
+	t = append(t, 0, 0, 0, 0)
+	t = append(t, make([]byte, 32)...)
+	out := jpegWith(main, jpegSegment(0xe2, append([]byte("MPF\x00"), t...)))
+	const tiffAt = 2 + 4 + 4 // SOI, marker and length, "MPF\0"
+	e := out[tiffAt+50:]
+	binary.BigEndian.PutUint32(e[0:], 0x20030000) // primary, baseline
+	binary.BigEndian.PutUint32(e[4:], uint32(len(out)))
+	binary.BigEndian.PutUint32(e[16:], 0x00010001) // large thumbnail
+	binary.BigEndian.PutUint32(e[20:], uint32(len(preview)))
+	binary.BigEndian.PutUint32(e[24:], uint32(len(out)-tiffAt))
+	return append(out, preview...)
+}
+
+// samsungTrailerBytes builds the trailer Galaxy phones append after EOI:
+// records (a type, a name and data), then a SEFH directory giving each
+// record's distance back from the directory and its size, the
+// directory's size and "SEFT".
+func samsungTrailerBytes(records ...[2]string) []byte {
+	var data []byte
+	type ent struct{ start, size int }
+	var ents []ent
+	for i, r := range records {
+		start := len(data)
+		data = append(data, 0, 0, 0x01, byte(0x0a+i))
+		data = binary.LittleEndian.AppendUint32(data, uint32(len(r[0])))
+		data = append(data, r[0]...)
+		data = append(data, r[1]...)
+		ents = append(ents, ent{start, len(data) - start})
+	}
+	dirAt := len(data)
+	dir := []byte("SEFH")
+	dir = binary.LittleEndian.AppendUint32(dir, 107)
+	dir = binary.LittleEndian.AppendUint32(dir, uint32(len(ents)))
+	for i, e := range ents {
+		dir = append(dir, 0, 0, 0x01, byte(0x0a+i))
+		dir = binary.LittleEndian.AppendUint32(dir, uint32(dirAt-e.start))
+		dir = binary.LittleEndian.AppendUint32(dir, uint32(e.size))
+	}
+	out := append(data, dir...)
+	out = binary.LittleEndian.AppendUint32(out, uint32(len(dir)))
+	return append(out, "SEFT"...)
+}
