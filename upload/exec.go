@@ -12,10 +12,12 @@ import (
 // executable code. Compressed pixels are close to random bytes, so only
 // signatures that random bytes practically never form are looked for:
 //
-//   - "<?php" and a blank (PHP's open tag needs the blank);
-//   - "<?=", or "<?" and a blank, then at least minPHPCode bytes of ASCII
-//     text and "?>" or "__halt_compiler" (PHP refuses to compile a file
-//     whose code runs into binary bytes, so a working payload is closed);
+//   - "<?php", a blank and two bytes of ASCII text (PHP's open tag needs
+//     the blank);
+//   - "<?=" then at least minPHPCode bytes of ASCII text, or "<?" and a
+//     blank then at least minPHPShortCode, and "?>" or "__halt_compiler"
+//     (PHP refuses to compile a file whose code runs into binary bytes, so
+//     a working payload is closed);
 //   - "<%" then at least minASPCode bytes of ASCII text and "%>" (ASP, JSP);
 //   - "<script" and a blank, "/" or ">";
 //   - a tag ("<" and one to 16 letters, then a blank or "/") whose
@@ -25,14 +27,17 @@ import (
 //     central directory is where it says (ZIP and JAR readers open such a
 //     file as an archive).
 //
-// The odds that n random bytes hold one of these by chance are computed
-// in the package documentation (about one 5 MB photo in a million).
+// The odds that random bytes hold one of these by chance are worked out in
+// the package documentation: about 6.2e-14 per byte, one 5 MB file in
+// three million.
 
 const (
-	minPHPCode = 3    // "`id`" is a complete program between <?= and ?>
-	minASPCode = 8    // "<%=x%>" executes nothing an attacker wants
-	maxCode    = 4096 // a payload's code is short; longer runs are not followed
-	maxTagRun  = 512  // attributes of one tag
+	minPHPCode      = 4    // "`id`" is a complete program between <?= and ?>
+	minPHPShortCode = 8    // after "<? ": short tags need short_open_tag, payloads are longer
+	minPHPAfterTag  = 2    // code bytes after "<?php " in pixel data ("/*" at least)
+	minASPCode      = 12   // `eval request("c")` and JSP scriptlets are longer
+	maxCode         = 4096 // a payload's code is short; longer runs are not followed
+	maxTagRun       = 512  // attributes of one tag
 )
 
 // isCode reports whether c can be part of a script payload's ASCII text.
@@ -48,13 +53,17 @@ func execAt(b []byte, i int, lenient bool) (string, int, bool) {
 	switch c1 := b[i+1]; {
 	case c1 == '?':
 		if foldAt(b, i, "<?php", 1) {
-			if i+5 < len(b) && isBlank(b[i+5]) {
+			if i+5 < len(b) && isBlank(b[i+5]) && (lenient || codeRun(b, i+6, minPHPAfterTag)) {
 				return "<?php", 6, true
 			}
 			return "", 0, false
 		}
 		if i+2 < len(b) && (b[i+2] == '=' || isBlank(b[i+2])) {
-			if n, ok := codeUntil(b, i+3, minPHPCode, "?>", true, lenient); ok {
+			min := minPHPCode
+			if b[i+2] != '=' {
+				min = minPHPShortCode
+			}
+			if n, ok := codeUntil(b, i+3, min, "?>", true, lenient); ok {
 				return "<?" + string(b[i+2:i+3]) + " … ?>", n + 3, true
 			}
 		}
@@ -71,6 +80,19 @@ func execAt(b []byte, i int, lenient bool) (string, int, bool) {
 		return tagAt(b, i)
 	}
 	return "", 0, false
+}
+
+// codeRun reports whether b[p:] starts with n bytes of ASCII text.
+func codeRun(b []byte, p, n int) bool {
+	if len(b)-p < n {
+		return false
+	}
+	for _, c := range b[p : p+n] {
+		if !isCode(c) {
+			return false
+		}
+	}
+	return true
 }
 
 // codeUntil reports whether b[p:] holds at least min bytes of code and

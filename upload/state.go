@@ -29,10 +29,10 @@ type state struct {
 	scratch               []byte // reused by walkers that join sub-blocks
 	inflater              io.ReadCloser
 	streamBuf             *streamScanner
-	inflated              int64  // bytes inflated from compressed text so far
-	exifParsed            bool   // the EXIF parser has seen one block
-	unsupported           string // why Go's decoder cannot read this valid file, if known
-	repaired              []byte // sanitised copy of an upload whose every threat it removes
+	inflated              int64    // bytes inflated from compressed text so far
+	exifParsed            bool     // the EXIF parser has seen one block
+	unsupported           string   // why Go's decoder cannot read this valid file, if known
+	repaired              []byte   // sanitised copy of an upload whose every threat it removes
 	mpf                   [][2]int // pictures after the first that a JPEG's MPF index lists
 	mpfAt                 int      // offset of that index
 }

@@ -1,12 +1,15 @@
 // Command uploadscan validates image files the way a secmon host validates
 // uploads and prints one JSON verdict per file per line.
 //
-//	go run ./examples/uploadscan [-declared-type image/png] [-decode] FILE...
+//	go run ./examples/uploadscan [-declared-type image/png] [-decode] [-reencode] [-max-bytes N] FILE...
 //
 // Each line is {"file":…,"allowed":bool,"detected_type":…,"threats":[{"code":…,
-// "severity":…,"detail":…}],"ms":float}. The exit status is 0 when every
-// file is allowed, 1 when any is blocked and 2 on a usage error (no files,
-// a bad flag, an unreadable file).
+// "severity":…,"detail":…}],"sanitized_bytes":int,"ms":float}. An allowed
+// file may list low-severity threats that its sanitised copy repairs;
+// sanitized_bytes is the size of that copy (what a host stores), 0 when
+// there is none. The exit status is 0 when every file is allowed, 1 when
+// any is blocked and 2 on a usage error (no files, a bad flag, an
+// unreadable file).
 package main
 
 import (
@@ -34,11 +37,12 @@ type threat struct {
 }
 
 type line struct {
-	File         string   `json:"file"`
-	Allowed      bool     `json:"allowed"`
-	DetectedType string   `json:"detected_type"`
-	Threats      []threat `json:"threats"`
-	MS           float64  `json:"ms"`
+	File           string   `json:"file"`
+	Allowed        bool     `json:"allowed"`
+	DetectedType   string   `json:"detected_type"`
+	Threats        []threat `json:"threats"`
+	SanitizedBytes int      `json:"sanitized_bytes"`
+	MS             float64  `json:"ms"`
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -46,8 +50,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	declared := fs.String("declared-type", "", "Content-Type to declare for every file (default: none; the extension still counts)")
 	decode := fs.Bool("decode", false, "also decode PNG, JPEG and GIF files fully")
+	reencode := fs.Bool("reencode", false, "re-encode PNG, JPEG and GIF files (content disarm)")
+	maxBytes := fs.Int64("max-bytes", upload.DefaultMaxBytes, "largest file accepted")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: uploadscan [-declared-type T] [-decode] FILE...")
+		fmt.Fprintln(stderr, "usage: uploadscan [-declared-type T] [-decode] [-reencode] [-max-bytes N] FILE...")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -57,7 +63,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	v, err := upload.NewValidator(upload.Config{Decode: *decode, DisableSanitize: true})
+	if *maxBytes <= 0 {
+		fmt.Fprintln(stderr, "uploadscan: -max-bytes must be positive")
+		return 2
+	}
+	v, err := upload.NewValidator(upload.Config{Decode: *decode, Reencode: *reencode, MaxBytes: *maxBytes})
 	if err != nil {
 		fmt.Fprintln(stderr, "uploadscan:", err)
 		return 2
@@ -65,7 +75,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	enc := json.NewEncoder(stdout)
 	status := 0
 	for _, name := range fs.Args() {
-		data, err := readFile(name, upload.DefaultMaxBytes+1)
+		data, err := readFile(name, *maxBytes+1)
 		if err != nil {
 			fmt.Fprintln(stderr, "uploadscan:", err)
 			status = 2
@@ -75,7 +85,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			fmt.Fprintf(stderr, "uploadscan: %s: %v\n", name, err)
 		}
-		out := line{File: name, Allowed: vd.Allowed, DetectedType: vd.DetectedType, Threats: []threat{}}
+		out := line{File: name, Allowed: vd.Allowed, DetectedType: vd.DetectedType, Threats: []threat{}, SanitizedBytes: len(vd.Sanitized)}
 		for _, t := range vd.Threats {
 			out.Threats = append(out.Threats, threat{string(t.Code), t.Severity, t.Detail})
 		}

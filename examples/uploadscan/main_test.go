@@ -18,7 +18,7 @@ func writeCorpus(t *testing.T, names ...string) []string {
 	t.Helper()
 	dir := t.TempDir()
 	var paths []string
-	all := append(uploadcorpus.Hostile(), uploadcorpus.Benign()...)
+	all := append(append(uploadcorpus.Hostile(), uploadcorpus.Benign()...), uploadcorpus.Repairable()...)
 	for _, n := range names {
 		for _, c := range all {
 			if c.Name == n {
@@ -86,6 +86,22 @@ func TestRun(t *testing.T) {
 		t.Errorf("severity not printed as a name: %s", stdout.String())
 	}
 
+	// A camera file with a malformed EXIF directory is allowed with a low
+	// threat and the size of its repaired copy; without that copy there
+	// is nothing to store.
+	stdout.Reset()
+	rep := writeCorpus(t, "jpeg_exif_bad_subdirectory")
+	if code := run(rep, &stdout, &stderr); code != 0 {
+		t.Fatalf("repairable file: exit %d: %s", code, stdout.String())
+	}
+	if l := decodeLines(t, stdout.String())[0]; !l.Allowed || len(l.Threats) != 1 || l.Threats[0].Code != "malformed_metadata" || l.SanitizedBytes == 0 {
+		t.Errorf("%+v", l)
+	}
+	stdout.Reset()
+	if code := run(append([]string{"-reencode"}, good[0]), &stdout, &stderr); code != 0 || decodeLines(t, stdout.String())[0].SanitizedBytes == 0 {
+		t.Errorf("-reencode: exit %d: %s", code, stdout.String())
+	}
+
 	// The declared type counts.
 	stdout.Reset()
 	if code := run([]string{"-declared-type", "image/gif", good[0]}, &stdout, &stderr); code != 1 {
@@ -101,6 +117,7 @@ func TestRunUsageErrors(t *testing.T) {
 		"bad flag":   {"-nope", good[0]},
 		"unreadable": {good[0], filepath.Join(t.TempDir(), "missing.png")},
 		"directory":  {t.TempDir()},
+		"max bytes":  {"-max-bytes", "0", good[0]},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(args, &stdout, &stderr); code != 2 {

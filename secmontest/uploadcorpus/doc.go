@@ -44,12 +44,44 @@
 //     in an unknown chunk inside an animation frame; pixel bombs in the VP8X
 //     canvas and in a bitstream larger than its canvas or frame.
 //
+// It holds files built after public upload-bypass techniques too:
+//
+//   - payloads stored literally in pixel data: the PHP-in-IDAT "resize
+//     bypass" (<?=$_GET[0]($_POST[1]);?>), PHP, ASP and an SVG onload tag
+//     in IDAT, PHP in PLTE and in a GIF palette (palettes survive
+//     re-encoding), PHP, JSP and script in JPEG scan data as JPEG payload
+//     generators write it, PHP in GIF LZW data, a ZIP stored in the last
+//     pixel rows of a PNG;
+//   - the JPEG/JavaScript polyglot (APP0 length "/*"), an ImageMagick MVG
+//     file (CVE-2016-3714) named .png;
+//   - frame bombs: a GIF of 40,000 one-pixel frames, an APNG and an
+//     animated WebP of 1,100;
+//   - a second PLTE, a second IHDR, a chunk before IHDR;
+//   - CVE-2022-44268 text chunks ("profile" in tEXt and zTXt) and an iTXt
+//     naming a local file;
+//   - PHP in an EXIF block that fails pre-validation, and the EXIF
+//     backdoor read by preg_replace /e ("/.*/e" in Make, eval in Model);
+//   - PHP in an MPF preview picture, and a Samsung motion photo (a video
+//     after EOI).
+//
 // # Benign
 //
 // [Benign] holds files a validator must accept: plain PNG, JPEG, animated
 // GIF, lossless and animated WebP, and files with ordinary metadata (EXIF
 // with an orientation, XMP, an ICC profile, a JFIF thumbnail, PNG text
-// chunks, a GIF comment, WebP EXIF and XMP).
+// chunks, a GIF comment, WebP EXIF and XMP), a JPEG as Photoshop on
+// macOS saves it (IPTC and its print-settings property list, with a
+// DOCTYPE, in APP13 and XMP), a phone JPEG with an MPF index, a maker
+// note, Ducky and Adobe segments, a DSLR JPEG with its MPF large preview
+// after EOI, a paletted PNG and a GIF of 1,000 frames.
+//
+// # Repairable
+//
+// [Repairable] holds files cameras write that a validator must accept
+// once sanitised, each with the low-severity code it records: an EXIF
+// sub-directory pointing past its block, EXIF split over two APP1
+// segments, stray bytes after EOI, zero padding after IEND, a Samsung
+// trailer.
 //
 // Every file is generated on each call; no file is read from disk or the
 // network. [PhotoPNG] and [PhotoJPEG] build large photo-like images for
