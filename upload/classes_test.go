@@ -48,6 +48,20 @@ func TestEditorAndCameraMetadataAccepted(t *testing.T) {
 			t.Errorf("%s: %+v", name, vd.Threats)
 		}
 	}
+	// A real Photoshop JPEG with its print settings (Adobe's XMP SDK
+	// sample), also when decoded and re-encoded.
+	blue, err := os.ReadFile(filepath.Join("testdata", "BlueSquare.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(blue, []byte("<!DOCTYPE plist")) {
+		t.Fatal("BlueSquare.jpg lost its print settings")
+	}
+	for _, cfg := range []upload.Config{{}, {Decode: true}, {Reencode: true}} {
+		if vd := validate(t, setup(t, cfg), secmon.Upload{Name: "BlueSquare.jpg", Data: blue}); !vd.Allowed || len(vd.Threats) != 0 {
+			t.Errorf("BlueSquare.jpg (%+v): %+v", cfg, vd.Threats)
+		}
+	}
 	// A DOCTYPE that declares HTML still counts, plain and entity-encoded.
 	jpg := benign(t, "jpeg").Upload.Data
 	for _, body := range []string{"<!DOCTYPE html><p>hi</p>", "&lt;!doctype   HTML&gt;"} {
