@@ -3,6 +3,9 @@ package benchmarks
 import (
 	"context"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -50,8 +53,8 @@ func mimetypeAllows(b []byte) bool {
 }
 
 // BenchmarkUpload validates the same 5 MB photos with secmon (full
-// structure and metadata validation, no decode, no sanitising; and with
-// sanitising) and detects their type with filetype.Match and
+// structure, metadata and whole-file validation, no decode, no sanitising;
+// with sanitising; with re-encoding) and detects their type with filetype.Match and
 // mimetype.Detect, which read only the first bytes.
 func BenchmarkUpload(b *testing.B) {
 	v, err := upload.NewValidator(upload.Config{DisableSanitize: true})
@@ -59,6 +62,10 @@ func BenchmarkUpload(b *testing.B) {
 		b.Fatal(err)
 	}
 	vs, err := upload.NewValidator(upload.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	vr, err := upload.NewValidator(upload.Config{Reencode: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -79,6 +86,15 @@ func BenchmarkUpload(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if vd, err := vs.Validate(context.Background(), u); err != nil || vd.Sanitized == nil {
+					b.Fatal(vd.Threats, err)
+				}
+			}
+		})
+		b.Run(name+"/secmon-reencode", func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if vd, err := vr.Validate(context.Background(), u); err != nil || vd.Sanitized == nil {
 					b.Fatal(vd.Threats, err)
 				}
 			}
@@ -168,4 +184,92 @@ func codesOf(vd secmon.Verdict) []string {
 		c = append(c, string(t.Code))
 	}
 	return c
+}
+
+// TestUploadRealWorld counts secmon's verdicts on real files: the
+// directories in SECMON_UPLOAD_REAL (separated by the OS path-list
+// separator) hold images that cameras, editors and image libraries wrote,
+// those in SECMON_UPLOAD_HOSTILE files built after public upload-bypass
+// techniques. Real files blocked are false positives (unless broken on
+// purpose: the log names each); hostile files allowed are misses. The
+// figures are in benchmarks/results/upload.md with the commands that
+// gather the files. Without the variables it skips: the files are not
+// part of the repository.
+func TestUploadRealWorld(t *testing.T) {
+	real, hostile := os.Getenv("SECMON_UPLOAD_REAL"), os.Getenv("SECMON_UPLOAD_HOSTILE")
+	if real == "" && hostile == "" {
+		t.Skip("SECMON_UPLOAD_REAL and SECMON_UPLOAD_HOSTILE unset: no real-world files to count")
+	}
+	configs := []struct {
+		name string
+		cfg  upload.Config
+	}{
+		{"default", upload.Config{MaxBytes: 64 << 20}},
+		{"decode", upload.Config{MaxBytes: 64 << 20, Decode: true}},
+		{"reencode", upload.Config{MaxBytes: 64 << 20, Reencode: true}},
+	}
+	for _, set := range []struct {
+		name, dirs string
+		hostile    bool
+	}{{"real", real, false}, {"hostile", hostile, true}} {
+		if set.dirs == "" {
+			continue
+		}
+		files := imageFiles(t, set.dirs, set.hostile)
+		for _, c := range configs {
+			v, err := upload.NewValidator(c.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var allowed, repaired, blocked int
+			for _, f := range files {
+				data, err := os.ReadFile(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				vd, err := v.Validate(context.Background(), secmon.Upload{Name: filepath.Base(f), Data: data})
+				switch {
+				case err != nil:
+					t.Errorf("%s: %v", f, err)
+				case vd.Allowed && len(vd.Threats) == 0:
+					allowed++
+				case vd.Allowed:
+					repaired++
+				default:
+					blocked++
+				}
+				if vd.Allowed == set.hostile || !set.hostile && len(vd.Threats) > 0 {
+					t.Logf("%s %s: allowed=%v %s", c.name, f, vd.Allowed, strings.Join(codesOf(vd), ","))
+				}
+			}
+			t.Logf("%s files, %s: %d files, %d allowed, %d allowed repaired, %d blocked", set.name, c.name, len(files), allowed, repaired, blocked)
+		}
+	}
+}
+
+// imageFiles lists the files under dirs; for real images only those named
+// as PNG, JPEG, GIF or WebP.
+func imageFiles(t *testing.T, dirs string, all bool) []string {
+	t.Helper()
+	var files []string
+	for _, dir := range filepath.SplitList(dirs) {
+		err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			switch strings.ToLower(filepath.Ext(p)) {
+			case ".png", ".jpg", ".jpeg", ".gif", ".webp":
+				files = append(files, p)
+			default:
+				if all {
+					files = append(files, p)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return files
 }

@@ -212,11 +212,20 @@ func (st *state) inEdit(off int) bool {
 	return false
 }
 
+// inSpan reports whether data[off] lies in a metadata block's container.
+func (st *state) inSpan(off int) bool {
+	for _, s := range st.spans {
+		if s.cOff <= off && off < s.cEnd {
+			return true
+		}
+	}
+	return false
+}
+
 // scanWhole scans the file up to its logical end for executable code and
-// an archive that readers would open. Code in a block that sanitising
-// removes is script_in_metadata (removed with it); code anywhere else lies
-// in image data or in metadata that is kept, and sanitising cannot remove
-// it.
+// an archive that readers would open. Code in a metadata block is
+// script_in_metadata (removed with the block where sanitising drops it);
+// code anywhere else lies in image data, and only re-encoding removes it.
 func (st *state) scanWhole() {
 	d := st.data[:st.end]
 	for i := 0; i < len(d); i++ {
@@ -231,6 +240,12 @@ func (st *state) scanWhole() {
 		}
 		if st.inEdit(i) {
 			st.add(secmon.ThreatScriptInMetadata, i, fmt.Sprintf("%q in metadata at byte %d", name, i))
+			continue
+		}
+		if st.inSpan(i) {
+			// Metadata that sanitising keeps (an ICC profile): not
+			// removable, and not image data either.
+			st.add(secmon.ThreatScriptInMetadata, i, fmt.Sprintf("%q in kept metadata at byte %d", name, i))
 			continue
 		}
 		st.addImageData(secmon.ThreatScriptInImageData, i, fmt.Sprintf("%q in %s image data at byte %d, outside every metadata block", name, st.mime, i))
