@@ -373,6 +373,9 @@ func TestReencode(t *testing.T) {
 	if _, err := upload.NewValidator(upload.Config{Reencode: true, ReencodeQuality: 101}); err == nil {
 		t.Error("quality 101 accepted")
 	}
+	if _, err := upload.NewValidator(upload.Config{Reencode: true, DisableSanitize: true}); err == nil {
+		t.Error("Reencode without sanitising accepted: it would re-encode nothing")
+	}
 }
 
 func meanAbsDiff(a, b image.Image) float64 {

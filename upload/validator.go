@@ -87,7 +87,7 @@ type Config struct {
 	// disarm): Verdict.Sanitized is the image decoded and encoded again by
 	// the standard library, so nothing an attacker wrote in the pixel data
 	// survives byte for byte. See the package documentation for what is
-	// kept and what it costs.
+	// kept and what it costs. It cannot be combined with DisableSanitize.
 	Reencode bool
 	// ReencodeQuality is the JPEG quality (1–100) of re-encoded JPEGs.
 	// Default DefaultReencodeQuality (90).
@@ -165,6 +165,9 @@ func NewValidator(cfg Config) (*Validator, error) {
 		return nil, errors.New("upload: Config.MaxFrames is negative")
 	case v.maxFrames == 0:
 		v.maxFrames = DefaultMaxFrames
+	}
+	if v.reencode && !v.sanitize {
+		return nil, errors.New("upload: Config.Reencode needs sanitising: the re-encoded copy is Verdict.Sanitized")
 	}
 	switch {
 	case v.quality < 0 || v.quality > 100:
