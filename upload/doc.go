@@ -78,10 +78,15 @@
 // handler after a blank, a quote or "<tag/", and eval(, base64_decode(,
 // gzinflate(, shell_exec(, passthru( (the EXIF backdoor that preg_replace
 // /e runs). An XML DOCTYPE that is not HTML (the print-settings property
-// list Photoshop stores in APP13 and XMP) is not. In text (comments, XMP,
-// text chunks, EXIF strings) &lt; and &#60; count as '<', and tags that
-// execute nothing by themselves but make the text HTML (<img, <svg,
-// <body, <meta, <a …) and the short forms (<%, <? , <?=) count too.
+// list Photoshop stores in APP13 and XMP) is not, nor is an unclosed <?=,
+// <? or <% (the file around it would not compile). In text (comments,
+// XMP, text chunks, EXIF strings) &lt; and &#60; count as '<', <body
+// counts, and tags that execute nothing by themselves (<img, <svg, <a,
+// <meta, <base, <link, <form, <frame) count when their attributes carry an
+// event handler or a script URL, with character references decoded and
+// tabs and line breaks dropped as browsers do (href="java&#115;cript:…"):
+// a caption holding <a href="https://…"> or <img src="…"> is not
+// blocked.
 //
 // PNG text chunks whose keyword is "profile" (ImageMagick reads the file
 // it names into the image it writes: CVE-2022-44268) or whose value is one

@@ -162,9 +162,11 @@ func TestScanBytes(t *testing.T) {
 		"eval(atob('x'))", "<% Response.Write %>", "<!DOCTYPE x [<!ENTITY", "data:text/html,<b>",
 		wide("<script>"), "ab" + wide("<?php"), wide(" onerror=x"),
 		"PK\x03\x04", "xx%PDF-1.7", "\x7fELF",
-		"<? system($_GET[c]); ?>", "<?\nsystem(1)", "x=1;eval(y)", "window.eval(x)",
-		"&lt;script&gt;", "&LT;ScRiPt", "&lt<iframe", "&#60;script", "&#060;svg onload", "&#x3C;script", "&#x003c;?php",
-		wide("&lt;script"), `<a href="java&#115;cript:alert(1)">x</a>`, "<IMG SRC=x>", "<style>@import", "&lt;a href=x",
+		"<? system($_GET[c]); ?>", "<?\nsystem(1);?>", "x=1;eval(y)", "window.eval(x)",
+		"&lt;script&gt;", "&LT;ScRiPt", "&lt<iframe", "&#60;script", "&#060;svg onload=alert(1)", "&#x3C;script", "&#x003c;?php",
+		wide("&lt;script"), `<a href="java&#115;cript:alert(1)">x</a>`, "<IMG SRC=x ONERROR=alert(1)>", "&lt;a href=&quot;javascript:alert(1)&quot;&gt;",
+		"<a href=\"java\tscript:x\">", "<img src=x\nonerror=alert(1)>", "<meta http-equiv=refresh content=\"0;url=javascript:alert(1)\">",
+		"<%eval request(\"c\")%>", "<?=`id`?>",
 	} {
 		if _, ok := scanBytes([]byte(s), true); !ok {
 			t.Errorf("missed %q", s)
@@ -175,6 +177,7 @@ func TestScanBytes(t *testing.T) {
 		"<x:xmpmeta xmlns:x=\"adobe:ns:meta/\"><rdf:RDF>", "<?xpacket begin=\"\" id=\"W5M0MpCehiHzreSzNTczkc9d\"?>",
 		"the onion ring", "button= x", "on=1", "once=2", "Shot on a tripod", "evaluation (draft)", "MZ not a PE header",
 		"data retrieval(2024)", "medieval(1200)", "notjavascript:x", "&lt; 5", "&#60;3 you", "&#x3c; &amp; &gt;", "&lt;b&gt;bold&lt;/b&gt;", "<abbr>", "x<ab", "a<alpha",
+		"<img src=\"photo.jpg\">", `<a href="https://example.com/">site</a>`, "&lt;a href=&quot;https://x&quot;&gt;", "<style>@import", "<? 1", "50<%", "<!DOCTYPE plist PUBLIC",
 	} {
 		if h, ok := scanBytes([]byte(s), true); ok {
 			t.Errorf("false positive %q on %q", h.name, s)

@@ -1,6 +1,9 @@
 package upload
 
-import "encoding/binary"
+import (
+	"bytes"
+	"encoding/binary"
+)
 
 // This file holds the single-pass matcher that looks for active content
 // (markup, script, server-side code) and embedded file signatures inside
@@ -29,19 +32,21 @@ type hit struct {
 // lower case.
 type markupPattern struct {
 	s        string
-	textOnly bool // too short, or too harmless without script, to look for in binary data
+	textOnly bool // looked for in text only
 	call     bool // a function name: blanks may stand before its "("
 	doctype  bool // "<!doctype": only an HTML document type counts
+	scripted bool // a tag that counts only when its attributes carry script
 }
 
-// markupPatterns are what a browser or an interpreter executes, and the
+// markupPatterns are what a browser or an interpreter executes and the
 // tags that make text an HTML document. Tags that execute nothing by
-// themselves (<img, <svg, <meta …) are looked for in text only; the event
-// handler or script they would need is looked for everywhere.
+// themselves (<img, <svg, <a, <meta …) count in text only, and only when
+// their attributes carry an event handler or a script URL (entities
+// decoded, as a browser decodes them). Short server-side tags (<?=, <? ,
+// <%) count when closed: execAt.
 var markupPatterns = [...]markupPattern{
 	{s: "<script"},
 	{s: "<?php"},
-	{s: "<?=", textOnly: true},
 	{s: "<html"},
 	{s: "<iframe"},
 	{s: "<object"},
@@ -49,26 +54,20 @@ var markupPatterns = [...]markupPattern{
 	{s: "<jsp:"},
 	{s: "<!--#exec"},
 	{s: "<!--#include"},
-	{s: "<frame", textOnly: true},
-	{s: "<svg", textOnly: true},
 	{s: "<body", textOnly: true},
-	{s: "<form", textOnly: true},
-	{s: "<meta", textOnly: true},
-	{s: "<base", textOnly: true},
-	{s: "<link", textOnly: true},
-	{s: "<img", textOnly: true},
-	{s: "<style", textOnly: true},
-	{s: "<a ", textOnly: true}, // a link, whose href may be an entity-encoded javascript: URL
-	{s: "<a\t", textOnly: true},
-	{s: "<a\n", textOnly: true},
-	{s: "<a/", textOnly: true},
+	{s: "<frame", textOnly: true, scripted: true},
+	{s: "<svg", textOnly: true, scripted: true},
+	{s: "<form", textOnly: true, scripted: true},
+	{s: "<meta", textOnly: true, scripted: true},
+	{s: "<base", textOnly: true, scripted: true},
+	{s: "<link", textOnly: true, scripted: true},
+	{s: "<img", textOnly: true, scripted: true},
+	{s: "<a ", textOnly: true, scripted: true}, // a link, whose href may be an entity-encoded javascript: URL
+	{s: "<a\t", textOnly: true, scripted: true},
+	{s: "<a\n", textOnly: true, scripted: true},
+	{s: "<a/", textOnly: true, scripted: true},
 	{s: "<!doctype", doctype: true}, // an XML DOCTYPE (a plist's) is not markup a browser runs
 	{s: "<!entity"},
-	{s: "<%", textOnly: true},
-	{s: "<? ", textOnly: true}, // PHP short open tag
-	{s: "<?\t", textOnly: true},
-	{s: "<?\n", textOnly: true},
-	{s: "<?\r", textOnly: true},
 	{s: "javascript:"},
 	{s: "vbscript:"},
 	{s: "data:text/html"},
@@ -270,6 +269,11 @@ func patternAt(b []byte, i, from int, p *markupPattern, stride int) int {
 			return 0
 		}
 		return from + j + 1
+	case p.scripted:
+		if !scriptedTag(b, i+k*stride, stride) {
+			return 0
+		}
+		return from + k
 	case p.doctype:
 		j := k
 		for n := 0; n < 8; n++ {
@@ -284,6 +288,98 @@ func patternAt(b []byte, i, from int, p *markupPattern, stride int) int {
 		return from + j + 4
 	}
 	return from + k
+}
+
+// maxTagAttrs is how many characters of a tag's attributes are read.
+const maxTagAttrs = 512
+
+// scriptedTag reports whether the attributes from i to the next '>' carry
+// script: an on…= event handler, or a javascript:, vbscript: or
+// data:text/html URL. Character references are decoded and, in URLs, tabs
+// and line breaks dropped, as browsers do ("java&#115;cript:",
+// "java\tscript:").
+func scriptedTag(b []byte, i, stride int) bool {
+	var buf [maxTagAttrs]byte
+	n := 0
+	for k := 0; n < len(buf); k++ {
+		c, ok := at(b, i, k, stride)
+		if !ok || c == '>' {
+			break
+		}
+		if c == '&' {
+			if v, m := charRef(b, i+k*stride, stride); m > 0 {
+				c = v
+				k += m - 1
+			}
+		}
+		buf[n] = lower(c)
+		n++
+	}
+	attrs := buf[:n]
+	for k := range attrs {
+		if attrs[k] == 'o' {
+			if _, _, ok := eventHandlerAt(attrs, k, 1); ok {
+				return true
+			}
+		}
+	}
+	m := 0
+	for _, c := range attrs {
+		if c != '\t' && c != '\n' && c != '\r' {
+			attrs[m] = c
+			m++
+		}
+	}
+	attrs = attrs[:m]
+	return bytes.Contains(attrs, []byte("javascript:")) || bytes.Contains(attrs, []byte("vbscript:")) || bytes.Contains(attrs, []byte("data:text/html"))
+}
+
+// charRef decodes an HTML character reference at i: numeric (&#115;
+// &#x73;, the semicolon optional) or one of the few named ones that matter
+// here. It returns the character (ASCII only) and the reference's length
+// in characters, or 0.
+func charRef(b []byte, i, stride int) (byte, int) {
+	for _, r := range [...]struct {
+		name string
+		c    byte
+	}{{"&colon;", ':'}, {"&tab;", '\t'}, {"&newline;", '\n'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}, {"&amp;", '&'}} {
+		if foldAt(b, i, r.name, stride) {
+			return r.c, len(r.name)
+		}
+	}
+	if !foldAt(b, i, "&#", stride) {
+		return 0, 0
+	}
+	k, base := 2, 10
+	if c, ok := at(b, i, 2, stride); ok && lower(c) == 'x' {
+		k, base = 3, 16
+	}
+	v, digits := 0, 0
+	for ; digits < 8; k++ {
+		c, ok := at(b, i, k, stride)
+		if !ok {
+			break
+		}
+		d := -1
+		switch lc := lower(c); {
+		case '0' <= lc && lc <= '9':
+			d = int(lc - '0')
+		case base == 16 && 'a' <= lc && lc <= 'f':
+			d = int(lc-'a') + 10
+		}
+		if d < 0 {
+			break
+		}
+		v = v*base + d
+		digits++
+	}
+	if digits == 0 || v == 0 || v > 0x7f {
+		return 0, 0
+	}
+	if c, ok := at(b, i, k, stride); ok && c == ';' {
+		k++
+	}
+	return byte(v), k
 }
 
 func isBlank(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' }
