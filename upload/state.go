@@ -92,7 +92,7 @@ func (st *state) addSev(code secmon.ThreatCode, sev secmon.Severity, off int, de
 }
 
 // addImageData records a threat located in pixel data.
-func (st *state) addImageData(code string, off int, detail string) {
+func (st *state) addImageData(code secmon.ThreatCode, off int, detail string) {
 	n := len(st.threats)
 	st.add(code, off, detail)
 	if len(st.threats) > n {
@@ -102,7 +102,7 @@ func (st *state) addImageData(code string, off int, detail string) {
 
 // repairable reports whether a code names a fault that the sanitised copy
 // repairs and that does not block an upload when sanitising is on.
-func repairable(code string) bool {
+func repairable(code secmon.ThreatCode) bool {
 	return code == secmon.ThreatMalformedMetadata || code == secmon.ThreatTrailingPadding
 }
 

@@ -380,7 +380,7 @@ func (v *Validator) validate(ctx context.Context, f secmon.Upload, sanitize, tra
 			case len(st.threats) == 0 && err == nil:
 				// A clean file whose copy is not clean: re-encoding wrote
 				// what the scan refuses. Never hand out that copy.
-				st.add(secmon.ThreatScriptInImageData, -1, "the re-encoded copy does not re-validate: "+again.Threats[0].Code)
+				st.add(secmon.ThreatScriptInImageData, -1, "the re-encoded copy does not re-validate: "+string(again.Threats[0].Code))
 			}
 		}
 		stage(StageSanitize)
