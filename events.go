@@ -351,15 +351,15 @@ type ThreatCode string
 // Stable threat codes carried in Threat.Code.
 const (
 	ThreatSizeExceeded     ThreatCode = "size_exceeded"
-	ThreatTypeMismatch                = "type_mismatch"
-	ThreatDisallowedType              = "disallowed_type"
-	ThreatTrailingData                = "trailing_data"
-	ThreatEmbeddedArchive             = "embedded_archive"
-	ThreatHTMLContent                 = "html_content"
-	ThreatScriptInMetadata            = "script_in_metadata"
-	ThreatPixelBomb                   = "pixel_bomb"
-	ThreatCorrupt                     = "corrupt"
-	ThreatPolyglot                    = "polyglot"
+	ThreatTypeMismatch     ThreatCode = "type_mismatch"
+	ThreatDisallowedType   ThreatCode = "disallowed_type"
+	ThreatTrailingData     ThreatCode = "trailing_data"
+	ThreatEmbeddedArchive  ThreatCode = "embedded_archive"
+	ThreatHTMLContent      ThreatCode = "html_content"
+	ThreatScriptInMetadata ThreatCode = "script_in_metadata"
+	ThreatPixelBomb        ThreatCode = "pixel_bomb"
+	ThreatCorrupt          ThreatCode = "corrupt"
+	ThreatPolyglot         ThreatCode = "polyglot"
 
 	ThreatScriptInImageData    ThreatCode = "script_in_image_data"  // executable code stored literally in pixel data
 	ThreatMetadataExfiltration ThreatCode = "metadata_exfiltration" // metadata that makes a converter read a local file
