@@ -75,7 +75,11 @@ type Config struct {
 	// check, as a last proof that they are images (WebP and SVG are never
 	// decoded: the standard library has no decoder). Off by default: the
 	// structure walk already bounds the work, and decoding a 5 MB photo
-	// costs tens of milliseconds and width × height × 4 bytes.
+	// costs tens of milliseconds and width × height × 4 bytes. A file the
+	// decoder refuses is corrupt, or unsupported_encoding when it is valid
+	// by its specification but uses what Go's decoders do not implement
+	// (12-bit or arithmetic-coded JPEG, default Huffman tables, a GIF
+	// without any palette).
 	Decode bool
 	// MaxFrames bounds the frames of an animation (GIF images, APNG frames,
 	// animated WebP frames), however small each frame is: a decoder that
