@@ -451,3 +451,31 @@ func TestRealCameraMetadata(t *testing.T) {
 	}
 	t.Logf("%d real camera metadata sets, %d repaired", len(files), repaired)
 }
+
+// A camera JPEG whose first segment happens to be 0x2F2A bytes long (its
+// length reads "/*") is no polyglot unless a comment also closes at the
+// end of the file; and MPF pictures may follow padding.
+func TestCameraQuirksNotPolyglotOrTrailing(t *testing.T) {
+	t.Parallel()
+	v := setup(t, upload.Config{})
+	jpg := benign(t, "jpeg").Upload.Data
+	body := append([]byte("Exif\x00\x00II\x2a\x00\x08\x00\x00\x00\x00\x00\x00\x00\x00\x00"), make([]byte, 0x2f2a-2-20)...)
+	body = append(body, "*/=x;"...)[:0x2f2a-2]
+	seg := append([]byte{0xff, 0xe1, 0x2f, 0x2a}, body...)
+	data := append(append(bytes.Clone(jpg[:2]), seg...), jpg[2:]...)
+	if vd := validate(t, v, secmon.Upload{Name: "x.jpg", Data: data}); slices.Contains(threatCodes(vd), secmon.ThreatPolyglot) {
+		t.Errorf("a 0x2F2A-byte EXIF segment called a polyglot: %+v", vd.Threats)
+	}
+	checkBlocked(t, validate(t, v, hostile(t, "jpeg_js_polyglot").Upload), secmon.ThreatPolyglot)
+
+	// An MPF preview after 512 bytes of zero padding.
+	mpf := benign(t, "jpeg_mpf_large_preview").Upload.Data
+	i := bytes.LastIndex(mpf, []byte{0xff, 0xd8, 0xff})
+	padded := append(append(bytes.Clone(mpf[:i]), make([]byte, 512)...), mpf[i:]...)
+	// The MPF entry's offset moves by the padding (entry 1 at TIFF+50+16+8).
+	at := bytes.Index(padded, []byte("MPF\x00")) + 4 + 50 + 16 + 8
+	binary.BigEndian.PutUint32(padded[at:], binary.BigEndian.Uint32(padded[at:])+512)
+	if vd := validate(t, v, secmon.Upload{Name: "x.jpg", Data: padded}); !vd.Allowed || len(vd.Threats) != 0 {
+		t.Errorf("padded MPF preview: %+v", vd.Threats)
+	}
+}
