@@ -33,18 +33,18 @@ func Defaults() []Rule {
 // Stable names of the built-in rules, as carried in Finding.Rule.
 const (
 	RuleBruteForceIP        secmon.RuleName = "brute_force_ip"
-	RuleBruteForceAccount                   = "brute_force_account"
-	RuleCredentialStuffing                  = "credential_stuffing"
-	RuleDistributedAttack                   = "distributed_attack"
-	RuleImpossibleTravel                    = "impossible_travel"
-	RuleNewCountry                          = "new_country"
-	RuleNewDevice                           = "new_device"
-	RuleSessionHijack                       = "session_hijack"
-	RulePrivilegeEscalation                 = "privilege_escalation"
-	RuleMassExport                          = "mass_export"
-	RuleUploadAttack                        = "upload_attack"
-	RuleRateLimitAbuse                      = "rate_limit_abuse"
-	RuleAccessProbing                       = "access_denied_probing"
+	RuleBruteForceAccount   secmon.RuleName = "brute_force_account"
+	RuleCredentialStuffing  secmon.RuleName = "credential_stuffing"
+	RuleDistributedAttack   secmon.RuleName = "distributed_attack"
+	RuleImpossibleTravel    secmon.RuleName = "impossible_travel"
+	RuleNewCountry          secmon.RuleName = "new_country"
+	RuleNewDevice           secmon.RuleName = "new_device"
+	RuleSessionHijack       secmon.RuleName = "session_hijack"
+	RulePrivilegeEscalation secmon.RuleName = "privilege_escalation"
+	RuleMassExport          secmon.RuleName = "mass_export"
+	RuleUploadAttack        secmon.RuleName = "upload_attack"
+	RuleRateLimitAbuse      secmon.RuleName = "rate_limit_abuse"
+	RuleAccessProbing       secmon.RuleName = "access_denied_probing"
 )
 
 // threshold is the shape shared by the counting rules.

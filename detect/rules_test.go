@@ -250,3 +250,18 @@ func TestUploadAttackSubjects(t *testing.T) {
 	}
 	_ = context.Background
 }
+
+// Every built-in rule name is a secmon.RuleName, not an untyped string a
+// typo could be compared with.
+func TestRuleNamesAreTyped(t *testing.T) {
+	t.Parallel()
+	for _, name := range []any{
+		RuleBruteForceIP, RuleBruteForceAccount, RuleCredentialStuffing, RuleDistributedAttack,
+		RuleImpossibleTravel, RuleNewCountry, RuleNewDevice, RuleSessionHijack, RulePrivilegeEscalation,
+		RuleMassExport, RuleUploadAttack, RuleRateLimitAbuse, RuleAccessProbing,
+	} {
+		if _, ok := name.(secmon.RuleName); !ok {
+			t.Errorf("%v is a %T, not a secmon.RuleName", name, name)
+		}
+	}
+}
