@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/secmon-go/secmon/internal/redact"
 )
 
 // IPMode says how a PrivacyPolicy stores client addresses.
@@ -530,7 +532,7 @@ func (p *PrivacyPolicy) filterMetadata(m map[string]string) map[string]string {
 	}
 	out := make(map[string]string, len(kept))
 	for _, k := range kept {
-		if sensitiveName(k) {
+		if redact.CredentialName(k) {
 			out[k] = Redacted
 			continue
 		}
@@ -544,114 +546,6 @@ func inList(list []string, k string) bool {
 		if s == k {
 			return true
 		}
-	}
-	return false
-}
-
-// sensitiveName reports whether a key or parameter name names a
-// credential (see PrivacyPolicy). The name is read two ways: squeezed
-// (lower case, letters and digits only, so "pass_word", "Pass-Word" and
-// "passWord" all read "password") and as words (split at anything but a
-// letter or digit and at camelCase boundaries, so "userPIN" is "user" and
-// "pin", while "author" stays one word and does not match "auth").
-func sensitiveName(name string) bool {
-	if len(name) == 0 || len(name) > 128 {
-		return false
-	}
-	var sq [128]byte
-	var words [64]struct{ start, end int } // offsets into sq
-	n, nw := 0, 0
-	inWord := false
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !isAlnum(c) {
-			inWord = false
-			continue
-		}
-		// camelCase: a new word starts at an upper-case letter after a
-		// lower-case one or a digit ("userPin"), and at the last upper-case
-		// letter of a run followed by a lower-case one ("PINCode").
-		boundary := !inWord
-		if inWord && c >= 'A' && c <= 'Z' {
-			prev := name[i-1]
-			if prev >= 'a' && prev <= 'z' || isDigit(prev) ||
-				prev >= 'A' && prev <= 'Z' && i+1 < len(name) && name[i+1] >= 'a' && name[i+1] <= 'z' {
-				boundary = true
-			}
-		}
-		if boundary {
-			if nw > 0 {
-				words[nw-1].end = n
-			}
-			if nw == len(words) {
-				return true // a name of 64 words is no metadata key
-			}
-			words[nw].start = n
-			nw++
-		}
-		inWord = true
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		sq[n] = c
-		n++
-	}
-	if nw == 0 {
-		return false
-	}
-	words[nw-1].end = n
-	s := sq[:n]
-	for _, frag := range sensitiveFragments {
-		if containsFold(s, frag) {
-			return true
-		}
-	}
-	switch string(s) {
-	case "key", "code", "session":
-		return true
-	}
-	for wi := 0; wi < nw; wi++ {
-		w := string(s[words[wi].start:words[wi].end])
-		switch w {
-		case "pass", "pwd", "pw", "pin", "otp", "totp", "hotp", "sig", "cvv", "cvv2", "cvc", "cvc2",
-			"ssn", "auth", "csrf", "xsrf", "sid", "iban", "jwt", "bearer":
-			return true
-		case "session":
-			if wi == nw-1 { // "user_session", not "session_count"
-				return true
-			}
-		case "code":
-			if wi > 0 && wi == nw-1 {
-				switch string(s[words[wi-1].start:words[wi-1].end]) {
-				case "mfa", "verification", "verify", "reset", "recovery", "backup", "confirmation",
-					"confirm", "security", "sms", "login", "access", "activation", "2fa":
-					return true
-				}
-			}
-		}
-	}
-	return false
-}
-
-// sensitiveFragments are matched inside the squeezed name.
-var sensitiveFragments = [...]string{
-	"password", "passwd", "passphrase", "passcode", "secret", "token", "apikey",
-	"accesskey", "privatekey", "signingkey", "encryptionkey", "credential", "cookie",
-	"signature", "authorization", "sessionid", "sessid", "sessionkey", "creditcard",
-	"cardnumber", "passwort", "kennwort", "motdepasse", "contrasena", "wachtwoord",
-}
-
-// containsFold reports whether lower-case s contains lower-case sub.
-func containsFold(s []byte, sub string) bool {
-	n := len(sub)
-outer:
-	for i := 0; i+n <= len(s); i++ {
-		for j := 0; j < n; j++ {
-			if s[i+j] != sub[j] {
-				continue outer
-			}
-		}
-		return true
 	}
 	return false
 }
@@ -682,7 +576,7 @@ func cleanText(s string, max int) string {
 	if max > len(buf) {
 		max = len(buf)
 	}
-	n, _, _ := sanitize(buf[:max], s)
+	n, _, _ := sanitize(buf[:max], s, false)
 	if n == len(s) && string(buf[:n]) == s {
 		return s
 	}
@@ -690,18 +584,24 @@ func cleanText(s string, max int) string {
 }
 
 // sanitize writes s into dst with invalid UTF-8 replaced by U+FFFD, layout
-// controls (\t \n \v \f \r) turned into spaces and other controls removed,
+// controls (\t \n \v \f \r, U+2028, U+2029) turned into spaces (with
+// keepLines, line breaks into '\n' and tabs kept, for the scanners, which
+// read a line break as the end of a value) and other controls removed,
 // stopping before the first rune that does not fit. It returns the bytes
 // written, how many bytes of s were consumed, and whether the output
 // differs from the consumed input.
-func sanitize(dst []byte, s string) (n, consumed int, changed bool) {
+func sanitize(dst []byte, s string, keepLines bool) (n, consumed int, changed bool) {
 	for consumed < len(s) {
 		c := s[consumed]
 		if c < utf8.RuneSelf {
 			size := 1
 			switch {
+			case keepLines && (c == '\t' || c == '\n'):
 			case c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r':
 				c = ' '
+				if keepLines {
+					c = '\n'
+				}
 				changed = true
 			case c < 0x20 || c == 0x7f:
 				consumed += size
@@ -737,6 +637,9 @@ func sanitize(dst []byte, s string) (n, consumed int, changed bool) {
 				return n, consumed, changed
 			}
 			dst[n] = ' '
+			if keepLines && r != 0x3000 {
+				dst[n] = '\n'
+			}
 			n++
 			consumed += size
 			changed = true
@@ -786,55 +689,8 @@ func invisibleRune(r rune) bool {
 
 // Value cleaning bounds.
 const (
-	scanFactor = 4  // bytes of input examined per byte of output allowed
-	maxSpans   = 32 // redacted spans tracked per value; past it, the rest is redacted
+	scanFactor = 4 // bytes of input examined per byte of output allowed
 )
-
-// span is a range to replace: by Redacted, or by repl when that is a
-// valid address (a masked address found in the value).
-type span struct {
-	start, end int
-	repl       netip.Addr
-}
-
-// spans collects redaction ranges over a sanitized value.
-type spans struct {
-	list [maxSpans]span
-	n    int
-	// from, when >= 0, redacts everything from that offset on (set when the
-	// list overflows).
-	from int
-}
-
-func (sp *spans) add(start, end int) {
-	if start >= end {
-		return
-	}
-	if sp.from >= 0 && start >= sp.from {
-		return
-	}
-	if sp.n == maxSpans {
-		if sp.from < 0 || start < sp.from {
-			sp.from = start
-		}
-		return
-	}
-	sp.list[sp.n] = span{start: start, end: end}
-	sp.n++
-}
-
-// done reports whether everything from offset i on is already redacted
-// (the span list overflowed before it), so scanners can stop.
-func (sp *spans) done(i int) bool { return sp.from >= 0 && i >= sp.from }
-
-// addAddr records an address at s[start:end] to be replaced by repl.
-func (sp *spans) addAddr(start, end int, repl netip.Addr) {
-	n := sp.n
-	sp.add(start, end)
-	if sp.n > n {
-		sp.list[n].repl = repl
-	}
-}
 
 // cleanValue applies the value rules of PrivacyPolicy to v. It returns v
 // itself, without allocating, when nothing changes.
@@ -850,16 +706,13 @@ func cleanValue(v string, max int, mask *PrivacyPolicy) string {
 	if len(v) > window || !printableASCII(v) {
 		s, changed = sanitizeValue(v, window)
 	}
-	sp := spans{from: -1}
-	scanWords(s, &sp)
-	scanPairs(s, &sp)
-	scanCards(s, &sp)
-	scanPEM(s, &sp)
-	scanIBAN(s, &sp)
+	var sp redact.Spans
+	sp.Reset()
+	redact.Scan(s, &sp)
 	if mask != nil && mask.IPMode != IPFull {
 		scanAddrs(s, &sp, mask)
 	}
-	if sp.n == 0 && sp.from < 0 && len(s) <= max && !strings.ContainsAny(s, "<>&\"'") {
+	if sp.Empty() && len(s) <= max && !strings.ContainsAny(s, "<>&\"'\t\n") {
 		if !changed {
 			return v
 		}
@@ -886,7 +739,7 @@ func sanitizeValue(v string, window int) (string, bool) {
 	if window > len(in) {
 		window = len(in)
 	}
-	n, consumed, changed := sanitize(in[:window], v)
+	n, consumed, changed := sanitize(in[:window], v, true)
 	s := in[:n]
 	if consumed < len(v) {
 		changed = true
@@ -908,37 +761,38 @@ func sanitizeValue(v string, window int) (string, bool) {
 // emitValue writes s with the spans replaced by Redacted and markup
 // escaped, stopping before the first unit (rune, entity or marker) that
 // would pass max bytes.
-func emitValue(s string, sp *spans, max int) string {
+func emitValue(s string, sp *redact.Spans, max int) string {
 	var outBuf [MaxMetadataLen]byte
 	if max > len(outBuf) {
 		max = len(outBuf)
 	}
 	out := outBuf[:0]
-	sortSpans(sp.list[:sp.n])
+	list := sp.Sorted()
+	from := sp.From()
 	si := 0
 	for i := 0; i < len(s); {
-		if sp.from >= 0 && i >= sp.from {
+		if from >= 0 && i >= from {
 			if len(out)+len(Redacted) <= max {
 				out = append(out, Redacted...)
 			}
 			break
 		}
-		for si < sp.n && sp.list[si].end <= i {
+		for si < len(list) && list[si].End <= i {
 			si++
 		}
-		if si < sp.n && sp.list[si].start <= i {
+		if si < len(list) && list[si].Start <= i {
 			// Overlapping spans become one marker.
-			end := sp.list[si].end
-			for si+1 < sp.n && sp.list[si+1].start <= end {
+			end := list[si].End
+			for si+1 < len(list) && list[si+1].Start <= end {
 				si++
-				if sp.list[si].end > end {
-					end = sp.list[si].end
+				if list[si].End > end {
+					end = list[si].End
 				}
 			}
-			if sp.from >= 0 && end > sp.from {
+			if from >= 0 && end > from {
 				end = len(s)
 			}
-			if r := sp.list[si].repl; r.IsValid() && sp.list[si].start == i && sp.list[si].end == end {
+			if r := list[si].Repl; r.IsValid() && list[si].Start == i && list[si].End == end {
 				// A masked address alone in its range.
 				n := len(out)
 				if out = r.AppendTo(out); len(out) > max {
@@ -968,6 +822,10 @@ func emitValue(s string, sp *spans, max int) string {
 			unit = "&#34;"
 		case '\'':
 			unit = "&#39;"
+		case '\t', '\n':
+			// Line breaks end values for the scanners; stored, they are
+			// spaces.
+			unit = " "
 		}
 		if unit != "" {
 			if len(out)+len(unit) > max {
@@ -990,691 +848,21 @@ func emitValue(s string, sp *spans, max int) string {
 	return string(out)
 }
 
-func sortSpans(l []span) {
-	for i := 1; i < len(l); i++ {
-		for j := i; j > 0 && l[j].start < l[j-1].start; j-- {
-			l[j], l[j-1] = l[j-1], l[j]
-		}
-	}
-}
-
-// isWordSep reports the bytes that separate words for the word scanners.
+// isWordSep reports the bytes that end the last word of a value cut by
+// the scan window.
 func isWordSep(c byte) bool {
 	switch c {
-	case ' ', '"', '\'', '`', ',', ';', '(', ')', '[', ']', '{', '}', '<', '>', '|', '\\':
+	case ' ', '\t', '\n', '"', '\'', '`', ',', ';', '(', ')', '[', ']', '{', '}', '<', '>', '|', '\\':
 		return true
 	}
 	return false
-}
-
-// scanWords classifies each word: URLs with credentials, e-mail addresses,
-// JWTs, prefixed API keys, high-entropy tokens and the credential after
-// Bearer/Basic.
-func scanWords(s string, sp *spans) {
-	prevScheme := false
-	for i := 0; i < len(s); {
-		if isWordSep(s[i]) {
-			i++
-			continue
-		}
-		j := i
-		for j < len(s) && !isWordSep(s[j]) {
-			j++
-		}
-		// Trailing sentence punctuation is not part of the word, except
-		// for the empty signature of an unsigned JWT ("eyJ….eyJ….").
-		e := j
-		for e > i && !strings.HasPrefix(s[i:j], "eyJ") && (s[e-1] == '.' || s[e-1] == ':' || s[e-1] == '!' || s[e-1] == '?') {
-			e--
-		}
-		w := s[i:e]
-		if prevScheme && len(w) >= 8 && credentialLike(w) {
-			sp.add(i, e)
-		}
-		prevScheme = isAuthScheme(w)
-		scanWord(s, i, e, sp)
-		i = j
-	}
-}
-
-func isAuthScheme(w string) bool {
-	if len(w) != 5 && len(w) != 6 {
-		return false
-	}
-	var b [6]byte
-	for i := 0; i < len(w); i++ {
-		c := w[i]
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		b[i] = c
-	}
-	s := string(b[:len(w)])
-	return s == "bearer" || s == "basic"
-}
-
-// credentialLike reports whether a word after Bearer/Basic looks like a
-// credential rather than prose ("basic authentication").
-func credentialLike(w string) bool {
-	var upper, lower, digit, sym bool
-	for i := 0; i < len(w); i++ {
-		c := w[i]
-		switch {
-		case c >= 'A' && c <= 'Z':
-			upper = true
-		case c >= 'a' && c <= 'z':
-			lower = true
-		case isDigit(c):
-			digit = true
-		default:
-			sym = true
-		}
-	}
-	return digit || sym || upper && lower
-}
-
-// scanWord inspects the word s[i:e].
-func scanWord(s string, i, e int, sp *spans) {
-	w := s[i:e]
-	// URL userinfo: scheme://user:pass@host
-	userAt := -1
-	if k := strings.Index(w, "://"); k > 0 {
-		a := k + 3
-		b := a
-		for b < len(w) && w[b] != '/' && w[b] != '?' && w[b] != '#' {
-			b++
-		}
-		if at := strings.LastIndexByte(w[a:b], '@'); at > 0 {
-			userAt = a + at
-			sp.add(i+a, i+userAt)
-		}
-	}
-	// Chat webhook URLs carry their credential in the path.
-	for _, m := range webhookMarkers {
-		if k := strings.Index(w, m); k >= 0 {
-			a := k + len(m)
-			b := a
-			for b < len(w) && w[b] != '?' && w[b] != '#' {
-				b++
-			}
-			sp.add(i+a, i+b)
-		}
-	}
-	// E-mail addresses, anywhere in the word (a URL's query included), the
-	// '@' also URL-encoded once (%40) or twice (%2540).
-	prevAt := 0 // a local part never reaches back over an earlier at-sign
-	for at := 0; at < len(w); at++ {
-		atLen := 0
-		switch {
-		case w[at] == '@':
-			atLen = 1
-		case w[at] == '%' && hasPrefixFold(w[at:], "%40"):
-			atLen = 3
-		case w[at] == '%' && hasPrefixFold(w[at:], "%2540"):
-			atLen = 5
-		default:
-			continue
-		}
-		if at != userAt {
-			if start, end, ok := emailAt(w, prevAt, at, atLen); ok {
-				sp.add(i+start, i+end)
-			}
-		}
-		prevAt = at + atLen
-		at += atLen - 1
-	}
-	// Base64 runs with '/' (an AWS secret access key is 40 of them).
-	for a := 0; a < len(w); {
-		if !isBase64(w[a]) {
-			a++
-			continue
-		}
-		b := a
-		slashes := 0
-		for b < len(w) && isBase64(w[b]) {
-			if w[b] == '/' {
-				slashes++
-			}
-			b++
-		}
-		for b < len(w) && w[b] == '=' {
-			b++
-		}
-		if slashes > 0 && slashes <= 2 && b-a >= 40 && w[a] != '/' && (a == 0 || w[a-1] != '/') && highEntropy(w[a:b], 20) {
-			sp.add(i+a, i+b)
-		}
-		a = b
-	}
-	// Runs of token characters inside the word.
-	for a := 0; a < len(w); {
-		if !isTokenChar(w[a]) {
-			a++
-			continue
-		}
-		b := a
-		for b < len(w) && (isTokenChar(w[b]) || w[b] == '.') {
-			b++
-		}
-		run := w[a:b]
-		if jwtLen := jwtPrefix(run); jwtLen > 0 {
-			sp.add(i+a, i+a+jwtLen)
-		} else if len(run) >= 13 && strings.HasPrefix(run, "SG.") {
-			// A SendGrid key ("SG.<id>.<secret>") holds dots itself.
-			sp.add(i+a, i+b)
-		} else {
-			// Dots split ordinary tokens (host names, file names).
-			for c := a; c < b; {
-				d := c
-				for d < b && w[d] != '.' {
-					d++
-				}
-				if secretToken(w[c:d]) && !labelledDigest(s, i+c, i+d) {
-					sp.add(i+c, i+d)
-				}
-				c = d + 1
-			}
-		}
-		a = b
-	}
-}
-
-func isTokenChar(c byte) bool { return isAlnum(c) || c == '_' || c == '-' || c == '+' }
-
-func isEmailLocal(c byte) bool {
-	return isAlnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-'
-}
-
-// emailAt finds an e-mail address around the at-sign w[at:at+atLen], its
-// local part starting no earlier than lo.
-func emailAt(w string, lo, at, atLen int) (start, end int, ok bool) {
-	// An address's local part holds at most 64 characters (RFC 5321),
-	// three bytes each when URL-encoded; the bound keeps a word of many
-	// at-signs linear.
-	start = at
-	for start > lo && at-start < 192 && isEmailLocal(w[start-1]) {
-		start--
-	}
-	if start == at {
-		return 0, 0, false
-	}
-	dom := at + atLen
-	end = dom
-	lastDot := -1
-	for end < len(w) && end-dom < 255 && (isAlnum(w[end]) || w[end] == '-' || w[end] == '.') {
-		if w[end] == '.' {
-			lastDot = end
-		}
-		end++
-	}
-	for end > dom && w[end-1] == '.' { // trailing dot
-		end--
-	}
-	if lastDot < 0 || lastDot >= end || lastDot == dom {
-		return 0, 0, false
-	}
-	tld := 0
-	for k := lastDot + 1; k < end; k++ {
-		c := w[k]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-			return 0, 0, false
-		}
-		tld++
-	}
-	return start, end, tld >= 2
-}
-
-// webhookMarkers precede the secret path of chat webhook URLs (Slack,
-// Discord, Microsoft Teams).
-var webhookMarkers = [...]string{
-	"hooks.slack.com/services/", "hooks.slack.com/workflows/", "hooks.slack.com/triggers/",
-	"/api/webhooks/", "webhook.office.com/webhookb2/",
-}
-
-func isBase64(c byte) bool { return isAlnum(c) || c == '+' || c == '/' }
-
-// highEntropy reports whether t mixes upper case, lower case and digits
-// with at least minDistinct distinct characters.
-func highEntropy(t string, minDistinct int) bool {
-	var upper, lower, digit bool
-	var seen [2]uint64
-	for i := 0; i < len(t); i++ {
-		c := t[i]
-		switch {
-		case c >= 'A' && c <= 'Z':
-			upper = true
-		case c >= 'a' && c <= 'z':
-			lower = true
-		case isDigit(c):
-			digit = true
-		}
-		if c < 128 {
-			seen[c>>6] |= 1 << (c & 63)
-		}
-	}
-	return upper && lower && digit && popcount(seen[0])+popcount(seen[1]) >= minDistinct
-}
-
-// labelledDigest reports whether s[start:end] is a hexadecimal digest of
-// the length its label announces: "md5:", "sha1=", "sha256 ", "commit "
-// and the like directly before it. Such digests (of files, commits) are
-// kept; unlabelled long hex strings are redacted like other tokens.
-func labelledDigest(s string, start, end int) bool {
-	if start < 2 {
-		return false
-	}
-	if c := s[start-1]; c != ':' && c != '=' && c != ' ' {
-		return false
-	}
-	for k := start; k < end; k++ {
-		if !isHex(s[k]) {
-			return false
-		}
-	}
-	k := start - 1
-	for k > 0 && start-1-k < 16 && (isAlnum(s[k-1]) || s[k-1] == '-' || s[k-1] == '_') {
-		k--
-	}
-	var lb [16]byte
-	n := 0
-	for _, c := range []byte(s[k : start-1]) {
-		if c == '-' || c == '_' {
-			continue
-		}
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		lb[n] = c
-		n++
-	}
-	l := end - start
-	switch string(lb[:n]) {
-	case "md5":
-		return l == 32
-	case "sha1":
-		return l == 40
-	case "sha224", "sha512224":
-		return l == 56
-	case "sha256", "sha512256", "sha3256", "blake2s", "blake2s256", "blake3":
-		return l == 64
-	case "sha384", "sha3384":
-		return l == 96
-	case "sha512", "sha3512", "blake2b", "blake2b512":
-		return l == 128
-	case "commit", "sha", "rev", "revision":
-		return l == 40 || l == 64
-	}
-	return false
-}
-
-// jwtPrefix returns the length of a JWT at the start of run, or 0: three
-// base64url segments separated by dots, the first starting "eyJ".
-func jwtPrefix(run string) int {
-	if len(run) < 10 || run[0] != 'e' || run[1] != 'y' || run[2] != 'J' {
-		return 0
-	}
-	dots := 0
-	seg := 0
-	i := 0
-	for ; i < len(run); i++ {
-		c := run[i]
-		if c == '.' {
-			if seg == 0 {
-				return 0
-			}
-			dots++
-			seg = 0
-			if dots == 3 {
-				break
-			}
-			continue
-		}
-		if !(isAlnum(c) || c == '_' || c == '-') {
-			break
-		}
-		seg++
-	}
-	if dots < 2 {
-		return 0
-	}
-	return i
-}
-
-var keyPrefixes = [...]string{
-	"sk_", "pk_", "rk_", "sk-", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
-	"github_pat_", "glpat-", "xoxb-", "xoxp-", "xoxa-", "xoxr-", "xoxs-",
-	"xapp-", "AKIA", "ASIA", "AIza", "npm_", "pypi-", "hf_", "shpat_",
-	"sq0atp-", "whsec_",
-}
-
-// secretToken reports whether a run of token characters is an API key or
-// another high-entropy secret.
-func secretToken(t string) bool {
-	for _, p := range keyPrefixes {
-		if len(t) >= len(p)+10 && t[:len(p)] == p {
-			return true
-		}
-	}
-	if len(t) < 32 || isUUIDLike(t) {
-		return false
-	}
-	var upper, lower, digit, hexOnly = false, false, false, true
-	var seen [2]uint64 // distinct ASCII characters
-	for i := 0; i < len(t); i++ {
-		c := t[i]
-		switch {
-		case c >= 'A' && c <= 'Z':
-			upper = true
-		case c >= 'a' && c <= 'z':
-			lower = true
-		case isDigit(c):
-			digit = true
-		}
-		if !isHex(c) {
-			hexOnly = false
-		}
-		seen[c>>6] |= 1 << (c & 63)
-	}
-	distinct := popcount(seen[0]) + popcount(seen[1])
-	if hexOnly {
-		return digit && (upper || lower) && distinct >= 8
-	}
-	return upper && lower && digit && distinct >= 16
-}
-
-func popcount(x uint64) int {
-	n := 0
-	for x != 0 {
-		x &= x - 1
-		n++
-	}
-	return n
-}
-
-// isUUIDLike reports whether t is a UUID, possibly followed by more token
-// characters (a UUID run stops at the next non-token character anyway).
-func isUUIDLike(t string) bool {
-	if len(t) != 36 {
-		return false
-	}
-	for i := 0; i < len(t); i++ {
-		c := t[i]
-		if i == 8 || i == 13 || i == 18 || i == 23 {
-			if c != '-' {
-				return false
-			}
-		} else if !isHex(c) {
-			return false
-		}
-	}
-	return true
-}
-
-// scanPairs redacts the value of name=value, name: value and
-// <name>value pairs whose name names a credential.
-func scanPairs(s string, sp *spans) {
-	for i := 0; i < len(s); i++ {
-		sepLen := 1
-		xml := false
-		switch {
-		case s[i] == ':' && i+2 < len(s) && s[i+1] == '/' && s[i+2] == '/':
-			continue // scheme://
-		case s[i] == '=' || s[i] == ':':
-		case s[i] == '>':
-			xml = true // <password>hunter2</password>
-		case s[i] == '%' && hasPrefixFold(s[i:], "%3d"):
-			sepLen = 3 // a URL-encoded '=' ("next=%2Freset%3Ftoken%3Dabc")
-		case s[i] == '%' && hasPrefixFold(s[i:], "%253d"):
-			sepLen = 5 // the same, encoded twice
-		case s[i] == '\\' && hasPrefixFold(s[i:], `\u003d`):
-			sepLen = 6 // a JSON-escaped '='
-		default:
-			continue
-		}
-		// The name, possibly quoted (also with JSON-escaped quotes), before
-		// the separator.
-		k := i
-		if !xml {
-			for k > 0 && s[k-1] == ' ' && i-k < 16 {
-				k--
-			}
-			if k > 0 && (s[k-1] == '"' || s[k-1] == '\'') {
-				k--
-				if k > 0 && s[k-1] == '\\' {
-					k--
-				}
-			}
-		}
-		end := k
-		for k > 0 && end-k < 128 && isNameChar(s[k-1]) {
-			k--
-		}
-		if k == end || xml && (k == 0 || s[k-1] != '<') || !sensitiveName(s[k:end]) {
-			continue
-		}
-		if end-k == 4 && hasPrefixFold(s[k:end], "code") && (s[i] == ':' || xml || k == 0 || s[k-1] != '?' && s[k-1] != '&') {
-			// A bare "code" is a credential as a URL parameter (an OAuth
-			// authorization code: ?code=…), not in prose ("status code: 500").
-			continue
-		}
-		v := i + sepLen
-		if xml {
-			w := v
-			for w < len(s) && s[w] != '<' {
-				w++
-			}
-			sp.add(v, w)
-			i = max(i, w-1) // pairs inside a redacted value need no second look
-			continue
-		}
-		// The value after the separator ("=>" and spaces skipped).
-		if s[i] == '=' && v < len(s) && s[v] == '>' {
-			v++
-		}
-		for v < len(s) && s[v] == ' ' {
-			v++
-		}
-		escaped := false
-		if v+1 < len(s) && s[v] == '\\' && (s[v+1] == '"' || s[v+1] == '\'') {
-			v++
-			escaped = true
-		}
-		if v < len(s) && (s[v] == '"' || s[v] == '\'') {
-			q := s[v]
-			v++
-			w := v
-			for w < len(s) {
-				if s[w] == q {
-					if w > v && s[w-1] == '\\' {
-						if escaped {
-							w-- // the closing \" of an escaped string
-							break
-						}
-						w++ // an escaped quote inside the value
-						continue
-					}
-					break
-				}
-				w++
-			}
-			sp.add(v, w)
-			i = max(i, w-1) // pairs inside a redacted value need no second look
-			continue
-		}
-		w := v
-		if wholeHeader(s[k:end]) {
-			// Authorization and Cookie values hold spaces, commas and
-			// semicolons ("Digest username=…, response=…", "a=1; sid=2"):
-			// the rest of the value goes.
-			for w < len(s) && !isHeaderEnd(s[w]) {
-				w++
-			}
-			sp.add(v, w)
-			i = max(i, w-1) // pairs inside a redacted value need no second look
-			continue
-		}
-		for w < len(s) && !isValueEnd(s[w]) {
-			w++
-		}
-		if w > v && isAuthScheme(s[v:w]) {
-			// "Authorization: Bearer abc": the credential is the next word.
-			w++
-			for w < len(s) && !isValueEnd(s[w]) {
-				w++
-			}
-		}
-		sp.add(v, w)
-		i = max(i, w-1)
-	}
-}
-
-// isNameChar reports the bytes of a parameter name: letters, digits,
-// '_', '-', '.', and the brackets of nested form names (user[password],
-// password[], user%5Bpassword%5D).
-func isNameChar(c byte) bool {
-	return isAlnum(c) || c == '_' || c == '-' || c == '.' || c == '[' || c == ']' || c == '%'
-}
-
-// hasPrefixFold reports whether s starts with the lower-case ASCII prefix,
-// ignoring case.
-func hasPrefixFold(s, prefix string) bool {
-	if len(s) < len(prefix) {
-		return false
-	}
-	for i := 0; i < len(prefix); i++ {
-		c := s[i]
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != prefix[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// wholeHeader reports names whose unquoted value runs to the end of the
-// header: Authorization, Proxy-Authorization, Cookie, Set-Cookie.
-func wholeHeader(name string) bool {
-	n := len(name)
-	return n >= 6 && hasPrefixFold(name[n-6:], "cookie") ||
-		n >= 13 && hasPrefixFold(name[n-13:], "authorization")
-}
-
-func isHeaderEnd(c byte) bool {
-	switch c {
-	case '&', '}', ']', '<', '>':
-		return true
-	}
-	return false
-}
-
-func isValueEnd(c byte) bool {
-	switch c {
-	case ' ', '&', ';', ',', '}', ']', ')', '"', '\'', '#', '<', '>':
-		return true
-	}
-	return false
-}
-
-// scanCards redacts card numbers: 13 to 19 digits starting with 2 to 6 (the
-// major networks' ranges, which also spares millisecond timestamps),
-// optionally grouped by single spaces or dashes, or by dots, underscores or
-// double spaces between groups of at least three digits, that pass the Luhn
-// check. Every run of consecutive groups is tried, so a card number is
-// found even when other numbers stand next to it.
-func scanCards(s string, sp *spans) {
-	// sepAt returns the length of a group separator at q that a digit
-	// follows (0 when there is none), and whether it is a loose one.
-	sepAt := func(q int) (int, bool) {
-		if q+1 >= len(s) {
-			return 0, false
-		}
-		switch s[q] {
-		case ' ':
-			if isDigit(s[q+1]) {
-				return 1, false
-			}
-			if s[q+1] == ' ' && q+2 < len(s) && isDigit(s[q+2]) {
-				return 2, true
-			}
-		case '-':
-			if isDigit(s[q+1]) {
-				return 1, false
-			}
-		case '.', '_':
-			if isDigit(s[q+1]) {
-				return 1, true
-			}
-		}
-		return 0, false
-	}
-	for i := 0; i < len(s); {
-		if !isDigit(s[i]) || i > 0 && isAlnum(s[i-1]) {
-			i++
-			continue
-		}
-		g := i // start of the current group
-		for {
-			if sp.done(g) {
-				return
-			}
-			// Luhn sums kept for both parities, so each candidate length is
-			// checked in O(1): with nd digits, the digit at index j (from
-			// the left) is doubled when j and nd have the same parity.
-			var sum [2]int
-			nd, first := 0, byte(0)
-			firstEnd := -1
-			loose, minGroup := false, 19
-			for p := g; p < len(s); {
-				q := p
-				for q < len(s) && isDigit(s[q]) {
-					q++
-				}
-				if firstEnd < 0 {
-					firstEnd = q
-				}
-				if nd+q-p > 19 {
-					break
-				}
-				for k := p; k < q; k++ {
-					x := int(s[k] - '0')
-					if nd == 0 {
-						first = s[k] - '0'
-					}
-					x2 := 2 * x
-					if x2 > 9 {
-						x2 -= 9
-					}
-					sum[nd%2] += x2 // for lengths of this index's parity
-					sum[1-nd%2] += x
-					nd++
-				}
-				minGroup = min(minGroup, q-p)
-				if nd >= 13 && first >= 2 && first <= 6 && (q == len(s) || !isAlpha(s[q])) && !(loose && minGroup < 3) && sum[nd%2]%10 == 0 {
-					sp.add(g, q)
-				}
-				n, l := sepAt(q)
-				if n == 0 {
-					break
-				}
-				loose = loose || l
-				p = q + n
-			}
-			n, _ := sepAt(firstEnd)
-			if n == 0 {
-				i = firstEnd
-				break
-			}
-			g = firstEnd + n
-		}
-	}
 }
 
 // scanAddrs finds IPv4 and IPv6 addresses in s (alone, with a port, in
 // brackets, IPv4-mapped) and records their masked form under p.
-func scanAddrs(s string, sp *spans, p *PrivacyPolicy) {
+func scanAddrs(s string, sp *redact.Spans, p *PrivacyPolicy) {
 	isAddrChar := func(c byte) bool { return isHex(c) || c == ':' || c == '.' }
-	for i := 0; i < len(s) && !sp.done(i); {
+	for i := 0; i < len(s) && !sp.Done(i); {
 		if !isAddrChar(s[i]) || i > 0 && (isAlnum(s[i-1]) || s[i-1] == ':' || s[i-1] == '.') {
 			i++
 			continue
@@ -1706,7 +894,7 @@ func scanAddrs(s string, sp *spans, p *PrivacyPolicy) {
 		}
 		if ok && (dots == 3 && colons == 0 && allDigitsDots(run) || colons >= 2 && (dots == 0 || dots == 3) && ipv6Shape(run, dots == 3)) {
 			if a, err := netip.ParseAddr(run); err == nil {
-				sp.addAddr(i, i+len(run), p.MaskIP(a))
+				sp.AddRepl(i, i+len(run), p.MaskIP(a))
 			}
 		}
 		i = next
@@ -1758,85 +946,3 @@ func allDigitsDots(s string) bool {
 	}
 	return true
 }
-
-// scanPEM redacts PEM blocks holding a private key ("-----BEGIN RSA
-// PRIVATE KEY-----" … "-----END RSA PRIVATE KEY-----"), through the end of
-// the value when the END line is missing or was cut off.
-func scanPEM(s string, sp *spans) {
-	const begin, dashes = "-----BEGIN ", "-----"
-	for off := 0; off < len(s); {
-		k := strings.Index(s[off:], begin)
-		if k < 0 {
-			return
-		}
-		start := off + k
-		lab := start + len(begin)
-		e := strings.Index(s[lab:min(len(s), lab+80)], dashes)
-		if e < 0 || !strings.Contains(s[lab:lab+e], "PRIVATE") {
-			off = lab
-			continue
-		}
-		end := len(s)
-		if m := strings.Index(s[lab+e:], "-----END "); m >= 0 {
-			m += lab + e + len("-----END ")
-			if c := strings.Index(s[m:min(len(s), m+80)], dashes); c >= 0 {
-				end = m + c + len(dashes)
-			}
-		}
-		sp.add(start, end)
-		off = end
-	}
-}
-
-// scanIBAN redacts international bank account numbers: a country code, two
-// check digits and 11 to 30 letters and digits (at least 8 digits),
-// written compact or in groups of four separated by single spaces, whose
-// ISO 13616 mod-97 checksum holds. Only upper-case letters are read.
-func scanIBAN(s string, sp *spans) {
-	const pow6 = 1000000 % 97
-	isUpper := func(c byte) bool { return c >= 'A' && c <= 'Z' }
-	for i := 0; i+15 <= len(s) && !sp.done(i); i++ {
-		if !isUpper(s[i]) || !isUpper(s[i+1]) || !isDigit(s[i+2]) || !isDigit(s[i+3]) || i > 0 && isAlnum(s[i-1]) {
-			continue
-		}
-		// The country code and check digits move to the end.
-		head := (int(s[i]-'A'+10)*100+int(s[i+1]-'A'+10))*100 + int(s[i+2]-'0')*10 + int(s[i+3]-'0')
-		p := i + 4
-		grouped := p < len(s) && s[p] == ' '
-		rem, n, digits, group := 0, 0, 0, 4
-		for p < len(s) && n < 30 {
-			c := s[p]
-			if grouped && c == ' ' {
-				if group != 4 || p+1 >= len(s) || s[p+1] == ' ' {
-					break
-				}
-				group = 0
-				p++
-				continue
-			}
-			switch {
-			case isDigit(c):
-				rem = (rem*10 + int(c-'0')) % 97
-				digits++
-			case isUpper(c):
-				rem = (rem*100 + int(c-'A'+10)) % 97
-			default:
-				n = -1
-			}
-			if n < 0 {
-				break
-			}
-			n++
-			group++
-			p++
-			if grouped && group > 4 {
-				break
-			}
-			if n >= 11 && digits >= 8 && (p == len(s) || !isAlnum(s[p])) && (rem*pow6+head)%97 == 1 {
-				sp.add(i, p)
-			}
-		}
-	}
-}
-
-func isAlpha(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }

@@ -1,0 +1,148 @@
+package redact
+
+// Scan bounds.
+const (
+	maxHits  = 64 // keyword hits handled at once
+	maxWords = 64 // words of interest handled at once
+	// minWord is the shortest word the token scanners look at unless it
+	// holds '@', '%' or ':' (the shortest random token they redact has 32
+	// bytes; a word may carry punctuation around it).
+	minWord = 32
+)
+
+type hit struct {
+	pos int
+	kw  uint16
+}
+
+// scanner is the state of one Scan.
+//
+// It holds no pointers: s and sp are passed to each method, so that the
+// regular expressions, which keep s, do not make sp escape to the heap.
+type scanner struct {
+	pr      protect
+	hits    [maxHits]hit
+	nh      int
+	words   [maxWords][2]int
+	nw      int
+	nameEnd int // end of the last credential name handled
+	// ruleEnd is, per gitleaks rule, the end of the window it last ran on.
+	ruleEnd [len(gitleaksRules)]int32
+}
+
+// Scan records in sp the ranges of s that hold a secret or a personal
+// identifier: values assigned to credential names (see assign.go), tokens
+// of the vendors gitleaks knows by their shape, JWTs, random tokens, URL
+// credentials, chat webhook secrets, PEM private keys, e-mail addresses,
+// card numbers and IBANs. s has been sanitized: no control characters but
+// '\t' and '\n', which end values.
+//
+// Scan takes time linear in len(s): one pass with a table lookup per byte
+// finds keyword and word candidates, and only those are looked at; every
+// regular expression runs on a bounded window around its keyword.
+func Scan(s string, sp *Spans) {
+	var sc scanner
+	// PEM blocks first: a public key's or certificate's body is protected
+	// from the token scanners.
+	scanPEM(s, sp, &sc.pr)
+	digits := 0
+	var h uint16
+	ws := 0
+	var wf uint8
+	for i := 0; i < len(s); i++ {
+		k := class[s[i]]
+		h = (h<<5 | uint16(k&codeMask)) & (triSize - 1)
+		if triBits[h>>6]&(1<<(h&63)) != 0 {
+			sc.keywordAt(s, sp, i, h)
+		}
+		if k&clsSep != 0 {
+			if i-ws >= minWord || wf&clsMark != 0 && i > ws {
+				sc.word(s, sp, ws, i)
+			}
+			ws, wf = i+1, 0
+			continue
+		}
+		wf |= k
+		if k&clsDigit != 0 {
+			digits++
+		}
+	}
+	if len(s)-ws >= minWord || wf&clsMark != 0 && len(s) > ws {
+		sc.word(s, sp, ws, len(s))
+	}
+	sc.flushHits(s, sp)
+	sc.flushWords(s, sp)
+	if digits >= 13 {
+		scanCards(s, sp)
+	}
+	if digits >= 8 {
+		scanIBAN(s, sp)
+	}
+}
+
+// keywordAt verifies the keywords whose trigram ends at s[i].
+func (sc *scanner) keywordAt(s string, sp *Spans, i int, h uint16) {
+	for _, e := range lookupTri(h) {
+		p := i - int(e.back)
+		if p < 0 || !hasPrefixFold(s[p:], keywords[e.kw].text) {
+			continue
+		}
+		if sc.nh == maxHits {
+			sc.flushHits(s, sp)
+		}
+		sc.hits[sc.nh] = hit{pos: p, kw: e.kw}
+		sc.nh++
+	}
+}
+
+// flushHits handles the keyword hits collected so far: credential names
+// first, then the gitleaks rules they call for.
+func (sc *scanner) flushHits(s string, sp *Spans) {
+	for _, x := range sc.hits[:sc.nh] {
+		if keywords[x.kw].cred && x.pos >= sc.nameEnd {
+			sc.nameEnd = assign(s, x.pos, sp, &sc.pr)
+		}
+	}
+	for _, x := range sc.hits[:sc.nh] {
+		kw := &keywords[x.kw]
+		if len(kw.rules) == 0 || len(kw.text) <= 2 && !shortKeywordOK(s, x.pos) {
+			continue
+		}
+		for _, ri := range kw.rules {
+			if int(sc.ruleEnd[ri]) > x.pos+len(kw.text) {
+				continue // this window already covered the hit
+			}
+			sc.ruleEnd[ri] = int32(runRule(s, ri, x.pos, sp, &sc.pr))
+		}
+	}
+	sc.nh = 0
+}
+
+// word records the word s[a:b] for the token scanners.
+func (sc *scanner) word(s string, sp *Spans, a, b int) {
+	if sc.nw == maxWords {
+		sc.flushWords(s, sp)
+	}
+	sc.words[sc.nw] = [2]int{a, b}
+	sc.nw++
+}
+
+// flushWords runs the token scanners on the words recorded so far. The
+// credential names seen by then have set the protected ranges; words come
+// after them in the value or in the same flush.
+func (sc *scanner) flushWords(s string, sp *Spans) {
+	sc.flushHits(s, sp)
+	for _, w := range sc.words[:sc.nw] {
+		if sp.Done(w[0]) {
+			break
+		}
+		scanWord(s, w[0], w[1], sp, &sc.pr)
+	}
+	sc.nw = 0
+}
+
+// GitleaksVersion is the gitleaks release whose rule set Scan uses.
+func GitleaksVersion() string { return gitleaksVersion }
+
+// RuleCount is how many gitleaks rules Scan uses.
+func RuleCount() int { return len(gitleaksRules) }
