@@ -23,7 +23,33 @@ const (
 // is qualified as something else (public_key, api_key_id, secret_length,
 // access_token_url, credentialsId, UserSecretsId) is not a credential
 // name.
-func CredentialName(name string) bool { return classifyName(name) == nameSecret }
+func CredentialName(name string) bool {
+	return mayNameCredential(name) && classifyName(name) == nameSecret
+}
+
+// mayNameCredential is CredentialName's quick rejection: a name holds a
+// credential word (squeezed: pass_word holds "pass"), found through the
+// keyword prefilter's bitmap, or it is no credential name.
+func mayNameCredential(name string) bool {
+	var h uint16
+	n := 0
+	for i := 0; i < len(name) && n < 128; i++ {
+		c := name[i]
+		if !isAlnum(c) {
+			continue
+		}
+		h = (h<<5 | uint16(class[c]&codeMask)) & (triSize - 1)
+		if n >= 1 && triBits[h>>6]&(1<<(h&63)) != 0 {
+			for _, e := range lookupTri(h) {
+				if keywords[e.kw].cred && n >= int(e.back) {
+					return true // a candidate: classifyName decides
+				}
+			}
+		}
+		n++
+	}
+	return false
+}
 
 func classifyName(name string) nameKind {
 	if len(name) == 0 || len(name) > 128 {

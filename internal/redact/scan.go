@@ -2,8 +2,9 @@ package redact
 
 // Scan bounds.
 const (
-	maxHits  = 64 // keyword hits handled at once
-	maxWords = 64 // words of interest handled at once
+	maxHits  = 16 // keyword hits handled at once
+	maxWords = 32 // words of interest handled at once
+	maxRuns  = 16 // rule windows remembered, so a rule does not run twice on one window
 	// minWord is the shortest word the token scanners look at unless it
 	// holds '@', '%' or ':' (the shortest random token they redact has 32
 	// bytes; a word may carry punctuation around it).
@@ -11,7 +12,7 @@ const (
 )
 
 type hit struct {
-	pos int
+	pos int32
 	kw  uint16
 }
 
@@ -23,11 +24,37 @@ type scanner struct {
 	pr      protect
 	hits    [maxHits]hit
 	nh      int
-	words   [maxWords][2]int
+	words   [maxWords][2]int32
 	nw      int
 	nameEnd int // end of the last credential name handled
-	// ruleEnd is, per gitleaks rule, the end of the window it last ran on.
-	ruleEnd [len(gitleaksRules)]int32
+	// runs holds the rules that ran and the end of their window.
+	runs  [maxRuns]struct{ rule, end int32 }
+	nruns int
+}
+
+// ranUntil returns the end of the window rule ri last ran on, or -1.
+func (sc *scanner) ranUntil(ri int) int {
+	for _, r := range sc.runs[:sc.nruns] {
+		if int(r.rule) == ri {
+			return int(r.end)
+		}
+	}
+	return -1
+}
+
+func (sc *scanner) ran(ri, end int) {
+	for i := range sc.runs[:sc.nruns] {
+		if int(sc.runs[i].rule) == ri {
+			sc.runs[i].end = int32(end)
+			return
+		}
+	}
+	if sc.nruns == maxRuns {
+		copy(sc.runs[:], sc.runs[1:])
+		sc.nruns--
+	}
+	sc.runs[sc.nruns] = struct{ rule, end int32 }{int32(ri), int32(end)}
+	sc.nruns++
 }
 
 // Scan records in sp the ranges of s that hold a secret or a personal
@@ -90,7 +117,7 @@ func (sc *scanner) keywordAt(s string, sp *Spans, i int, h uint16) {
 		if sc.nh == maxHits {
 			sc.flushHits(s, sp)
 		}
-		sc.hits[sc.nh] = hit{pos: p, kw: e.kw}
+		sc.hits[sc.nh] = hit{pos: int32(p), kw: e.kw}
 		sc.nh++
 	}
 }
@@ -99,20 +126,21 @@ func (sc *scanner) keywordAt(s string, sp *Spans, i int, h uint16) {
 // first, then the gitleaks rules they call for.
 func (sc *scanner) flushHits(s string, sp *Spans) {
 	for _, x := range sc.hits[:sc.nh] {
-		if keywords[x.kw].cred && x.pos >= sc.nameEnd {
-			sc.nameEnd = assign(s, x.pos, sp, &sc.pr)
+		if keywords[x.kw].cred && int(x.pos) >= sc.nameEnd {
+			sc.nameEnd = assign(s, int(x.pos), sp, &sc.pr)
 		}
 	}
 	for _, x := range sc.hits[:sc.nh] {
 		kw := &keywords[x.kw]
-		if len(kw.rules) == 0 || len(kw.text) <= 2 && !shortKeywordOK(s, x.pos) {
+		pos := int(x.pos)
+		if len(kw.rules) == 0 || len(kw.text) <= 2 && !shortKeywordOK(s, pos) {
 			continue
 		}
 		for _, ri := range kw.rules {
-			if int(sc.ruleEnd[ri]) > x.pos+len(kw.text) {
+			if sc.ranUntil(ri) > pos+len(kw.text) {
 				continue // this window already covered the hit
 			}
-			sc.ruleEnd[ri] = int32(runRule(s, ri, x.pos, sp, &sc.pr))
+			sc.ran(ri, runRule(s, ri, pos, sp, &sc.pr))
 		}
 	}
 	sc.nh = 0
@@ -123,7 +151,7 @@ func (sc *scanner) word(s string, sp *Spans, a, b int) {
 	if sc.nw == maxWords {
 		sc.flushWords(s, sp)
 	}
-	sc.words[sc.nw] = [2]int{a, b}
+	sc.words[sc.nw] = [2]int32{int32(a), int32(b)}
 	sc.nw++
 }
 
@@ -133,10 +161,10 @@ func (sc *scanner) word(s string, sp *Spans, a, b int) {
 func (sc *scanner) flushWords(s string, sp *Spans) {
 	sc.flushHits(s, sp)
 	for _, w := range sc.words[:sc.nw] {
-		if sp.Done(w[0]) {
+		if sp.Done(int(w[0])) {
 			break
 		}
-		scanWord(s, w[0], w[1], sp, &sc.pr)
+		scanWord(s, int(w[0]), int(w[1]), sp, &sc.pr)
 	}
 	sc.nw = 0
 }
