@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"sync/atomic"
 	"testing"
@@ -49,7 +50,8 @@ func (noopStore) Hourly(context.Context, time.Time, time.Time) ([]secmon.HourBuc
 func (noopStore) Purge(context.Context, secmon.RetentionPolicy, time.Time) (secmon.PurgeResult, error) {
 	return secmon.PurgeResult{}, nil
 }
-func (noopStore) EraseUser(context.Context, string) (int64, error) { return 0, nil }
+func (noopStore) EraseUser(context.Context, string) (int64, error)    { return 0, nil }
+func (noopStore) ExportUser(context.Context, string, io.Writer) error { return nil }
 
 var _ secmon.Store = noopStore{}
 

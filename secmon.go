@@ -3,6 +3,7 @@ package secmon
 import (
 	"context"
 	"errors"
+	"io"
 	"net/netip"
 	"time"
 
@@ -143,9 +144,16 @@ type ReportStore interface {
 type RetentionStore interface {
 	// Purge removes rows older than the policy allows, as of now.
 	Purge(ctx context.Context, p RetentionPolicy, now time.Time) (PurgeResult, error)
-	// EraseUser removes every row about userID (events, sessions, activity)
-	// and returns how many rows went.
+	// EraseUser removes every row about userID (events, sessions, activity,
+	// and alerts whose subject is the user, see AlertAboutUser) and returns
+	// how many rows went. What stays is aggregate: alerts about other
+	// subjects (an address, a session) whose counts include the user's
+	// events, and reports computed from the rows that remain.
 	EraseUser(ctx context.Context, userID string) (int64, error)
+	// ExportUser writes every row EraseUser would remove to w, one
+	// ExportRecord a line (JSON), streaming: memory stays bounded however
+	// many rows the user has. An error may leave a partial export on w.
+	ExportUser(ctx context.Context, userID string, w io.Writer) error
 }
 
 // Store is everything the Monitor persists. Each role interface is usable

@@ -73,9 +73,11 @@ func (s *Store) Maintain(ctx context.Context, now time.Time, p secmon.RetentionP
 	return secmon.MaintenanceResult{Purged: res}, err
 }
 
-// EraseUser removes userID's events, sessions and activity and returns how
-// many rows went. Alerts are kept. The empty user ID is invalid (it would
-// match every anonymous event).
+// EraseUser removes userID's events, sessions, activity and the alerts
+// whose subject is the user (secmon.AlertAboutUser), the rows ExportUser
+// writes, and returns how many rows went. Alerts about other subjects are
+// kept: their counts are aggregates that hold no user ID. The empty user ID
+// is invalid (it would match every anonymous event).
 func (s *Store) EraseUser(ctx context.Context, userID string) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -96,5 +98,13 @@ func (s *Store) EraseUser(ctx context.Context, userID string) (int64, error) {
 	s.actMu.Lock()
 	n += int64(s.activities.filter(func(a *secmon.Activity) bool { return a.UserID != userID }))
 	s.actMu.Unlock()
+	s.alertMu.Lock()
+	for _, a := range s.alertByID {
+		if secmon.AlertAboutUser(a.Subject, userID) {
+			s.dropAlertLocked(a, true)
+			n++
+		}
+	}
+	s.alertMu.Unlock()
 	return n, nil
 }

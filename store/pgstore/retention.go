@@ -259,9 +259,11 @@ func (s *Store) dropPartitions(ctx context.Context, q querier, cutoff time.Time)
 	return dropped, rows, nil
 }
 
-// EraseUser removes the user's events, sessions and activity and returns
-// how many rows went. Alerts are kept: their subjects are not user IDs in
-// general.
+// EraseUser removes the user's events, sessions, activity and the alerts
+// whose subject is the user (secmon.AlertAboutUser), the rows ExportUser
+// writes, and returns how many rows went. Alerts about other subjects (an
+// address, a session) are kept: their counts are aggregates that hold no
+// user ID.
 //
 // Events and activity go in batches of Config.PurgeBatch rows, oldest
 // first through the (user_id, created_at) index, each batch its own
@@ -291,7 +293,16 @@ func (s *Store) EraseUser(ctx context.Context, userID string) (int64, error) {
 		return total, err
 	}
 	n, err := s.eraseBatches(ctx, op, s.activity, userID)
-	return total + n, err
+	total += n
+	if err != nil {
+		return total, err
+	}
+	err = s.run(ctx, op, func(ctx context.Context) error {
+		tag, err := s.pool.Exec(ctx, `DELETE FROM `+s.alerts+` WHERE `+userAlertCond, userID)
+		total += tag.RowsAffected()
+		return err
+	})
+	return total, err
 }
 
 // eraseBatches deletes the user's rows of table (events or activity) in

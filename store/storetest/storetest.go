@@ -35,6 +35,7 @@ func Run(t *testing.T, newStore func(t *testing.T) secmon.Store) {
 		{"Alerts", alertTests},
 		{"Reports", reportTests},
 		{"Retention", retentionTests},
+		{"Export", exportTests},
 		{"Context", contextTests},
 		{"Concurrency", concurrencyTests},
 	}

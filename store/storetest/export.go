@@ -1,0 +1,179 @@
+package storetest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/secmon-go/secmon"
+)
+
+var exportTests = []test{
+	{"ExportUser", testExportUser},
+	{"ExportUserPages", testExportUserPages},
+	{"ExportUserInvalid", testExportUserInvalid},
+	{"ExportUserWriterFails", testExportUserWriterFails},
+}
+
+// readExport decodes ExportUser's output, failing on a malformed line.
+func readExport(t *testing.T, b []byte) []secmon.ExportRecord {
+	t.Helper()
+	var out []secmon.ExportRecord
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var r secmon.ExportRecord
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("export line %q: %v", sc.Text(), err)
+		}
+		set := 0
+		for _, p := range []bool{r.Event != nil, r.Session != nil, r.Activity != nil, r.Alert != nil} {
+			if p {
+				set++
+			}
+		}
+		if set != 1 {
+			t.Fatalf("export line %q sets %d payloads", sc.Text(), set)
+		}
+		out = append(out, r)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func exportUser(t *testing.T, s secmon.Store, user string) []secmon.ExportRecord {
+	t.Helper()
+	var buf bytes.Buffer
+	noErr(t, "ExportUser", s.ExportUser(ctx(t), user, &buf))
+	return readExport(t, buf.Bytes())
+}
+
+// testExportUser: every row about the user, and only those, in the
+// export; EraseUser removes exactly what was exported.
+func testExportUser(t *testing.T, s secmon.Store) {
+	ip := netip.MustParseAddr("203.0.113.7")
+	insertEvents(t, s,
+		secmon.Event{ID: secmon.NewID(), Time: base, Type: secmon.EventLoginFailure, UserID: "alice", IP: ip,
+			Metadata: map[string]string{"reason": "bad_password"}},
+		secmon.Event{ID: secmon.NewID(), Time: base.Add(time.Minute), Type: secmon.EventLoginSuccess, UserID: "alice", IP: ip},
+		secmon.Event{ID: secmon.NewID(), Time: base, Type: secmon.EventLoginSuccess, UserID: "bob"},
+		secmon.Event{ID: secmon.NewID(), Time: base, Type: secmon.EventLoginFailure},
+	)
+	upsertSessions(t, s, beat("a1", "alice", base, "203.0.113.7", "ua"), beat("b1", "bob", base, "", ""))
+	noErr(t, "RevokeSession", s.RevokeSession(ctx(t), "a1", base.Add(time.Hour)))
+	insertActivities(t, s,
+		secmon.Activity{ID: secmon.NewID(), Time: base, UserID: "alice", Action: "export_data", Resource: "report:1"},
+		secmon.Activity{ID: secmon.NewID(), Time: base, UserID: "bob", Action: "view"},
+	)
+	upsertAlerts(t, s,
+		alert("brute_force_user", "user:alice", secmon.SeverityHigh, 3, base, base.Add(time.Minute), "alice"),
+		alert("impossible_travel", "user:ALICE", secmon.SeverityMedium, 1, base, base, "alice, spelled in capitals"),
+		alert("brute_force_user", "user:bob", secmon.SeverityHigh, 1, base, base, "bob"),
+		alert("brute_force_ip", "ip:203.0.113.7", secmon.SeverityHigh, 5, base, base, "an address"),
+	)
+
+	recs := exportUser(t, s, "alice")
+	kinds := map[string]int{}
+	for _, r := range recs {
+		kinds[r.Kind]++
+		switch {
+		case r.Event != nil && r.Event.UserID != "alice",
+			r.Session != nil && r.Session.UserID != "alice",
+			r.Activity != nil && r.Activity.UserID != "alice",
+			r.Alert != nil && !secmon.AlertAboutUser(r.Alert.Subject, "alice"):
+			t.Errorf("export of alice holds another's row: %+v", r)
+		}
+		if r.Event != nil && r.Event.Type == secmon.EventLoginFailure && r.Event.Metadata["reason"] != "bad_password" {
+			t.Errorf("exported event lost its metadata: %+v", r.Event)
+		}
+		if r.Session != nil && !r.Session.RevokedAt.Equal(base.Add(time.Hour)) {
+			t.Errorf("exported session lost its revocation: %+v", r.Session)
+		}
+	}
+	want := map[string]int{secmon.ExportEvent: 2, secmon.ExportSession: 1, secmon.ExportActivity: 1, secmon.ExportAlert: 2}
+	if fmt.Sprint(kinds) != fmt.Sprint(want) {
+		t.Errorf("export of alice: %v, want %v", kinds, want)
+	}
+	if recs := exportUser(t, s, "carol"); len(recs) != 0 {
+		t.Errorf("export of a user without rows: %d records", len(recs))
+	}
+
+	n, err := s.EraseUser(ctx(t), "alice")
+	noErr(t, "EraseUser", err)
+	if n != int64(len(recs)) {
+		t.Errorf("EraseUser removed %d rows, ExportUser wrote %d: they must cover the same rows", n, len(recs))
+	}
+	if recs := exportUser(t, s, "alice"); len(recs) != 0 {
+		t.Errorf("after EraseUser the export still holds %d records: %+v", len(recs), recs)
+	}
+	// Bob's rows and the address's alert stay.
+	if recs := exportUser(t, s, "bob"); len(recs) != 4 {
+		t.Errorf("bob's export: %d records, want 4", len(recs))
+	}
+	if got := alerts(t, s, secmon.AlertQuery{}); len(got) != 2 {
+		t.Errorf("%d alerts left, want bob's and the address's", len(got))
+	}
+}
+
+// testExportUserPages: more rows than one page or chunk of either store,
+// with equal times, come out once each.
+func testExportUserPages(t *testing.T, s secmon.Store) {
+	const n = 2500
+	evs := make([]secmon.Event, n)
+	for i := range evs {
+		evs[i] = secmon.Event{ID: secmon.NewID(), Time: base.Add(time.Duration(i/3) * time.Second), Type: secmon.EventLogout, UserID: "many"}
+	}
+	insertEvents(t, s, evs...)
+	seen := map[[16]byte]bool{}
+	for _, r := range exportUser(t, s, "many") {
+		if r.Event == nil {
+			t.Fatalf("unexpected record %+v", r)
+		}
+		if seen[r.Event.ID] {
+			t.Fatalf("event %v exported twice", r.Event.ID)
+		}
+		seen[r.Event.ID] = true
+	}
+	if len(seen) != n {
+		t.Errorf("exported %d of %d events", len(seen), n)
+	}
+}
+
+func testExportUserInvalid(t *testing.T, s secmon.Store) {
+	var buf bytes.Buffer
+	if err := s.ExportUser(ctx(t), "", &buf); !errors.Is(err, secmon.ErrInvalid) {
+		t.Errorf("ExportUser(\"\") = %v, want ErrInvalid", err)
+	}
+	c, cancel := context.WithCancel(ctx(t))
+	cancel()
+	if err := s.ExportUser(c, "alice", &buf); err == nil {
+		t.Error("ExportUser with a cancelled context succeeded")
+	}
+}
+
+// failWriter fails every write.
+type failWriter struct{}
+
+var errWrite = errors.New("storetest: write failed")
+
+func (failWriter) Write([]byte) (int, error) { return 0, errWrite }
+
+func testExportUserWriterFails(t *testing.T, s secmon.Store) {
+	evs := make([]secmon.Event, 300) // more than the writer's buffer holds
+	for i := range evs {
+		evs[i] = secmon.Event{ID: secmon.NewID(), Time: base, Type: secmon.EventLogout, UserID: "w",
+			Metadata: map[string]string{"reason": fmt.Sprintf("%0200d", i)}}
+	}
+	insertEvents(t, s, evs...)
+	if err := s.ExportUser(ctx(t), "w", failWriter{}); !errors.Is(err, errWrite) {
+		t.Errorf("ExportUser to a failing writer = %v, want its error", err)
+	}
+}
