@@ -457,7 +457,8 @@ type Monitor struct {
 	notifyCtx      context.Context // notifier calls; cancelled when Close gives up
 	notifyCancel   context.CancelFunc
 
-	st counters
+	st    counters
+	drops privacyDrops // what the privacy policy removed or cut
 }
 
 type counters struct {
@@ -470,6 +471,7 @@ type counters struct {
 	beats, beatsCoalesced, sessionsWritten, sessionsFailed, anomalies        atomic.Uint64
 	activitiesAccepted, activitiesWritten, activitiesFailed, activityDenied  atomic.Uint64
 	activityLimiterErrors                                                    atomic.Uint64
+	eventsInvalid, beatsInvalid, activitiesInvalid                           atomic.Uint64
 	geoLookups, geoFailures                                                  atomic.Uint64
 	maintenanceRuns, maintenanceErrors                                       atomic.Uint64
 	lastErr                                                                  atomic.Pointer[errRecord]
@@ -513,6 +515,7 @@ func New(cfg Config) (*Monitor, error) {
 	for _, a := range cfg.AllowedActions {
 		m.allowed[a] = struct{}{}
 	}
+	m.drops.log, m.drops.policy = cfg.Logger, cfg.Privacy
 	m.kickAt = max(1, min(cfg.BatchSize, cfg.QueueCapacity/2))
 	m.heldEvents = make([]Event, 0, cfg.BatchSize)
 	m.heldActivities = make([]Activity, 0, cfg.BatchSize)
@@ -573,9 +576,11 @@ func (m *Monitor) Log(ctx context.Context, e Event) error {
 // reading.
 func (m *Monitor) logEvent(ctx context.Context, e Event) error {
 	if err := e.Validate(); err != nil {
+		m.st.eventsInvalid.Add(1)
 		return err
 	}
 	if err := checkIdentifier("Fingerprint", e.Fingerprint); err != nil {
+		m.st.eventsInvalid.Add(1)
 		return err
 	}
 	if e.Time.IsZero() {
@@ -585,7 +590,7 @@ func (m *Monitor) logEvent(ctx context.Context, e Event) error {
 		e.ID = newID(e.Time)
 	}
 	raw := e.IP
-	m.privacy.ApplyEvent(&e)
+	m.privacy.applyEvent(&e, &m.drops)
 	if m.geoCache != nil && e.Geo.IsZero() && raw.IsValid() {
 		m.geoMu.RLock()
 		g, ok := m.geoCache[raw]
@@ -706,6 +711,27 @@ type Stats struct {
 	ActivityDenied        uint64 // activities refused by the allowlist or the limiter
 	ActivityLimiterErrors uint64 // limiter errors (the activity was let through)
 
+	// EventsInvalid, HeartbeatsInvalid and ActivitiesInvalid count calls
+	// of Log, Heartbeat and TrackActivity refused as invalid (a
+	// *FieldError: a missing or malformed field).
+	EventsInvalid     uint64
+	HeartbeatsInvalid uint64
+	ActivitiesInvalid uint64
+
+	// MetadataKeysDropped counts the metadata keys the privacy policy
+	// removed from events and activities: not in the allowlist, or past
+	// MaxMetadataKeys. DroppedKeys names the most dropped ones (at most
+	// 32 names, most first; later names are summed under OtherKeys), and
+	// each name is logged once at debug level, with the allowlisted key it
+	// resembles (filename for file_name) when there is one.
+	MetadataKeysDropped uint64
+	DroppedKeys         []KeyCount
+	// ValuesTruncated counts metadata values, activity resources and user
+	// agents cut to their cap; TruncatedKeys names them like DroppedKeys
+	// ("Resource" and "UserAgent" for those two).
+	ValuesTruncated uint64
+	TruncatedKeys   []KeyCount
+
 	GeoLookups  uint64 // GeoResolver calls
 	GeoFailures uint64 // GeoResolver calls that failed other than ErrNotFound
 
@@ -760,6 +786,13 @@ func (m *Monitor) Stats() Stats {
 		ActivitiesFailed:      s.activitiesFailed.Load(),
 		ActivityDenied:        s.activityDenied.Load(),
 		ActivityLimiterErrors: s.activityLimiterErrors.Load(),
+		EventsInvalid:         s.eventsInvalid.Load(),
+		HeartbeatsInvalid:     s.beatsInvalid.Load(),
+		ActivitiesInvalid:     s.activitiesInvalid.Load(),
+		MetadataKeysDropped:   m.drops.dropped.total.Load(),
+		DroppedKeys:           m.drops.dropped.top(),
+		ValuesTruncated:       m.drops.truncated.total.Load(),
+		TruncatedKeys:         m.drops.truncated.top(),
 		GeoLookups:            s.geoLookups.Load(),
 		GeoFailures:           s.geoFailures.Load(),
 		MaintenanceRuns:       s.maintenanceRuns.Load(),

@@ -61,16 +61,9 @@ func (m *Monitor) Heartbeat(ctx context.Context, b SessionBeat) error {
 	if m.closed {
 		return ErrClosed
 	}
-	if b.SessionID == "" {
-		return &FieldError{Field: "SessionID", Reason: "is required"}
-	}
-	if b.UserID == "" {
-		return &FieldError{Field: "UserID", Reason: "is required"}
-	}
-	for _, f := range [...]struct{ name, v string }{{"SessionID", b.SessionID}, {"UserID", b.UserID}, {"OrgID", b.OrgID}, {"Fingerprint", b.Fingerprint}} {
-		if err := checkIdentifier(f.name, f.v); err != nil {
-			return err
-		}
+	if err := checkBeat(&b); err != nil {
+		m.st.beatsInvalid.Add(1)
+		return err
 	}
 	if b.Time.IsZero() {
 		b.Time = m.clock.Now()
@@ -81,7 +74,7 @@ func (m *Monitor) Heartbeat(ctx context.Context, b SessionBeat) error {
 	if rawIP.IsValid() {
 		seen.group = IPGroup(rawIP)
 	}
-	m.privacy.ApplyBeat(&b)
+	m.privacy.applyBeat(&b, &m.drops)
 	if b.UserAgent != "" {
 		seen.ua = maphash.String(m.uaSeed, b.UserAgent) | 1 // never zero
 	}
@@ -191,16 +184,9 @@ func (m *Monitor) TrackActivity(ctx context.Context, a Activity) error {
 	if closed {
 		return ErrClosed
 	}
-	if a.UserID == "" {
-		return &FieldError{Field: "UserID", Reason: "is required"}
-	}
-	for _, f := range [...]struct{ name, v string }{{"UserID", a.UserID}, {"SessionID", a.SessionID}, {"OrgID", a.OrgID}} {
-		if err := checkIdentifier(f.name, f.v); err != nil {
-			return err
-		}
-	}
-	if len(a.Resource) > MaxMetadataLen {
-		return &FieldError{Field: "Resource", Reason: fmt.Sprintf("is longer than %d bytes", MaxMetadataLen)}
+	if err := checkActivity(&a); err != nil {
+		m.st.activitiesInvalid.Add(1)
+		return err
 	}
 	if _, ok := m.allowed[a.Action]; !ok {
 		m.st.activityDenied.Add(1)
@@ -224,7 +210,7 @@ func (m *Monitor) TrackActivity(ctx context.Context, a Activity) error {
 	if a.ID == uuid.Nil {
 		a.ID = newID(a.Time)
 	}
-	m.privacy.ApplyActivity(&a)
+	m.privacy.applyActivity(&a, &m.drops)
 	m.closeMu.RLock()
 	defer m.closeMu.RUnlock()
 	if m.closed {
@@ -240,6 +226,39 @@ func (m *Monitor) TrackActivity(ctx context.Context, a Activity) error {
 	m.st.activitiesAccepted.Add(1)
 	if len(m.activities) >= m.kickAt {
 		m.wake()
+	}
+	return nil
+}
+
+// checkBeat returns the *FieldError Heartbeat refuses b with, or nil.
+func checkBeat(b *SessionBeat) error {
+	if b.SessionID == "" {
+		return &FieldError{Field: "SessionID", Reason: "is required"}
+	}
+	if b.UserID == "" {
+		return &FieldError{Field: "UserID", Reason: "is required"}
+	}
+	for _, f := range [...]struct{ name, v string }{{"SessionID", b.SessionID}, {"UserID", b.UserID}, {"OrgID", b.OrgID}, {"Fingerprint", b.Fingerprint}} {
+		if err := checkIdentifier(f.name, f.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkActivity returns the *FieldError TrackActivity refuses a with, or
+// nil.
+func checkActivity(a *Activity) error {
+	if a.UserID == "" {
+		return &FieldError{Field: "UserID", Reason: "is required"}
+	}
+	for _, f := range [...]struct{ name, v string }{{"UserID", a.UserID}, {"SessionID", a.SessionID}, {"OrgID", a.OrgID}} {
+		if err := checkIdentifier(f.name, f.v); err != nil {
+			return err
+		}
+	}
+	if len(a.Resource) > MaxMetadataLen {
+		return &FieldError{Field: "Resource", Reason: fmt.Sprintf("is longer than %d bytes", MaxMetadataLen)}
 	}
 	return nil
 }

@@ -335,37 +335,55 @@ func (p *PrivacyPolicy) allowlist() []string {
 // ApplyEvent allocates nothing for an event without metadata whose user
 // agent is already clean, unless IPMode is IPHash. It is safe to call
 // concurrently on different events.
-func (p *PrivacyPolicy) ApplyEvent(e *Event) {
+func (p *PrivacyPolicy) ApplyEvent(e *Event) { p.applyEvent(e, nil) }
+
+// applyEvent is ApplyEvent reporting what it drops and cuts to d.
+func (p *PrivacyPolicy) applyEvent(e *Event, d *privacyDrops) {
 	if e == nil {
 		return
 	}
 	_, _, uaLen := p.limits()
 	e.IP = p.MaskIP(e.IP)
-	e.UserAgent = cleanText(e.UserAgent, uaLen)
+	var cut bool
+	if e.UserAgent, cut = cleanTextCut(e.UserAgent, uaLen); cut {
+		d.valueCut("UserAgent")
+	}
 	e.Fingerprint = cleanText(e.Fingerprint, MaxFingerprintLen)
-	e.Metadata = p.filterMetadata(e.Metadata)
+	e.Metadata = p.filterMetadata(e.Metadata, d)
 }
 
 // ApplyActivity filters a's Metadata like ApplyEvent does and cleans
 // Resource like a metadata value. A nil p applies the defaults.
-func (p *PrivacyPolicy) ApplyActivity(a *Activity) {
+func (p *PrivacyPolicy) ApplyActivity(a *Activity) { p.applyActivity(a, nil) }
+
+// applyActivity is ApplyActivity reporting what it drops and cuts to d.
+func (p *PrivacyPolicy) applyActivity(a *Activity, d *privacyDrops) {
 	if a == nil {
 		return
 	}
 	_, valueLen, _ := p.limits()
-	a.Resource = cleanValue(a.Resource, valueLen, p)
-	a.Metadata = p.filterMetadata(a.Metadata)
+	var cut bool
+	if a.Resource, cut = cleanValue(a.Resource, valueLen, p); cut {
+		d.valueCut("Resource")
+	}
+	a.Metadata = p.filterMetadata(a.Metadata, d)
 }
 
 // ApplyBeat masks b's IP and cleans its user agent and fingerprint. A nil p applies the
 // defaults.
-func (p *PrivacyPolicy) ApplyBeat(b *SessionBeat) {
+func (p *PrivacyPolicy) ApplyBeat(b *SessionBeat) { p.applyBeat(b, nil) }
+
+// applyBeat is ApplyBeat reporting what it cuts to d.
+func (p *PrivacyPolicy) applyBeat(b *SessionBeat, d *privacyDrops) {
 	if b == nil {
 		return
 	}
 	_, _, uaLen := p.limits()
 	b.IP = p.MaskIP(b.IP)
-	b.UserAgent = cleanText(b.UserAgent, uaLen)
+	var cut bool
+	if b.UserAgent, cut = cleanTextCut(b.UserAgent, uaLen); cut {
+		d.valueCut("UserAgent")
+	}
 	b.Fingerprint = cleanText(b.Fingerprint, MaxFingerprintLen)
 }
 
@@ -483,10 +501,11 @@ func hmacLong(key, msg []byte) [sha256.Size]byte {
 }
 
 // filterMetadata returns the kept metadata in a new map, or nil.
-func (p *PrivacyPolicy) filterMetadata(m map[string]string) map[string]string {
+func (p *PrivacyPolicy) filterMetadata(m map[string]string, d *privacyDrops) map[string]string {
 	if len(m) == 0 {
 		return nil
 	}
+	present := 0 // allowlisted keys of m, kept or past the cap
 	maxKeys, valueLen, _ := p.limits()
 	allow := p.allowlist()
 	// kept holds the smallest allowed keys in sorted order (insertion into a
@@ -517,15 +536,20 @@ func (p *PrivacyPolicy) filterMetadata(m map[string]string) map[string]string {
 	if len(allow) <= len(m) || len(m) > 8 {
 		for _, k := range allow {
 			if _, ok := m[k]; ok {
+				present++
 				add(k)
 			}
 		}
 	} else {
 		for k := range m {
 			if inList(allow, k) {
+				present++
 				add(k)
 			}
 		}
+	}
+	if d != nil && len(kept) < len(m) {
+		p.reportDropped(m, kept, present, d)
 	}
 	if len(kept) == 0 {
 		return nil
@@ -536,9 +560,38 @@ func (p *PrivacyPolicy) filterMetadata(m map[string]string) map[string]string {
 			out[k] = Redacted
 			continue
 		}
-		out[k] = cleanValue(m[k], valueLen, p)
+		v, cut := cleanValue(m[k], valueLen, p)
+		if cut {
+			d.valueCut(k)
+		}
+		out[k] = v
 	}
 	return out
+}
+
+// maxNamedDrops bounds the dropped keys of one map reported by name; the
+// rest are counted.
+const maxNamedDrops = 8
+
+// reportDropped tells d about the keys of m that are not in kept. present
+// is how many of m's keys are allowlisted (some past the cap when more
+// than kept).
+func (p *PrivacyPolicy) reportDropped(m map[string]string, kept []string, present int, d *privacyDrops) {
+	named := 0
+	for k := range m {
+		if inList(kept, k) {
+			continue
+		}
+		if named == maxNamedDrops {
+			break
+		}
+		named++
+		d.keyDropped(k, present > len(kept) && inList(p.allowlist(), k))
+	}
+	// The keys past maxNamedDrops count without a name.
+	if rest := len(m) - len(kept) - named; rest > 0 {
+		d.dropped.addOther(rest)
+	}
 }
 
 func inList(list []string, k string) bool {
@@ -563,6 +616,12 @@ func isHex(c byte) bool {
 // cleanText removes control characters and invalid UTF-8 from s and cuts it
 // to max bytes at a rune boundary. It returns s itself when nothing changes.
 func cleanText(s string, max int) string {
+	out, _ := cleanTextCut(s, max)
+	return out
+}
+
+// cleanTextCut is cleanText also reporting whether s was cut to max.
+func cleanTextCut(s string, max int) (string, bool) {
 	clean := len(s) <= max
 	for i := 0; clean && i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c >= 0x7f {
@@ -570,17 +629,17 @@ func cleanText(s string, max int) string {
 		}
 	}
 	if clean {
-		return s
+		return s, false
 	}
 	var buf [MaxUserAgentLen]byte
 	if max > len(buf) {
 		max = len(buf)
 	}
-	n, _, _ := sanitize(buf[:max], s, false)
+	n, consumed, _ := sanitize(buf[:max], s, false)
 	if n == len(s) && string(buf[:n]) == s {
-		return s
+		return s, false
 	}
-	return string(buf[:n])
+	return string(buf[:n]), consumed < len(s)
 }
 
 // sanitize writes s into dst with invalid UTF-8 replaced by U+FFFD, layout
@@ -697,9 +756,9 @@ const (
 //
 // When mask is a policy in IPTruncate or IPHash mode, addresses written in
 // the value are replaced by their masked form.
-func cleanValue(v string, max int, mask *PrivacyPolicy) string {
+func cleanValue(v string, max int, mask *PrivacyPolicy) (string, bool) {
 	if v == "" {
-		return v
+		return v, false
 	}
 	window := scanFactor * max
 	s, changed := v, false
@@ -712,13 +771,15 @@ func cleanValue(v string, max int, mask *PrivacyPolicy) string {
 	if mask != nil && mask.IPMode != IPFull {
 		scanAddrs(s, &sp, mask)
 	}
+	windowCut := len(v) > window
 	if sp.Empty() && len(s) <= max && !strings.ContainsAny(s, "<>&\"'\t\n") {
 		if !changed {
-			return v
+			return v, false
 		}
-		return s
+		return s, windowCut
 	}
-	return emitValue(s, &sp, max)
+	out, cut := emitValue(s, &sp, max)
+	return out, cut || windowCut
 }
 
 func printableASCII(s string) bool {
@@ -761,7 +822,7 @@ func sanitizeValue(v string, window int) (string, bool) {
 // emitValue writes s with the spans replaced by Redacted and markup
 // escaped, stopping before the first unit (rune, entity or marker) that
 // would pass max bytes.
-func emitValue(s string, sp *redact.Spans, max int) string {
+func emitValue(s string, sp *redact.Spans, max int) (string, bool) {
 	var outBuf [MaxMetadataLen]byte
 	if max > len(outBuf) {
 		max = len(outBuf)
@@ -770,10 +831,12 @@ func emitValue(s string, sp *redact.Spans, max int) string {
 	list := sp.Sorted()
 	from := sp.From()
 	si := 0
-	for i := 0; i < len(s); {
+	i := 0
+	for i < len(s) {
 		if from >= 0 && i >= from {
 			if len(out)+len(Redacted) <= max {
 				out = append(out, Redacted...)
+				i = len(s)
 			}
 			break
 		}
@@ -845,7 +908,7 @@ func emitValue(s string, sp *redact.Spans, max int) string {
 		out = append(out, s[i:i+size]...)
 		i += size
 	}
-	return string(out)
+	return string(out), i < len(s)
 }
 
 // isWordSep reports the bytes that end the last word of a value cut by
