@@ -134,8 +134,10 @@ var DefaultMetadataKeys = []string{
 //  3. Secrets are replaced by [Redacted] (see below).
 //  4. The characters < > & " ' are HTML-escaped exactly as
 //     html.EscapeString does (&lt; &gt; &amp; &#34; &#39;), so a stored
-//     value is inert text in any HTML context. Consumers that want the
-//     original characters back call html.UnescapeString.
+//     value is inert text in any HTML context; an '&' that already starts
+//     one of those five entities is kept, so cleaning a cleaned value
+//     changes nothing. Consumers that want the original characters back
+//     call html.UnescapeString.
 //  5. The result is cut to MaxValueLen bytes without splitting a UTF-8
 //     sequence, an entity or the [Redacted] marker.
 //
@@ -757,6 +759,24 @@ const (
 // When mask is a policy in IPTruncate or IPHash mode, addresses written in
 // the value are replaced by their masked form.
 func cleanValue(v string, max int, mask *PrivacyPolicy) (string, bool) {
+	out, cut := cleanValueOnce(v, max, mask)
+	if cut {
+		// The cut may have made a new shape (a partial number that
+		// passes a checksum, a name without its value): clean the result
+		// until it no longer changes, so cleaning twice changes nothing.
+		for range 3 {
+			again, _ := cleanValueOnce(out, max, mask)
+			if again == out {
+				break
+			}
+			out = again
+		}
+	}
+	return out, cut
+}
+
+// cleanValueOnce is one pass of cleanValue.
+func cleanValueOnce(v string, max int, mask *PrivacyPolicy) (string, bool) {
 	if v == "" {
 		return v, false
 	}
@@ -765,6 +785,14 @@ func cleanValue(v string, max int, mask *PrivacyPolicy) (string, bool) {
 	if len(v) > window || !printableASCII(v) {
 		s, changed = sanitizeValue(v, window)
 	}
+	if strings.IndexByte(s, '&') >= 0 {
+		// A value cleaned before holds the entities of step 4: the
+		// scanners read the characters they stand for, and emitValue
+		// writes them back, so cleaning twice changes nothing.
+		if d, ok := unescapeEntities(s); ok {
+			s, changed = d, true
+		}
+	}
 	var sp redact.Spans
 	sp.Reset()
 	redact.Scan(s, &sp)
@@ -772,7 +800,7 @@ func cleanValue(v string, max int, mask *PrivacyPolicy) (string, bool) {
 		scanAddrs(s, &sp, mask)
 	}
 	windowCut := len(v) > window
-	if sp.Empty() && len(s) <= max && !strings.ContainsAny(s, "<>&\"'\t\n") {
+	if sp.Empty() && len(s) <= max && !strings.ContainsAny(s, "<>\"'\t\n") && !needsAmp(s) {
 		if !changed {
 			return v, false
 		}
@@ -800,7 +828,7 @@ func sanitizeValue(v string, window int) (string, bool) {
 	if window > len(in) {
 		window = len(in)
 	}
-	n, consumed, changed := sanitize(in[:window], v, true)
+	n, consumed, changed := sanitize(in[:window], v, false)
 	s := in[:n]
 	if consumed < len(v) {
 		changed = true
@@ -874,12 +902,19 @@ func emitValue(s string, sp *redact.Spans, max int) (string, bool) {
 		}
 		c := s[i]
 		var unit string
+		adv := 1 // input bytes the unit stands for
 		switch c {
 		case '<':
 			unit = "&lt;"
 		case '>':
 			unit = "&gt;"
 		case '&':
+			if n := escapedEntity(s[i:]); n > 0 {
+				// Already escaped (a value cleaned before): kept, so
+				// cleaning is idempotent.
+				unit, adv = s[i:i+n], n
+				break
+			}
 			unit = "&amp;"
 		case '"':
 			unit = "&#34;"
@@ -895,7 +930,7 @@ func emitValue(s string, sp *redact.Spans, max int) (string, bool) {
 				break
 			}
 			out = append(out, unit...)
-			i++
+			i += adv
 			continue
 		}
 		size := 1
@@ -909,6 +944,44 @@ func emitValue(s string, sp *redact.Spans, max int) (string, bool) {
 		i += size
 	}
 	return string(out), i < len(s)
+}
+
+// unescapeEntities replaces the entities step 4 writes by their
+// characters; ok is false when s holds none.
+func unescapeEntities(s string) (string, bool) {
+	if !strings.Contains(s, "&lt;") && !strings.Contains(s, "&gt;") && !strings.Contains(s, "&amp;") &&
+		!strings.Contains(s, "&#34;") && !strings.Contains(s, "&#39;") {
+		return s, false
+	}
+	return entityReplacer.Replace(s), true
+}
+
+var entityReplacer = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&", "&#34;", "\"", "&#39;", "'")
+
+// needsAmp reports whether s holds an '&' that is not the start of an
+// entity step 4 writes.
+func needsAmp(s string) bool {
+	for {
+		k := strings.IndexByte(s, '&')
+		if k < 0 {
+			return false
+		}
+		if escapedEntity(s[k:]) == 0 {
+			return true
+		}
+		s = s[k+1:]
+	}
+}
+
+// escapedEntity returns the length of the entity step 4 writes (&lt;
+// &gt; &amp; &#34; &#39;) at the start of s, or 0.
+func escapedEntity(s string) int {
+	for _, e := range [...]string{"&lt;", "&gt;", "&amp;", "&#34;", "&#39;"} {
+		if strings.HasPrefix(s, e) {
+			return len(e)
+		}
+	}
+	return 0
 }
 
 // isWordSep reports the bytes that end the last word of a value cut by

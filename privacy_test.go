@@ -509,6 +509,10 @@ func FuzzPrivacyValue(f *testing.F) {
 		"-----BEGIN PRIVATE KEY----- abc", "DE89 3704 0044 0532 0130 00", "4111.1111.1111.1111",
 		"sha256:" + strings.Repeat("ab12", 16), "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "Cookie: a=1; b=2",
 		"https://hooks.slack.com/services/T0/B0/XX", "from [2001:db8::1]:443 and 203.0.113.7:80.", "::ffff:1.2.3.4 1:2:3:4:5:6:7:8", "password\\u003dx", strings.Repeat("DE89 ", 300),
+		`apiToken := "Zq3vP9xL2mK8wR5t"`, `<add key="Password" value="x y"/>`, `if ("abc" == password) {`,
+		"password: correct horse\nnext: 1", `System.setProperty("X_TOKEN", "abc")`, "my password is hunter2",
+		"ghp_16C7e42F292c6912E7710c838347Ae178B4a", "token=&amp;x", "&lt;pwd&gt;a&lt;/pwd&gt;", "key = AKIAQWERTYUI7ZX5NBVC",
+		`{"name": "api_token", "value": "v"}`, "curl -u admin:hunter2 https://x", "[REDACTED] password=[REDACTED]",
 	} {
 		f.Add(s, 0)
 		f.Add(s, 7)
@@ -528,6 +532,12 @@ func FuzzPrivacyValue(f *testing.F) {
 		e := secmon.Event{Metadata: map[string]string{"v": v}, UserAgent: v}
 		p.ApplyEvent(&e)
 		checkCleaned(t, v, e.Metadata["v"], max)
+		// Idempotent: cleaning the cleaned value changes nothing.
+		again := secmon.Event{Metadata: map[string]string{"v": e.Metadata["v"]}}
+		p.ApplyEvent(&again)
+		if again.Metadata["v"] != e.Metadata["v"] {
+			t.Fatalf("not idempotent: %q -> %q -> %q", v, e.Metadata["v"], again.Metadata["v"])
+		}
 		if len(e.UserAgent) > secmon.MaxUserAgentLen || !utf8.ValidString(e.UserAgent) || strings.ContainsFunc(e.UserAgent, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 			t.Fatalf("UserAgent %q from %q", e.UserAgent, v)
 		}
@@ -741,6 +751,10 @@ func TestPrivacyAddressesInValues(t *testing.T) {
 	}
 }
 
+// vendorKeywords holds the keyword of every gitleaks rule, so that each
+// rule's regular expression runs.
+const vendorKeywords = "-----begin 4b1d _gitlab_session= _mmk _pub a3- a3t abia absk acca adafruit adobe age-secret-key-1 airtable aiza akcp akia algolia alibaba api- api_org_ artifactory asana asia atatt3 atlassian atlasv1 authress_ beamer bedrock-api-key- bintray bitbucket bittrex bundle_enterprise__contribsys__com bundle_gems__contribsys__com clojars_ cloudflare cmvmd co_api_key codecov cohere coinbase confluence confluent contentful curl dapi datadog discord dnkey doo_v1_ dop_v1_ dor_v1_ dp.pt. droneci dropbox dt0c01. duffel_ eaaa eaac eaam enterprise.contribsys.com etsy ext_ ey eyjrijoi ezak eztk facebook fastly finicity finnhub fio-u- flickr flwpubk_test flwseck_test fm1 fm2_ fo1_ freshbooks gems.contribsys.com gho_ ghp_ ghr_ ghs_ ghu_ github_pat_ gitter glagent- glc_ glcbt- gldt- glffct- glft- glimt- gloas- glpat- glptt- glrt- glsa_ glsoat- gocardless gr1348941 heroku hf_ hooks.slack.com hrku-aa hubspot hvb. hvs. ico- incomingwebhook intercom intra jfrog jira kraken kucoin launchdarkly lin_api_ linear linked-in linked_in linkedin live_ live_pub looker ltai mailchimp mailgun mapbox mattermost meraki message-bird message_bird messagebird netlify new-relic new-york-times new_relic newrelic newyorktimes npm_ nrak nrii- nrjs- ntn_ nytimes okta ops_ p8e- pat. plaid pmak- pnu_ pplx- private-ai private_ai privateai pscale_oauth_ pscale_pw_ pscale_tkn_ pul- pypi-ageichlwas5vcmc q~ rapidapi rdme_ rk_live rk_prod rk_test rubygems_ s-s4t2af- s-s4t2ud- s. sat. sc_ scauth_ sendbird sentry sg. sgp_ sha256~ shippo_ shpat_ shpca_ shppa_ shpss_ sk sk-ant-admin01 sk-ant-api03 sk_live sk_prod sk_test sm_aat sm_pat sm_sat sntrys_eyjpyxqio sntryu_ snyk sonar sourcegraph sq0atp- squarespace sumo t3blbkfj telegr test_ test_pub tfp_ tk-us- travis twitch twitter v1.0- webhook.office.com webhookb2 xapp xkeysib- xoxa xoxb xoxe- xoxe.xoxb- xoxe.xoxp- xoxo xoxp- xoxr xoxs xray yandex zendesk zxlk"
+
 // BenchmarkApplyEventHostile cleans 4 KiB values shaped to make each
 // scanner work hardest: many separators, at-signs, IBAN and card
 // candidates, PEM headers, addresses.
@@ -753,6 +767,8 @@ func BenchmarkApplyEventHostile(b *testing.B) {
 		{"card", strings.Repeat("4 ", 2048)},
 		{"pem", strings.Repeat("-----BEGIN PRIVATE-----", 178)},
 		{"addresses-truncate", strings.Repeat("203.0.113.7 ", 341)},
+		{"vendor-keywords", strings.Repeat(vendorKeywords+" = x ", 4096/(len(vendorKeywords)+5)+1)[:4096]},
+		{"assignments", strings.Repeat("api_token = ", 342)},
 	} {
 		p := &secmon.PrivacyPolicy{IPMode: secmon.IPTruncate}
 		b.Run(bc.name, func(b *testing.B) {

@@ -124,7 +124,7 @@ func assign(s string, p int, sp *Spans, pr *protect) int {
 		return ne
 	}
 	sp.Add(vs, ve)
-	return ne
+	return max(ne, ve) // hits inside the redacted value need no look
 }
 
 // strongName reports a credential name whose value goes whatever it is:
@@ -332,6 +332,9 @@ func value(s string, ns, ne, v int, query bool) (int, int, bool) {
 	if v >= len(s) {
 		return 0, 0, false
 	}
+	if v > 0 && isSpace(s[v-1]) && !wholeHeader(s[ns:ne]) && nextIsPair(s, v-1) {
+		return 0, 0, false // nothing assigned: the next line's pair follows
+	}
 	// Prefixes of string literals: C#'s @"…", Python's b'…', r"…", f"…".
 	if v+1 < len(s) && isQuote(s[v+1]) && (s[v] == '@' || s[v] == 'b' || s[v] == 'r' || s[v] == 'f' || s[v] == 'u') {
 		v++
@@ -367,6 +370,19 @@ func value(s string, ns, ne, v int, query bool) (int, int, bool) {
 			return 0, 0, false
 		}
 		return checked(s, v+1, w)
+	}
+	// A template or shell placeholder ({{ var }}, ${VAR}, $(cmd), {% … %})
+	// names the value instead of holding it.
+	for _, ph := range [...][2]string{{"{{", "}}"}, {"${", "}"}, {"$(", ")"}, {"{%", "%}"}} {
+		if hasPrefix(s[v:], ph[0]) {
+			end := v + len(ph[0])
+			for end < len(s) && s[end] != '\n' && !hasPrefix(s[end:], ph[1]) {
+				end++
+			}
+			if end < len(s) && hasPrefix(s[end:], ph[1]) {
+				return 0, 0, false
+			}
+		}
 	}
 	header := wholeHeader(s[ns:ne])
 	// A header written inside quotes (-H "Authorization: …") ends at
@@ -405,7 +421,7 @@ func value(s string, ns, ne, v int, query bool) (int, int, bool) {
 		}
 		w++
 	}
-	for w > v && (isSpace(s[w-1]) || s[w-1] == ',' || s[w-1] == ';') {
+	for w > v && (isSpace(s[w-1]) || s[w-1] == ',' || s[w-1] == ';' || s[w-1] == '\\') {
 		w--
 	}
 	if !header && !query && w-v < 64 && codeReference(s[v:w]) {

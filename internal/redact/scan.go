@@ -30,7 +30,17 @@ type scanner struct {
 	// runs holds the rules that ran and the end of their window.
 	runs  [maxRuns]struct{ rule, end int32 }
 	nruns int
+	// regexBytes is how much text the rules have read; past
+	// maxRegexBytes the rest of the value is redacted instead.
+	regexBytes int
 }
+
+// maxRegexBytes bounds the text the gitleaks rules read in one value (four
+// times the largest scan window), so a value stuffed with every vendor's
+// keyword costs a few milliseconds, not hundreds. Past it, everything
+// from the next keyword on is redacted: such a value is no ordinary log
+// text, and failing safe keeps whatever secret it hides.
+const maxRegexBytes = 4 * 4096
 
 // ranUntil returns the end of the window rule ri last ran on, or -1.
 func (sc *scanner) ranUntil(ri int) int {
@@ -140,7 +150,14 @@ func (sc *scanner) flushHits(s string, sp *Spans) {
 			if sc.ranUntil(ri) > pos+len(kw.text) {
 				continue // this window already covered the hit
 			}
-			sc.ran(ri, runRule(s, ri, pos, sp, &sc.pr))
+			if sc.regexBytes > maxRegexBytes {
+				sp.Add(pos, len(s))
+				sc.nh = 0
+				return
+			}
+			end := runRule(s, ri, pos, sp, &sc.pr)
+			sc.regexBytes += end - max(0, pos-windowBefore)
+			sc.ran(ri, end)
 		}
 	}
 	sc.nh = 0
