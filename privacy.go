@@ -782,10 +782,12 @@ func cleanValueOnce(v string, max int, mask *PrivacyPolicy) (string, bool) {
 	}
 	window := scanFactor * max
 	s, changed := v, false
-	if len(v) > window || !printableASCII(v) {
+	plain, special := scanBytes(v)
+	if len(v) > window || !plain {
 		s, changed = sanitizeValue(v, window)
+		_, special = scanBytes(s)
 	}
-	if strings.IndexByte(s, '&') >= 0 {
+	if special && strings.IndexByte(s, '&') >= 0 {
 		// A value cleaned before holds the entities of step 4: the
 		// scanners read the characters they stand for, and emitValue
 		// writes them back, so cleaning twice changes nothing.
@@ -800,7 +802,7 @@ func cleanValueOnce(v string, max int, mask *PrivacyPolicy) (string, bool) {
 		scanAddrs(s, &sp, mask)
 	}
 	windowCut := len(v) > window
-	if sp.Empty() && len(s) <= max && !strings.ContainsAny(s, "<>\"'\t\n") && !needsAmp(s) {
+	if sp.Empty() && len(s) <= max && !special {
 		if !changed {
 			return v, false
 		}
@@ -808,6 +810,30 @@ func cleanValueOnce(v string, max int, mask *PrivacyPolicy) (string, bool) {
 	}
 	out, cut := emitValue(s, &sp, max)
 	return out, cut || windowCut
+}
+
+// byteKind marks the bytes scanBytes looks for.
+var byteKind = func() (t [256]uint8) {
+	for c := 0; c < 256; c++ {
+		if c < 0x20 || c >= 0x7f {
+			t[c] |= 1 // not printable ASCII
+		}
+		switch c {
+		case '<', '>', '"', '\'', '&', '\t', '\n':
+			t[c] |= 2 // escaped on output
+		}
+	}
+	return t
+}()
+
+// scanBytes reports, in one pass, whether s is printable ASCII and whether
+// it holds a byte that output escapes.
+func scanBytes(s string) (plain, special bool) {
+	var k uint8
+	for i := 0; i < len(s); i++ {
+		k |= byteKind[s[i]]
+	}
+	return k&1 == 0, k&2 != 0
 }
 
 func printableASCII(s string) bool {

@@ -553,6 +553,11 @@ func FuzzPrivacyValue(f *testing.F) {
 	})
 }
 
+// cleanKiB is a 1 KiB value holding no secret: log prose with paths,
+// numbers, identifiers and words that start credential names (key,
+// session, token) without being one.
+var cleanKiB = strings.Repeat("user 42 opened /settings/display and changed the language to German; the request took 35 ms. ", 12)[:1024]
+
 func BenchmarkApplyEvent(b *testing.B) {
 	ip := netip.MustParseAddr("2001:db8::1")
 	ua := "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -569,6 +574,7 @@ func BenchmarkApplyEvent(b *testing.B) {
 		{"nil-metadata/truncate", &secmon.PrivacyPolicy{IPMode: secmon.IPTruncate}, nil},
 		{"nil-metadata/hash", &secmon.PrivacyPolicy{IPMode: secmon.IPHash, IPHashKey: []byte("0123456789abcdef")}, nil},
 		{"5-keys/full", &secmon.PrivacyPolicy{}, md},
+		{"1KiB-clean/full", &secmon.PrivacyPolicy{}, map[string]string{"reason": cleanKiB}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()

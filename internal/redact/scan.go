@@ -82,7 +82,9 @@ func Scan(s string, sp *Spans) {
 	// PEM blocks first: a public key's or certificate's body is protected
 	// from the token scanners.
 	scanPEM(s, sp, &sc.pr)
-	digits := 0
+	// Card numbers need 13 digits and IBANs 8 within one run of digits and
+	// separators (and, for IBANs, upper-case letters): count the longest.
+	cardRun, cardMax, ibanRun, ibanMax := 0, 0, 0, 0
 	var h uint16
 	ws := 0
 	var wf uint8
@@ -97,11 +99,22 @@ func Scan(s string, sp *Spans) {
 				sc.word(s, sp, ws, i)
 			}
 			ws, wf = i+1, 0
+			if s[i] != ' ' {
+				cardRun, ibanRun = 0, 0
+			}
 			continue
 		}
 		wf |= k
 		if k&clsDigit != 0 {
-			digits++
+			cardRun++
+			ibanRun++
+			cardMax = max(cardMax, cardRun)
+			ibanMax = max(ibanMax, ibanRun)
+		} else if c := s[i]; c != '-' && c != '.' && c != '_' {
+			cardRun = 0
+			if !isUpper(c) {
+				ibanRun = 0
+			}
 		}
 	}
 	if len(s)-ws >= minWord || wf&clsMark != 0 && len(s) > ws {
@@ -109,10 +122,10 @@ func Scan(s string, sp *Spans) {
 	}
 	sc.flushHits(s, sp)
 	sc.flushWords(s, sp)
-	if digits >= 13 {
+	if cardMax >= 13 {
 		scanCards(s, sp)
 	}
-	if digits >= 8 {
+	if ibanMax >= 8 {
 		scanIBAN(s, sp)
 	}
 }
