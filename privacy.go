@@ -121,7 +121,8 @@ var DefaultMetadataKeys = []string{
 //     costs no more than a 4 KiB one. When a value is cut there, its last,
 //     possibly partial word is dropped so no fragment of a secret survives.
 //  2. Invalid UTF-8 becomes U+FFFD; tab, CR, LF, VT, FF and the Unicode
-//     line and paragraph separators become a space; every other control
+//     line and paragraph separators become a space (the scanners read a
+//     name=value pair on the next line as a new pair); every other control
 //     character (C0, DEL, C1), the bidirectional embeddings, overrides,
 //     isolates and marks (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F,
 //     U+061C), zero-width and other invisible characters (U+200B–U+200D,
@@ -145,54 +146,67 @@ var DefaultMetadataKeys = []string{
 // key is allowlisted. Names are compared case-insensitively, read both
 // squeezed (letters and digits only, so pass_word, Pass-Word and passWord
 // read "password") and as words (split at '_', '-', '.' and camelCase
-// boundaries). A name names a credential when
+// boundaries). A name names a credential when one of its words is, or
+// holds, a credential word (password, passwd, passphrase, pass, pwd, pw,
+// secret, token, key, apikey, auth, credential, creds, cookie, signature,
+// sig, sessionid, pin, otp, cvv, ssn, iban, jwt, bearer, csrf, cardnumber,
+// and the German, French, Spanish and Dutch words for password), or it is
+// key, code or session, ends with session (user_session), or ends with
+// code after mfa, verification, reset, recovery, otp and the like. A
+// credential word qualified as something else is no credential: followed
+// by id, name, url, length, type, file, version, expiry, hash and the like
+// (credentialsId, secret_length, access_token_url, token_type), or key and
+// token after public, primary, foreign, sort, page and the like
+// (public_key, publicToken, primaryKey). Words are whole: author,
+// authority, oauth_provider, passenger and keyword are not credential
+// names.
 //
-//   - squeezed, it contains password, passwd, passphrase, passcode,
-//     secret, token, apikey, accesskey, privatekey, signingkey,
-//     encryptionkey, credential, cookie, signature, authorization,
-//     sessionid, sessid, sessionkey, creditcard or cardnumber, or the
-//     German, French, Spanish or Dutch word for password (passwort,
-//     kennwort, motdepasse, contrasena, wachtwoord);
-//   - one of its words is pass, pwd, pw, pin, otp, totp, hotp, sig, cvv,
-//     cvv2, cvc, cvc2, ssn, auth, csrf, xsrf, sid, iban, jwt or bearer;
-//   - it is exactly key, code or session (code inside a value only as a
-//     URL parameter, ?code=… or &code=…), ends with the word session
-//     (user_session; session_count is kept), or ends with code after mfa,
-//     verification, reset, recovery, backup, confirmation, security, sms,
-//     login, access, activation or 2fa (error_code and country_code are
-//     kept).
+// Inside values, the scanners of internal/redact redact, behind a keyword
+// prefilter that costs one table lookup per byte:
 //
-// Words are whole: author, authority, oauth_provider, passenger and
-// keyword are not credential names.
-//
-// Inside values, the scanners (hand-written, linear in the input, no regular
-// expressions) redact:
-//
-//   - name=value, name: value, name => value and <name>value pairs whose
-//     name names a credential as above, the name and value quoted or not
-//     (JSON-escaped quotes too), '=' also written %3D, %253D or \u003d
-//     (password=hunter2, "token":"…", ?access_token=…, &sig=…,
-//     {\"password\":\"…\"}); after Authorization, Proxy-Authorization,
-//     Cookie and Set-Cookie the whole rest of the header (Digest
-//     parameters, every cookie);
+//   - values assigned to credential names, in the syntaxes of
+//     configuration files, code, headers, command lines and prose:
+//     password=…, "token": "…", password => "…", apiToken := "…",
+//     X_TOKEN ::= "…" (also :::=, ?=, .=, +=), var apiToken string = "…",
+//     val token: String = "…", char secret[25] = "…", std::string
+//     secret("…"), if ("…" == password), setProperty("X_TOKEN", "…"), <add
+//     key="Password" value="…"/>, {"name": "api_token", "value": "…"},
+//     <password>…</password>, ?access_token=…, token%3D…, password\u003d…,
+//     --password …, "my password is …", "pwd: …". A quoted value goes
+//     whole; an unquoted one runs to the end of its line (spaces and
+//     punctuation included) unless written name=value with no space,
+//     stopping before the next name= or name: pair, a comment or a query
+//     separator. After Authorization, Proxy-Authorization, Cookie and
+//     Set-Cookie the whole rest of the header goes. Kept are empty values,
+//     placeholders (${VAR}, {{ var }}, $(cmd), <password>, xxxxxxxx,
+//     ********, your_token_here, EXAMPLE), references to code
+//     (os.environ["X"], config.password, $DB_PASSWORD), booleans and nulls,
+//     and prose that only talks about a password ("the password is
+//     required"). Under a token, key or credentials name (not a password,
+//     secret, PIN or card name) a value goes when it looks like a token, as
+//     gitleaks' generic rule judges: not letters alone, of at least 3 bits
+//     of entropy a byte, free of gitleaks' stop words;
 //   - the credential after "Bearer" or "Basic";
-//   - JWTs (three base64url segments, the first starting "eyJ");
-//   - API keys with a well-known prefix (sk_, pk_, rk_, sk-, ghp_, gho_,
-//     ghu_, ghs_, ghr_, github_pat_, glpat-, xox?-, AKIA, ASIA, AIza, SG.,
-//     …);
-//   - other long high-entropy tokens: 32 or more characters of
-//     [A-Za-z0-9_+-] mixing upper case, lower case and digits with at least
-//     16 distinct characters; 40 or more base64 characters with one or two
-//     '/' mixing all three with at least 20 distinct characters (an AWS
-//     secret access key); 32 or more hexadecimal digits mixing letters and
-//     digits, unless a digest label of the matching length stands right
-//     before them ("md5:", "sha1=", "sha256:", "sha512 ", "commit ", …), so
-//     file and commit digests written that way are kept while bare hex
-//     secrets are not (UUIDs and snake_case identifiers are kept);
+//   - vendor tokens by shape, with gitleaks' rule set
+//     (github.com/gitleaks/gitleaks, MIT) used as data: each rule's
+//     keywords gate its regular expression, which runs on a window around
+//     the keyword with the rule's secret group, entropy threshold and
+//     allowlists; a token a vendor's rule rejects (a documented example, a
+//     wrong length) is kept. The rules read at most 16 KiB of one value;
+//     past that, the rest of the value is redacted;
+//   - JWTs (three base64url segments, the first starting "eyJ", or two both
+//     starting "eyJ"), Discord bot tokens and Mailchimp keys;
+//   - random tokens: 32 or more characters of [A-Za-z0-9_+-] mixing upper
+//     case, lower case and digits with at least 16 distinct characters and
+//     switching between the three as random strings do (identifiers made
+//     of words are kept); 40 or more base64 characters with one or two '/'
+//     (an AWS secret access key). Hexadecimal strings (digests, commit and
+//     object IDs) and UUIDs are kept: a hexadecimal secret is found by its
+//     name or its vendor's shape;
 //   - the secret path of Slack, Discord and Microsoft Teams webhook URLs;
 //   - PEM blocks holding a private key ("-----BEGIN … PRIVATE KEY-----"
 //     through its END line, or to the end of the value when that is
-//     missing);
+//     missing); public keys and certificates are kept;
 //   - e-mail addresses, wherever they stand (inside URLs too), the '@'
 //     also URL-encoded (%40, %2540);
 //   - card numbers: 13 to 19 digits starting with 2 to 6, optionally
@@ -203,6 +217,10 @@ var DefaultMetadataKeys = []string{
 //     and digits, compact or in groups of four, that pass the mod-97 check;
 //   - the user:password part of a URL (https://user:pass@host/).
 //
+// Cleaning is idempotent: a cleaned value cleaned again does not change
+// (under IPHash, only when it holds no address: a pseudonym is hashed
+// again).
+//
 // Under IPTruncate and IPHash, IPv4 and IPv6 addresses written inside a
 // metadata value or an activity's Resource ("blocked 203.0.113.77",
 // "[2001:db8::7]:443", "::ffff:a.b.c.d") are replaced by their MaskIP form,
@@ -210,11 +228,15 @@ var DefaultMetadataKeys = []string{
 //
 // # Limits
 //
-// The scanners find secrets by their shape and name; a secret in prose
-// ("my password is hunter2"), a short unprefixed token, a credential name
-// spelled with letters of another script (Cyrillic "раssword") or a
-// national identifier without a checksum (a US SSN) is not recognised; a
-// name is read in ASCII only (contraseña is not matched, contrasena is). That is why
+// The scanners find secrets by their shape and name; a short unprefixed
+// token in free text, a password in prose that does not name it, a
+// credential name spelled with letters of another script (Cyrillic
+// "раssword") or a national identifier without a checksum (a US SSN) is
+// not recognised; a name is read in ASCII only (contraseña is not matched,
+// contrasena is). Measured on the public suites of gitleaks and
+// detect-secrets (testdata/secrets, TestPrivacySecretSuites), the default
+// policy removes at least 95% of the secrets and changes at most 5% of the
+// benign look-alikes; see the README for the figures. That is why
 // free-text keys are absent from DefaultMetadataKeys: the allowlist, not the
 // scanners, is the main defence.
 //
