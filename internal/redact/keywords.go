@@ -16,17 +16,20 @@ const (
 	clsSep   = 1 << 5 // separates words (see isWordSep)
 	clsMark  = 1 << 6 // '@', '%' or ':': a word holding one is looked at
 	clsDigit = 1 << 7
+	// clsInNumber: may stand inside a card number or an IBAN between its
+	// digits (separators, upper-case letters), so a run of digits goes on.
+	clsInNumber = 1 << 8
 )
 
-var class = func() (t [256]uint8) {
+var class = func() (t [256]uint16) {
 	for c := 0; c < 256; c++ {
 		b := byte(c)
-		var code uint8
+		var code uint16
 		switch {
 		case isLower(b):
-			code = b - 'a' + 1
+			code = uint16(b-'a') + 1
 		case isUpper(b):
-			code = b - 'A' + 1
+			code = uint16(b-'A') + 1
 		case isDigit(b):
 			code = 27
 		case b == '_':
@@ -47,6 +50,9 @@ var class = func() (t [256]uint8) {
 		}
 		if isDigit(b) {
 			t[c] |= clsDigit
+		}
+		if b == ' ' || b == '-' || b == '.' || b == '_' || isUpper(b) {
+			t[c] |= clsInNumber
 		}
 	}
 	return t

@@ -82,12 +82,12 @@ func Scan(s string, sp *Spans) {
 	// PEM blocks first: a public key's or certificate's body is protected
 	// from the token scanners.
 	scanPEM(s, sp, &sc.pr)
-	// Card numbers need 13 digits and IBANs 8 within one run of digits and
-	// separators (and, for IBANs, upper-case letters): count the longest.
-	cardRun, cardMax, ibanRun, ibanMax := 0, 0, 0, 0
+	// Card numbers need 13 digits and IBANs 8 within one run of digits,
+	// separators and upper-case letters: count the longest.
+	numRun, numMax := 0, 0
 	var h uint16
 	ws := 0
-	var wf uint8
+	var wf uint16
 	for i := 0; i < len(s); i++ {
 		k := class[s[i]]
 		h = (h<<5 | uint16(k&codeMask)) & (triSize - 1)
@@ -99,22 +99,17 @@ func Scan(s string, sp *Spans) {
 				sc.word(s, sp, ws, i)
 			}
 			ws, wf = i+1, 0
-			if s[i] != ' ' {
-				cardRun, ibanRun = 0, 0
+			if k&clsInNumber == 0 {
+				numRun = 0
 			}
 			continue
 		}
 		wf |= k
 		if k&clsDigit != 0 {
-			cardRun++
-			ibanRun++
-			cardMax = max(cardMax, cardRun)
-			ibanMax = max(ibanMax, ibanRun)
-		} else if c := s[i]; c != '-' && c != '.' && c != '_' {
-			cardRun = 0
-			if !isUpper(c) {
-				ibanRun = 0
-			}
+			numRun++
+			numMax = max(numMax, numRun)
+		} else if k&clsInNumber == 0 {
+			numRun = 0
 		}
 	}
 	if len(s)-ws >= minWord || wf&clsMark != 0 && len(s) > ws {
@@ -122,10 +117,10 @@ func Scan(s string, sp *Spans) {
 	}
 	sc.flushHits(s, sp)
 	sc.flushWords(s, sp)
-	if cardMax >= 13 {
+	if numMax >= 13 {
 		scanCards(s, sp)
 	}
-	if ibanMax >= 8 {
+	if numMax >= 8 {
 		scanIBAN(s, sp)
 	}
 }
