@@ -192,7 +192,7 @@ var DefaultMetadataKeys = []string{
 //     keywords gate its regular expression, which runs on a window around
 //     the keyword with the rule's secret group, entropy threshold and
 //     allowlists; a token a vendor's rule rejects (a documented example, a
-//     wrong length) is kept. The rules read at most 16 KiB of one value;
+//     wrong length) is kept. The rules read at most 2 KiB of one value;
 //     past that, the rest of the value is redacted;
 //   - JWTs (three base64url segments, the first starting "eyJ", or two both
 //     starting "eyJ"), Discord bot tokens and Mailchimp keys;
@@ -804,22 +804,32 @@ func cleanValueOnce(v string, max int, mask *PrivacyPolicy) (string, bool) {
 	}
 	window := scanFactor * max
 	s, changed := v, false
-	plain, special := scanBytes(v)
-	if len(v) > window || !plain {
-		s, changed = sanitizeValue(v, window)
-		_, special = scanBytes(s)
-	}
-	if special && strings.IndexByte(s, '&') >= 0 {
-		// A value cleaned before holds the entities of step 4: the
-		// scanners read the characters they stand for, and emitValue
-		// writes them back, so cleaning twice changes nothing.
-		if d, ok := unescapeEntities(s); ok {
-			s, changed = d, true
-		}
-	}
 	var sp redact.Spans
 	sp.Reset()
-	redact.Scan(s, &sp)
+	var info redact.Info
+	if len(v) <= window {
+		// Most values are printable ASCII without entities: one pass.
+		info = redact.Scan(v, &sp)
+	}
+	if len(v) > window || info&(redact.NotPlain|redact.Escapes) != 0 {
+		if len(v) > window || info&redact.NotPlain != 0 {
+			s, changed = sanitizeValue(v, window)
+		}
+		if strings.IndexByte(s, '&') >= 0 {
+			// A value cleaned before holds the entities of step 4: the
+			// scanners read the characters they stand for, and
+			// emitValue writes them back, so cleaning twice changes
+			// nothing.
+			if d, ok := unescapeEntities(s); ok {
+				s, changed = d, true
+			}
+		}
+		if changed || len(v) > window {
+			sp.Reset()
+			info = redact.Scan(s, &sp)
+		}
+	}
+	special := info&redact.Escapes != 0
 	if mask != nil && mask.IPMode != IPFull {
 		scanAddrs(s, &sp, mask)
 	}
@@ -832,39 +842,6 @@ func cleanValueOnce(v string, max int, mask *PrivacyPolicy) (string, bool) {
 	}
 	out, cut := emitValue(s, &sp, max)
 	return out, cut || windowCut
-}
-
-// byteKind marks the bytes scanBytes looks for.
-var byteKind = func() (t [256]uint8) {
-	for c := 0; c < 256; c++ {
-		if c < 0x20 || c >= 0x7f {
-			t[c] |= 1 // not printable ASCII
-		}
-		switch c {
-		case '<', '>', '"', '\'', '&', '\t', '\n':
-			t[c] |= 2 // escaped on output
-		}
-	}
-	return t
-}()
-
-// scanBytes reports, in one pass, whether s is printable ASCII and whether
-// it holds a byte that output escapes.
-func scanBytes(s string) (plain, special bool) {
-	var k uint8
-	for i := 0; i < len(s); i++ {
-		k |= byteKind[s[i]]
-	}
-	return k&1 == 0, k&2 != 0
-}
-
-func printableASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] >= 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 // sanitizeValue runs sanitize over at most window bytes of output. When v

@@ -19,6 +19,11 @@ const (
 	// clsInNumber: may stand inside a card number or an IBAN between its
 	// digits (separators, upper-case letters), so a run of digits goes on.
 	clsInNumber = 1 << 8
+	// clsControl: not printable ASCII (a control byte or part of UTF-8).
+	clsControl = 1 << 9
+	// clsEscaped: written escaped by the caller (< > " ' & and the line
+	// breaks a sanitized value may hold).
+	clsEscaped = 1 << 10
 )
 
 var class = func() (t [256]uint16) {
@@ -53,6 +58,13 @@ var class = func() (t [256]uint16) {
 		}
 		if b == ' ' || b == '-' || b == '.' || b == '_' || isUpper(b) {
 			t[c] |= clsInNumber
+		}
+		if b < 0x20 || b >= 0x7f {
+			t[c] |= clsControl
+		}
+		switch b {
+		case '<', '>', '"', '\'', '&', '\t', '\n':
+			t[c] |= clsEscaped
 		}
 	}
 	return t

@@ -65,7 +65,7 @@ func (r *compiledRule) get(spec *ruleSpec) *compiledRule {
 // value, so a value with many keywords costs linear time.
 const (
 	windowBefore = 160
-	windowAfter  = 1024
+	windowAfter  = 256
 )
 
 // runRule runs rule ri on the window around the keyword at p and redacts

@@ -35,12 +35,13 @@ type scanner struct {
 	regexBytes int
 }
 
-// maxRegexBytes bounds the text the gitleaks rules read in one value (four
-// times the largest scan window), so a value stuffed with every vendor's
-// keyword costs a few milliseconds, not hundreds. Past it, everything
+// maxRegexBytes bounds the text the gitleaks rules read in one value
+// (about four windows; a window is the keyword's token and a few hundred
+// bytes around it), so a value stuffed with every vendor's keyword costs a
+// few milliseconds at worst, not hundreds of them. Past it, everything
 // from the next keyword on is redacted: such a value is no ordinary log
 // text, and failing safe keeps whatever secret it hides.
-const maxRegexBytes = 4 * 4096
+const maxRegexBytes = 2048
 
 // ranUntil returns the end of the window rule ri last ran on, or -1.
 func (sc *scanner) ranUntil(ri int) int {
@@ -71,13 +72,13 @@ func (sc *scanner) ran(ri, end int) {
 // identifier: values assigned to credential names (see assign.go), tokens
 // of the vendors gitleaks knows by their shape, JWTs, random tokens, URL
 // credentials, chat webhook secrets, PEM private keys, e-mail addresses,
-// card numbers and IBANs. s has been sanitized: no control characters but
-// '\t' and '\n', which end values.
+// card numbers and IBANs. It returns what it saw of s's bytes, so a caller
+// that must sanitize or escape needs no pass of its own.
 //
 // Scan takes time linear in len(s): one pass with a table lookup per byte
 // finds keyword and word candidates, and only those are looked at; every
 // regular expression runs on a bounded window around its keyword.
-func Scan(s string, sp *Spans) {
+func Scan(s string, sp *Spans) Info {
 	var sc scanner
 	// PEM blocks first: a public key's or certificate's body is protected
 	// from the token scanners.
@@ -87,9 +88,10 @@ func Scan(s string, sp *Spans) {
 	numRun, numMax := 0, 0
 	var h uint16
 	ws := 0
-	var wf uint16
+	var wf, all uint16
 	for i := 0; i < len(s); i++ {
 		k := class[s[i]]
+		all |= k
 		h = (h<<5 | uint16(k&codeMask)) & (triSize - 1)
 		if triBits[h>>6]&(1<<(h&63)) != 0 {
 			sc.keywordAt(s, sp, i, h)
@@ -123,7 +125,26 @@ func Scan(s string, sp *Spans) {
 	if numMax >= 8 {
 		scanIBAN(s, sp)
 	}
+	var info Info
+	if all&clsControl != 0 {
+		info |= NotPlain
+	}
+	if all&clsEscaped != 0 {
+		info |= Escapes
+	}
+	return info
 }
+
+// Info describes the bytes of a scanned value.
+type Info uint8
+
+// Info bits.
+const (
+	// NotPlain: the value holds bytes other than printable ASCII.
+	NotPlain Info = 1 << iota
+	// Escapes: the value holds < > " ' &, a tab or a line break.
+	Escapes
+)
 
 // keywordAt verifies the keywords whose trigram ends at s[i].
 func (sc *scanner) keywordAt(s string, sp *Spans, i int, h uint16) {
