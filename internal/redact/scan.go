@@ -89,12 +89,21 @@ func Scan(s string, sp *Spans) Info {
 	var h uint16
 	ws := 0
 	var wf, all uint16
+	cls, bits := &class, &triBits
 	for i := 0; i < len(s); i++ {
-		k := class[s[i]]
+		k := cls[s[i]]
 		all |= k
-		h = (h<<5 | uint16(k&codeMask)) & (triSize - 1)
-		if triBits[h>>6]&(1<<(h&63)) != 0 {
+		h = (h<<5 | k&codeMask) & (triSize - 1)
+		if bits[h>>6&(triSize/64-1)]>>(h&63)&1 != 0 {
 			sc.keywordAt(s, sp, i, h)
+		}
+		if k&(clsSep|clsDigit) == 0 {
+			// The common case: a letter or punctuation inside a word.
+			wf |= k
+			if k&clsInNumber == 0 {
+				numRun = 0
+			}
+			continue
 		}
 		if k&clsSep != 0 {
 			if i-ws >= minWord || wf&clsMark != 0 && i > ws {
