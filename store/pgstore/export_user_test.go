@@ -40,7 +40,7 @@ func TestExportUserBoundedMemory(t *testing.T) {
 		t.Skip("inserts 100,000 rows")
 	}
 	pool := sqlschematest.Pool(t)
-	s := setup(t, pool, pgstore.Options{})
+	s := setup(t, pool, pgstore.Config{})
 	const rows, batch = 100_000, 10_000
 	evs := make([]secmon.Event, batch)
 	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
