@@ -351,8 +351,9 @@ func looksRandom(t string) bool {
 }
 
 // placeholder reports a value that stands for a secret without being one:
-// a long run of one character (xxxxxxxx, 00000000, ********), a run of the
-// alphabet or the digits (abcdefgh, 123456), or a word such as EXAMPLE,
+// a long run of one character (xxxxxxxx, 00000000, ********), a run of ten
+// letters of the alphabet or digits in order (abcdefghij), or a word such
+// as EXAMPLE,
 // your_token, _here, changeme, dummy or redacted.
 func placeholder(t string) bool {
 	run, seq := 1, 1
@@ -366,7 +367,7 @@ func placeholder(t string) bool {
 			run = 1
 		}
 		if b == a+1 && (isLower(a) && isLower(b) || isDigit(a) && isDigit(b)) {
-			if seq++; seq >= 6 {
+			if seq++; seq >= 10 {
 				return true
 			}
 		} else {
@@ -387,7 +388,7 @@ func placeholder(t string) bool {
 var placeholderWords = [...]string{"example", "your_", "your-", "yourtoken", "yourkey", "yoursecret", "_here", "here_", "changeme", "placeholder", "dummy", "redacted", "insert_", "replace_", "replaceme"}
 
 // placeholderValue reports a value under a credential name that stands
-// for one: a run of six x, X, * or #, ten letters of the alphabet in
+// for one: a run of six x, X, * or #, sixteen letters of the alphabet in
 // order, or a placeholder word (see placeholder). Runs of other characters and counting sequences are kept:
 // vendors' documentation uses them as real-looking examples.
 func placeholderValue(t string) bool {
@@ -401,7 +402,7 @@ func placeholderValue(t string) bool {
 			run = 1
 		}
 		if a, b := lower(t[i-1]), lower(t[i]); b == a+1 && isLower(a) && isLower(b) {
-			if seq++; seq >= 10 {
+			if seq++; seq >= 16 {
 				return true // an alphabet: ABCDEFGHIJKLMNOPQRSTUVWXYZ
 			}
 		} else {
