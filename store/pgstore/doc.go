@@ -41,7 +41,9 @@
 // of the service role that owns it): a Store connected as the service role
 // alone reads and writes everything but cannot maintain. [Store.EraseUser]
 // deletes a user's rows in batches of Config.PurgeBatch, each its own
-// statement, so a heavy user is erased in bounded steps.
+// statement, so a heavy user is erased in bounded steps; [Store.ExportUser]
+// writes the same rows as JSON lines, read in keyset pages of 1,000 rows,
+// so memory stays bounded however many rows the user has.
 //
 // # Live alerts
 //
