@@ -117,6 +117,9 @@ func runRule(s string, ri, p int, sp *Spans, pr *protect) int {
 		for e < len(s) && e-(a+end) < 256 && isTokenByte(s[e]) && s[e] != '.' && s[e] != '=' && s[e] != '/' {
 			e++
 		}
+		for e < len(s) && e-(a+end) < 258 && s[e] == '=' {
+			e++ // base64 padding
+		}
 		sp.Add(a+start, e)
 	}
 	// The token holding the keyword, when the rule found no secret in it,
