@@ -22,7 +22,7 @@ func (h *heapWatcher) Write(p []byte) (int, error) {
 	h.bytes += len(p)
 	before := h.lines
 	h.lines += bytes.Count(p, []byte{'\n'})
-	if h.lines/20000 != before/20000 {
+	if h.lines/5000 != before/5000 {
 		runtime.GC()
 		var m runtime.MemStats
 		runtime.ReadMemStats(&m)
@@ -31,17 +31,17 @@ func (h *heapWatcher) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// TestExportUserBoundedMemory exports a user with 100,000 events and checks
+// TestExportUserBoundedMemory exports a user with 30,000 events and checks
 // that the heap does not grow with them: ExportUser reads pages, not the
 // whole result. (A million rows behave the same, page by page; the test
-// keeps to 100,000 so it runs in seconds.)
+// keeps to 30,000 so it runs in seconds.)
 func TestExportUserBoundedMemory(t *testing.T) {
 	if testing.Short() {
-		t.Skip("inserts 100,000 rows")
+		t.Skip("inserts 30,000 rows")
 	}
 	pool := sqlschematest.Pool(t)
 	s := setup(t, pool, pgstore.Config{})
-	const rows, batch = 100_000, 10_000
+	const rows, batch = 30_000, 10_000
 	evs := make([]secmon.Event, batch)
 	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	for i := 0; i < rows; i += batch {

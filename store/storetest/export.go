@@ -126,7 +126,7 @@ func testExportUser(t *testing.T, s secmon.Store) {
 // testExportUserPages: more rows than one page or chunk of either store,
 // with equal times, come out once each.
 func testExportUserPages(t *testing.T, s secmon.Store) {
-	const n = 2500
+	const n = 1200
 	evs := make([]secmon.Event, n)
 	for i := range evs {
 		evs[i] = secmon.Event{ID: secmon.NewID(), Time: base.Add(time.Duration(i/3) * time.Second), Type: secmon.EventLogout, UserID: "many"}
