@@ -216,6 +216,21 @@ type SessionBeat struct {
 	Fingerprint string
 	Geo         Geo
 	Time        time.Time // stamped by the Monitor when zero
+	// StartedAt is the earliest beat this one stands for; zero means Time
+	// (a value after Time counts as Time). The Monitor sets it when it
+	// coalesces several beats of a session before one flush, so the
+	// stored Session.StartedAt stays at the first beat; a host may set it
+	// to the session's sign-in time.
+	StartedAt time.Time
+}
+
+// Start returns when the beat says its session started: StartedAt when it
+// is set and not after Time, else Time.
+func (b *SessionBeat) Start() time.Time {
+	if !b.StartedAt.IsZero() && b.StartedAt.Before(b.Time) {
+		return b.StartedAt
+	}
+	return b.Time
 }
 
 // Session is a stored session as a SessionStore returns it.

@@ -37,8 +37,12 @@ const (
 )
 
 // Heartbeat records that a session is alive. Beats are coalesced in memory
-// by SessionID (the newest Time wins) and every pending session goes to the
-// store in one UpsertSessions call per flush. It does no I/O.
+// by SessionID and every pending session goes to the store in one
+// UpsertSessions call per flush. The newest Time gives the session's fields
+// and LastSeen; the earliest beat seen (or the StartedAt a beat carries)
+// gives its StartedAt, which the written beat carries, so a session whose
+// first beats merge before a flush still starts at its first beat. It does
+// no I/O.
 //
 // When the IP group (see IPGroup) or the user agent differs from the newest
 // beat seen earlier for the same session, Heartbeat also logs a
@@ -68,6 +72,7 @@ func (m *Monitor) Heartbeat(ctx context.Context, b SessionBeat) error {
 	if b.Time.IsZero() {
 		b.Time = m.clock.Now()
 	}
+	b.StartedAt = b.Start()
 	rawIP, rawUA := b.IP, b.UserAgent
 	var seen sessionSeen
 	seen.at = b.Time
@@ -112,9 +117,13 @@ func (m *Monitor) Heartbeat(ctx context.Context, b SessionBeat) error {
 			}
 			e.seen = seen
 		}
+		// The newest beat gives the session's fields; the earliest one
+		// seen gives its start, however many beats merge before a flush.
+		start := earliest(e.beat.StartedAt, b.StartedAt)
 		if !b.Time.Before(e.beat.Time) {
 			e.beat = b
 		}
+		e.beat.StartedAt = start
 	}
 	pending := e.pending
 	if !pending {
@@ -261,4 +270,12 @@ func checkActivity(a *Activity) error {
 		return &FieldError{Field: "Resource", Reason: fmt.Sprintf("is longer than %d bytes", MaxMetadataLen)}
 	}
 	return nil
+}
+
+// earliest returns the earlier of a and b.
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }

@@ -335,9 +335,11 @@ func (m *Monitor) flushSessions(ctx context.Context) error {
 	m.sessMu.Lock()
 	for i, e := range list {
 		if outcome(out, err, i) == rowRetry {
+			start := earliest(e.beat.StartedAt, rows[i].StartedAt)
 			if e.beat.Time.Before(rows[i].Time) {
 				e.beat = rows[i]
 			}
+			e.beat.StartedAt = start
 			if !e.pending {
 				e.pending = true
 				m.pendingList = append(m.pendingList, e)

@@ -534,6 +534,62 @@ func TestHeartbeatsCoalesceIntoOneUpsertPerFlush(t *testing.T) {
 	}
 }
 
+// TestHeartbeatKeepsFirstBeatAsStart checks that a session whose beats are
+// coalesced before one flush is stored with StartedAt at its first beat,
+// not at the newest one, and that later flushes never move it forward.
+func TestHeartbeatKeepsFirstBeatAsStart(t *testing.T) {
+	t.Parallel()
+	m, st, clock := setup(t, nil)
+	ctx := context.Background()
+	first := clock.Now()
+	for _, ua := range []string{"ua-1", "ua-2", "ua-3"} {
+		if err := m.Heartbeat(ctx, secmon.SessionBeat{SessionID: "s1", UserID: "u1", UserAgent: ua}); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(500 * time.Millisecond)
+	}
+	newest := first.Add(time.Second)
+	// An older beat arriving late, still before the flush: it moves the
+	// start back but not LastSeen.
+	if err := m.Heartbeat(ctx, secmon.SessionBeat{SessionID: "s1", UserID: "u1", Time: first.Add(-time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	mustFlush(t, m)
+	check := func(when string, start, last time.Time) {
+		t.Helper()
+		got, err := st.ActiveSessions(ctx, secmon.SessionQuery{UserID: "u1"})
+		if err != nil || len(got) != 1 {
+			t.Fatalf("%s: ActiveSessions = %v, %v", when, got, err)
+		}
+		if !got[0].StartedAt.Equal(start) || !got[0].LastSeen.Equal(last) {
+			t.Errorf("%s: StartedAt %v LastSeen %v, want %v and %v", when, got[0].StartedAt, got[0].LastSeen, start, last)
+		}
+	}
+	check("first flush", first.Add(-time.Second), newest)
+
+	// Two more beats and a flush: the start stays where it was.
+	clock.Advance(time.Minute)
+	for range 2 {
+		if err := m.Heartbeat(ctx, secmon.SessionBeat{SessionID: "s1", UserID: "u1"}); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(500 * time.Millisecond)
+	}
+	mustFlush(t, m)
+	check("second flush", first.Add(-time.Second), clock.Now().Add(-500*time.Millisecond))
+
+	// A host may give the session's sign-in time itself.
+	signIn := first.Add(-time.Hour)
+	if err := m.Heartbeat(ctx, secmon.SessionBeat{SessionID: "s2", UserID: "u2", StartedAt: signIn}); err != nil {
+		t.Fatal(err)
+	}
+	mustFlush(t, m)
+	got, err := st.ActiveSessions(ctx, secmon.SessionQuery{UserID: "u2"})
+	if err != nil || len(got) != 1 || !got[0].StartedAt.Equal(signIn) {
+		t.Errorf("session with a given StartedAt: %+v, %v; want StartedAt %v", got, err, signIn)
+	}
+}
+
 func TestHeartbeatNewestWinsAndLimits(t *testing.T) {
 	t.Parallel()
 	m, st, clock := setup(t, func(c *secmon.Config) { c.MaxPendingSessions = 2 })

@@ -39,7 +39,7 @@ func (h *sessionHeap) Pop() any {
 // UpsertSessions stores the newest beat of each session: LastSeen, IP,
 // UserAgent, Fingerprint, Geo, OrgID and UserID come from the beat with the
 // latest Time (a later beat with an equal Time also wins), and StartedAt is
-// the earliest beat seen. Beats may arrive out of order, within a batch or
+// the earliest start seen (SessionBeat.Start: StartedAt, or Time). Beats may arrive out of order, within a batch or
 // across batches. A revoked session stays revoked. When MaxSessions is
 // reached, a new session evicts the least recently seen one (counted in
 // Stats). The batch is validated first and rejected whole on a bad beat.
@@ -57,6 +57,7 @@ func (s *Store) UpsertSessions(ctx context.Context, beats []secmon.SessionBeat) 
 	for i := range beats {
 		b := beats[i]
 		b.Time = wall(b.Time)
+		start := wall(b.Start())
 		cur, ok := s.sessions[b.SessionID]
 		if !ok {
 			if len(s.sessions) >= s.cfg.MaxSessions {
@@ -64,14 +65,14 @@ func (s *Store) UpsertSessions(ctx context.Context, beats []secmon.SessionBeat) 
 				s.removeSessionLocked(victim, false)
 				s.evictedSessions.Add(1)
 			}
-			cur = &session{Session: secmon.Session{SessionID: b.SessionID, StartedAt: b.Time, LastSeen: b.Time}}
+			cur = &session{Session: secmon.Session{SessionID: b.SessionID, StartedAt: start, LastSeen: b.Time}}
 			s.sessions[b.SessionID] = cur
 			heap.Push(&s.sessLRU, cur)
 			s.setSessionFields(cur, &b)
 			continue
 		}
-		if b.Time.Before(cur.StartedAt) {
-			cur.StartedAt = b.Time
+		if start.Before(cur.StartedAt) {
+			cur.StartedAt = start
 		}
 		if !b.Time.Before(cur.LastSeen) {
 			s.setSessionFields(cur, &b)

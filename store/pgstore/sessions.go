@@ -29,10 +29,10 @@ func text(s string) pgtype.Text { return pgtype.Text{String: s, Valid: s != ""} 
 // UpsertSessions stores the newest beat of each session with one multi-row
 // INSERT ... ON CONFLICT built from column arrays. Beats are first merged
 // by session ID in Go (PostgreSQL refuses to update one row twice in a
-// statement): the newest beat gives every field and the earliest gives the
-// start. Against the stored row, LastSeen and the beat's fields move only
-// forward, StartedAt only backward, and RevokedAt is never touched, so a
-// revoked session stays revoked. Rows are written in session ID order so
+// statement): the newest beat gives every field and the earliest start
+// (SessionBeat.Start) gives StartedAt. Against the stored row, LastSeen and
+// the beat's fields move only forward, StartedAt only backward, and
+// RevokedAt is never touched, so a revoked session stays revoked. Rows are written in session ID order so
 // concurrent flushes cannot deadlock.
 func (s *Store) UpsertSessions(ctx context.Context, beats []secmon.SessionBeat) error {
 	const op = "upsert sessions"
@@ -56,14 +56,14 @@ func (s *Store) UpsertSessions(ctx context.Context, beats []secmon.SessionBeat) 
 		}
 		m := byID[b.SessionID]
 		if m == nil {
-			byID[b.SessionID] = &merged{b: b, started: b.Time}
+			byID[b.SessionID] = &merged{b: b, started: b.Start()}
 			continue
 		}
 		if !b.Time.Before(m.b.Time) {
 			m.b = b
 		}
-		if b.Time.Before(m.started) {
-			m.started = b.Time
+		if start := b.Start(); start.Before(m.started) {
+			m.started = start
 		}
 	}
 	if len(byID) == 0 {

@@ -11,6 +11,7 @@ import (
 var sessionTests = []test{
 	{"NewestBeatWinsInBatch", testSessionNewestInBatch},
 	{"NewestBeatWinsAcrossBatches", testSessionNewestAcrossBatches},
+	{"BeatStartedAt", testSessionBeatStartedAt},
 	{"ActiveFilters", testSessionFilters},
 	{"Revoke", testSessionRevoke},
 	{"RevokeTwiceKeepsFirstTime", testSessionRevokeTwice},
@@ -57,6 +58,29 @@ func testSessionNewestAcrossBatches(t *testing.T, s secmon.Store) {
 	upsertSessions(t, s, beat("s1", "alice", base.Add(7*time.Minute), "198.51.100.7", "ua-7"))
 	want[0].IP, want[0].UserAgent, want[0].LastSeen = netip.MustParseAddr("198.51.100.7"), "ua-7", base.Add(7*time.Minute)
 	diff(t, "after a newer beat", want, allSessions(t, s))
+}
+
+// testSessionBeatStartedAt checks that a beat's StartedAt (the earliest of
+// the beats a coalescer merged into it) sets the session's start, that a
+// StartedAt after Time counts as Time, and that a later beat never moves the
+// start forward.
+func testSessionBeatStartedAt(t *testing.T, s secmon.Store) {
+	b := beat("s1", "alice", base.Add(2*time.Minute), "198.51.100.1", "ua")
+	b.StartedAt = base.Add(500 * time.Millisecond)
+	later := beat("s2", "bob", base.Add(time.Minute), "198.51.100.2", "ua")
+	later.StartedAt = base.Add(time.Hour) // after Time: ignored
+	upsertSessions(t, s, b, later)
+	want := []secmon.Session{
+		{SessionID: "s1", UserID: "alice", IP: b.IP, UserAgent: "ua", StartedAt: b.StartedAt, LastSeen: b.Time},
+		{SessionID: "s2", UserID: "bob", IP: later.IP, UserAgent: "ua", StartedAt: later.Time, LastSeen: later.Time},
+	}
+	diff(t, "sessions with StartedAt", want, allSessions(t, s))
+
+	next := beat("s1", "alice", base.Add(3*time.Minute), "198.51.100.1", "ua")
+	next.StartedAt = base.Add(2*time.Minute + time.Second)
+	upsertSessions(t, s, next)
+	want[0].LastSeen = next.Time
+	diff(t, "after a later beat with a later start", want, allSessions(t, s))
 }
 
 func testSessionFilters(t *testing.T, s secmon.Store) {
