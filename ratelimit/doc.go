@@ -46,10 +46,11 @@
 //     server's TIME in redislimit) the token count cannot be kept as x/time/rate keeps
 //     it: a bucket the step would leave more than empty counts as empty,
 //     and the key waits at most one refill interval.
-//   - Middleware's default OnError answers 500, so a request with no key
-//     (no user for KeyByUser, or a peer address that is not an IP, as on a
-//     Unix socket listener, for KeyByIPGroup) is refused, never let through
-//     unlimited, unless OnError says otherwise.
+//   - A request with no key (no user for KeyByUser, or a peer address that
+//     is not an IP, as on a Unix socket listener, for KeyByIPGroup) is
+//     refused with 401 Unauthorized by [DefaultOnError], never let through
+//     unlimited, unless OnError says otherwise; other key and limiter errors
+//     are refused with 500.
 //   - RateLimit-Policy states Limit per Period in whole seconds: a Period
 //     that is not a whole number of seconds is rounded up and the quota
 //     scaled to match, so the header is an approximation for such periods.

@@ -55,8 +55,9 @@ func KeyByIPGroup(trusted []netip.Prefix) KeyFunc {
 // KeyByUser keys requests by the authenticated user: "user:" followed by
 // what userID returns, typically read from the host's authentication
 // context. An empty user ID is ErrNoKey, so anonymous requests never share
-// one bucket by accident; put the limiter behind authentication, or handle
-// ErrNoKey in MiddlewareConfig.OnError.
+// one bucket by accident: the default OnError answers them 401
+// Unauthorized. Put the limiter behind authentication, or handle ErrNoKey
+// in MiddlewareConfig.OnError.
 func KeyByUser(userID func(r *http.Request) string) KeyFunc {
 	return func(r *http.Request) (string, error) {
 		id := userID(r)
@@ -86,7 +87,10 @@ type MiddlewareConfig struct {
 	OnDenied func(w http.ResponseWriter, r *http.Request, d secmon.Decision)
 	// OnError handles an error from KeyFunc or the limiter. It returns true
 	// to let the request through unlimited, or writes a response and
-	// returns false. Nil means respond 500 and stop.
+	// returns false. Nil means DefaultOnError: 401 for ErrNoKey (an
+	// anonymous request to a route keyed by user), 500 for anything else.
+	// Set it to add a WWW-Authenticate challenge, redirect to a sign-in
+	// page or answer differently.
 	OnError func(w http.ResponseWriter, r *http.Request, err error) (pass bool)
 }
 
@@ -129,10 +133,7 @@ func Middleware(l secmon.RateLimiter, opts MiddlewareConfig) func(http.Handler) 
 	}
 	onError := opts.OnError
 	if onError == nil {
-		onError = func(w http.ResponseWriter, _ *http.Request, _ error) bool {
-			http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
-			return false
-		}
+		onError = DefaultOnError
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -162,6 +163,22 @@ func Middleware(l secmon.RateLimiter, opts MiddlewareConfig) func(http.Handler) 
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// DefaultOnError is the middleware's answer to a KeyFunc or limiter error
+// when MiddlewareConfig.OnError is nil. It refuses the request: 401
+// Unauthorized for an error matching ErrNoKey (the request carries nothing
+// to key on: no signed-in user for KeyByUser, or a peer address that is
+// not an IP for KeyByIPGroup), 500 Internal Server Error otherwise. It never
+// lets the request through unlimited, and the body names no detail of the
+// error.
+func DefaultOnError(w http.ResponseWriter, _ *http.Request, err error) (pass bool) {
+	code := http.StatusInternalServerError
+	if errors.Is(err, ErrNoKey) {
+		code = http.StatusUnauthorized
+	}
+	http.Error(w, http.StatusText(code), code)
+	return false
 }
 
 // formatPolicy renders p as a RateLimit-Policy item: quota q per window of

@@ -224,10 +224,28 @@ func TestKeyByIPGroupIgnoresSpoofedForwarding(t *testing.T) {
 func TestMiddlewareErrors(t *testing.T) {
 	t.Parallel()
 	m := newMemory(t, MemoryConfig{Policy: Activity, MaxKeyLen: 16})
-	// No user: KeyByUser reports ErrNoKey and the default answer is 500.
+	// No user: KeyByUser reports ErrNoKey and the default answer is 401,
+	// with no rate-limit headers (no bucket was asked).
 	h := Middleware(m, MiddlewareConfig{KeyFunc: KeyByUser(userFromContext)})(okHandler)
-	if rec := serve(h, httptest.NewRequest(http.MethodGet, "/", nil)); rec.Code != http.StatusInternalServerError || rec.Body.String() == "ok" {
-		t.Fatalf("anonymous request: %d %q", rec.Code, rec.Body)
+	if rec := serve(h, httptest.NewRequest(http.MethodGet, "/", nil)); rec.Code != http.StatusUnauthorized || rec.Body.String() == "ok" || rec.Header().Get(HeaderRateLimit) != "" {
+		t.Fatalf("anonymous request: %d %q %v, want 401", rec.Code, rec.Body, rec.Header())
+	}
+	// Another key error is still a server error.
+	failing := func(*http.Request) (string, error) { return "", errors.New("session store down") }
+	h = Middleware(m, MiddlewareConfig{KeyFunc: failing})(okHandler)
+	if rec := serve(h, httptest.NewRequest(http.MethodGet, "/", nil)); rec.Code != http.StatusInternalServerError {
+		t.Fatalf("failing KeyFunc: %d, want 500", rec.Code)
+	}
+	// OnError overrides the 401.
+	h = Middleware(m, MiddlewareConfig{KeyFunc: KeyByUser(userFromContext),
+		OnError: func(w http.ResponseWriter, _ *http.Request, err error) bool {
+			if errors.Is(err, ErrNoKey) {
+				w.WriteHeader(http.StatusForbidden)
+			}
+			return false
+		}})(okHandler)
+	if rec := serve(h, httptest.NewRequest(http.MethodGet, "/", nil)); rec.Code != http.StatusForbidden {
+		t.Fatalf("anonymous request with OnError: %d, want 403", rec.Code)
 	}
 	// A custom OnError may let the request through.
 	var seen error
@@ -363,8 +381,8 @@ func TestMiddlewareDenyWithoutRetryAfter(t *testing.T) {
 }
 
 // TestKeyByIPGroupNoAddress checks that a peer address that is not an IP
-// (a Unix socket listener's "@" or an empty one) is ErrNoKey, refused by the
-// default OnError, and is not believed from X-Forwarded-For either.
+// (a Unix socket listener's "@" or an empty one) is ErrNoKey, refused with
+// 401 by the default OnError, and is not believed from X-Forwarded-For either.
 func TestKeyByIPGroupNoAddress(t *testing.T) {
 	t.Parallel()
 	m := newMemory(t, MemoryConfig{Policy: Login})
@@ -376,8 +394,8 @@ func TestKeyByIPGroupNoAddress(t *testing.T) {
 		if _, err := KeyByIPGroup(nil)(r); !errors.Is(err, ErrNoKey) {
 			t.Errorf("RemoteAddr %q: err %v, want ErrNoKey", addr, err)
 		}
-		if rec := serve(h, r); rec.Code != http.StatusInternalServerError || rec.Body.String() == "ok" {
-			t.Errorf("RemoteAddr %q: %d %q, want refused with 500", addr, rec.Code, rec.Body)
+		if rec := serve(h, r); rec.Code != http.StatusUnauthorized || rec.Body.String() == "ok" {
+			t.Errorf("RemoteAddr %q: %d %q, want refused with 401", addr, rec.Code, rec.Body)
 		}
 	}
 }
