@@ -468,6 +468,7 @@ type counters struct {
 	alertsOpened, alertsSuppressed, alertsDropped, alertsWritten, alertsFail atomic.Uint64
 	notifyFailures, notifyDropped, notifications, subscriberDropped          atomic.Uint64
 	eventsRejected, sessionsRejected, activitiesRejected, alertsRejected     atomic.Uint64
+	eventsInvalid, beatsInvalid, activitiesInvalid                           atomic.Uint64
 	beats, beatsCoalesced, sessionsWritten, sessionsFailed, anomalies        atomic.Uint64
 	activitiesAccepted, activitiesWritten, activitiesFailed, activityDenied  atomic.Uint64
 	activityLimiterErrors                                                    atomic.Uint64
@@ -559,7 +560,8 @@ var (
 // survives a cancelled request; Log never checks ctx.Err().
 //
 // Log returns a *FieldError (matching ErrInvalid) for an event that fails
-// Event.Validate or whose Fingerprint is longer than MaxIDLen,
+// Event.Validate or whose Fingerprint is longer than MaxIDLen (counted in
+// Stats.EventsInvalid),
 // ErrQueueFull when the queue is full (the Detector has still seen the
 // event, or it is in the detection queue), and ErrClosed after Close. A
 // full detection queue is not an error (see Config.DetectQueue).
@@ -569,7 +571,11 @@ func (m *Monitor) Log(ctx context.Context, e Event) error {
 	if m.closed {
 		return ErrClosed
 	}
-	return m.logEvent(ctx, e)
+	err := m.logEvent(ctx, e)
+	if err != nil && errors.Is(err, ErrInvalid) {
+		m.st.eventsInvalid.Add(1)
+	}
+	return err
 }
 
 // logEvent is Log without the closed check; the caller holds closeMu for
@@ -672,6 +678,7 @@ type Stats struct {
 	EventsWritten    uint64        // events the store accepted
 	EventsFailed     uint64        // InsertEvents calls that failed (their events are retried)
 	EventsRejected   uint64        // events the store refused as invalid (dropped and logged, never retried)
+	EventsInvalid    uint64        // Log calls refused with a *FieldError (nothing queued)
 	QueueFull        uint64        // Log calls refused with ErrQueueFull
 	Batches          uint64        // successful batch writes of any kind
 	LastFlushLatency time.Duration // duration of the latest flush round that wrote or failed
@@ -698,6 +705,7 @@ type Stats struct {
 	SubscriberDropped uint64
 
 	HeartbeatsReceived  uint64 // beats accepted
+	HeartbeatsInvalid   uint64 // Heartbeat calls refused with a *FieldError, e.g. no SessionID
 	HeartbeatsCoalesced uint64 // beats merged into a session already pending
 	SessionsWritten     uint64 // session rows passed to a successful UpsertSessions
 	SessionsFailed      uint64 // UpsertSessions calls that failed (retried)
@@ -708,6 +716,7 @@ type Stats struct {
 	ActivitiesWritten     uint64 // activities the store accepted
 	ActivitiesFailed      uint64 // InsertActivities calls that failed (retried)
 	ActivitiesRejected    uint64 // activities the store refused as invalid (dropped and logged)
+	ActivitiesInvalid     uint64 // TrackActivity calls refused with a *FieldError
 	ActivityDenied        uint64 // activities refused by the allowlist or the limiter
 	ActivityLimiterErrors uint64 // limiter errors (the activity was let through)
 
@@ -777,6 +786,9 @@ func (m *Monitor) Stats() Stats {
 		SessionsRejected:      s.sessionsRejected.Load(),
 		ActivitiesRejected:    s.activitiesRejected.Load(),
 		HeartbeatsReceived:    s.beats.Load(),
+		HeartbeatsInvalid:     s.beatsInvalid.Load(),
+		EventsInvalid:         s.eventsInvalid.Load(),
+		ActivitiesInvalid:     s.activitiesInvalid.Load(),
 		HeartbeatsCoalesced:   s.beatsCoalesced.Load(),
 		SessionsWritten:       s.sessionsWritten.Load(),
 		SessionsFailed:        s.sessionsFailed.Load(),

@@ -56,9 +56,9 @@ const (
 //
 // Heartbeat returns a *FieldError for a beat without SessionID or UserID or
 // with an identifier or Fingerprint longer than MaxIDLen or holding control
-// characters, ErrQueueFull when MaxPendingSessions other sessions are
-// already waiting for the next flush or being written, and ErrClosed after
-// Close.
+// characters (counted in Stats.HeartbeatsInvalid), ErrQueueFull when
+// MaxPendingSessions other sessions are already waiting for the next flush
+// or being written, and ErrClosed after Close.
 func (m *Monitor) Heartbeat(ctx context.Context, b SessionBeat) error {
 	m.closeMu.RLock()
 	defer m.closeMu.RUnlock()
@@ -153,6 +153,22 @@ func (m *Monitor) Heartbeat(ctx context.Context, b SessionBeat) error {
 	return nil
 }
 
+// checkBeat returns a *FieldError for a beat Heartbeat refuses.
+func checkBeat(b *SessionBeat) error {
+	if b.SessionID == "" {
+		return &FieldError{Field: "SessionID", Reason: "is required"}
+	}
+	if b.UserID == "" {
+		return &FieldError{Field: "UserID", Reason: "is required"}
+	}
+	for _, f := range [...]struct{ name, v string }{{"SessionID", b.SessionID}, {"UserID", b.UserID}, {"OrgID", b.OrgID}, {"Fingerprint", b.Fingerprint}} {
+		if err := checkIdentifier(f.name, f.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // evictSessionLocked makes room for a new session when the map holds
 // SessionTrackSize sessions, by forgetting one that is not pending. It looks
 // at a few entries only; when all of them are pending the map grows (it is
@@ -183,8 +199,8 @@ func (m *Monitor) evictSessionLocked() {
 // is asked without holding any Monitor lock, so a slow limiter delays only
 // its own caller (never Close, Log or Heartbeat).
 //
-// It returns a *FieldError for a missing UserID or an invalid identifier,
-// ErrQueueFull when the activity queue is full, and ErrClosed after Close
+// It returns a *FieldError for a missing UserID, an invalid identifier or
+// an oversized Resource (counted in Stats.ActivitiesInvalid), ErrQueueFull when the activity queue is full, and ErrClosed after Close
 // (including when Close began while the limiter was being asked).
 func (m *Monitor) TrackActivity(ctx context.Context, a Activity) error {
 	m.closeMu.RLock()
@@ -278,4 +294,21 @@ func earliest(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// checkActivity returns a *FieldError for an activity TrackActivity
+// refuses.
+func checkActivity(a *Activity) error {
+	if a.UserID == "" {
+		return &FieldError{Field: "UserID", Reason: "is required"}
+	}
+	for _, f := range [...]struct{ name, v string }{{"UserID", a.UserID}, {"SessionID", a.SessionID}, {"OrgID", a.OrgID}} {
+		if err := checkIdentifier(f.name, f.v); err != nil {
+			return err
+		}
+	}
+	if len(a.Resource) > MaxMetadataLen {
+		return &FieldError{Field: "Resource", Reason: fmt.Sprintf("is longer than %d bytes", MaxMetadataLen)}
+	}
+	return nil
 }

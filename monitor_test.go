@@ -636,6 +636,36 @@ func TestHeartbeatNewestWinsAndLimits(t *testing.T) {
 	}
 }
 
+// TestInvalidInputCountedInStats checks that every call refused as invalid
+// shows in Stats, by kind, besides returning its *FieldError: a beat
+// without a SessionID must not vanish without trace.
+func TestInvalidInputCountedInStats(t *testing.T) {
+	t.Parallel()
+	m, _, _ := setup(t, nil)
+	ctx := context.Background()
+	for _, b := range []secmon.SessionBeat{{UserID: "u"}, {SessionID: "s"}, {SessionID: "s", UserID: "u\x00"}} {
+		if err := m.Heartbeat(ctx, b); !errors.Is(err, secmon.ErrInvalid) {
+			t.Fatalf("Heartbeat(%+v) = %v, want ErrInvalid", b, err)
+		}
+	}
+	for _, e := range []secmon.Event{{}, {Type: "Not A Type"}} {
+		if err := m.Log(ctx, e); !errors.Is(err, secmon.ErrInvalid) {
+			t.Fatalf("Log(%+v) = %v, want ErrInvalid", e, err)
+		}
+	}
+	if err := m.TrackActivity(ctx, secmon.Activity{Action: "login"}); !errors.Is(err, secmon.ErrInvalid) {
+		t.Fatalf("TrackActivity without UserID = %v, want ErrInvalid", err)
+	}
+	if err := m.Heartbeat(ctx, secmon.SessionBeat{SessionID: "s", UserID: "u"}); err != nil {
+		t.Fatal(err)
+	}
+	s := m.Stats()
+	if s.HeartbeatsInvalid != 3 || s.EventsInvalid != 2 || s.ActivitiesInvalid != 1 || s.HeartbeatsReceived != 1 {
+		t.Errorf("Stats: HeartbeatsInvalid %d EventsInvalid %d ActivitiesInvalid %d HeartbeatsReceived %d, want 3, 2, 1 and 1",
+			s.HeartbeatsInvalid, s.EventsInvalid, s.ActivitiesInvalid, s.HeartbeatsReceived)
+	}
+}
+
 func TestSessionAnomalyOnIPGroupOrUserAgentChange(t *testing.T) {
 	t.Parallel()
 	m, st, clock := setup(t, nil)
