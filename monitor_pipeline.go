@@ -113,6 +113,11 @@ func (m *Monitor) unlockFlush() { <-m.flushSem }
 // flushSem.
 func (m *Monitor) flushLocked(ctx context.Context) error {
 	start, batches, fails := time.Now(), m.st.batches.Load(), m.failures()
+	// The retry time counts from the clock as it was before the writes: a
+	// reading taken after a failure would move with any clock step made
+	// while the failure was being handled, and could put the retry past a
+	// time the clock (a test's fake one, say) may never reach.
+	attempt := m.clock.Now()
 	err := errors.Join(
 		m.flushAlerts(ctx),
 		m.flushEvents(ctx),
@@ -128,7 +133,7 @@ func (m *Monitor) flushLocked(ctx context.Context) error {
 	}
 	if err != nil {
 		m.backoff = min(max(2*m.backoff, m.cfg.MinBackoff), m.cfg.MaxBackoff)
-		m.retryAt = m.clock.Now().Add(m.backoff)
+		m.retryAt = attempt.Add(m.backoff)
 		m.setErr(err)
 		m.log.LogAttrs(ctx, slog.LevelWarn, "secmon: flush failed; will retry",
 			slog.Duration("backoff", m.backoff), slog.Any("error", err))

@@ -49,6 +49,9 @@ type testStore struct {
 	purgeSignal   chan struct{}
 	errInjected   error
 	activityCalls int
+	// afterEventFail, when set, runs once InsertEvents has decided to fail,
+	// just before it returns the error.
+	afterEventFail func()
 }
 
 var errOutage = errors.New("store outage")
@@ -92,6 +95,9 @@ func (s *testStore) InsertEvents(ctx context.Context, events []secmon.Event) err
 	s.eventCalls++
 	if s.failing() {
 		s.eventFails++
+		if s.afterEventFail != nil {
+			s.afterEventFail()
+		}
 		return errOutage
 	}
 	if err := s.Store.InsertEvents(ctx, events); err != nil {
@@ -802,6 +808,12 @@ func TestStoreOutageThirtySecondsLosesAndDuplicatesNothing(t *testing.T) {
 	}
 }
 
+// TestBackgroundFlusherRetriesWithBackoff checks that the background
+// flusher retries a failed write once the backoff has passed. The clock
+// jumps past the outage at the worst moment: after the store has failed
+// and before the flusher has finished handling the failure. The retry time
+// must not depend on when the clock is read after the failure, or the
+// flusher would wait for a time the clock never reaches.
 func TestBackgroundFlusherRetriesWithBackoff(t *testing.T) {
 	t.Parallel()
 	m, st, clock := setup(t, func(c *secmon.Config) {
@@ -809,15 +821,18 @@ func TestBackgroundFlusherRetriesWithBackoff(t *testing.T) {
 	})
 	st.mu.Lock()
 	st.failUntil = clock.Now().Add(30 * time.Second)
+	var once sync.Once
+	st.afterEventFail = func() { once.Do(func() { clock.Advance(31 * time.Second) }) }
 	st.mu.Unlock()
 	for range 10 {
 		if err := m.Log(context.Background(), secmon.Event{Type: secmon.EventLogout}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, "a failed background write", func() bool { return m.Stats().EventsFailed > 0 })
-	clock.Advance(31 * time.Second)
 	eventually(t, "the retried batch", func() bool { return m.Stats().EventsWritten == 10 })
+	if s := m.Stats(); s.EventsFailed == 0 {
+		t.Errorf("EventsFailed = 0: the outage was never hit")
+	}
 	if total, dup := st.writtenEvents(); total != 10 || dup != 0 {
 		t.Errorf("written %d (dup %d)", total, dup)
 	}
