@@ -36,6 +36,7 @@ func ExampleAuditPolicies() {
 		log.Fatal(err)
 	}
 	defer pool.Close()
+	// readme:begin audit
 	findings, err := sqlschema.AuditPolicies(ctx, pool, "public", "secmon")
 	if err != nil {
 		log.Fatal(err)
@@ -43,6 +44,7 @@ func ExampleAuditPolicies() {
 	for _, f := range findings {
 		fmt.Println(f) // e.g. policy_true_for_public [critical] public.security_events policy p: ...
 	}
+	// readme:end audit
 }
 
 // The rendered script, for a host's own migration tool.
