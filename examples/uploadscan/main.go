@@ -7,9 +7,11 @@
 // "severity":…,"detail":…}],"sanitized_bytes":int,"ms":float}. An allowed
 // file may list low-severity threats that its sanitised copy repairs;
 // sanitized_bytes is the size of that copy (what a host stores), 0 when
-// there is none. The exit status is 0 when every file is allowed, 1 when
-// any is blocked and 2 on a usage error (no files, a bad flag, an
-// unreadable file).
+// there is none. The exit status is 0 when every file is allowed (or -h
+// asked for the usage), 1 when any is blocked and 2 on a usage error (no
+// files, a bad flag, an unreadable file). Strings are printed as they are,
+// without JSON's HTML escaping, so a file name or a threat detail holding
+// "<?php" reads "<?php".
 package main
 
 import (
@@ -57,6 +59,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) { // -h or -help: usage was asked for, not a mistake
+			return 0
+		}
 		return 2
 	}
 	if fs.NArg() == 0 {
@@ -73,6 +78,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	enc := json.NewEncoder(stdout)
+	enc.SetEscapeHTML(false) // the lines are read in terminals and by jq, never embedded in HTML: "<?php", not "\u003c?php"
 	status := 0
 	for _, name := range fs.Args() {
 		data, err := readFile(name, *maxBytes+1)

@@ -150,3 +150,43 @@ func TestBuildAndRun(t *testing.T) {
 		t.Fatalf("%+v", lines)
 	}
 }
+
+// TestOutputIsNotHTMLEscaped checks that the JSON lines keep <, > and &
+// as they are: a terminal or a jq pipeline should read "<?php", not
+// "\u003c?php".
+func TestOutputIsNotHTMLEscaped(t *testing.T) {
+	t.Parallel()
+	src := writeCorpus(t, "png")[0]
+	name := filepath.Join(t.TempDir(), "shell<?php & co>.png")
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(name, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{name}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, stderr.String())
+	}
+	if out := stdout.String(); strings.Contains(out, `\u003c`) || strings.Contains(out, `\u0026`) || !strings.Contains(out, `shell<?php & co>.png`) {
+		t.Errorf("output escapes HTML characters: %s", out)
+	}
+	if lines := decodeLines(t, stdout.String()); len(lines) != 1 || lines[0].File != name {
+		t.Errorf("decoded %+v, want file %q", lines, name)
+	}
+}
+
+// TestHelpExitsZero checks that asking for help is not an error.
+func TestHelpExitsZero(t *testing.T) {
+	t.Parallel()
+	for _, arg := range []string{"-h", "-help", "--help"} {
+		var stdout, stderr bytes.Buffer
+		if code := run([]string{arg}, &stdout, &stderr); code != 0 {
+			t.Errorf("%s: exit %d, want 0", arg, code)
+		}
+		if !strings.Contains(stdout.String()+stderr.String(), "usage: uploadscan") {
+			t.Errorf("%s: no usage printed", arg)
+		}
+	}
+}
