@@ -4,8 +4,9 @@
 //
 // # Console
 //
-// [NewSlog] writes one structured line per alert to a *slog.Logger: WARN
-// for low and medium alerts, ERROR for high and critical ones.
+// [NewSlog] writes one structured line per alert to a *slog.Logger at a
+// level that follows the alert's severity ([SlogLevel]): INFO for info and
+// low alerts, WARN for medium ones, ERROR for high and critical ones.
 //
 // # Webhook
 //

@@ -45,16 +45,17 @@ func TestSlog(t *testing.T) {
 		cfg   notify.SlogConfig
 		level string
 	}{
-		{secmon.SeverityLow, notify.SlogConfig{}, "WARN"},
+		{secmon.SeverityInfo, notify.SlogConfig{}, "INFO"},
+		{secmon.SeverityLow, notify.SlogConfig{}, "INFO"},
 		{secmon.SeverityMedium, notify.SlogConfig{}, "WARN"},
 		{secmon.SeverityHigh, notify.SlogConfig{}, "ERROR"},
 		{secmon.SeverityCritical, notify.SlogConfig{}, "ERROR"},
-		{secmon.SeverityHigh, notify.SlogConfig{ErrorAt: secmon.SeverityCritical}, "WARN"},
-		{secmon.SeverityMedium, notify.SlogConfig{ErrorAt: secmon.SeverityMedium, Message: "threat"}, "ERROR"},
+		{secmon.SeverityHigh, notify.SlogConfig{Level: func(secmon.Severity) slog.Level { return slog.LevelDebug }}, "DEBUG"},
+		{secmon.SeverityMedium, notify.SlogConfig{Level: func(s secmon.Severity) slog.Level { return notify.SlogLevel(s) + 4 }, Message: "threat"}, "ERROR"},
 	}
 	for _, tt := range tests {
 		var buf bytes.Buffer
-		n := notify.NewSlog(slog.New(slog.NewJSONHandler(&buf, nil)), tt.cfg)
+		n := notify.NewSlog(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})), tt.cfg)
 		a := alert(tt.sev)
 		a.Summary = "line one\nFAKE=line two"
 		if err := n.Notify(context.Background(), a); err != nil {
@@ -81,8 +82,29 @@ func TestSlog(t *testing.T) {
 	// Disabled levels cost nothing and still succeed.
 	var buf bytes.Buffer
 	n := notify.NewSlog(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelError})), notify.SlogConfig{})
-	if err := n.Notify(context.Background(), alert(secmon.SeverityLow)); err != nil || buf.Len() != 0 {
+	if err := n.Notify(context.Background(), alert(secmon.SeverityMedium)); err != nil || buf.Len() != 0 {
 		t.Errorf("filtered alert: err %v, output %q", err, buf.String())
+	}
+}
+
+// TestSlogLevelFollowsSeverity checks that the default level never goes
+// down as the severity goes up, and that a handler filtering at WARN (a
+// common production setting) drops info and low alerts but keeps the rest.
+func TestSlogLevelFollowsSeverity(t *testing.T) {
+	t.Parallel()
+	prev := slog.Level(-100)
+	for s := secmon.SeverityInfo; s.Valid(); s++ {
+		l := notify.SlogLevel(s)
+		if l < prev {
+			t.Errorf("SlogLevel(%v) = %v, below SlogLevel(%v) = %v", s, l, s-1, prev)
+		}
+		prev = l
+		if kept := l >= slog.LevelWarn; kept != (s >= secmon.SeverityMedium) {
+			t.Errorf("SlogLevel(%v) = %v: kept at WARN = %v", s, l, kept)
+		}
+	}
+	if notify.SlogLevel(secmon.SeverityHigh) != slog.LevelError || notify.SlogLevel(secmon.SeverityInfo) != slog.LevelInfo {
+		t.Errorf("SlogLevel(high) = %v, SlogLevel(info) = %v", notify.SlogLevel(secmon.SeverityHigh), notify.SlogLevel(secmon.SeverityInfo))
 	}
 }
 

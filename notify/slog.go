@@ -13,15 +13,29 @@ type SlogConfig struct {
 	// Message is the log message of every alert line. Default
 	// "secmon alert".
 	Message string
-	// ErrorAt is the lowest severity logged at slog.LevelError; lower
-	// severities are logged at slog.LevelWarn. Zero (SeverityInfo) means
-	// the default, SeverityHigh.
-	ErrorAt secmon.Severity
+	// Level maps an alert's severity to the level of its line. Nil means
+	// SlogLevel.
+	Level func(secmon.Severity) slog.Level
+}
+
+// SlogLevel is the default level of an alert's log line: it follows the
+// alert's severity. Info and low alerts are logged at INFO, medium at WARN,
+// high and critical at ERROR, so a handler filtering at WARN (a common
+// production setting) keeps what needs a look and drops the rest.
+func SlogLevel(s secmon.Severity) slog.Level {
+	switch {
+	case s >= secmon.SeverityHigh:
+		return slog.LevelError
+	case s == secmon.SeverityMedium:
+		return slog.LevelWarn
+	default:
+		return slog.LevelInfo
+	}
 }
 
 // Slog writes one structured line per alert to a *slog.Logger: the
-// console warnings for threats. High and critical alerts are logged at
-// ERROR, the others at WARN (see SlogConfig.ErrorAt). Each line carries
+// console warnings for threats. The line's level follows the alert's
+// severity (see SlogLevel and SlogConfig.Level). Each line carries
 // the alert's rule, subject, severity, status, count, first and last seen
 // times, summary, suggested action and, as a group, up to 32 evidence
 // entries in key order. Every text field, evidence keys included, is put on
@@ -32,9 +46,9 @@ type SlogConfig struct {
 //
 // A Slog is safe for concurrent use.
 type Slog struct {
-	logger  *slog.Logger
-	msg     string
-	errorAt secmon.Severity
+	logger *slog.Logger
+	msg    string
+	level  func(secmon.Severity) slog.Level
 }
 
 var _ secmon.Notifier = (*Slog)(nil)
@@ -46,12 +60,12 @@ func NewSlog(logger *slog.Logger, cfg SlogConfig) *Slog {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	s := &Slog{logger: logger, msg: "secmon alert", errorAt: secmon.SeverityHigh}
+	s := &Slog{logger: logger, msg: "secmon alert", level: SlogLevel}
 	if cfg.Message != "" {
 		s.msg = cfg.Message
 	}
-	if cfg.ErrorAt != secmon.SeverityInfo {
-		s.errorAt = cfg.ErrorAt
+	if cfg.Level != nil {
+		s.level = cfg.Level
 	}
 	return s
 }
@@ -59,10 +73,7 @@ func NewSlog(logger *slog.Logger, cfg SlogConfig) *Slog {
 // Notify logs a. It returns nil: a log line that could not be written is
 // the handler's concern.
 func (s *Slog) Notify(ctx context.Context, a secmon.Alert) error {
-	level := slog.LevelWarn
-	if a.Severity >= s.errorAt {
-		level = slog.LevelError
-	}
+	level := s.level(a.Severity)
 	if !s.logger.Enabled(ctx, level) {
 		return nil
 	}
