@@ -245,15 +245,18 @@ func (a *app) adminSessions(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// adminSummary reports the 24 whole hours ending with the current one:
+// from and to bound that window, the totals cover it, and hourly holds its
+// 24 buckets, oldest first.
 func (a *app) adminSummary(w http.ResponseWriter, r *http.Request) {
-	now := time.Now().UTC()
-	from := now.Truncate(24 * time.Hour)
-	sum, err := a.store.Summary(r.Context(), from, now.Add(time.Second))
+	to := time.Now().UTC().Truncate(time.Hour).Add(time.Hour)
+	from := to.Add(-24 * time.Hour)
+	sum, err := a.store.Summary(r.Context(), from, to)
 	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "store unavailable"})
 		return
 	}
-	hours, err := a.store.Hourly(r.Context(), now.Truncate(time.Hour).Add(-23*time.Hour), now.Truncate(time.Hour).Add(time.Hour))
+	hours, err := a.store.Hourly(r.Context(), from, to)
 	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "store unavailable"})
 		return
@@ -266,10 +269,14 @@ func (a *app) adminSummary(w http.ResponseWriter, r *http.Request) {
 	for s, n := range sum.BySeverity {
 		bySev[s.String()] = n
 	}
+	hourly := make([]hourJSON, len(hours))
+	for i, h := range hours {
+		hourly[i] = hourJSON{h.Start, h.Events, h.LoginFailures, h.UploadsBlocked, h.HighSeverity}
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
-		"from": sum.From, "to": sum.To, "events": sum.Events, "by_type": byType, "by_severity": bySev,
+		"from": from, "to": to, "events": sum.Events, "by_type": byType, "by_severity": bySev,
 		"uploads": sum.Uploads, "threats_blocked": sum.ThreatsBlocked, "avg_validation_ms": float64(sum.AvgValidation.Microseconds()) / 1000,
-		"login_failures": sum.LoginFailures, "alerts_opened": sum.AlertsOpened, "hourly": hours,
+		"login_failures": sum.LoginFailures, "alerts_opened": sum.AlertsOpened, "hourly": hourly,
 	})
 }
 

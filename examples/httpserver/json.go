@@ -26,6 +26,15 @@ type alertJSON struct {
 	Action    string            `json:"suggested_action,omitempty"`
 }
 
+// hourJSON is one hour of /admin/summary's breakdown.
+type hourJSON struct {
+	Start          time.Time `json:"start"`
+	Events         int64     `json:"events"`
+	LoginFailures  int64     `json:"login_failures"`
+	UploadsBlocked int64     `json:"uploads_blocked"`
+	HighSeverity   int64     `json:"high_severity"`
+}
+
 func toAlertJSON(a secmon.Alert) alertJSON {
 	return alertJSON{a.ID.String(), string(a.Rule), a.Subject, a.Severity.String(), string(a.Status), a.Count,
 		a.FirstSeen, a.LastSeen, a.Summary, a.Evidence, string(a.Action.Kind)}

@@ -10,7 +10,8 @@
 //     allowlisted actions, 20 per minute per user;
 //   - POST /api/upload (multipart field "file"): validated, sanitised bytes
 //     kept, upload_accepted or upload_blocked logged, 10 per minute per user;
-//   - GET /admin/alerts, /admin/sessions, /admin/summary and the Server-Sent
+//   - GET /admin/alerts, /admin/sessions, /admin/summary (the 24 hours
+//     ending with the current one, totals and hourly) and the Server-Sent
 //     Events stream /admin/alerts/stream, behind a bearer token.
 //
 // Run it with no services at all:

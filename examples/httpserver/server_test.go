@@ -329,3 +329,86 @@ func TestServerPostgresRedis(t *testing.T) {
 		RedisPrefix: "secmon:test:" + schema + ":",
 	}))
 }
+
+// TestAdminJSON checks the admin API's JSON: every object key is
+// snake_case (the hourly buckets included), and /admin/summary's from and
+// to bound exactly the hours its hourly breakdown covers, and its totals
+// are the sums of those hours.
+func TestAdminJSON(t *testing.T) {
+	base := start(t, config{})
+	c := newClient(t, base)
+	if code := c.login("alice", "wrong"); code != http.StatusUnauthorized {
+		t.Fatalf("bad login: %d", code)
+	}
+	if code := c.login("alice", demoUsers["alice"]); code != http.StatusOK {
+		t.Fatalf("login: %d", code)
+	}
+	var summary struct {
+		From          time.Time `json:"from"`
+		To            time.Time `json:"to"`
+		Events        int64     `json:"events"`
+		LoginFailures int64     `json:"login_failures"`
+		Hourly        []struct {
+			Start         time.Time `json:"start"`
+			Events        int64     `json:"events"`
+			LoginFailures int64     `json:"login_failures"`
+		} `json:"hourly"`
+	}
+	eventually(t, "the login events in the summary", func() bool {
+		c.admin("/admin/summary", &summary)
+		return summary.Events >= 2
+	})
+	if n := len(summary.Hourly); n != 24 {
+		t.Fatalf("%d hourly buckets, want 24", n)
+	}
+	if first, last := summary.Hourly[0].Start, summary.Hourly[23].Start; !summary.From.Equal(first) || !summary.To.Equal(last.Add(time.Hour)) {
+		t.Errorf("window %v to %v, hourly buckets %v to %v+1h", summary.From, summary.To, first, last)
+	}
+	var events, failures int64
+	for _, h := range summary.Hourly {
+		events += h.Events
+		failures += h.LoginFailures
+	}
+	if events != summary.Events || failures != summary.LoginFailures {
+		t.Errorf("hourly sums %d events, %d failures; totals %d and %d", events, failures, summary.Events, summary.LoginFailures)
+	}
+
+	for _, path := range []string{"/admin/summary", "/admin/alerts", "/admin/sessions"} {
+		var v any
+		if code := c.admin(path, &v); code != http.StatusOK {
+			t.Fatalf("GET %s: %d", path, code)
+		}
+		for _, k := range objectKeys(v, nil) {
+			if !snakeCase(k) {
+				t.Errorf("GET %s: key %q is not snake_case", path, k)
+			}
+		}
+	}
+}
+
+// objectKeys returns every object key in a decoded JSON value.
+func objectKeys(v any, out []string) []string {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			out = objectKeys(x, append(out, k))
+		}
+	case []any:
+		for _, x := range v {
+			out = objectKeys(x, out)
+		}
+	}
+	return out
+}
+
+func snakeCase(s string) bool {
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for _, r := range s {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '_' {
+			return false
+		}
+	}
+	return true
+}
