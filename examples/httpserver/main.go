@@ -23,8 +23,10 @@
 // carries alerts from every instance); SECMON_REDIS_ADDR switches rate limits
 // and detection counters to Redis so several instances share them.
 // SECMON_ADMIN_TOKEN sets the admin token; without it a random one is
-// printed at start. SIGINT or SIGTERM shuts down cleanly and flushes every
-// queued event.
+// printed at start. SIGINT or SIGTERM shuts down cleanly: the server says
+// it is shutting down and why, flushes every queued event, heartbeat,
+// activity and alert, and then logs how many of each it wrote and how many
+// it could not (unflushed).
 package main
 
 import (
@@ -39,6 +41,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/secmon-go/secmon"
 )
 
 func main() {
@@ -80,17 +84,46 @@ func serve(ctx context.Context, addr string, cfg config, logger *slog.Logger, re
 
 	select {
 	case err = <-errc:
+		logger.Error("httpserver shutting down", "reason", "listener failed", "err", err)
 	case <-ctx.Done():
+		logger.Info("httpserver shutting down", "reason", context.Cause(ctx).Error())
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if serr := app.shutdown(shutdownCtx, srv); serr != nil && (err == nil || errors.Is(err, http.ErrServerClosed)) {
+	serr := app.shutdown(shutdownCtx, srv)
+	logStopped(logger, app.mon.Stats(), serr)
+	if serr != nil && (err == nil || errors.Is(err, http.ErrServerClosed)) {
 		err = serr
 	}
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
 	return err
+}
+
+// logStopped says what the Monitor wrote to the store over the server's
+// life, now that Close has flushed it, and what Close could not write.
+func logStopped(logger *slog.Logger, st secmon.Stats, closeErr error) {
+	unflushed := 0
+	var ue *secmon.UnflushedError
+	if errors.As(closeErr, &ue) {
+		unflushed = ue.Events + ue.Sessions + ue.Activities + ue.Alerts
+	}
+	level := slog.LevelInfo
+	if closeErr != nil {
+		level = slog.LevelError
+	}
+	attrs := []slog.Attr{
+		slog.Uint64("events_written", st.EventsWritten),
+		slog.Uint64("sessions_written", st.SessionsWritten),
+		slog.Uint64("activities_written", st.ActivitiesWritten),
+		slog.Uint64("alerts_written", st.AlertsWritten),
+		slog.Int("unflushed", unflushed),
+	}
+	if closeErr != nil {
+		attrs = append(attrs, slog.Any("err", closeErr))
+	}
+	logger.LogAttrs(context.Background(), level, "httpserver stopped", attrs...)
 }
 
 // server returns the HTTP server for the app's routes.

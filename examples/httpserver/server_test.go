@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"mime/multipart"
@@ -13,6 +14,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -411,4 +413,65 @@ func snakeCase(s string) bool {
 		}
 	}
 	return true
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's logger and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestShutdownSaysWhatItFlushed checks that a signal makes the server say
+// it is shutting down and why, and, once the Monitor is closed, what it
+// wrote: events logged just before the signal are counted as flushed.
+func TestShutdownSaysWhatItFlushed(t *testing.T) {
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	ctx, cancel := context.WithCancelCause(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	cfg := config{AdminToken: "test-admin-token"}
+	go func() { done <- serve(ctx, "127.0.0.1:0", cfg, logger, ready) }()
+	var base string
+	select {
+	case addr := <-ready:
+		base = "http://" + addr
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	}
+	c := newClient(t, base)
+	for range 3 {
+		c.login("bob", "wrong")
+	}
+	cancel(errors.New("interrupt signal received"))
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	out := logs.String()
+	if !strings.Contains(out, `msg="httpserver shutting down" reason="interrupt signal received"`) {
+		t.Errorf("no shutdown line with its reason in:\n%s", out)
+	}
+	var line string
+	for l := range strings.Lines(out) {
+		if strings.Contains(l, `msg="httpserver stopped"`) {
+			line = l
+		}
+	}
+	for _, want := range []string{"events_written=3 ", "sessions_written=0 ", "alerts_written=", "unflushed=0"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("stop line lacks %q: %q", want, line)
+		}
+	}
 }
