@@ -3,15 +3,23 @@
 // prints what secmon stored: the events, the alert the burst opened, and the
 // daily summary.
 //
-//	go run ./examples/quickstart
+//	go run ./examples/quickstart [-keep]
 //
 // It needs no services: events go to the in-memory store. With
-// SECMON_DATABASE_URL set (a postgres:// URL) it migrates the secmon schema
-// there and uses PostgreSQL instead.
+// SECMON_DATABASE_URL set (a postgres:// URL) it uses PostgreSQL instead:
+// it creates the role service_role (NOLOGIN) if the cluster lacks it (the
+// schema's row-level security policies are granted to that role, and
+// sqlschema.Migrate needs it to exist), migrates a schema of its own named
+// secmon_quickstart_ and eight random hexadecimal digits, and drops that
+// schema before it exits, so every run starts empty and prints the same
+// output. -keep keeps the schema for a look with psql; its name is printed
+// on standard error. The role stays: it belongs to the whole cluster.
 package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/netip"
@@ -25,14 +33,22 @@ import (
 )
 
 func main() {
-	if err := run(context.Background(), os.Stdout, os.Getenv("SECMON_DATABASE_URL")); err != nil {
+	fs := flag.NewFlagSet("quickstart", flag.ContinueOnError)
+	keep := fs.Bool("keep", false, "keep the PostgreSQL schema instead of dropping it at exit")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		os.Exit(2)
+	}
+	if err := run(context.Background(), os.Stdout, os.Stderr, os.Getenv("SECMON_DATABASE_URL"), *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, w io.Writer, databaseURL string) error {
-	store, backend, closeStore, err := openStore(ctx, databaseURL)
+func run(ctx context.Context, w, stderr io.Writer, databaseURL string, keep bool) error {
+	store, backend, closeStore, err := openStore(ctx, databaseURL, keep, stderr)
 	if err != nil {
 		return err
 	}
