@@ -3,22 +3,34 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"html"
 	"image"
 	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/secmon-go/secmon/internal/testenv"
 )
 
-// chromium returns the path of Debian's chromium, or skips t.
+// chromium returns the path of Debian's chromium, or skips t; under
+// SECMON_TEST_REQUIRE_SERVICES (CI, where .ci/run installs it) a missing
+// browser fails t instead, since a browser check that skips in CI proves
+// nothing.
 func chromium(t *testing.T) string {
 	t.Helper()
 	path, err := exec.LookPath("chromium")
 	if err != nil {
-		t.Skip("chromium is not on PATH; skipping the browser check")
+		if os.Getenv(testenv.RequireServicesVar) != "" {
+			t.Fatalf("chromium is not on PATH (required by %s; apt-get install chromium)", testenv.RequireServicesVar)
+		}
+		t.Skip("chromium is not on PATH; skipping the browser check (apt-get install chromium)")
 	}
 	return path
 }
@@ -136,5 +148,91 @@ func forEachPixel(img image.Image, fn func([3]uint8)) {
 			r, g, bl, _ := img.At(x, y).RGBA()
 			fn([3]uint8{uint8(r >> 8), uint8(g >> 8), uint8(bl >> 8)})
 		}
+	}
+}
+
+// layout is what the measuring script reports of a rendered page.
+type layout struct {
+	Scroll int      `json:"scroll"` // document scroll width, CSS pixels
+	Client int      `json:"client"` // viewport width
+	Wide   []string `json:"wide"`   // elements reaching past the viewport's right edge
+}
+
+// measure renders page in a viewport width CSS pixels wide and returns
+// its layout. Chromium's windows are at least 500 px wide, so the page is
+// shown in an iframe of that width inside a wrapper page. The page forbids
+// scripts; a copy with a measuring script (and a CSP that admits it) is
+// rendered instead, and the script posts what it measured to the wrapper,
+// whose DOM Chromium dumps.
+func measure(t *testing.T, bin, page string, width int) layout {
+	t.Helper()
+	src, err := os.ReadFile(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const script = `<script>(function () {
+  var d = document.documentElement, vw = d.clientWidth, wide = [];
+  document.querySelectorAll("body *").forEach(function (el) {
+    var r = el.getBoundingClientRect();
+    if (r.right > vw + 0.5 && wide.length < 20) wide.push(el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") + " to " + Math.round(r.right));
+  });
+  parent.postMessage(JSON.stringify({scroll: d.scrollWidth, client: vw, wide: wide}), "*");
+})();</script>`
+	copyPage := strings.Replace(string(src), "style-src 'unsafe-inline'", "style-src 'unsafe-inline'; script-src 'unsafe-inline'", 1)
+	copyPage = strings.Replace(copyPage, "</body>", script+"</body>", 1)
+	if !strings.Contains(copyPage, "script-src") || !strings.Contains(copyPage, "postMessage") {
+		t.Fatal("could not add the measuring script to the page")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "measured.html"), []byte(copyPage), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wrapper := `<!DOCTYPE html><html><body style="margin:0">` +
+		`<script>window.addEventListener("message", function (e) { document.body.setAttribute("data-layout", e.data); });</script>` +
+		`<iframe src="measured.html" width="` + strconv.Itoa(width) + `" height="900" style="border:0;display:block"></iframe></body></html>`
+	outer := filepath.Join(dir, "wrapper.html")
+	if err := os.WriteFile(outer, []byte(wrapper), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dom := headless(t, bin, outer, "--dump-dom", "--hide-scrollbars", "--virtual-time-budget=10000",
+		"--window-size="+strconv.Itoa(max(width+100, 1280))+",1000")
+	m := regexp.MustCompile(`data-layout="([^"]*)"`).FindSubmatch(dom)
+	if m == nil {
+		t.Fatalf("the measuring script did not report; DOM starts %.300s", dom)
+	}
+	var l layout
+	if err := json.Unmarshal([]byte(html.UnescapeString(string(m[1]))), &l); err != nil {
+		t.Fatalf("layout %s: %v", m[1], err)
+	}
+	return l
+}
+
+// TestChromiumNarrowViewport renders the report in a 400 px wide viewport,
+// a phone's: the page scrolls down but never sideways, every element fits
+// the viewport. The desktop width is checked the same way. Screenshots of
+// both are written to the directory SECMON_REPORT_SHOTS names, if set, for
+// a person to look at.
+func TestChromiumNarrowViewport(t *testing.T) {
+	bin := chromium(t)
+	page, _, _ := writePage(t)
+	for _, width := range []int{400, 1200} {
+		l := measure(t, bin, page, width)
+		t.Logf("%d px window: viewport %d, document %d", width, l.Client, l.Scroll)
+		if l.Client <= 0 || l.Client > width || l.Client < width-20 {
+			t.Errorf("%d px window: viewport %d px", width, l.Client)
+		}
+		if l.Scroll > l.Client || len(l.Wide) > 0 {
+			t.Errorf("%d px window: the page is %d px wide in a %d px viewport; too wide: %v", width, l.Scroll, l.Client, l.Wide)
+		}
+	}
+	if dir := os.Getenv("SECMON_REPORT_SHOTS"); dir != "" {
+		headless(t, bin, page, "--screenshot="+filepath.Join(dir, "report-1200.png"), "--window-size=1200,2600", "--hide-scrollbars")
+		wrapper := filepath.Join(filepath.Dir(page), "phone.html")
+		frame := `<!DOCTYPE html><html><body style="margin:0;background:#888"><iframe src="` + filepath.Base(page) +
+			`" width="400" height="7000" style="border:0;display:block;background:#fff"></iframe></body></html>`
+		if err := os.WriteFile(wrapper, []byte(frame), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		headless(t, bin, wrapper, "--screenshot="+filepath.Join(dir, "report-400.png"), "--window-size=500,7000", "--hide-scrollbars")
 	}
 }

@@ -27,7 +27,8 @@ const (
 	chartBottom = 40 // room for the hour labels
 )
 
-// Bar colours: hours with high-severity events stand out. The legend's CSS in
+// Bar colours: attack hours (an alert opened, a failed-login spike, a high
+// or critical event; see report.markAttacks) stand out. The legend's CSS in
 // report.html.tmpl uses the same values.
 const (
 	colourBar  = "#3b82c4"
@@ -100,14 +101,15 @@ func buildChart(r *report) chart {
 	for i, h := range r.Hours {
 		x := float64(chartLeft) + slot*float64(i)
 		fill := colourBar
-		if h.HighSeverity > 0 {
+		title := fmt.Sprintf("%s UTC: %d events, %d failed logins, %d uploads blocked, %d high or critical",
+			h.Start.UTC().Format("15:04"), h.Events, h.LoginFailures, h.UploadsBlocked, h.HighSeverity)
+		if a := r.attackAt(i); a.Marked() {
 			fill = colourHigh
+			title += ". Attack hour: " + a.String()
 		}
 		bh := plotH * float64(h.Events) / float64(top)
 		c.Bars = append(c.Bars, bar{
-			X: x + slot*0.15, Y: float64(chartH-chartBottom) - bh, W: slot * 0.7, H: bh, Fill: fill,
-			Title: fmt.Sprintf("%s UTC: %d events, %d failed logins, %d uploads blocked, %d high or critical",
-				h.Start.UTC().Format("15:04"), h.Events, h.LoginFailures, h.UploadsBlocked, h.HighSeverity),
+			X: x + slot*0.15, Y: float64(chartH-chartBottom) - bh, W: slot * 0.7, H: bh, Fill: fill, Title: title,
 		})
 		pts = append(pts, fmt.Sprintf("%.1f,%.1f", x+slot/2, y(h.LoginFailures)))
 		if i%3 == 0 {
@@ -120,6 +122,17 @@ func buildChart(r *report) chart {
 		c.YTicks = append(c.YTicks, tick{Y: y(v), Text: fmt.Sprint(v)})
 	}
 	return c
+}
+
+// attackAt is hour i's attack marks; zero when the report has none.
+func (r *report) attackAt(i int) attack { return r.AttackAt(i) }
+
+// AttackAt is attackAt for the template.
+func (r *report) AttackAt(i int) attack {
+	if i < len(r.Attacks) {
+		return r.Attacks[i]
+	}
+	return attack{}
 }
 
 // pageData is what the template renders.

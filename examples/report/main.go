@@ -1,6 +1,22 @@
 // Command report prints the daily security summary: uploads, threats
-// blocked, average validation time, events by type and severity, the alerts
-// opened, and the hourly breakdown of the 24 hours covered.
+// blocked, average validation time, events by type and severity, the
+// actions the open alerts suggest (block an IP group for a while, ask an
+// account to re-authenticate, review), the IP groups with the most hostile
+// events and the accounts they went for, the alerts opened, and the hourly
+// breakdown of the 24 hours covered.
+//
+// Hostile events are failed logins (and MFA), rate-limited, denied and
+// blocked requests, blocked uploads and session anomalies; IP groups are
+// IPv4 addresses and IPv6 /64s (secmon.IPGroup), so an attacker rotating
+// through its /64 is one source. The lists count the window's newest
+// secmon.MaxQueryLimit hostile events at most, and say so when there were
+// more.
+//
+// An hour is an attack hour, marked in the chart and the breakdown, when an
+// alert was first seen in it, when its failed logins reached the larger of
+// 10 and three times the window's median hour, or when it held a high or
+// critical event. When the window spans two days (today's report), times
+// carry their date.
 //
 //	go run ./examples/report [-date YYYY-MM-DD] [-html FILE] [-seed N] [-schema NAME]
 //
@@ -19,6 +35,8 @@
 //
 // With -html FILE it also writes a self-contained HTML page (no JavaScript,
 // no external assets or fonts) with an inline SVG bar chart of the 24 hours.
+// It reads on a phone: at 400 CSS pixels wide the page scrolls down, never
+// sideways (the wide tables become one labelled block per row).
 package main
 
 import (

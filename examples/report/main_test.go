@@ -103,7 +103,7 @@ func TestTextReportMatchesStore(t *testing.T) {
 		t.Fatalf("%d hourly buckets", len(hours))
 	}
 	for _, h := range hours {
-		line := fmt.Sprintf(`(?m)^ +%s +%d +%d +%d +%d +#*$`, h.Start.Format("15:04"), h.Events, h.LoginFailures, h.UploadsBlocked, h.HighSeverity)
+		line := fmt.Sprintf(`(?m)^ +%s +%d +%d +%d +%d( +[a-z,]+)?( +(#+|!+))?$`, h.Start.Format("15:04"), h.Events, h.LoginFailures, h.UploadsBlocked, h.HighSeverity)
 		if !regexp.MustCompile(line).MatchString(out) {
 			t.Errorf("no hourly line matching %s", line)
 		}
@@ -297,6 +297,10 @@ func TestHTMLPage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	alerts, err := store.Alerts(context.Background(), secmon.AlertQuery{Since: dayFrom})
+	if err != nil {
+		t.Fatal(err)
+	}
 	peak := 0
 	for i, r := range rects {
 		h := hours[i]
@@ -309,7 +313,12 @@ func TestHTMLPage(t *testing.T) {
 		if i > 0 && r.X <= rects[i-1].X {
 			t.Errorf("bar %d is not right of bar %d", i, i-1)
 		}
-		if want := map[bool]string{true: colourHigh, false: colourBar}[h.HighSeverity > 0]; r.Fill != want {
+		alerted := false
+		for _, a := range alerts {
+			alerted = alerted || !a.FirstSeen.Before(h.Start) && a.FirstSeen.Before(h.Start.Add(time.Hour))
+		}
+		attack := h.HighSeverity > 0 || h.LoginFailures >= minFailureSpike || alerted
+		if want := map[bool]string{true: colourHigh, false: colourBar}[attack]; r.Fill != want {
 			t.Errorf("bar %d fill %s, want %s", i, r.Fill, want)
 		}
 		if r.H > rects[peak].H {
@@ -449,6 +458,109 @@ func TestEmptyDay(t *testing.T) {
 	for i, b := range rects {
 		if b.H != 0 {
 			t.Errorf("bar %d has height %v on an empty day", i, b.H)
+		}
+	}
+}
+
+// TestAttackHoursMarked checks that an hour is drawn as an attack hour when
+// an alert opened in it or its failed logins spiked, not only when it held
+// a high-severity event: the demo day's brute-force burst at 03:00 has no
+// high-severity event but opened three alerts and 100+ failed logins.
+func TestAttackHoursMarked(t *testing.T) {
+	t.Parallel()
+	path, page, text := writePage(t)
+	_ = path
+	rects := parseSVG(t, page)
+	store := demoStore(t, 7)
+	hours, err := store.Hourly(context.Background(), dayFrom, dayUntil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hours[3].HighSeverity != 0 || hours[3].LoginFailures < 100 {
+		t.Fatalf("the demo day changed: 03:00 is %+v", hours[3])
+	}
+	for _, i := range []int{3, 21} { // the brute-force burst and the IPv6 rotation
+		if rects[i].Fill != colourHigh {
+			t.Errorf("bar %02d:00 fill %s, want the attack colour %s", i, rects[i].Fill, colourHigh)
+		}
+		if !strings.Contains(rects[i].Title, "alert") || !strings.Contains(rects[i].Title, "failed logins") {
+			t.Errorf("bar %02d:00 title %q does not say why it is marked", i, rects[i].Title)
+		}
+	}
+	for i, h := range hours {
+		if h.LoginFailures == 0 && h.HighSeverity == 0 && rects[i].Fill != colourBar {
+			t.Errorf("quiet hour %02d:00 drawn as an attack hour", i)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^ +03:00 .*alerts.*logins`).MatchString(text) {
+		t.Errorf("the text report does not mark 03:00:\n%s", text)
+	}
+}
+
+// TestAlertTimesCarryDates checks that when the window spans two days the
+// alert times carry their date, and that a single day's report keeps the
+// plain time.
+func TestAlertTimesCarryDates(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "r.html")
+	out := runReport(t, noEnv, "-date", "2026-03-01", "-html", path) // today: 2026-02-28 13:00 to 2026-03-01 13:00
+	alerts := out[strings.Index(out, "Alerts opened"):strings.Index(out, "Hourly breakdown")]
+	dated := regexp.MustCompile(`(?m)^  2026-0(2-28|3-01) \d\d:\d\d  `).FindAllString(alerts, -1)
+	if len(dated) == 0 || regexp.MustCompile(`(?m)^  \d\d:\d\d  `).MatchString(alerts) {
+		t.Errorf("alert times without dates in a two-day window:\n%s", alerts)
+	}
+	page, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`<td data-label="first seen">2026-0(2-28|3-01) \d\d:\d\d</td>`).Match(page) {
+		t.Error("the HTML alert table has no dated times")
+	}
+	single := runReport(t, noEnv, dayArgs...)
+	if regexp.MustCompile(`(?m)^  2026-01-15 \d\d:\d\d  `).MatchString(single) {
+		t.Error("a one-day report repeats the date on every alert")
+	}
+}
+
+// TestTopSourcesAccountsAndActions checks the sections an operator reads
+// first: which IP groups attacked, which accounts they went for, and what
+// the alerts suggest doing about it.
+func TestTopSourcesAccountsAndActions(t *testing.T) {
+	t.Parallel()
+	_, page, text := writePage(t)
+	section := func(title string) string {
+		i := strings.Index(text, title)
+		if i < 0 {
+			t.Fatalf("no %q section in:\n%s", title, text)
+		}
+		rest := text[i:]
+		if j := strings.Index(rest, "\n\n"); j >= 0 {
+			rest = rest[:j]
+		}
+		return rest
+	}
+	sources := strings.Split(section("Top source IP groups"), "\n")
+	if len(sources) < 4 || !strings.HasPrefix(strings.TrimSpace(sources[2]), "203.0.113.66/32") {
+		t.Errorf("the brute-force address is not the top source:\n%s", strings.Join(sources, "\n"))
+	}
+	if !strings.Contains(section("Top source IP groups"), "2001:db8:bad:1::/64") {
+		t.Error("the rotating IPv6 attacker is not listed as one /64")
+	}
+	if accounts := section("Targeted accounts"); !regexp.MustCompile(`(?m)^  admin +\d+`).MatchString(accounts) {
+		t.Errorf("admin is not among the targeted accounts:\n%s", accounts)
+	}
+	actions := section("Suggested actions")
+	for _, want := range []string{
+		`block +ip:203\.0\.113\.66/32 +for \d+h +high +brute_force_ip`,
+		`step_up +user:admin`,
+	} {
+		if !regexp.MustCompile(want).MatchString(actions) {
+			t.Errorf("no action matching %q in:\n%s", want, actions)
+		}
+	}
+	for _, id := range []string{`id="sources"`, `id="accounts"`, `id="actions"`} {
+		if !strings.Contains(page, id) {
+			t.Errorf("page lacks the %s table", id)
 		}
 	}
 }
