@@ -10,9 +10,10 @@ import (
 
 	"github.com/secmon-go/secmon"
 	"github.com/secmon-go/secmon/detect"
+	"github.com/secmon-go/secmon/internal/testenv"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(testenv.M(m)) }
 
 var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 

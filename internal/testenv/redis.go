@@ -32,7 +32,7 @@ func RedisClient(t testing.TB, scope string) (*redis.Client, string) {
 		client.Close()
 	})
 	if err := client.Ping(context.Background()).Err(); err != nil {
-		absent(t, "Redis does not answer PING: "+err.Error())
+		absent(t, redisSvc, "Redis does not answer PING: "+err.Error())
 	}
 	return client, prefix
 }

@@ -5,6 +5,14 @@
 // not answer, the test skips with a one-line reason, unless
 // SECMON_TEST_REQUIRE_SERVICES is set (as .ci/run does under CI), in which
 // case it fails.
+//
+// # Skip summary
+//
+// Outside CI, go test ./... ends with one line that counts the tests that
+// skipped for want of PostgreSQL or Redis and says how to run them. Every
+// package whose tests use this package or sqlschematest runs them through
+// M in its TestMain, and the package zztestsummary, printed last, adds the
+// counts up with RunWithSummary; skips.go explains how.
 package testenv
 
 import (
@@ -25,9 +33,10 @@ const (
 // DatabaseURL returns the PostgreSQL URL tests may use, or skips t.
 func DatabaseURL(t testing.TB) string {
 	t.Helper()
+	startRecord()
 	raw := os.Getenv(DatabaseURLVar)
 	if raw == "" {
-		absent(t, DatabaseURLVar+" is not set; skipping PostgreSQL test")
+		absent(t, postgres, DatabaseURLVar+" is not set; skipping PostgreSQL test")
 		return ""
 	}
 	u, err := url.Parse(raw)
@@ -39,7 +48,7 @@ func DatabaseURL(t testing.TB) string {
 		host = net.JoinHostPort(u.Hostname(), "5432")
 	}
 	if !answers(host) {
-		absent(t, "PostgreSQL at "+host+" does not answer; skipping")
+		absent(t, postgres, "PostgreSQL at "+host+" does not answer; skipping")
 	}
 	return raw
 }
@@ -47,13 +56,14 @@ func DatabaseURL(t testing.TB) string {
 // RedisAddr returns the Redis host:port tests may use, or skips t.
 func RedisAddr(t testing.TB) string {
 	t.Helper()
+	startRecord()
 	addr := os.Getenv(RedisAddrVar)
 	if addr == "" {
-		absent(t, RedisAddrVar+" is not set; skipping Redis test")
+		absent(t, redisSvc, RedisAddrVar+" is not set; skipping Redis test")
 		return ""
 	}
 	if !answers(addr) {
-		absent(t, "Redis at "+addr+" does not answer; skipping")
+		absent(t, redisSvc, "Redis at "+addr+" does not answer; skipping")
 	}
 	return addr
 }
@@ -67,10 +77,11 @@ func answers(hostport string) bool {
 	return true
 }
 
-func absent(t testing.TB, reason string) {
+func absent(t testing.TB, s service, reason string) {
 	t.Helper()
 	if os.Getenv(RequireServicesVar) != "" {
 		t.Fatal(reason + " (required by " + RequireServicesVar + ")")
 	}
+	countSkip(s)
 	t.Skip(reason)
 }

@@ -9,10 +9,11 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/secmon-go/secmon"
+	"github.com/secmon-go/secmon/internal/testenv"
 	"github.com/secmon-go/secmon/ratelimit"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(testenv.M(m)) }
 
 func newMemory(t testing.TB, cfg ratelimit.MemoryConfig) *ratelimit.Memory {
 	t.Helper()

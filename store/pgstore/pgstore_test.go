@@ -22,7 +22,7 @@ import (
 	"github.com/secmon-go/secmon/store/storetest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(testenv.M(m)) }
 
 // setup returns a store on a freshly migrated schema of its own.
 func setup(t *testing.T, pool *pgxpool.Pool, opts pgstore.Config) *pgstore.Store {
