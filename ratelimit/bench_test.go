@@ -5,7 +5,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"sync/atomic"
 	"testing"
+
+	"github.com/secmon-go/secmon"
 )
 
 func benchKeys(n int) []string {
@@ -77,5 +80,29 @@ func BenchmarkMiddleware(b *testing.B) {
 	for b.Loop() {
 		clear(w.Header())
 		h.ServeHTTP(w, r)
+	}
+}
+
+// countingObserver is the cheapest useful Observer: one counter per outcome.
+type countingObserver struct{ n [NumOutcomes]atomic.Uint64 }
+
+func (c *countingObserver) ObserveRateLimit(_ string, o Outcome, _ secmon.Degradation) { c.n[o].Add(1) }
+
+// BenchmarkMiddlewareObserved is BenchmarkMiddleware with an Observer that
+// counts outcomes: the cost of the hook itself.
+func BenchmarkMiddlewareObserved(b *testing.B) {
+	m := newMemory(b, MemoryConfig{Policy: Activity})
+	obs := &countingObserver{}
+	h := Middleware(m, MiddlewareConfig{KeyFunc: KeyByUser(func(*http.Request) string { return "alice" }), Observer: obs})(
+		http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	r := httptest.NewRequest(http.MethodPost, "/api/activity", nil)
+	w := httptest.NewRecorder()
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.Header())
+		h.ServeHTTP(w, r)
+	}
+	if obs.n[OutcomeAllowed].Load()+obs.n[OutcomeDenied].Load() == 0 {
+		b.Fatal("the observer heard nothing")
 	}
 }

@@ -92,6 +92,44 @@ type MiddlewareConfig struct {
 	// Set it to add a WWW-Authenticate challenge, redirect to a sign-in
 	// page or answer differently.
 	OnError func(w http.ResponseWriter, r *http.Request, err error) (pass bool)
+	// Observer, when set, is told how each request was answered: the
+	// policy's name ("default" without one), the Outcome and the
+	// Decision's Degraded. It is called on the request's goroutine before
+	// the response is written, so it must be fast and never block: a
+	// counter, such as telemetry.Recorder's. Nil costs nothing.
+	Observer Observer
+}
+
+// Outcome is how Middleware answered a request, as told to an Observer.
+type Outcome uint8
+
+// Outcomes.
+const (
+	OutcomeAllowed Outcome = iota // the limiter allowed it; the handler ran
+	OutcomeDenied                 // the limiter denied it (429, or what OnDenied wrote)
+	OutcomeNoKey                  // the KeyFunc found nothing to key on (ErrNoKey)
+	OutcomeError                  // the KeyFunc or the limiter failed otherwise
+	numOutcomes
+)
+
+// NumOutcomes is the number of Outcome values: they are 0 to NumOutcomes-1.
+const NumOutcomes = int(numOutcomes)
+
+var outcomeNames = [...]string{"allowed", "denied", "no_key", "error"}
+
+// String returns the outcome's snake_case name: "allowed", "denied",
+// "no_key" or "error".
+func (o Outcome) String() string {
+	if int(o) < len(outcomeNames) {
+		return outcomeNames[o]
+	}
+	return "outcome(" + strconv.Itoa(int(o)) + ")"
+}
+
+// Observer is told how Middleware answered each request; see
+// MiddlewareConfig.Observer.
+type Observer interface {
+	ObserveRateLimit(policy string, outcome Outcome, degraded secmon.Degradation)
 }
 
 // Middleware limits requests to the wrapped handler with l. Every answered
@@ -117,11 +155,13 @@ func Middleware(l secmon.RateLimiter, opts MiddlewareConfig) func(http.Handler) 
 			p, err = pl.Policy().WithDefaults()
 		}
 	}
-	name, policyHeader := `"default"`, ""
+	name, policyHeader, policyName := `"default"`, "", "default"
 	if err == nil {
 		name = `"` + p.Name + `"`
 		policyHeader = formatPolicy(p)
+		policyName = p.Name
 	}
+	obs := opts.Observer
 	onDenied := opts.OnDenied
 	if onDenied == nil {
 		onDenied = func(w http.ResponseWriter, _ *http.Request, _ secmon.Decision) {
@@ -143,6 +183,13 @@ func Middleware(l secmon.RateLimiter, opts MiddlewareConfig) func(http.Handler) 
 				d, err = l.Allow(r.Context(), key)
 			}
 			if err != nil {
+				if obs != nil {
+					o := OutcomeError
+					if errors.Is(err, ErrNoKey) {
+						o = OutcomeNoKey
+					}
+					obs.ObserveRateLimit(policyName, o, d.Degraded)
+				}
 				if onError(w, r, err) {
 					next.ServeHTTP(w, r)
 				}
@@ -156,9 +203,15 @@ func Middleware(l secmon.RateLimiter, opts MiddlewareConfig) func(http.Handler) 
 				h[canonRateLimit] = []string{formatRateLimit(name, d)}
 			}
 			if !d.Allowed {
+				if obs != nil {
+					obs.ObserveRateLimit(policyName, OutcomeDenied, d.Degraded)
+				}
 				h[canonRetryAfter] = []string{strconv.FormatInt(max(ceilSeconds(d.RetryAfter), 1), 10)}
 				onDenied(w, r, d)
 				return
+			}
+			if obs != nil {
+				obs.ObserveRateLimit(policyName, OutcomeAllowed, d.Degraded)
 			}
 			next.ServeHTTP(w, r)
 		})

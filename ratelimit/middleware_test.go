@@ -8,8 +8,11 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/secmon-go/secmon"
 )
@@ -396,6 +399,64 @@ func TestKeyByIPGroupNoAddress(t *testing.T) {
 		}
 		if rec := serve(h, r); rec.Code != http.StatusUnauthorized || rec.Body.String() == "ok" {
 			t.Errorf("RemoteAddr %q: %d %q, want refused with 401", addr, rec.Code, rec.Body)
+		}
+	}
+}
+
+// observed is one call of an Observer.
+type observed struct {
+	policy   string
+	outcome  Outcome
+	degraded secmon.Degradation
+}
+
+type recordingObserver struct {
+	mu  sync.Mutex
+	got []observed
+}
+
+func (o *recordingObserver) ObserveRateLimit(policy string, outcome Outcome, degraded secmon.Degradation) {
+	o.mu.Lock()
+	o.got = append(o.got, observed{policy, outcome, degraded})
+	o.mu.Unlock()
+}
+
+// TestMiddlewareObserver checks that the Observer hears of every answered
+// request with its policy, outcome and degradation, whether the handler ran
+// or not.
+func TestMiddlewareObserver(t *testing.T) {
+	t.Parallel()
+	obs := &recordingObserver{}
+	m := newMemory(t, MemoryConfig{Policy: Policy{Name: "tight", Limit: 1, Period: time.Hour, Burst: 1}})
+	h := withUser(Middleware(m, MiddlewareConfig{KeyFunc: KeyByUser(userFromContext), Observer: obs})(okHandler))
+	serve(h, userRequest("/", "alice"))                     // allowed
+	serve(h, userRequest("/", "alice"))                     // denied
+	serve(h, httptest.NewRequest(http.MethodGet, "/", nil)) // no user: no key
+	failOpen := secmon.RateLimiterFunc(func(context.Context, string) (secmon.Decision, error) {
+		return secmon.Decision{Allowed: true, Degraded: secmon.DegradedFailOpen}, nil
+	})
+	h2 := Middleware(failOpen, MiddlewareConfig{Observer: obs})(okHandler)
+	serve(h2, httptest.NewRequest(http.MethodGet, "/", nil)) // allowed while degraded, policy "default"
+	broken := secmon.RateLimiterFunc(func(context.Context, string) (secmon.Decision, error) {
+		return secmon.Decision{}, errors.New("store down")
+	})
+	h3 := Middleware(broken, MiddlewareConfig{Policy: Login, Observer: obs, OnError: func(http.ResponseWriter, *http.Request, error) bool { return true }})(okHandler)
+	if rec := serve(h3, httptest.NewRequest(http.MethodGet, "/", nil)); rec.Body.String() != "ok" {
+		t.Fatalf("OnError let the request through, but the handler did not run: %d", rec.Code)
+	}
+	want := []observed{
+		{"tight", OutcomeAllowed, ""},
+		{"tight", OutcomeDenied, ""},
+		{"tight", OutcomeNoKey, ""},
+		{"default", OutcomeAllowed, secmon.DegradedFailOpen},
+		{"login", OutcomeError, ""},
+	}
+	if diff := cmp.Diff(want, obs.got, cmp.AllowUnexported(observed{})); diff != "" {
+		t.Errorf("observed (-want +got):\n%s", diff)
+	}
+	for o, name := range map[Outcome]string{OutcomeAllowed: "allowed", OutcomeDenied: "denied", OutcomeNoKey: "no_key", OutcomeError: "error", 9: "outcome(9)"} {
+		if o.String() != name {
+			t.Errorf("Outcome(%d).String() = %q, want %q", o, o.String(), name)
 		}
 	}
 }
