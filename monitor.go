@@ -50,6 +50,16 @@ const (
 // maxCapacity bounds every queue, map and cache size a Config may ask for.
 const maxCapacity = 10_000_000
 
+// MaxFindingRules bounds the rules Stats.FindingsByRule counts by name, so
+// a Detector that puts request data in its rule names cannot grow it
+// without bound; findings of further rules count under OtherRules.
+const MaxFindingRules = 256
+
+// OtherRules is the key of Stats.FindingsByRule under which findings of
+// rules beyond the first MaxFindingRules are counted. No rule is named so:
+// rule names are lower snake_case.
+const OtherRules RuleName = "_other"
+
 // ErrRateLimited is matched (errors.Is) by the *RateLimitedError that
 // TrackActivity returns when Config.ActivityLimiter denies the user.
 var ErrRateLimited = errors.New("secmon: rate limited")
@@ -398,8 +408,9 @@ type Monitor struct {
 	sessHeld int
 	uaSeed   maphash.Seed
 
-	alertMu sync.Mutex
-	alerts  map[alertKey]*alertState
+	alertMu  sync.Mutex
+	alerts   map[alertKey]*alertState
+	findings map[RuleName]uint64 // valid findings by rule, for Stats
 	// lastSweep is when sweepAlertsLocked last ran (alertMu).
 	lastSweep time.Time
 	// reused by flushAlerts (flushSem)
@@ -504,6 +515,7 @@ func New(cfg Config) (*Monitor, error) {
 		sessions:     make(map[string]*sessionEntry),
 		uaSeed:       maphash.MakeSeed(),
 		alerts:       make(map[alertKey]*alertState),
+		findings:     make(map[RuleName]uint64),
 		notifyCh:     make(chan Alert, cfg.NotifyQueue),
 		updateCh:     make(chan Alert, cfg.NotifyQueue),
 		subs:         make(map[int]func(Alert)),
@@ -691,6 +703,12 @@ type Stats struct {
 	// them. The events themselves were queued for writing as usual.
 	DetectDropped uint64
 
+	// FindingsByRule counts the valid findings (a rule and a subject set,
+	// a valid severity) by rule, whether they opened an alert, merged into
+	// one or were dropped. At most MaxFindingRules rules are counted by
+	// name; findings of further rules count under OtherRules. It is a copy.
+	FindingsByRule map[RuleName]uint64
+
 	AlertsOpened     uint64 // findings that opened a new alert
 	AlertsSuppressed uint64 // findings merged into an open alert
 	AlertsDropped    uint64 // findings refused because AlertCapacity was reached
@@ -813,6 +831,12 @@ func (m *Monitor) Stats() Stats {
 	if r := s.lastErr.Load(); r != nil {
 		out.LastError, out.LastErrorTime = r.msg, r.at
 	}
+	m.alertMu.Lock()
+	out.FindingsByRule = make(map[RuleName]uint64, len(m.findings))
+	for r, n := range m.findings {
+		out.FindingsByRule[r] = n
+	}
+	m.alertMu.Unlock()
 	out.PendingEvents, out.PendingSessions, out.PendingActivities, out.PendingAlerts = m.pendingCounts()
 	out.PendingDetections = len(m.detectCh)
 	return out

@@ -50,6 +50,7 @@ func (m *Monitor) raise(findings []Finding, at time.Time) {
 			m.setErr(errors.New("secmon: detector returned a finding without rule or subject, or with an invalid severity"))
 			continue
 		}
+		m.countFindingLocked(f.Rule)
 		t := f.Time
 		if t.IsZero() {
 			t = at
@@ -97,6 +98,15 @@ func (m *Monitor) raise(findings []Finding, at time.Time) {
 			m.enqueueNotify(s.alert(k, 1))
 		}
 	}
+}
+
+// countFindingLocked counts a valid finding by its rule, under OtherRules
+// once MaxFindingRules rules are counted. The caller holds alertMu.
+func (m *Monitor) countFindingLocked(rule RuleName) {
+	if _, ok := m.findings[rule]; !ok && len(m.findings) >= MaxFindingRules {
+		rule = OtherRules
+	}
+	m.findings[rule]++
 }
 
 // sweepAlertsLocked forgets alerts that are written and quiet for longer

@@ -1900,3 +1900,53 @@ func TestMaxPendingSessionsCountsWritesInFlight(t *testing.T) {
 		t.Errorf("stored sessions %v, %v; want s1 and s2", got, err)
 	}
 }
+
+// TestFindingsByRule checks that Stats counts every valid finding by its
+// rule, whether it opened an alert or merged into one, and that a Detector
+// inventing rule names cannot grow the map without bound.
+func TestFindingsByRule(t *testing.T) {
+	t.Parallel()
+	m, _, _ := setup(t, func(c *secmon.Config) {
+		c.Detector = secmon.DetectorFunc(func(_ context.Context, e secmon.Event) ([]secmon.Finding, error) {
+			rule := secmon.RuleName(e.Metadata["reason"])
+			return []secmon.Finding{
+				{Rule: rule, Subject: "user:" + e.UserID, Severity: secmon.SeverityHigh},
+				{Rule: "", Subject: "x", Severity: secmon.SeverityHigh}, // invalid: not counted by rule
+			}, nil
+		})
+	})
+	ctx := context.Background()
+	log := func(rule, user string) {
+		t.Helper()
+		if err := m.Log(ctx, secmon.Event{Type: secmon.EventLoginFailure, UserID: user, Metadata: map[string]string{"reason": rule}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 3 {
+		log("brute_force_account", "bob") // one alert, two merges
+	}
+	log("impossible_travel", "alice")
+	s := m.Stats()
+	if got := s.FindingsByRule; len(got) != 2 || got["brute_force_account"] != 3 || got["impossible_travel"] != 1 {
+		t.Errorf("FindingsByRule = %v", got)
+	}
+	s.FindingsByRule["brute_force_account"] = 99 // a copy
+	if m.Stats().FindingsByRule["brute_force_account"] != 3 {
+		t.Error("Stats returned the Monitor's own map")
+	}
+
+	for i := range secmon.MaxFindingRules + 10 {
+		log(fmt.Sprintf("rule_%03d", i), "u")
+	}
+	got := m.Stats().FindingsByRule
+	if len(got) != secmon.MaxFindingRules+1 || got[secmon.OtherRules] == 0 {
+		t.Errorf("%d rules counted (other: %d), want %d and the rest under %q", len(got), got[secmon.OtherRules], secmon.MaxFindingRules+1, secmon.OtherRules)
+	}
+	var total uint64
+	for _, n := range got {
+		total += n
+	}
+	if total != 4+secmon.MaxFindingRules+10 {
+		t.Errorf("total findings %d, want %d", total, 4+secmon.MaxFindingRules+10)
+	}
+}
