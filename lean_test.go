@@ -1,6 +1,7 @@
 package secmon_test
 
 import (
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -36,6 +37,22 @@ func TestMemoryOnlyPackagesStayLean(t *testing.T) {
 			if strings.HasPrefix(dep, heavy) {
 				t.Errorf("a memory-only host links %s", dep)
 			}
+		}
+	}
+}
+
+// The Prometheus client lives only in the nested metrics module: the core
+// module neither requires it nor lists it, so a host that does not export
+// metrics through client_golang never downloads it.
+func TestCoreModuleDoesNotRequirePrometheus(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"go.mod", "go.sum"} {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), "github.com/prometheus/") {
+			t.Errorf("%s mentions github.com/prometheus/: client_golang belongs in metrics/go.mod only", name)
 		}
 	}
 }
