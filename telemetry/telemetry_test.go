@@ -340,7 +340,7 @@ func TestHandler(t *testing.T) {
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	if w.Code != 200 || w.Header().Get("Content-Type") != telemetry.ContentType ||
-		!strings.Contains(w.Body.String(), `secmon_ratelimit_decisions_total{policy="login",outcome="denied",degraded="none"} 1`) {
+		!strings.Contains(w.Body.String(), `secmon_ratelimit_decisions_total{degraded="none",outcome="denied",policy="login"} 1`) {
 		t.Errorf("GET: %d %v\n%s", w.Code, w.Header(), w.Body)
 	}
 	w = httptest.NewRecorder()

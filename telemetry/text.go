@@ -17,7 +17,7 @@ const ContentType = "text/plain; version=0.0.4; charset=utf-8"
 
 // WriteText writes fams in the Prometheus text exposition format: a HELP
 // and a TYPE line per family, then its samples (a histogram as its _bucket
-// series with le labels, _sum and _count). Label values and help texts are
+// series with le labels, _sum and _count), labels sorted by name. Label values and help texts are
 // escaped as the format requires, so a rule name or policy name holding a
 // quote, a backslash or a newline cannot break a line.
 func WriteText(w io.Writer, fams []Family) error {
@@ -45,6 +45,9 @@ func WriteText(w io.Writer, fams []Family) error {
 	return bw.Flush()
 }
 
+// writeSample writes one sample line. Labels are written sorted by name,
+// then le, as client_golang writes them, so the two expositions of one
+// family read the same.
 func writeSample(w *bufio.Writer, name string, names, values []string, extraName, extraValue string, v float64) {
 	w.WriteString(name)
 	n := 0
@@ -57,12 +60,17 @@ func writeSample(w *bufio.Writer, name string, names, values []string, extraName
 		n++
 		w.WriteString(k + `="` + escapeLabel(v) + `"`)
 	}
-	for i, k := range names {
+	order := make([]int, len(names))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(names[a], names[b]) })
+	for _, i := range order {
 		var v string
 		if i < len(values) {
 			v = values[i]
 		}
-		label(k, v)
+		label(names[i], v)
 	}
 	if extraName != "" {
 		label(extraName, extraValue)
