@@ -25,6 +25,7 @@ import (
 	"github.com/secmon-go/secmon/sqlschema"
 	"github.com/secmon-go/secmon/store/memstore"
 	"github.com/secmon-go/secmon/store/pgstore"
+	"github.com/secmon-go/secmon/telemetry"
 	"github.com/secmon-go/secmon/upload"
 )
 
@@ -67,6 +68,7 @@ type app struct {
 
 	store     secmon.Store
 	mon       *secmon.Monitor
+	recorder  *telemetry.Recorder // rate-limit decisions and upload verdicts, for /metrics
 	validator *upload.Validator
 	limits    struct{ login, heartbeat, activity, upload secmon.RateLimiter }
 	alertSrc  secmon.AlertSubscriber // the Monitor, or the store's LISTEN stream
@@ -90,7 +92,8 @@ func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) 
 	if cfg.RedisPrefix == "" {
 		cfg.RedisPrefix = "secmon:"
 	}
-	a := &app{cfg: cfg, logger: logger, adminToken: cfg.AdminToken, sessions: newSessions(100_000), uploads: newUploadShelf(256)}
+	a := &app{cfg: cfg, logger: logger, adminToken: cfg.AdminToken, sessions: newSessions(100_000), uploads: newUploadShelf(256),
+		recorder: telemetry.NewRecorder()}
 	if a.adminToken == "" {
 		a.adminToken = randomHex(16)
 	}

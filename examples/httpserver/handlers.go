@@ -10,6 +10,7 @@ import (
 
 	"github.com/secmon-go/secmon"
 	"github.com/secmon-go/secmon/ratelimit"
+	"github.com/secmon-go/secmon/telemetry"
 )
 
 const (
@@ -32,6 +33,7 @@ func (a *app) routes() http.Handler {
 	mux.Handle("GET /admin/alerts/stream", a.admin(http.HandlerFunc(a.alertStream)))
 	mux.Handle("GET /admin/sessions", a.admin(http.HandlerFunc(a.adminSessions)))
 	mux.Handle("GET /admin/summary", a.admin(http.HandlerFunc(a.adminSummary)))
+	mux.Handle("GET /metrics", a.admin(telemetry.Handler(telemetry.Sources{Monitor: a.mon, Recorder: a.recorder})))
 	return mux
 }
 
@@ -39,8 +41,9 @@ func (a *app) routes() http.Handler {
 // a rate_limited event, which the detection rules watch for abuse.
 func (a *app) limit(l secmon.RateLimiter, p ratelimit.Policy, key ratelimit.KeyFunc) func(http.Handler) http.Handler {
 	return ratelimit.Middleware(l, ratelimit.MiddlewareConfig{
-		KeyFunc: key,
-		Policy:  p,
+		KeyFunc:  key,
+		Policy:   p,
+		Observer: a.recorder,
 		OnDenied: func(w http.ResponseWriter, r *http.Request, d secmon.Decision) {
 			info := secmon.NewRequestInfo(r, a.cfg.Trusted)
 			_ = a.mon.Log(r.Context(), secmon.Event{
@@ -185,6 +188,7 @@ func (a *app) upload(w http.ResponseWriter, r *http.Request) {
 	}
 	up := secmon.Upload{Name: hdr.Filename, DeclaredType: hdr.Header.Get("Content-Type"), Data: data}
 	verdict, verr := a.validator.Validate(r.Context(), up)
+	a.recorder.ObserveUpload(verdict, verr)
 	info := secmon.NewRequestInfo(r, a.cfg.Trusted)
 	var total time.Duration
 	for _, st := range verdict.Timings {

@@ -12,7 +12,11 @@
 //     kept, upload_accepted or upload_blocked logged, 10 per minute per user;
 //   - GET /admin/alerts, /admin/sessions, /admin/summary (the 24 hours
 //     ending with the current one, totals and hourly) and the Server-Sent
-//     Events stream /admin/alerts/stream, behind a bearer token.
+//     Events stream /admin/alerts/stream, behind a bearer token;
+//   - GET /metrics: secmon's Prometheus metrics (the Monitor's counters,
+//     rate-limit decisions by policy and outcome, upload verdicts and stage
+//     latencies; see package telemetry), behind the same bearer token,
+//     which a Prometheus scrape config sends as its authorization.
 //
 // Run it with no services at all:
 //

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/secmon-go/secmon/secmontest/uploadcorpus"
+	"github.com/secmon-go/secmon/telemetry"
+)
+
+// TestMetricsEndpoint checks /metrics: behind the admin token, in the
+// Prometheus text format, with the Monitor's counters, the rate-limit
+// decisions of the login route and the upload verdicts.
+func TestMetricsEndpoint(t *testing.T) {
+	base := start(t, config{})
+	c := newClient(t, base)
+	if code := c.login("alice", demoUsers["alice"]); code != http.StatusOK {
+		t.Fatalf("login: %d", code)
+	}
+	hostile := corpusCase(t, uploadcorpus.Hostile(), "png_zip_appended")
+	if code, _ := c.upload(hostile.Upload.Name, hostile.Upload.DeclaredType, hostile.Upload.Data); code != http.StatusUnprocessableEntity {
+		t.Fatalf("hostile upload: %d, want 422", code)
+	}
+	for range 10 { // the login limit is 10 a minute per IP group: 9 more pass, 1 is denied
+		c.login("bob", "wrong")
+	}
+
+	resp, _ := c.do(mustGet(t, base+"/metrics"))
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("/metrics without the token: %d, want 401", resp.StatusCode)
+	}
+	req := mustGet(t, base+"/metrics")
+	req.Header.Set("Authorization", "Bearer test-admin-token")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != telemetry.ContentType {
+		t.Fatalf("/metrics: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	text := string(body)
+	for _, want := range []string{
+		`secmon_ratelimit_decisions_total{degraded="none",outcome="allowed",policy="login"} 10`,
+		`secmon_ratelimit_decisions_total{degraded="none",outcome="denied",policy="login"} 1`,
+		`secmon_ratelimit_decisions_total{degraded="none",outcome="allowed",policy="upload"} 1`,
+		"# TYPE secmon_upload_stage_duration_seconds histogram",
+		`secmon_upload_verdicts_total{verdict="blocked"} 1`,
+		`secmon_upload_threats_total{code="trailing_data"}`,
+		"# TYPE secmon_events_accepted_total counter",
+		`secmon_queue_pending{queue="events"}`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
