@@ -116,7 +116,7 @@ func Example_handler() {
 	// upload chart.png: 422
 	// upload notes.txt: 400
 	// failed logins stored: 5 from 203.0.113.7
-	// blocked upload logged: corrupt
+	// blocked upload logged: corrupt,script_in_image_data
 	// alert: brute_force_account user:bob
 	// files saved: 1
 }
