@@ -17,6 +17,7 @@ import (
 	"github.com/secmon-go/secmon"
 	"github.com/secmon-go/secmon/metrics"
 	"github.com/secmon-go/secmon/ratelimit"
+	"github.com/secmon-go/secmon/secmontest"
 	"github.com/secmon-go/secmon/store/memstore"
 	"github.com/secmon-go/secmon/telemetry"
 	"github.com/secmon-go/secmon/upload"
@@ -47,7 +48,7 @@ func setup(t *testing.T) (*metrics.Collector, telemetry.Sources) {
 	_ = mon.Heartbeat(ctx, secmon.SessionBeat{UserID: "u"})
 
 	rec := telemetry.NewRecorder()
-	lim, err := ratelimit.NewMemory(ratelimit.MemoryConfig{Policy: ratelimit.Heartbeat})
+	lim, err := ratelimit.NewMemory(ratelimit.MemoryConfig{Policy: ratelimit.Heartbeat, Clock: secmontest.NewClock(time.Unix(1e9, 0))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,9 +8,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"time"
 
 	"github.com/secmon-go/secmon"
 	"github.com/secmon-go/secmon/ratelimit"
+	"github.com/secmon-go/secmon/secmontest"
 	"github.com/secmon-go/secmon/store/memstore"
 	"github.com/secmon-go/secmon/telemetry"
 	"github.com/secmon-go/secmon/upload"
@@ -24,7 +26,8 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer mon.Close(context.Background())
-	limiter, err := ratelimit.NewMemory(ratelimit.MemoryConfig{Policy: ratelimit.Login})
+	clock := secmontest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)) // no token refills while the example runs
+	limiter, err := ratelimit.NewMemory(ratelimit.MemoryConfig{Policy: ratelimit.Login, Clock: clock})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/secmon-go/secmon"
 	"github.com/secmon-go/secmon/ratelimit"
+	"github.com/secmon-go/secmon/secmontest"
 	"github.com/secmon-go/secmon/secmontest/uploadcorpus"
 	"github.com/secmon-go/secmon/store/memstore"
 	"github.com/secmon-go/secmon/telemetry"
@@ -47,7 +48,7 @@ func value(t *testing.T, f telemetry.Family, labels ...string) float64 {
 func TestRateLimitDecisions(t *testing.T) {
 	t.Parallel()
 	rec := telemetry.NewRecorder()
-	lim, err := ratelimit.NewMemory(ratelimit.MemoryConfig{Policy: ratelimit.Heartbeat})
+	lim, err := ratelimit.NewMemory(ratelimit.MemoryConfig{Policy: ratelimit.Heartbeat, Clock: secmontest.NewClock(time.Unix(1e9, 0))})
 	if err != nil {
 		t.Fatal(err)
 	}
