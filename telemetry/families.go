@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"strings"
 	"time"
 
 	"github.com/secmon-go/secmon"
@@ -156,6 +157,20 @@ func Gather(src Sources) []Family {
 
 func name(n string) string { return Namespace + "_" + n }
 
+// labelValue makes a name a host or a Detector chose fit for a label
+// value: valid UTF-8 (client_golang refuses anything else, and a scrape
+// with one bad series fails whole) and at most maxLabelValue bytes.
+func labelValue(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) > maxLabelValue {
+		s = strings.ToValidUTF8(s[:maxLabelValue], "")
+	}
+	return s
+}
+
+// maxLabelValue bounds a label value's length.
+const maxLabelValue = 128
+
 func single(n, help string, k Kind, v float64) Family {
 	return Family{Name: name(n), Help: help, Kind: k, Samples: []Sample{{Value: v}}}
 }
@@ -176,8 +191,12 @@ func appendMonitor(out []Family, s secmon.Stats) []Family {
 
 	findings := Family{Name: name("findings_total"), Kind: Counter, LabelNames: []string{"rule"},
 		Help: "Valid findings reported by the Detector, by rule (" + string(secmon.OtherRules) + " beyond the first " + itoa(secmon.MaxFindingRules) + " rules)."}
-	for _, r := range sortedKeys(s.FindingsByRule) {
-		findings.Samples = append(findings.Samples, Sample{LabelValues: []string{string(r)}, Value: float64(s.FindingsByRule[r])})
+	byRule := map[string]float64{} // fitted names may meet
+	for r, n := range s.FindingsByRule {
+		byRule[labelValue(string(r))] += float64(n)
+	}
+	for _, r := range sortedKeys(byRule) {
+		findings.Samples = append(findings.Samples, Sample{LabelValues: []string{r}, Value: byRule[r]})
 	}
 	out = append(out, findings)
 

@@ -147,6 +147,10 @@ func lookup[V any](p *atomic.Pointer[map[string]*V], mu *sync.Mutex, name string
 			return v
 		}
 	}
+	// A name that is not fit for a label value (invalid UTF-8, too long) is
+	// counted under its fitted form; such a name always takes this slower
+	// path, which only names a host or a validator got wrong do.
+	name = labelValue(name)
 	mu.Lock()
 	defer mu.Unlock()
 	var old map[string]*V
