@@ -483,7 +483,6 @@ type counters struct {
 	beats, beatsCoalesced, sessionsWritten, sessionsFailed, anomalies        atomic.Uint64
 	activitiesAccepted, activitiesWritten, activitiesFailed, activityDenied  atomic.Uint64
 	activityLimiterErrors                                                    atomic.Uint64
-	eventsInvalid, beatsInvalid, activitiesInvalid                           atomic.Uint64
 	geoLookups, geoFailures                                                  atomic.Uint64
 	maintenanceRuns, maintenanceErrors                                       atomic.Uint64
 	lastErr                                                                  atomic.Pointer[errRecord]
@@ -583,11 +582,7 @@ func (m *Monitor) Log(ctx context.Context, e Event) error {
 	if m.closed {
 		return ErrClosed
 	}
-	err := m.logEvent(ctx, e)
-	if err != nil && errors.Is(err, ErrInvalid) {
-		m.st.eventsInvalid.Add(1)
-	}
-	return err
+	return m.logEvent(ctx, e)
 }
 
 // logEvent is Log without the closed check; the caller holds closeMu for
@@ -738,13 +733,6 @@ type Stats struct {
 	ActivityDenied        uint64 // activities refused by the allowlist or the limiter
 	ActivityLimiterErrors uint64 // limiter errors (the activity was let through)
 
-	// EventsInvalid, HeartbeatsInvalid and ActivitiesInvalid count calls
-	// of Log, Heartbeat and TrackActivity refused as invalid (a
-	// *FieldError: a missing or malformed field).
-	EventsInvalid     uint64
-	HeartbeatsInvalid uint64
-	ActivitiesInvalid uint64
-
 	// MetadataKeysDropped counts the metadata keys the privacy policy
 	// removed from events and activities: not in the allowlist, or past
 	// MaxMetadataKeys. DroppedKeys names the most dropped ones (at most
@@ -816,9 +804,6 @@ func (m *Monitor) Stats() Stats {
 		ActivitiesFailed:      s.activitiesFailed.Load(),
 		ActivityDenied:        s.activityDenied.Load(),
 		ActivityLimiterErrors: s.activityLimiterErrors.Load(),
-		EventsInvalid:         s.eventsInvalid.Load(),
-		HeartbeatsInvalid:     s.beatsInvalid.Load(),
-		ActivitiesInvalid:     s.activitiesInvalid.Load(),
 		MetadataKeysDropped:   m.drops.dropped.total.Load(),
 		DroppedKeys:           m.drops.dropped.top(),
 		ValuesTruncated:       m.drops.truncated.total.Load(),

@@ -153,22 +153,6 @@ func (m *Monitor) Heartbeat(ctx context.Context, b SessionBeat) error {
 	return nil
 }
 
-// checkBeat returns a *FieldError for a beat Heartbeat refuses.
-func checkBeat(b *SessionBeat) error {
-	if b.SessionID == "" {
-		return &FieldError{Field: "SessionID", Reason: "is required"}
-	}
-	if b.UserID == "" {
-		return &FieldError{Field: "UserID", Reason: "is required"}
-	}
-	for _, f := range [...]struct{ name, v string }{{"SessionID", b.SessionID}, {"UserID", b.UserID}, {"OrgID", b.OrgID}, {"Fingerprint", b.Fingerprint}} {
-		if err := checkIdentifier(f.name, f.v); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // evictSessionLocked makes room for a new session when the map holds
 // SessionTrackSize sessions, by forgetting one that is not pending. It looks
 // at a few entries only; when all of them are pending the map grows (it is
@@ -294,21 +278,4 @@ func earliest(a, b time.Time) time.Time {
 		return b
 	}
 	return a
-}
-
-// checkActivity returns a *FieldError for an activity TrackActivity
-// refuses.
-func checkActivity(a *Activity) error {
-	if a.UserID == "" {
-		return &FieldError{Field: "UserID", Reason: "is required"}
-	}
-	for _, f := range [...]struct{ name, v string }{{"UserID", a.UserID}, {"SessionID", a.SessionID}, {"OrgID", a.OrgID}} {
-		if err := checkIdentifier(f.name, f.v); err != nil {
-			return err
-		}
-	}
-	if len(a.Resource) > MaxMetadataLen {
-		return &FieldError{Field: "Resource", Reason: fmt.Sprintf("is longer than %d bytes", MaxMetadataLen)}
-	}
-	return nil
 }
