@@ -133,12 +133,11 @@ func TestRedisOutageConcurrentCallers(t *testing.T) {
 				// two heartbeats used); degraded answers never touched it.
 				for g := range callers {
 					key := fmt.Sprint("k", g)
-					var d secmon.Decision
-					if g == 0 {
-						d = recovered(t, r, key)
-					} else {
-						d = outageAllow(t, r, key)
-					}
+					// Each key polls until Redis answers: on a loaded machine a
+					// call can still miss the 100 ms Timeout after the first
+					// key saw Redis again, and that is the fail policy
+					// working, not the state being lost.
+					d := recovered(t, r, key)
 					if d.Degraded != secmon.NotDegraded || !d.Allowed || d.Remaining != 0 {
 						t.Fatalf("%s after recovery: %+v, want the Redis answer with 0 remaining", key, d)
 					}
