@@ -77,6 +77,15 @@ func answers(hostport string) bool {
 	return true
 }
 
+// Missing skips t for reason, a Redis tool the test needs and cannot find
+// (redis-server, redis-cli), or fails it when SECMON_TEST_REQUIRE_SERVICES
+// is set. The skip counts as one for want of Redis in the skip summary.
+func Missing(t testing.TB, reason string) {
+	t.Helper()
+	startRecord()
+	absent(t, redisSvc, reason)
+}
+
 func absent(t testing.TB, s service, reason string) {
 	t.Helper()
 	if os.Getenv(RequireServicesVar) != "" {
