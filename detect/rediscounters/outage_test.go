@@ -38,8 +38,11 @@ func (c *stepClock) Advance(d time.Duration) {
 // Every key the counting rules write lives under the prefix and expires:
 // within the window plus two sub-buckets of its creation.
 func TestRedisKeysHavePrefixAndTTL(t *testing.T) {
-	t.Parallel()
-	client, prefix := redisSetup(t)
+	onBackends(t, keysHavePrefixAndTTL)
+}
+
+func keysHavePrefixAndTTL(t *testing.T, b backend) {
+	client, prefix := b.client, b.prefix
 	marker := strings.ToLower(uuid.NewString()[:8])
 	e := newEngine(t, detect.Config{Counters: newRedisCounters(t, client, prefix)})
 	ctx := context.Background()
@@ -55,17 +58,7 @@ func TestRedisKeysHavePrefixAndTTL(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	scan := func(pattern string) []string {
-		var keys []string
-		iter := client.Scan(ctx, 0, pattern, 1000).Iterator()
-		for iter.Next(ctx) {
-			keys = append(keys, iter.Val())
-		}
-		if err := iter.Err(); err != nil {
-			t.Fatal(err)
-		}
-		return keys
-	}
+	scan := func(pattern string) []string { return b.scan(t, pattern) }
 	// The user's keys carry its lower-cased name, and none is outside the
 	// prefix.
 	if keys := scan("*alice-" + marker + "*"); len(keys) != 4 {

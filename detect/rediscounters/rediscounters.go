@@ -75,9 +75,25 @@ type Config struct {
 // small sets in practice, about 0.81% standard error for large ones.
 //
 // Every op of one Do call goes out in one pipeline: one network round trip
-// per event on a single Redis. Keys wrap the counted key in a hash tag, so
-// all sub-buckets of a key share a cluster slot; on a Redis Cluster the
-// pipeline is split per node and sent concurrently.
+// per event on a single Redis.
+//
+// # Redis Cluster
+//
+// A key is Prefix + scope + ":{" + counted key + "}:" + sub-bucket width +
+// ":" + sub-bucket index. The braces are a hash tag: every sub-bucket of a
+// counted key lies in one cluster slot, so the multi-key MGET and PFCOUNT
+// never span slots, while different counted keys spread over the cluster.
+// Braces and '%' in the scope and the counted key are percent-encoded (a
+// user name such as "}x" would otherwise leave an empty tag and scatter the
+// sub-buckets), and a Prefix holding braces is refused, so the tag is always
+// the one placed here. On a cluster the pipeline is split per master and sent
+// to each concurrently: one round trip per master the event's keys live on.
+// MOVED and ASK redirections (a slot being moved) are followed by go-redis;
+// while a slot is half moved, Redis answers a read over sub-buckets on both
+// sides with TRYAGAIN. Do sends again exactly the commands Redis refused
+// without running them (TRYAGAIN, and MOVED or ASK beyond go-redis'
+// MaxRedirects), so no occurrence is lost or counted twice, until the move
+// completes or its Timeout ends.
 //
 // Sub-bucket indexes come from the event time passed to Do, so instances
 // agree on them as long as their events carry times; expiry uses Redis'
@@ -110,6 +126,9 @@ func New(client redis.UniversalClient, cfg Config) (*Counters, error) {
 	if cfg.Buckets < 0 || cfg.Buckets > MaxBuckets {
 		return nil, fmt.Errorf("rediscounters: Config.Buckets %d is outside [0, %d]", cfg.Buckets, MaxBuckets)
 	}
+	if strings.ContainsAny(cfg.Prefix, "{}") {
+		return nil, fmt.Errorf("rediscounters: Config.Prefix %q holds a brace, which would decide the cluster slot of every key", cfg.Prefix)
+	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = DefaultPrefix
 	}
@@ -131,9 +150,123 @@ func New(client redis.UniversalClient, cfg Config) (*Counters, error) {
 	}, nil
 }
 
+// plan is one op's commands. A command Redis Cluster refused without running
+// it (MOVED or ASK beyond go-redis' own redirections, TRYAGAIN while a slot
+// is half moved) is sent again by resend.
 type plan struct {
-	cur   *redis.IntCmd   // INCR result (detect.OpCount) or PFCOUNT result (detect.OpDistinct)
-	older *redis.SliceCmd // MGET of the older sub-buckets (detect.OpCount)
+	kind   detect.OpKind
+	keys   []string // the op's sub-bucket keys, newest first
+	member string
+	ttl    time.Duration
+
+	setNX   *redis.BoolCmd  // detect.OpCount: SET NX PX of the newest sub-bucket
+	incr    *redis.IntCmd   // INCR of it
+	older   *redis.SliceCmd // MGET of the older sub-buckets (nil with one bucket)
+	pfAdd   *redis.IntCmd   // detect.OpDistinct: PFADD to the newest sub-bucket
+	pExpire *redis.BoolCmd  // PEXPIRE of it
+	pfCount *redis.IntCmd   // PFCOUNT over all sub-buckets
+}
+
+// queue adds the op's commands to pipe.
+func (p *plan) queue(ctx context.Context, pipe redis.Pipeliner) {
+	switch p.kind {
+	case detect.OpCount:
+		// SET NX PX creates the sub-bucket with its expiry and INCR keeps
+		// it: whichever prefix of the pipeline Redis executes (a write cut
+		// by a timeout), no count key lives forever.
+		p.setNX = pipe.SetNX(ctx, p.keys[0], 0, p.ttl)
+		p.incr = pipe.Incr(ctx, p.keys[0])
+		if len(p.keys) > 1 {
+			p.older = pipe.MGet(ctx, p.keys[1:]...)
+		}
+	case detect.OpDistinct:
+		p.pfAdd = pipe.PFAdd(ctx, p.keys[0], p.member)
+		p.pExpire = pipe.PExpire(ctx, p.keys[0], p.ttl)
+		p.pfCount = pipe.PFCount(ctx, p.keys...)
+	}
+}
+
+// resend sends again, one at a time and in order, the op's commands that
+// were refused unrun. Each goes alone rather than in a pipeline: go-redis
+// re-sends a whole per-node batch when its first command is refused with
+// TRYAGAIN, which would run again the writes behind a refused read.
+// It reports whether any command is still refused.
+func (p *plan) resend(ctx context.Context, c redis.UniversalClient) (again bool, err error) {
+	redo := func(cmd redis.Cmder) bool {
+		if cmd == nil || !refused(cmd.Err()) {
+			return false
+		}
+		return true
+	}
+	check := func(cmd redis.Cmder) error {
+		if e := cmd.Err(); e != nil && !errors.Is(e, redis.Nil) {
+			if refused(e) {
+				again = true
+				return nil
+			}
+			return e
+		}
+		return nil
+	}
+	switch p.kind {
+	case detect.OpCount:
+		if redo(p.setNX) {
+			p.setNX = c.SetNX(ctx, p.keys[0], 0, p.ttl)
+			if err := check(p.setNX); err != nil || again {
+				return again, err
+			}
+		}
+		if redo(p.incr) {
+			p.incr = c.Incr(ctx, p.keys[0])
+			if err := check(p.incr); err != nil || again {
+				return again, err
+			}
+		}
+		if redo(p.older) {
+			p.older = c.MGet(ctx, p.keys[1:]...)
+			return again, check(p.older)
+		}
+	case detect.OpDistinct:
+		if redo(p.pfAdd) {
+			p.pfAdd = c.PFAdd(ctx, p.keys[0], p.member)
+			if err := check(p.pfAdd); err != nil || again {
+				return again, err
+			}
+		}
+		if redo(p.pExpire) {
+			p.pExpire = c.PExpire(ctx, p.keys[0], p.ttl)
+			if err := check(p.pExpire); err != nil || again {
+				return again, err
+			}
+		}
+		if redo(p.pfCount) {
+			p.pfCount = c.PFCount(ctx, p.keys...)
+			return again, check(p.pfCount)
+		}
+	}
+	return false, nil
+}
+
+// count is the op's result once its commands succeeded.
+func (p *plan) count(key string) (int64, error) {
+	if p.kind == detect.OpDistinct {
+		return p.pfCount.Val(), nil
+	}
+	n := p.incr.Val()
+	if p.older != nil {
+		for _, v := range p.older.Val() {
+			s, ok := v.(string)
+			if !ok {
+				continue // missing sub-bucket
+			}
+			k, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("rediscounters: redis counters: sub-bucket of %q holds a non-integer", key)
+			}
+			n += k
+		}
+	}
+	return n, nil
 }
 
 // Do implements [detect.Counters] with one pipelined round trip. It returns
@@ -166,37 +299,22 @@ func (c *Counters) Do(ctx context.Context, now time.Time, ops []detect.Op) error
 	ns := now.UnixNano()
 	plans := make([]plan, len(ops))
 	pipe := c.client.Pipeline()
-	var sb strings.Builder
 	for i := range ops {
 		op := &ops[i]
 		w := max(int64(op.Window)/c.buckets, 1)
-		b := floorDiv(ns, w)
-		ttl := time.Duration(w*(c.buckets+2)) + time.Millisecond
-		base := c.prefix + op.Scope + ":{" + op.Key + "}:" + strconv.FormatInt(w, 36) + ":"
-		keys := make([]string, c.buckets)
-		for j := range keys {
-			sb.Reset()
-			sb.WriteString(base)
-			sb.WriteString(strconv.FormatInt(b-int64(j), 36))
-			keys[j] = sb.String()
+		plans[i] = plan{
+			kind:   op.Kind,
+			keys:   bucketKeys(c.prefix, op.Scope, op.Key, w, floorDiv(ns, w), int(c.buckets)),
+			member: op.Member,
+			ttl:    time.Duration(w*(c.buckets+2)) + time.Millisecond,
 		}
-		switch op.Kind {
-		case detect.OpCount:
-			// SET NX PX creates the sub-bucket with its expiry and INCR
-			// keeps it: whichever prefix of the pipeline Redis executes
-			// (a write cut by a timeout), no count key lives forever.
-			pipe.SetNX(ctx, keys[0], 0, ttl)
-			plans[i].cur = pipe.Incr(ctx, keys[0])
-			if len(keys) > 1 {
-				plans[i].older = pipe.MGet(ctx, keys[1:]...)
-			}
-		case detect.OpDistinct:
-			pipe.PFAdd(ctx, keys[0], op.Member)
-			pipe.PExpire(ctx, keys[0], ttl)
-			plans[i].cur = pipe.PFCount(ctx, keys...)
-		}
+		plans[i].queue(ctx, pipe)
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	cmds, err := pipe.Exec(ctx)
+	if err != nil && allRefused(cmds) {
+		err = c.retryRefused(ctx, plans)
+	}
+	if err != nil {
 		err = fmt.Errorf("rediscounters: redis counters: %w", err)
 		if c.backoff > 0 && parent.Err() == nil { // Redis' failure, not the caller's
 			c.lastErr.Store(&err)
@@ -208,23 +326,114 @@ func (c *Counters) Do(ctx context.Context, now time.Time, ops []detect.Op) error
 		c.downUntil.Store(0)
 	}
 	for i := range ops {
-		n := plans[i].cur.Val()
-		if plans[i].older != nil {
-			for _, v := range plans[i].older.Val() {
-				s, ok := v.(string)
-				if !ok {
-					continue // missing sub-bucket
-				}
-				k, err := strconv.ParseInt(s, 10, 64)
-				if err != nil {
-					return fmt.Errorf("rediscounters: redis counters: sub-bucket of %q holds a non-integer", ops[i].Key)
-				}
-				n += k
-			}
+		n, err := plans[i].count(ops[i].Key)
+		if err != nil {
+			return err
 		}
 		ops[i].Count = n
 	}
 	return nil
+}
+
+// bucketKeys returns the keys of n sub-buckets of width w (ns) of one
+// counted key, newest (index b) first. Everything before the hash tag is
+// brace-free (the prefix by New's check, the scope by escaping) and the tag
+// is the escaped key, never empty, so Redis Cluster places every sub-bucket
+// by the key alone. Escaping is injective: distinct (scope, key) pairs never
+// share a Redis key.
+func bucketKeys(prefix, scope, key string, w, b int64, n int) []string {
+	base := prefix + escapeKey(scope) + ":{" + escapeKey(key) + "}:" + strconv.FormatInt(w, 36) + ":"
+	keys := make([]string, n)
+	var sb strings.Builder
+	for j := range keys {
+		sb.Reset()
+		sb.Grow(len(base) + 13)
+		sb.WriteString(base)
+		sb.WriteString(strconv.FormatInt(b-int64(j), 36))
+		keys[j] = sb.String()
+	}
+	return keys
+}
+
+// escapeKey percent-encodes '%', '{' and '}' in s; other bytes pass
+// unchanged, so ordinary keys read the same in Redis as in the rules.
+func escapeKey(s string) string {
+	if !strings.ContainsAny(s, "%{}") {
+		return s
+	}
+	var sb strings.Builder
+	sb.Grow(len(s) + 8)
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '%':
+			sb.WriteString("%25")
+		case '{':
+			sb.WriteString("%7B")
+		case '}':
+			sb.WriteString("%7D")
+		default:
+			sb.WriteByte(s[i])
+		}
+	}
+	return sb.String()
+}
+
+// refused reports whether err is a Redis Cluster refusal of a command it
+// did not run: MOVED or ASK (the slot is elsewhere; go-redis follows these
+// itself, up to its MaxRedirects, so one reaches here only while a slot
+// moves several times in a row) or TRYAGAIN (a multi-key command over a slot
+// being moved whose keys are partly on each side).
+func refused(err error) bool {
+	if err == nil {
+		return false
+	}
+	s := err.Error()
+	return strings.HasPrefix(s, "TRYAGAIN") || strings.HasPrefix(s, "MOVED ") || strings.HasPrefix(s, "ASK ")
+}
+
+// allRefused reports whether every failed command of the pipeline was
+// refused unrun, so sending those again neither loses nor repeats a write.
+func allRefused(cmds []redis.Cmder) bool {
+	failed := false
+	for _, cmd := range cmds {
+		err := cmd.Err()
+		if err == nil || errors.Is(err, redis.Nil) {
+			continue
+		}
+		if !refused(err) {
+			return false
+		}
+		failed = true
+	}
+	return failed
+}
+
+// retryRefused sends the refused commands again, with a short growing
+// pause, until all are answered, one fails otherwise, or ctx ends. A slot
+// move takes milliseconds; ctx carries the counters' Timeout.
+func (c *Counters) retryRefused(ctx context.Context, plans []plan) error {
+	pause := 2 * time.Millisecond
+	for {
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		pause = min(2*pause, 50*time.Millisecond)
+		pending := false
+		for i := range plans {
+			again, err := plans[i].resend(ctx, c.client)
+			if err != nil {
+				return err
+			}
+			pending = pending || again
+		}
+		if !pending {
+			return nil
+		}
+	}
 }
 
 // floorDiv is a/b rounded towards negative infinity.

@@ -14,7 +14,6 @@ import (
 	"github.com/secmon-go/secmon"
 	"github.com/secmon-go/secmon/detect"
 	"github.com/secmon-go/secmon/detect/detecttest"
-	"github.com/secmon-go/secmon/internal/testenv"
 )
 
 // roundTrips counts what a go-redis client sends: pipelines and single
@@ -39,13 +38,6 @@ func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 	}
 }
 
-// redisSetup returns a client of the shared test Redis and a key prefix of
-// the test's own, whose keys are deleted when the test ends.
-func redisSetup(t testing.TB) (*redis.Client, string) {
-	t.Helper()
-	return testenv.RedisClient(t, "detect")
-}
-
 func newRedisCounters(t testing.TB, client redis.UniversalClient, prefix string) *Counters {
 	t.Helper()
 	c, err := New(client, Config{Prefix: prefix})
@@ -56,19 +48,25 @@ func newRedisCounters(t testing.TB, client redis.UniversalClient, prefix string)
 }
 
 func TestCountersContract(t *testing.T) {
-	t.Parallel()
-	client, prefix := redisSetup(t)
-	detecttest.RunCounters(t, newRedisCounters(t, client, prefix), "")
+	onBackends(t, func(t *testing.T, b backend) {
+		detecttest.RunCounters(t, newRedisCounters(t, b.client, b.prefix), "")
+	})
 }
 
 // All rules' counter operations for one event go to Redis in exactly one
 // round trip; events no counting rule cares about cost none.
+//
+// On a cluster the one pipeline is split per master and sent to each at
+// once (go-redis' per-node clients); what is counted here is the pipeline.
 func TestRedisOneRoundTripPerEvent(t *testing.T) {
-	t.Parallel()
-	client, prefix := redisSetup(t)
+	onBackends(t, func(t *testing.T, b backend) { oneRoundTripPerEvent(t, b) })
+}
+
+func oneRoundTripPerEvent(t *testing.T, b backend) {
+	client := b.another(t) // a client of its own: the hook sees only this test
 	hook := &roundTrips{}
 	client.AddHook(hook)
-	e := newEngine(t, detect.Config{Counters: newRedisCounters(t, client, prefix)})
+	e := newEngine(t, detect.Config{Counters: newRedisCounters(t, client, b.prefix)})
 	ctx := context.Background()
 	// Warm the connection up: its handshake (HELLO, CLIENT SETINFO) is a
 	// once-per-connection cost, not a per-event one.
@@ -104,12 +102,13 @@ func TestRedisOneRoundTripPerEvent(t *testing.T) {
 // Two instances sharing one Redis see one attack: five failures reach each,
 // the tenth crosses the threshold.
 func TestRedisInstancesShareCounts(t *testing.T) {
-	t.Parallel()
-	client, prefix := redisSetup(t)
-	other := redis.NewClient(&redis.Options{Addr: client.Options().Addr})
-	t.Cleanup(func() { other.Close() })
+	onBackends(t, instancesShareCounts)
+}
+
+func instancesShareCounts(t *testing.T, be backend) {
+	client, prefix := be.client, be.prefix
 	a := newEngine(t, detect.Config{Counters: newRedisCounters(t, client, prefix)})
-	b := newEngine(t, detect.Config{Counters: newRedisCounters(t, other, prefix)})
+	b := newEngine(t, detect.Config{Counters: newRedisCounters(t, be.another(t), prefix)})
 	var fs []secmon.Finding
 	for i := range 10 {
 		inst := a
@@ -142,10 +141,10 @@ func TestRedisInstancesShareCounts(t *testing.T) {
 // The detect package's replay scenarios give the same findings with counts
 // kept in Redis.
 func TestReplayScenarios(t *testing.T) {
-	t.Parallel()
-	client, prefix := redisSetup(t)
-	detecttest.RunScenarios(t, "../testdata", func(t *testing.T, name string) secmon.Detector {
-		return newEngine(t, detect.Config{Counters: newRedisCounters(t, client, prefix+name+":")})
+	onBackends(t, func(t *testing.T, b backend) {
+		detecttest.RunScenarios(t, "../testdata", func(t *testing.T, name string) secmon.Detector {
+			return newEngine(t, detect.Config{Counters: newRedisCounters(t, b.client, b.prefix+name+":")})
+		})
 	})
 }
 
@@ -191,6 +190,12 @@ func TestNewErrors(t *testing.T) {
 	for _, b := range []int{-1, MaxBuckets + 1} {
 		if _, err := New(client, Config{Buckets: b}); err == nil {
 			t.Errorf("detect.Buckets %d accepted", b)
+		}
+	}
+	// A braced prefix would decide every key's cluster slot.
+	for _, prefix := range []string{"app{x}:", "a{", "}"} {
+		if _, err := New(client, Config{Prefix: prefix}); err == nil {
+			t.Errorf("Prefix %q accepted", prefix)
 		}
 	}
 	// Invalid ops fail before any network use.
