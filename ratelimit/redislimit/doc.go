@@ -21,9 +21,21 @@
 //
 // # Redis Cluster
 //
-// Config.HashTag wraps the caller's key in braces so that Redis Cluster
-// places each key by the caller's key alone; every decision touches one key,
-// so no command spans slots.
+// Pass a *redis.ClusterClient (any redis.UniversalClient works). Every
+// decision is one script over one key, so no command spans slots; Config.HashTag
+// wraps the caller's key in braces so that Redis Cluster places each key by
+// the caller's key alone, spreading the buckets over the masters. While a slot
+// moves, go-redis follows MOVED and ASK (the script is sent again with EVAL
+// when the new master has not cached it) and the bucket's state moves with
+// its key, so decisions stay exact. While a master is down, keys on it are
+// answered by the FailPolicy within the Timeout and keys on the other
+// masters by Redis, provided the cluster runs with
+// cluster-require-full-coverage no (with the default yes every master stops
+// answering once one is marked failed) or has replicas to fail over to. A
+// master that comes back without its data (no persistence, no replica) starts
+// its keys' buckets full. The package's tests run the same conformance checks
+// against a single server and a three-master cluster, and move slots and kill
+// masters under traffic.
 //
 // # Limitations
 //

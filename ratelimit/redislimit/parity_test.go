@@ -12,7 +12,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/secmon-go/secmon"
-	"github.com/secmon-go/secmon/internal/testenv"
 	"github.com/secmon-go/secmon/ratelimit"
 )
 
@@ -32,11 +31,10 @@ return 0
 // simulated time; the Redis bucket is aged by the simulated time directly.
 // Steps are quarters of the emission interval, so no decision depends on the
 // few microseconds between reading TIME and running the script.
-func TestRedisMatchesMemory(t *testing.T) {
-	t.Parallel()
-	c := newRedisClient(t, testenv.RedisAddr(t))
-	prefix := testPrefix(t)
-	cleanupKeys(t, c, prefix)
+func TestRedisMatchesMemory(t *testing.T) { onBackends(t, matchesMemory) }
+
+func matchesMemory(t *testing.T, b backend) {
+	c, prefix := b.client, b.prefix
 	ctx := context.Background()
 	for _, p := range []ratelimit.Policy{
 		{Name: "one", Limit: 1, Period: time.Minute},
@@ -94,11 +92,10 @@ func TestRedisMatchesMemory(t *testing.T) {
 // hour ahead of the server clock, as after the server's clock stepped back an
 // hour, and expects the key to wait one interval, as ratelimit.Memory does, rather
 // than the hour.
-func TestRedisServerClockBackwards(t *testing.T) {
-	t.Parallel()
-	c := newRedisClient(t, testenv.RedisAddr(t))
-	prefix := testPrefix(t)
-	cleanupKeys(t, c, prefix)
+func TestRedisServerClockBackwards(t *testing.T) { onBackends(t, serverClockBackwards) }
+
+func serverClockBackwards(t *testing.T, b backend) {
+	c, prefix := b.client, b.prefix
 	ctx := context.Background()
 	r := newRedisLimiter(t, c, Config{Policy: ratelimit.Heartbeat, KeyPrefix: prefix, Timeout: 5 * time.Second})
 	server, err := c.Time(ctx).Result()
@@ -118,11 +115,10 @@ func TestRedisServerClockBackwards(t *testing.T) {
 // TestRedisCallerCancelIsNotAnOutage cancels the caller's context before
 // Allow: the fail policy answers, but a healthy Redis is not reported as
 // failing and no outage warning is logged.
-func TestRedisCallerCancelIsNotAnOutage(t *testing.T) {
-	t.Parallel()
-	c := newRedisClient(t, testenv.RedisAddr(t))
-	prefix := testPrefix(t)
-	cleanupKeys(t, c, prefix)
+func TestRedisCallerCancelIsNotAnOutage(t *testing.T) { onBackends(t, callerCancelIsNotAnOutage) }
+
+func callerCancelIsNotAnOutage(t *testing.T, b backend) {
+	c, prefix := b.client, b.prefix
 	var logged strings.Builder
 	log := slog.New(slog.NewTextHandler(&logged, nil))
 	r := newRedisLimiter(t, c, Config{Policy: ratelimit.Heartbeat, KeyPrefix: prefix, OnFailure: FailClosed, Logger: log})

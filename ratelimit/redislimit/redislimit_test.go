@@ -18,6 +18,7 @@ import (
 
 	"github.com/secmon-go/secmon"
 	"github.com/secmon-go/secmon/internal/faulttest"
+	"github.com/secmon-go/secmon/internal/rediscluster"
 	"github.com/secmon-go/secmon/internal/testenv"
 	"github.com/secmon-go/secmon/ratelimit"
 )
@@ -57,11 +58,10 @@ func newRedisLimiter(t testing.TB, c redis.UniversalClient, cfg Config) *Limiter
 	return r
 }
 
-func TestRedisConcurrentExactCount(t *testing.T) {
-	t.Parallel()
-	c := newRedisClient(t, testenv.RedisAddr(t))
-	prefix := testPrefix(t)
-	cleanupKeys(t, c, prefix)
+func TestRedisConcurrentExactCount(t *testing.T) { onBackends(t, concurrentExactCount) }
+
+func concurrentExactCount(t *testing.T, b backend) {
+	c, prefix := b.client, b.prefix
 	r := newRedisLimiter(t, c, Config{Policy: ratelimit.Activity, KeyPrefix: prefix, Timeout: 5 * time.Second})
 	var allowed, denied atomic.Int64
 	var wg sync.WaitGroup
@@ -94,11 +94,10 @@ func TestRedisConcurrentExactCount(t *testing.T) {
 	}
 }
 
-func TestRedisRefill(t *testing.T) {
-	t.Parallel()
-	c := newRedisClient(t, testenv.RedisAddr(t))
-	prefix := testPrefix(t)
-	cleanupKeys(t, c, prefix)
+func TestRedisRefill(t *testing.T) { onBackends(t, refill) }
+
+func refill(t *testing.T, b backend) {
+	c, prefix := b.client, b.prefix
 	p := ratelimit.Policy{Name: "fast", Limit: 20, Period: time.Second}
 	r := newRedisLimiter(t, c, Config{Policy: p, KeyPrefix: prefix, Timeout: 5 * time.Second})
 	var last secmon.Decision
@@ -129,11 +128,10 @@ func TestRedisRefill(t *testing.T) {
 	}
 }
 
-func TestRedisHashTagAndRemaining(t *testing.T) {
-	t.Parallel()
-	c := newRedisClient(t, testenv.RedisAddr(t))
-	prefix := testPrefix(t)
-	cleanupKeys(t, c, prefix)
+func TestRedisHashTagAndRemaining(t *testing.T) { onBackends(t, hashTagAndRemaining) }
+
+func hashTagAndRemaining(t *testing.T, b backend) {
+	c, prefix := b.client, b.prefix
 	r := newRedisLimiter(t, c, Config{Policy: ratelimit.Heartbeat, KeyPrefix: prefix, HashTag: true})
 	d := mustAllow(t, r, "user:7")
 	if !d.Allowed || d.Remaining != 1 || d.Limit != 2 || d.ResetAfter <= 0 || d.ResetAfter > 30*time.Second {
@@ -253,34 +251,48 @@ func TestRedisOutage(t *testing.T) {
 	}
 }
 
-// TestRedisNoScript runs against a Redis whose script cache is flushed, on
-// a server the test starts itself so the shared one is left alone.
+// TestRedisNoScript runs against a Redis whose script cache is flushed: on
+// a server the test starts itself, so the shared one is left alone, and on
+// the package's cluster (every master flushed; the other tests sharing it
+// only fall back to EVAL too).
 func TestRedisNoScript(t *testing.T) {
-	testenv.RedisAddr(t)
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Skip("redis-server not on PATH")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
-	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	c := newRedisClient(t, "127.0.0.1:"+port)
-	ctx := context.Background()
-	for i := 0; c.Ping(ctx).Err() != nil; i++ {
-		if i == 100 {
-			t.Fatal("throwaway redis-server did not start")
+	t.Run("single", func(t *testing.T) {
+		t.Parallel()
+		testenv.RedisAddr(t)
+		bin, err := exec.LookPath("redis-server")
+		if err != nil {
+			testenv.Missing(t, "redis-server not on PATH")
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	r := newRedisLimiter(t, c, Config{Policy: ratelimit.Heartbeat, OnFailure: FailClosed})
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+		ln.Close()
+		cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		c := newRedisClient(t, "127.0.0.1:"+port)
+		ctx := context.Background()
+		for i := 0; c.Ping(ctx).Err() != nil; i++ {
+			if i == 100 {
+				t.Fatal("throwaway redis-server did not start")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		noScript(t, c, testPrefix(t))
+	})
+	t.Run("cluster", func(t *testing.T) {
+		t.Parallel()
+		noScript(t, rediscluster.Shared(t).Client(t), testPrefix(t))
+	})
+}
+
+func noScript(t *testing.T, c redis.UniversalClient, prefix string) {
+	ctx := context.Background()
+	r := newRedisLimiter(t, c, Config{Policy: ratelimit.Heartbeat, OnFailure: FailClosed, KeyPrefix: prefix})
 	for i, flush := range []bool{false, true, false} {
 		if flush {
 			if err := c.ScriptFlush(ctx).Err(); err != nil {
@@ -294,21 +306,20 @@ func TestRedisNoScript(t *testing.T) {
 	}
 }
 
-// TestAuditHeartbeatSpamRedis runs the audit's acceptance test against two
-// instances sharing one Redis: the client spreads its 100 heartbeats over
-// both and still gets only 2 through.
-func TestAuditHeartbeatSpamRedis(t *testing.T) {
-	t.Parallel()
-	c := newRedisClient(t, testenv.RedisAddr(t))
-	prefix := testPrefix(t)
-	cleanupKeys(t, c, prefix)
-	var servers [2]http.Handler
+// TestAuditHeartbeatSpamRedis runs the audit's acceptance test against
+// three instances sharing one Redis, each with a client of its own: the
+// client spreads its 100 heartbeats over them and still gets only 2
+// through.
+func TestAuditHeartbeatSpamRedis(t *testing.T) { onBackends(t, auditHeartbeatSpam) }
+
+func auditHeartbeatSpam(t *testing.T, b backend) {
+	var servers [3]http.Handler
 	for i := range servers {
-		r := newRedisLimiter(t, c, Config{Policy: ratelimit.Heartbeat, KeyPrefix: prefix, Timeout: 5 * time.Second})
+		r := newRedisLimiter(t, b.another(t), Config{Policy: ratelimit.Heartbeat, KeyPrefix: b.prefix, HashTag: true, Timeout: 5 * time.Second})
 		servers[i] = withUser(ratelimit.Middleware(r, ratelimit.MiddlewareConfig{KeyFunc: ratelimit.KeyByUser(userFromContext)})(okHandler))
 	}
 	for i := 1; i <= 100; i++ {
-		rec := serve(servers[i%2], userRequest("/api/session/heartbeat", "alice"))
+		rec := serve(servers[i%3], userRequest("/api/session/heartbeat", "alice"))
 		want := http.StatusTooManyRequests
 		if i <= 2 {
 			want = http.StatusOK
