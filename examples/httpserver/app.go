@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -31,21 +30,31 @@ import (
 
 // config is what the service reads from its environment.
 type config struct {
-	DatabaseURL string         // SECMON_DATABASE_URL; empty: in-memory store
-	Schema      string         // SECMON_SCHEMA; default "secmon"
-	RedisAddr   string         // SECMON_REDIS_ADDR; empty: in-memory limits and counters
-	RedisPrefix string         // key prefix for limits and counters; default "secmon:"
-	AdminToken  string         // SECMON_ADMIN_TOKEN; empty: random, printed at start
-	Trusted     []netip.Prefix // proxies whose X-Forwarded-For is believed (SECMON_TRUSTED_PROXIES, comma-separated)
-	Users       map[string]string
+	DatabaseURL string // SECMON_DATABASE_URL; empty: in-memory store
+	Schema      string // SECMON_SCHEMA; default "secmon"
+	// RedisAddr is SECMON_REDIS_ADDR: one host:port, or several separated
+	// by commas (the seed masters of a Redis Cluster). Empty: in-memory
+	// limits, counters and sessions.
+	RedisAddr string
+	// RedisCluster (SECMON_REDIS_CLUSTER=1) treats a single RedisAddr as a
+	// seed of a Redis Cluster; several addresses always mean a cluster.
+	RedisCluster bool
+	RedisPrefix  string         // SECMON_REDIS_PREFIX: key prefix for limits, counters and sessions; default "secmon:"
+	Instance     string         // SECMON_INSTANCE: this instance's name in logs and /admin/stats; default host:pid
+	AdminToken   string         // SECMON_ADMIN_TOKEN; empty: random, printed at start
+	Trusted      []netip.Prefix // proxies whose X-Forwarded-For is believed (SECMON_TRUSTED_PROXIES, comma-separated)
+	Users        map[string]string
 }
 
 func configFromEnv() config {
 	cfg := config{
-		DatabaseURL: os.Getenv("SECMON_DATABASE_URL"),
-		Schema:      os.Getenv("SECMON_SCHEMA"),
-		RedisAddr:   os.Getenv("SECMON_REDIS_ADDR"),
-		AdminToken:  os.Getenv("SECMON_ADMIN_TOKEN"),
+		DatabaseURL:  os.Getenv("SECMON_DATABASE_URL"),
+		Schema:       os.Getenv("SECMON_SCHEMA"),
+		RedisAddr:    os.Getenv("SECMON_REDIS_ADDR"),
+		RedisCluster: os.Getenv("SECMON_REDIS_CLUSTER") == "1",
+		RedisPrefix:  os.Getenv("SECMON_REDIS_PREFIX"),
+		Instance:     os.Getenv("SECMON_INSTANCE"),
+		AdminToken:   os.Getenv("SECMON_ADMIN_TOKEN"),
 	}
 	for _, p := range strings.Split(os.Getenv("SECMON_TRUSTED_PROXIES"), ",") {
 		if pfx, err := netip.ParsePrefix(strings.TrimSpace(p)); err == nil {
@@ -53,6 +62,17 @@ func configFromEnv() config {
 		}
 	}
 	return cfg
+}
+
+// redisAddrs splits SECMON_REDIS_ADDR at commas, dropping empty parts.
+func redisAddrs(s string) []string {
+	var out []string
+	for _, a := range strings.Split(s, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // demoUsers is the toy credential store: user → password.
@@ -72,7 +92,7 @@ type app struct {
 	validator *upload.Validator
 	limits    struct{ login, heartbeat, activity, upload secmon.RateLimiter }
 	alertSrc  secmon.AlertSubscriber // the Monitor, or the store's LISTEN stream
-	sessions  *sessions
+	sessions  sessionStore
 	uploads   *uploadShelf
 
 	ctx         context.Context // request base context; cancelled by stopStreams
@@ -92,7 +112,12 @@ func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) 
 	if cfg.RedisPrefix == "" {
 		cfg.RedisPrefix = "secmon:"
 	}
-	a := &app{cfg: cfg, logger: logger, adminToken: cfg.AdminToken, sessions: newSessions(100_000), uploads: newUploadShelf(256),
+	if cfg.Instance == "" {
+		host, _ := os.Hostname()
+		cfg.Instance = fmt.Sprintf("%s:%d", host, os.Getpid())
+	}
+	logger = logger.With("instance", cfg.Instance)
+	a := &app{cfg: cfg, logger: logger, adminToken: cfg.AdminToken, sessions: newMemorySessions(100_000), uploads: newUploadShelf(256),
 		recorder: telemetry.NewRecorder()}
 	if a.adminToken == "" {
 		a.adminToken = randomHex(16)
@@ -202,12 +227,21 @@ func (a *app) openLimits(ctx context.Context) (detect.Counters, error) {
 		}
 		return nil, nil
 	}
-	client := redis.NewClient(&redis.Options{Addr: a.cfg.RedisAddr, ContextTimeoutEnabled: true})
+	// ContextTimeoutEnabled lets the limiters' and counters' deadlines
+	// bound the socket wait, as their packages ask.
+	var client redis.UniversalClient
+	if addrs := redisAddrs(a.cfg.RedisAddr); len(addrs) > 1 || a.cfg.RedisCluster {
+		client = redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, ContextTimeoutEnabled: true})
+		a.limitsBackend = "redis-cluster"
+	} else {
+		client = redis.NewClient(&redis.Options{Addr: a.cfg.RedisAddr, ContextTimeoutEnabled: true})
+		a.limitsBackend = "redis"
+	}
 	a.closers = append(a.closers, func() { _ = client.Close() })
 	if err := client.Ping(ctx).Err(); err != nil {
 		return nil, fmt.Errorf("redis: %w", err)
 	}
-	a.limitsBackend = "redis"
+	a.sessions = &redisSessions{client: client, prefix: a.cfg.RedisPrefix}
 	for _, pl := range policies {
 		l, err := redislimit.New(client, redislimit.Config{
 			Policy: pl.p, KeyPrefix: a.cfg.RedisPrefix + "rl:" + pl.p.Name + ":", Logger: a.logger,
@@ -244,41 +278,6 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// sessions is the toy session table: cookie value → user. It holds at most
-// max sessions; logins beyond it are refused.
-type sessions struct {
-	mu  sync.Mutex
-	max int
-	m   map[string]string
-}
-
-var errTooManySessions = errors.New("too many sessions")
-
-func newSessions(max int) *sessions { return &sessions{max: max, m: map[string]string{}} }
-
-func (s *sessions) create(user string) (string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.m) >= s.max {
-		return "", errTooManySessions
-	}
-	id := randomHex(16)
-	s.m[id] = user
-	return id, nil
-}
-
-func (s *sessions) user(id string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.m[id]
-}
-
-func (s *sessions) remove(id string) {
-	s.mu.Lock()
-	delete(s.m, id)
-	s.mu.Unlock()
 }
 
 // uploadShelf keeps the sanitised bytes of the last accepted uploads, as a

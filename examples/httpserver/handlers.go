@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/secmon-go/secmon"
 	"github.com/secmon-go/secmon/ratelimit"
+	"github.com/secmon-go/secmon/ratelimit/redislimit"
 	"github.com/secmon-go/secmon/telemetry"
 )
 
@@ -34,6 +36,7 @@ func (a *app) routes() http.Handler {
 	mux.Handle("GET /admin/sessions", a.admin(http.HandlerFunc(a.adminSessions)))
 	mux.Handle("GET /admin/summary", a.admin(http.HandlerFunc(a.adminSummary)))
 	mux.Handle("GET /metrics", a.admin(telemetry.Handler(telemetry.Sources{Monitor: a.mon, Recorder: a.recorder})))
+	mux.Handle("GET /admin/stats", a.admin(http.HandlerFunc(a.adminStats)))
 	return mux
 }
 
@@ -56,22 +59,35 @@ func (a *app) limit(l secmon.RateLimiter, p ratelimit.Policy, key ratelimit.KeyF
 	})
 }
 
-// currentUser is the user of the request's session cookie, or "".
+type userKey struct{}
+
+// currentUser is the signed-in user authed found for the request, or "".
 func (a *app) currentUser(r *http.Request) string {
-	c, err := r.Cookie(sessionCookie)
-	if err != nil {
-		return ""
-	}
-	return a.sessions.user(c.Value)
+	u, _ := r.Context().Value(userKey{}).(string)
+	return u
 }
 
+// authed looks the session cookie up once and passes the request on with
+// its user, or answers 401 (no session) or 503 (the session store could
+// not answer: signing everyone out during a Redis outage would be worse).
 func (a *app) authed(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if a.currentUser(r) == "" {
+		c, err := r.Cookie(sessionCookie)
+		if err != nil {
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "sign in first"})
 			return
 		}
-		next.ServeHTTP(w, r)
+		user, err := a.sessions.user(r.Context(), c.Value)
+		if err != nil {
+			a.logger.Warn("session lookup", "err", err)
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "try again later"})
+			return
+		}
+		if user == "" {
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "sign in first"})
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey{}, user)))
 	})
 }
 
@@ -110,8 +126,11 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid credentials"})
 		return
 	}
-	sid, err := a.sessions.create(user)
+	sid, err := a.sessions.create(r.Context(), user)
 	if err != nil {
+		if !errors.Is(err, errTooManySessions) {
+			a.logger.Warn("create session", "err", err)
+		}
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "try again later"})
 		return
 	}
@@ -126,8 +145,12 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 
 func (a *app) logout(w http.ResponseWriter, r *http.Request) {
 	c, _ := r.Cookie(sessionCookie)
-	user := a.sessions.user(c.Value)
-	a.sessions.remove(c.Value)
+	user := a.currentUser(r)
+	if err := a.sessions.remove(r.Context(), c.Value); err != nil {
+		a.logger.Warn("end session", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "try again later"})
+		return
+	}
 	info := secmon.NewRequestInfo(r, a.cfg.Trusted)
 	_ = a.mon.Log(r.Context(), secmon.Event{Type: secmon.EventLogout, UserID: user, SessionID: c.Value, IP: info.IP, UserAgent: info.UserAgent})
 	if err := a.store.RevokeSession(r.Context(), c.Value, time.Now()); err != nil && !errors.Is(err, secmon.ErrNotFound) {
@@ -213,6 +236,26 @@ func (a *app) upload(w http.ResponseWriter, r *http.Request) {
 	_ = a.mon.Log(r.Context(), e)
 	id := a.uploads.put(verdict.Sanitized)
 	writeJSON(w, http.StatusCreated, map[string]any{"allowed": true, "id": id, "detected_type": verdict.DetectedType, "bytes": len(verdict.Sanitized)})
+}
+
+// adminStats reports this instance's counters: the Monitor's Stats (what
+// it accepted, wrote, queued and refused) and, for limiters in Redis, how
+// many decisions the fail policy made. A fleet's operator polls it on every
+// instance.
+func (a *app) adminStats(w http.ResponseWriter, _ *http.Request) {
+	limits := map[string]any{}
+	for name, l := range map[string]secmon.RateLimiter{
+		"login": a.limits.login, "heartbeat": a.limits.heartbeat, "activity": a.limits.activity, "upload": a.limits.upload,
+	} {
+		if rl, ok := l.(*redislimit.Limiter); ok {
+			st := rl.Stats()
+			limits[name] = map[string]any{"degraded": st.Degraded, "failing": st.Failing}
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"instance": a.cfg.Instance, "store": a.backend, "limits_backend": a.limitsBackend,
+		"monitor": a.mon.Stats(), "limits": limits,
+	})
 }
 
 func (a *app) adminAlerts(w http.ResponseWriter, r *http.Request) {

@@ -11,8 +11,9 @@
 //   - POST /api/upload (multipart field "file"): validated, sanitised bytes
 //     kept, upload_accepted or upload_blocked logged, 10 per minute per user;
 //   - GET /admin/alerts, /admin/sessions, /admin/summary (the 24 hours
-//     ending with the current one, totals and hourly) and the Server-Sent
-//     Events stream /admin/alerts/stream, behind a bearer token;
+//     ending with the current one, totals and hourly), /admin/stats (this
+//     instance's counters as JSON) and the Server-Sent Events stream
+//     /admin/alerts/stream, behind a bearer token;
 //   - GET /metrics: secmon's Prometheus metrics (the Monitor's counters,
 //     rate-limit decisions by policy and outcome, upload verdicts and stage
 //     latencies; see package telemetry), behind the same bearer token,
@@ -24,13 +25,29 @@
 //
 // SECMON_DATABASE_URL (a postgres:// URL) switches the store to PostgreSQL
 // (the schema is migrated on start and the alert stream follows LISTEN, so it
-// carries alerts from every instance); SECMON_REDIS_ADDR switches rate limits
-// and detection counters to Redis so several instances share them.
+// carries alerts from every instance); SECMON_REDIS_ADDR switches rate limits,
+// detection counters and sessions to Redis so several instances share them:
+// one host:port for a single server, several separated by commas for the
+// masters of a Redis Cluster (or one with SECMON_REDIS_CLUSTER=1).
+// SECMON_REDIS_PREFIX sets the key prefix (default "secmon:"), SECMON_INSTANCE
+// the instance's name in logs and GET /admin/stats (default host:pid), which
+// reports the Monitor's counters and the Redis limiters' fail-policy answers.
 // SECMON_ADMIN_TOKEN sets the admin token; without it a random one is
 // printed at start. SIGINT or SIGTERM shuts down cleanly: the server says
 // it is shutting down and why, flushes every queued event, heartbeat,
 // activity and alert, and then logs how many of each it wrote and how many
 // it could not (unflushed).
+//
+// Three instances behind a load balancer, sharing PostgreSQL and a Redis
+// Cluster:
+//
+//	export SECMON_DATABASE_URL=postgres://… SECMON_REDIS_ADDR=10.0.0.5:7000,10.0.0.6:7000,10.0.0.7:7000
+//	SECMON_INSTANCE=a go run ./examples/httpserver -addr :8081 &
+//	SECMON_INSTANCE=b go run ./examples/httpserver -addr :8082 &
+//	SECMON_INSTANCE=c go run ./examples/httpserver -addr :8083 &
+//
+// examples/httpserver/fleet_test.go runs exactly that on loopback and
+// measures it (benchmarks/results/fleet.md).
 package main
 
 import (

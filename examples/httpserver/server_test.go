@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/secmon-go/secmon/internal/rediscluster"
 	"github.com/secmon-go/secmon/internal/testenv"
 	"github.com/secmon-go/secmon/secmontest/uploadcorpus"
 	"github.com/secmon-go/secmon/sqlschema/sqlschematest"
@@ -181,6 +182,20 @@ func flow(t *testing.T, base string) {
 		t.Fatalf("alice login: %d", code)
 	}
 
+	// An attacker guesses bob's password from one address: the login limit
+	// (10 per minute per IP group; alice's login used one) ends the guessing.
+	// It runs right after her login, so no token refills in between however
+	// slow the machine.
+	attacker := newClient(t, base)
+	for i := 0; i < 9; i++ {
+		if code := attacker.login("bob", "guess"); code != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d", i, code)
+		}
+	}
+	if code := attacker.login("bob", "guess"); code != http.StatusTooManyRequests {
+		t.Fatalf("guess beyond the login limit: %d", code)
+	}
+
 	// Heartbeats: 2 per minute per user; the third is refused with Retry-After.
 	for i := 1; i <= 3; i++ {
 		resp, _ := alice.post("/api/session/heartbeat", "", nil)
@@ -221,18 +236,6 @@ func flow(t *testing.T, base string) {
 	code, out = alice.upload(bad.Upload.Name, "image/png", bad.Upload.Data)
 	if code != http.StatusUnprocessableEntity || out["allowed"] != false || !strings.Contains(jsonString(out["threats"]), "trailing_data") {
 		t.Fatalf("hostile upload: %d %v", code, out)
-	}
-
-	// An attacker guesses bob's password from one address: the login limit
-	// (10 per minute per IP group; alice's login used one) ends the guessing.
-	attacker := newClient(t, base)
-	for i := 0; i < 9; i++ {
-		if code := attacker.login("bob", "guess"); code != http.StatusUnauthorized {
-			t.Fatalf("guess %d: %d", i, code)
-		}
-	}
-	if code := attacker.login("bob", "guess"); code != http.StatusTooManyRequests {
-		t.Fatalf("guess beyond the login limit: %d", code)
 	}
 
 	// The brute force on bob's account opens one alert, streamed live.
@@ -474,4 +477,29 @@ func TestShutdownSaysWhatItFlushed(t *testing.T) {
 			t.Errorf("stop line lacks %q: %q", want, line)
 		}
 	}
+}
+
+// The whole flow with limits, counters and sessions in a Redis Cluster
+// (SECMON_REDIS_ADDR listing its masters).
+func TestServerPostgresRedisCluster(t *testing.T) {
+	dbURL := testenv.DatabaseURL(t)
+	cluster := rediscluster.Shared(t)
+	pool := sqlschematest.Pool(t)
+	schema := sqlschematest.RandomName("secmon_http")
+	t.Cleanup(func() { sqlschematest.DropSchema(t, pool, schema) })
+	flow(t, start(t, config{
+		DatabaseURL: dbURL,
+		Schema:      schema,
+		RedisAddr:   strings.Join(cluster.Addrs(), ","),
+		RedisPrefix: "secmon:test:" + schema + ":",
+	}))
+}
+
+func mustURL(t *testing.T, raw string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }

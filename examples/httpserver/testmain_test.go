@@ -1,12 +1,13 @@
 package main
 
 import (
-	"os"
 	"testing"
 
-	"github.com/secmon-go/secmon/internal/testenv"
+	"github.com/secmon-go/secmon/internal/rediscluster"
 )
 
 // TestMain records how many tests skipped for want of PostgreSQL or Redis,
-// for the summary at the end of go test ./... (see internal/testenv).
-func TestMain(m *testing.M) { os.Exit(testenv.M(m).Run()) }
+// for the summary at the end of go test ./... (see internal/testenv), stops
+// the Redis Cluster the tests share, and checks that no goroutine outlives
+// them.
+func TestMain(m *testing.M) { rediscluster.VerifyMain(m) }
