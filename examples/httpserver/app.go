@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -39,22 +40,28 @@ type config struct {
 	// RedisCluster (SECMON_REDIS_CLUSTER=1) treats a single RedisAddr as a
 	// seed of a Redis Cluster; several addresses always mean a cluster.
 	RedisCluster bool
-	RedisPrefix  string         // SECMON_REDIS_PREFIX: key prefix for limits, counters and sessions; default "secmon:"
-	Instance     string         // SECMON_INSTANCE: this instance's name in logs and /admin/stats; default host:pid
-	AdminToken   string         // SECMON_ADMIN_TOKEN; empty: random, printed at start
-	Trusted      []netip.Prefix // proxies whose X-Forwarded-For is believed (SECMON_TRUSTED_PROXIES, comma-separated)
-	Users        map[string]string
+	RedisPrefix  string // SECMON_REDIS_PREFIX: key prefix for limits, counters and sessions; default "secmon:"
+	Instance     string // SECMON_INSTANCE: this instance's name in logs and /admin/stats; default host:pid
+	AdminToken   string // SECMON_ADMIN_TOKEN; empty: random, printed at start
+	// FingerprintKey (SECMON_FINGERPRINT_KEY, at least 16 bytes) keys the
+	// device fingerprints. Instances of one fleet share it, so one device
+	// has one fingerprint whichever instance it reaches and across
+	// restarts; empty means a random key per process.
+	FingerprintKey string
+	Trusted        []netip.Prefix // proxies whose X-Forwarded-For is believed (SECMON_TRUSTED_PROXIES, comma-separated)
+	Users          map[string]string
 }
 
 func configFromEnv() config {
 	cfg := config{
-		DatabaseURL:  os.Getenv("SECMON_DATABASE_URL"),
-		Schema:       os.Getenv("SECMON_SCHEMA"),
-		RedisAddr:    os.Getenv("SECMON_REDIS_ADDR"),
-		RedisCluster: os.Getenv("SECMON_REDIS_CLUSTER") == "1",
-		RedisPrefix:  os.Getenv("SECMON_REDIS_PREFIX"),
-		Instance:     os.Getenv("SECMON_INSTANCE"),
-		AdminToken:   os.Getenv("SECMON_ADMIN_TOKEN"),
+		DatabaseURL:    os.Getenv("SECMON_DATABASE_URL"),
+		Schema:         os.Getenv("SECMON_SCHEMA"),
+		RedisAddr:      os.Getenv("SECMON_REDIS_ADDR"),
+		RedisCluster:   os.Getenv("SECMON_REDIS_CLUSTER") == "1",
+		RedisPrefix:    os.Getenv("SECMON_REDIS_PREFIX"),
+		Instance:       os.Getenv("SECMON_INSTANCE"),
+		AdminToken:     os.Getenv("SECMON_ADMIN_TOKEN"),
+		FingerprintKey: os.Getenv("SECMON_FINGERPRINT_KEY"),
 	}
 	for _, p := range strings.Split(os.Getenv("SECMON_TRUSTED_PROXIES"), ",") {
 		if pfx, err := netip.ParsePrefix(strings.TrimSpace(p)); err == nil {
@@ -86,14 +93,15 @@ type app struct {
 	limitsBackend string
 	adminToken    string
 
-	store     secmon.Store
-	mon       *secmon.Monitor
-	recorder  *telemetry.Recorder // rate-limit decisions and upload verdicts, for /metrics
-	validator *upload.Validator
-	limits    struct{ login, heartbeat, activity, upload secmon.RateLimiter }
-	alertSrc  secmon.AlertSubscriber // the Monitor, or the store's LISTEN stream
-	sessions  sessionStore
-	uploads   *uploadShelf
+	store        secmon.Store
+	mon          *secmon.Monitor
+	recorder     *telemetry.Recorder // rate-limit decisions and upload verdicts, for /metrics
+	validator    *upload.Validator
+	limits       struct{ login, heartbeat, activity, upload secmon.RateLimiter }
+	alertSrc     secmon.AlertSubscriber // the Monitor, or the store's LISTEN stream
+	fingerprints *secmon.Fingerprinter
+	sessions     sessionStore
+	uploads      *uploadShelf
 
 	ctx         context.Context // request base context; cancelled by stopStreams
 	stopStreams context.CancelFunc
@@ -122,6 +130,16 @@ func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) 
 	if a.adminToken == "" {
 		a.adminToken = randomHex(16)
 	}
+	switch {
+	case cfg.FingerprintKey == "":
+		if cfg.RedisAddr != "" {
+			logger.Warn("SECMON_FINGERPRINT_KEY is not set: each instance fingerprints devices with a key of its own")
+		}
+	case len(cfg.FingerprintKey) < secmon.MinIPHashKeyLen:
+		return nil, fmt.Errorf("SECMON_FINGERPRINT_KEY is shorter than %d bytes", secmon.MinIPHashKeyLen)
+	default:
+		a.fingerprints = &secmon.Fingerprinter{Key: []byte(cfg.FingerprintKey)}
+	}
 	a.ctx, a.stopStreams = context.WithCancel(context.Background())
 	ok := false
 	defer func() {
@@ -145,6 +163,9 @@ func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) 
 		return nil, err
 	}
 	a.mon, err = secmon.New(secmon.Config{
+		// The default metadata allowlist plus the request ID (see
+		// HeaderRequestID).
+		Privacy:   &secmon.PrivacyPolicy{MetadataKeys: append(slices.Clone(secmon.DefaultMetadataKeys), "request_id")},
 		Store:     a.store,
 		Detector:  engine,
 		Notifiers: []secmon.Notifier{notify.NewSlog(logger, notify.SlogConfig{})},

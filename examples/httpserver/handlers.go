@@ -37,7 +37,54 @@ func (a *app) routes() http.Handler {
 	mux.Handle("GET /admin/summary", a.admin(http.HandlerFunc(a.adminSummary)))
 	mux.Handle("GET /metrics", a.admin(telemetry.Handler(telemetry.Sources{Monitor: a.mon, Recorder: a.recorder})))
 	mux.Handle("GET /admin/stats", a.admin(http.HandlerFunc(a.adminStats)))
-	return mux
+	return withRequestID(mux)
+}
+
+// HeaderRequestID carries a request's ID: taken from the caller (a load
+// balancer or a client) when it is well formed, otherwise made up, and sent
+// back in the response. Every event and activity the request logs carries it
+// as metadata "request_id", so a security event can be found in the access
+// logs of whichever instance served it.
+const HeaderRequestID = "X-Request-ID"
+
+type requestIDKey struct{}
+
+// validRequestID accepts 1 to 64 bytes of letters, digits and ".-_:".
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == '_' || c == ':') {
+			return false
+		}
+	}
+	return true
+}
+
+func withRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get(HeaderRequestID)
+		if !validRequestID(id) {
+			id = randomHex(8)
+		}
+		w.Header().Set(HeaderRequestID, id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+	})
+}
+
+// meta returns event metadata: the request's ID and the given key, value
+// pairs.
+func (a *app) meta(r *http.Request, kv ...string) map[string]string {
+	m := make(map[string]string, len(kv)/2+1)
+	if id, ok := r.Context().Value(requestIDKey{}).(string); ok {
+		m["request_id"] = id
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return m
 }
 
 // limit applies a rate limit; a denied request is answered 429 and logged as
@@ -48,11 +95,11 @@ func (a *app) limit(l secmon.RateLimiter, p ratelimit.Policy, key ratelimit.KeyF
 		Policy:   p,
 		Observer: a.recorder,
 		OnDenied: func(w http.ResponseWriter, r *http.Request, d secmon.Decision) {
-			info := secmon.NewRequestInfo(r, a.cfg.Trusted)
+			info := a.fingerprints.RequestInfo(r, a.cfg.Trusted)
 			_ = a.mon.Log(r.Context(), secmon.Event{
 				Type: secmon.EventRateLimited, Severity: secmon.SeverityLow, UserID: a.currentUser(r),
 				IP: info.IP, UserAgent: info.UserAgent, Fingerprint: info.Fingerprint,
-				Metadata: map[string]string{"route": r.URL.Path, "rule": p.Name},
+				Metadata: a.meta(r, "route", r.URL.Path, "rule", p.Name),
 			})
 			writeJSON(w, http.StatusTooManyRequests, map[string]any{"error": "rate limited", "retry_after_s": int(d.RetryAfter.Round(time.Second) / time.Second)})
 		},
@@ -94,9 +141,9 @@ func (a *app) authed(next http.Handler) http.Handler {
 func (a *app) admin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !a.adminOK(r.Header.Get("Authorization")) {
-			info := secmon.NewRequestInfo(r, a.cfg.Trusted)
+			info := a.fingerprints.RequestInfo(r, a.cfg.Trusted)
 			_ = a.mon.Log(r.Context(), secmon.Event{Type: secmon.EventAccessDenied, Severity: secmon.SeverityMedium,
-				IP: info.IP, UserAgent: info.UserAgent, Metadata: map[string]string{"route": r.URL.Path}})
+				IP: info.IP, UserAgent: info.UserAgent, Metadata: a.meta(r, "route", r.URL.Path)})
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "admin token required"})
 			return
 		}
@@ -111,12 +158,12 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user, password := r.PostForm.Get("user"), r.PostForm.Get("password")
-	info := secmon.NewRequestInfo(r, a.cfg.Trusted)
+	info := a.fingerprints.RequestInfo(r, a.cfg.Trusted)
 	e := secmon.Event{UserID: user, IP: info.IP, UserAgent: info.UserAgent, Fingerprint: info.Fingerprint}
 	want, known := a.cfg.Users[user]
 	if !known || !constantTimeEqual(password, want) {
 		e.Type, e.Severity = secmon.EventLoginFailure, secmon.SeverityLow
-		e.Metadata = map[string]string{"reason": map[bool]string{true: "bad_password", false: "unknown_user"}[known]}
+		e.Metadata = a.meta(r, "reason", map[bool]string{true: "bad_password", false: "unknown_user"}[known])
 		if !known {
 			e.UserID = "" // never store what an attacker typed as a user name for an account that does not exist
 		}
@@ -134,7 +181,7 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "try again later"})
 		return
 	}
-	e.Type, e.SessionID = secmon.EventLoginSuccess, sid
+	e.Type, e.SessionID, e.Metadata = secmon.EventLoginSuccess, sid, a.meta(r)
 	if err := a.mon.Log(r.Context(), e); err != nil {
 		a.logger.Warn("log login success", "err", err)
 	}
@@ -151,8 +198,8 @@ func (a *app) logout(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "try again later"})
 		return
 	}
-	info := secmon.NewRequestInfo(r, a.cfg.Trusted)
-	_ = a.mon.Log(r.Context(), secmon.Event{Type: secmon.EventLogout, UserID: user, SessionID: c.Value, IP: info.IP, UserAgent: info.UserAgent})
+	info := a.fingerprints.RequestInfo(r, a.cfg.Trusted)
+	_ = a.mon.Log(r.Context(), secmon.Event{Type: secmon.EventLogout, UserID: user, SessionID: c.Value, IP: info.IP, UserAgent: info.UserAgent, Metadata: a.meta(r)})
 	if err := a.store.RevokeSession(r.Context(), c.Value, time.Now()); err != nil && !errors.Is(err, secmon.ErrNotFound) {
 		a.logger.Warn("revoke session", "err", err)
 	}
@@ -161,7 +208,7 @@ func (a *app) logout(w http.ResponseWriter, r *http.Request) {
 
 func (a *app) heartbeat(w http.ResponseWriter, r *http.Request) {
 	c, _ := r.Cookie(sessionCookie)
-	info := secmon.NewRequestInfo(r, a.cfg.Trusted)
+	info := a.fingerprints.RequestInfo(r, a.cfg.Trusted)
 	err := a.mon.Heartbeat(r.Context(), secmon.SessionBeat{
 		SessionID: c.Value, UserID: a.currentUser(r), IP: info.IP, UserAgent: info.UserAgent, Fingerprint: info.Fingerprint,
 	})
@@ -183,7 +230,7 @@ func (a *app) track(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c, _ := r.Cookie(sessionCookie)
-	err := a.mon.TrackActivity(r.Context(), secmon.Activity{UserID: a.currentUser(r), SessionID: c.Value, Action: body.Action, Resource: body.Resource})
+	err := a.mon.TrackActivity(r.Context(), secmon.Activity{UserID: a.currentUser(r), SessionID: c.Value, Action: body.Action, Resource: body.Resource, Metadata: a.meta(r)})
 	switch {
 	case errors.Is(err, secmon.ErrActionNotAllowed):
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "action not allowed"})
@@ -212,7 +259,7 @@ func (a *app) upload(w http.ResponseWriter, r *http.Request) {
 	up := secmon.Upload{Name: hdr.Filename, DeclaredType: hdr.Header.Get("Content-Type"), Data: data}
 	verdict, verr := a.validator.Validate(r.Context(), up)
 	a.recorder.ObserveUpload(verdict, verr)
-	info := secmon.NewRequestInfo(r, a.cfg.Trusted)
+	info := a.fingerprints.RequestInfo(r, a.cfg.Trusted)
 	var total time.Duration
 	for _, st := range verdict.Timings {
 		if st.Stage == "total" {
@@ -224,7 +271,7 @@ func (a *app) upload(w http.ResponseWriter, r *http.Request) {
 		codes = append(codes, string(t.Code))
 	}
 	e := secmon.Event{UserID: a.currentUser(r), IP: info.IP, UserAgent: info.UserAgent, Duration: total,
-		Metadata: map[string]string{"file_type": verdict.DetectedType, "file_size": itoa(len(data))}}
+		Metadata: a.meta(r, "file_type", verdict.DetectedType, "file_size", itoa(len(data)))}
 	if verr != nil || !verdict.Allowed {
 		e.Type, e.Severity = secmon.EventUploadBlocked, secmon.SeverityHigh
 		e.Metadata["threat_codes"] = strings.Join(codes, ",")

@@ -32,9 +32,15 @@
 // SECMON_REDIS_PREFIX sets the key prefix (default "secmon:"), SECMON_INSTANCE
 // the instance's name in logs and GET /admin/stats (default host:pid), which
 // reports the Monitor's counters and the Redis limiters' fail-policy answers.
+// SECMON_FINGERPRINT_KEY (at least 16 bytes) keys the device fingerprints:
+// every instance of a fleet needs the same one, or each fingerprints a device
+// differently. Every event and activity carries the request's X-Request-ID
+// (the caller's when well formed, else a fresh one, echoed in the response)
+// as metadata "request_id".
 // SECMON_ADMIN_TOKEN sets the admin token; without it a random one is
-// printed at start. SIGINT or SIGTERM shuts down cleanly: the server says
-// it is shutting down and why, flushes every queued event, heartbeat,
+// printed at start. -users names a file of user:password lines that replaces
+// the three demo accounts. SIGINT or SIGTERM shuts down cleanly: the server
+// says it is shutting down and why, flushes every queued event, heartbeat,
 // activity and alert, and then logs how many of each it wrote and how many
 // it could not (unflushed).
 //
@@ -42,6 +48,7 @@
 // Cluster:
 //
 //	export SECMON_DATABASE_URL=postgres://… SECMON_REDIS_ADDR=10.0.0.5:7000,10.0.0.6:7000,10.0.0.7:7000
+//	export SECMON_FINGERPRINT_KEY=… SECMON_ADMIN_TOKEN=…
 //	SECMON_INSTANCE=a go run ./examples/httpserver -addr :8081 &
 //	SECMON_INSTANCE=b go run ./examples/httpserver -addr :8082 &
 //	SECMON_INSTANCE=c go run ./examples/httpserver -addr :8083 &
@@ -68,11 +75,21 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
+	usersFile := flag.String("users", "", "file of user:password lines replacing the demo accounts")
 	flag.Parse()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	cfg := configFromEnv()
+	if *usersFile != "" {
+		users, err := loadUsers(*usersFile)
+		if err != nil {
+			logger.Error("httpserver: users", "err", err)
+			os.Exit(2)
+		}
+		cfg.Users = users
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, *addr, configFromEnv(), logger, nil); err != nil {
+	if err := serve(ctx, *addr, cfg, logger, nil); err != nil {
 		logger.Error("httpserver stopped", "err", err)
 		os.Exit(1)
 	}

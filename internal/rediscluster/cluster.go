@@ -289,7 +289,7 @@ func (c *Cluster) start(n *node) error {
 		args = append(args, "--cluster-port", strconv.Itoa(n.bus))
 	}
 	cmd := exec.Command(c.server, args...)
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr = testenv.ChildProcAttr()
 	cmd.Dir = n.dir
 	c.mu.Lock()
 	if c.stopped {
