@@ -418,9 +418,7 @@ func (f *fleet) send(c *fleetClient, pinned *fleetInstance, path, body string) (
 		resp, derr := f.hc.Do(req)
 		if derr != nil {
 			err = derr
-			if attempt > 0 || pinned == nil {
-				time.Sleep(time.Duration(attempt*20) * time.Millisecond)
-			}
+			time.Sleep(time.Duration(attempt*20) * time.Millisecond)
 			continue
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
@@ -803,7 +801,7 @@ func (r fleetResult) String() string {
 	for i, s := range r.stmts {
 		total += s.Writes
 		all += s.Total
-		fmt.Fprintf(&b, "i%d writes %d (%.0f/min) %v; ", i, s.Writes, float64(s.Writes)/r.elapsed.Minutes(), s.ByWrite)
+		fmt.Fprintf(&b, "i%d writes %d (%.0f/min) %v, others %v; ", i, s.Writes, float64(s.Writes)/r.elapsed.Minutes(), s.ByWrite, s.ByOther)
 	}
 	fmt.Fprintf(&b, "fleet writes %d (%.0f/min), statements %d (%.0f/min)", total, float64(total)/r.elapsed.Minutes(), all, float64(all)/r.elapsed.Minutes())
 	return b.String()
