@@ -47,7 +47,8 @@ func matchesMemory(t *testing.T, b backend) {
 			m := newMemory(t, ratelimit.MemoryConfig{Policy: p})
 			quarter := p.Period / time.Duration(p.Limit) / 4
 			rng := rand.New(rand.NewPCG(7, uint64(p.Limit)))
-			var shift time.Duration // simulated time so far
+			var shift time.Duration   // simulated time so far
+			var slowest time.Duration // longest between so far (below)
 			for i := range 300 {
 				key := "k" + strconv.Itoa(rng.IntN(3))
 				step := time.Duration(rng.IntN(6)) * quarter
@@ -57,11 +58,19 @@ func matchesMemory(t *testing.T, b backend) {
 						t.Fatal(err)
 					}
 				}
+				sent := time.Now()
 				server, err := c.Time(ctx).Result()
 				if err != nil {
 					t.Fatal(err)
 				}
 				dr := mustAllow(t, r, key)
+				// The script reads TIME again, at most this long after the
+				// TIME above: its durations are shorter by up to that much.
+				// A bucket last restarted by the script ("now") is later by
+				// up to that step's between, so durations may be longer by
+				// up to the slowest one so far.
+				between := time.Since(sent)
+				slowest = max(slowest, between)
 				dm, err := m.AllowAt(key, server.Add(shift))
 				if err != nil {
 					t.Fatal(err)
@@ -69,11 +78,11 @@ func matchesMemory(t *testing.T, b backend) {
 				if dr.Allowed != dm.Allowed || dr.Remaining != dm.Remaining || dr.Limit != dm.Limit {
 					t.Fatalf("step %d key %s: Redis %+v, ratelimit.Memory %+v", i, key, dr, dm)
 				}
-				const slack = 50 * time.Millisecond // TIME to script, on a shared machine
-				if d := dm.RetryAfter - dr.RetryAfter; d < -slack || d > slack {
+				const rounding = time.Millisecond // microseconds in the script, nanoseconds in memory
+				if d := dm.RetryAfter - dr.RetryAfter; d < -slowest-rounding || d > between+rounding {
 					t.Fatalf("step %d key %s: RetryAfter Redis %v, ratelimit.Memory %v", i, key, dr.RetryAfter, dm.RetryAfter)
 				}
-				if d := dm.ResetAfter - dr.ResetAfter; d < -slack || d > slack {
+				if d := dm.ResetAfter - dr.ResetAfter; d < -slowest-rounding || d > between+rounding {
 					t.Fatalf("step %d key %s: ResetAfter Redis %v, ratelimit.Memory %v", i, key, dr.ResetAfter, dm.ResetAfter)
 				}
 				ttl, err := c.PTTL(ctx, prefix+p.Name+":"+key).Result()
