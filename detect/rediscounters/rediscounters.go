@@ -192,12 +192,7 @@ func (p *plan) queue(ctx context.Context, pipe redis.Pipeliner) {
 // TRYAGAIN, which would run again the writes behind a refused read.
 // It reports whether any command is still refused.
 func (p *plan) resend(ctx context.Context, c redis.UniversalClient) (again bool, err error) {
-	redo := func(cmd redis.Cmder) bool {
-		if cmd == nil || !refused(cmd.Err()) {
-			return false
-		}
-		return true
-	}
+	redo := func(cmd redis.Cmder) bool { return cmd != nil && refused(cmd.Err()) }
 	check := func(cmd redis.Cmder) error {
 		if e := cmd.Err(); e != nil && !errors.Is(e, redis.Nil) {
 			if refused(e) {
