@@ -41,7 +41,7 @@ type config struct {
 	// seed of a Redis Cluster; several addresses always mean a cluster.
 	RedisCluster bool
 	RedisPrefix  string // SECMON_REDIS_PREFIX: key prefix for limits, counters and sessions; default "secmon:"
-	Instance     string // SECMON_INSTANCE: this instance's name in logs and /admin/stats; default host:pid
+	Instance     string // SECMON_INSTANCE: this instance's name in its logs; default host:pid
 	AdminToken   string // SECMON_ADMIN_TOKEN; empty: random, printed at start
 	// FingerprintKey (SECMON_FINGERPRINT_KEY, at least 16 bytes) keys the
 	// device fingerprints. Instances of one fleet share it, so one device

@@ -35,6 +35,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -435,39 +436,72 @@ func (f *fleet) send(c *fleetClient, pinned *fleetInstance, path, body string) (
 	return 0, nil, 0, "", fmt.Errorf("no instance answered %s: %w", path, err)
 }
 
-// instanceStats is what GET /admin/stats reports.
-type instanceStats struct {
-	Monitor secmon.Stats `json:"monitor"`
-	Limits  map[string]struct {
-		Degraded uint64 `json:"degraded"`
-		Failing  bool   `json:"failing"`
-	} `json:"limits"`
-}
+// metrics is one scrape of an instance's GET /metrics: each sample's
+// value by its series (name and labels, as the text format writes them).
+type metrics map[string]float64
 
-// degraded is how many limiter decisions the fail policy made.
-func (s instanceStats) degraded() uint64 {
-	var n uint64
-	for _, l := range s.Limits {
-		n += l.Degraded
+// get returns the value of series, 0 when absent.
+func (m metrics) get(series string) float64 { return m[series] }
+
+// sum adds the samples of metric name whose labels contain every one of
+// match (`degraded="local"`) and none of exclude.
+func (m metrics) sum(name string, match, exclude []string) float64 {
+	var n float64
+	for series, v := range m {
+		labels, ok := strings.CutPrefix(series, name+"{")
+		if !ok {
+			continue
+		}
+		keep := true
+		for _, l := range match {
+			keep = keep && strings.Contains(labels, l)
+		}
+		for _, l := range exclude {
+			keep = keep && !strings.Contains(labels, l)
+		}
+		if keep {
+			n += v
+		}
 	}
 	return n
 }
 
-// adminStats reads an instance's GET /admin/stats.
-func (f *fleet) adminStats(in *fleetInstance) (instanceStats, error) {
+// degraded is how many rate-limit decisions the fail policy made.
+func (m metrics) degraded() uint64 {
+	return uint64(m.sum("secmon_ratelimit_decisions_total", nil, []string{`degraded="none"`}))
+}
+
+// scrape reads an instance's GET /metrics (Prometheus text format).
+func (f *fleet) scrape(in *fleetInstance) (metrics, error) {
 	base, _ := in.current()
-	req, _ := http.NewRequest(http.MethodGet, base+"/admin/stats", nil)
+	req, _ := http.NewRequest(http.MethodGet, base+"/metrics", nil)
 	req.Header.Set("Authorization", "Bearer "+fleetAdminToken)
 	resp, err := f.hc.Do(req)
 	if err != nil {
-		return instanceStats{}, err
+		return nil, err
 	}
 	defer resp.Body.Close()
-	var out instanceStats
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return instanceStats{}, err
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /metrics: %s", resp.Status)
 	}
-	return out, nil
+	m := metrics{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			return nil, fmt.Errorf("GET /metrics: line %q", line)
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			return nil, fmt.Errorf("GET /metrics: line %q: %w", line, err)
+		}
+		m[line[:i]] = v
+	}
+	return m, sc.Err()
 }
 
 // ---- the scenario --------------------------------------------------------
@@ -535,8 +569,8 @@ func TestFleet(t *testing.T) {
 	// rolling deploy); it must flush everything it accepted. It starts again.
 	time.Sleep(sc.duration / 3)
 	var degraded uint64 // limiter decisions made by the fail policy, all generations
-	if st, err := f.adminStats(i2); err == nil {
-		degraded += st.degraded()
+	if m, err := f.scrape(i2); err == nil {
+		degraded += m.degraded()
 	}
 	if err := f.stop(i2, syscall.SIGTERM); err != nil {
 		t.Errorf("%s after SIGTERM: %v", i2.name, err)
@@ -545,16 +579,19 @@ func TestFleet(t *testing.T) {
 	f.start(i2)
 
 	// Later: instance 1 is killed with SIGKILL, as a crash or an OOM kill
-	// would; what it still held in memory is lost. Its queue just before.
+	// would; what it still held in memory is lost. Its queues just before,
+	// as its metrics show them.
 	time.Sleep(sc.duration / 3)
 	<-attack
 	snapAt := time.Now()
-	snapAll, err := f.adminStats(i1)
+	snap, err := f.scrape(i1)
 	if err != nil {
-		t.Fatalf("stats of %s: %v", i1.name, err)
+		t.Fatalf("metrics of %s: %v", i1.name, err)
 	}
-	snap := snapAll.Monitor
-	degraded += snapAll.degraded()
+	if _, ok := snap[`secmon_queue_pending{queue="events"}`]; !ok || snap.sum("secmon_ratelimit_decisions_total", nil, nil) == 0 {
+		t.Fatalf("the metrics of %s lack the queues or the rate-limit decisions: %v", i1.name, snap)
+	}
+	degraded += snap.degraded()
 	_, killGen := i1.current()
 	_ = f.stop(i1, syscall.SIGKILL)
 	killedAt := time.Now()
@@ -563,14 +600,14 @@ func TestFleet(t *testing.T) {
 
 	traffic.Wait()
 	elapsed := time.Since(start)
-	finalStats := make([]secmon.Stats, len(f.instances))
+	final := make([]metrics, len(f.instances))
 	for i, in := range f.instances {
-		st, err := f.adminStats(in)
+		m, err := f.scrape(in)
 		if err != nil {
-			t.Errorf("stats of %s: %v", in.name, err)
+			t.Errorf("metrics of %s: %v", in.name, err)
 		}
-		finalStats[i] = st.Monitor
-		degraded += st.degraded()
+		final[i] = m
+		degraded += m.degraded()
 	}
 	for _, in := range f.instances {
 		if err := f.stop(in, syscall.SIGTERM); err != nil {
@@ -611,9 +648,12 @@ func TestFleet(t *testing.T) {
  WHERE fingerprint IS NOT NULL GROUP BY user_agent HAVING count(DISTINCT fingerprint) > 1`); len(split) > 0 {
 		t.Errorf("%d user agents with several fingerprints, e.g. %q", len(split), split[0])
 	}
-	for i, st := range finalStats {
-		if st.QueueFull != 0 || st.DetectDropped != 0 || st.AlertsDropped != 0 || st.EventsRejected != 0 || st.ActivitiesRejected != 0 {
-			t.Errorf("%s refused or dropped work: %+v", f.instances[i].name, st)
+	for i, m := range final {
+		for _, series := range []string{"secmon_queue_full_total", "secmon_detections_dropped_total", "secmon_alerts_dropped_total",
+			"secmon_events_rejected_total", "secmon_activities_rejected_total"} {
+			if n := m.get(series); n != 0 {
+				t.Errorf("%s: %s %v", f.instances[i].name, series, n)
+			}
 		}
 	}
 	f.checkWrites(t, &res)
@@ -855,7 +895,7 @@ func (f *fleet) checkLimits(t *testing.T, sc fleetScenario, spans []time.Duratio
 // PostgreSQL exactly once, except what the killed generation still held:
 // that loss is measured, and bounded by what its queues held just before
 // the kill plus what it accepted after that look.
-func (f *fleet) checkDelivery(t *testing.T, sigterm, sigtermGen, killed, killGen int, snap secmon.Stats, snapAt, killedAt time.Time, res *fleetResult) {
+func (f *fleet) checkDelivery(t *testing.T, sigterm, sigtermGen, killed, killGen int, snap metrics, snapAt, killedAt time.Time, res *fleetResult) {
 	stored := map[string]int{}
 	for _, q := range []string{
 		`SELECT metadata->>'request_id' FROM ` + f.schema + `.security_events WHERE metadata ? 'request_id'`,
@@ -924,8 +964,8 @@ func (f *fleet) checkDelivery(t *testing.T, sigterm, sigtermGen, killed, killGen
 	}
 	// What the queues held at the kill: what they held at the look, plus
 	// what was accepted after it.
-	evBound := snap.PendingEvents + afterSnapEvents
-	actBound := snap.PendingActivities + afterSnapActs
+	evBound := int(snap.get(`secmon_queue_pending{queue="events"}`)) + afterSnapEvents
+	actBound := int(snap.get(`secmon_queue_pending{queue="activities"}`)) + afterSnapActs
 	res.lostBound = evBound + actBound
 	if lostEvents > evBound || lostActs > actBound {
 		t.Errorf("kill -9 lost %d events and %d activities; its queues held at most %d and %d", lostEvents, lostActs, evBound, actBound)

@@ -11,7 +11,6 @@ import (
 
 	"github.com/secmon-go/secmon"
 	"github.com/secmon-go/secmon/ratelimit"
-	"github.com/secmon-go/secmon/ratelimit/redislimit"
 	"github.com/secmon-go/secmon/telemetry"
 )
 
@@ -36,7 +35,6 @@ func (a *app) routes() http.Handler {
 	mux.Handle("GET /admin/sessions", a.admin(http.HandlerFunc(a.adminSessions)))
 	mux.Handle("GET /admin/summary", a.admin(http.HandlerFunc(a.adminSummary)))
 	mux.Handle("GET /metrics", a.admin(telemetry.Handler(telemetry.Sources{Monitor: a.mon, Recorder: a.recorder})))
-	mux.Handle("GET /admin/stats", a.admin(http.HandlerFunc(a.adminStats)))
 	return withRequestID(mux)
 }
 
@@ -283,26 +281,6 @@ func (a *app) upload(w http.ResponseWriter, r *http.Request) {
 	_ = a.mon.Log(r.Context(), e)
 	id := a.uploads.put(verdict.Sanitized)
 	writeJSON(w, http.StatusCreated, map[string]any{"allowed": true, "id": id, "detected_type": verdict.DetectedType, "bytes": len(verdict.Sanitized)})
-}
-
-// adminStats reports this instance's counters: the Monitor's Stats (what
-// it accepted, wrote, queued and refused) and, for limiters in Redis, how
-// many decisions the fail policy made. A fleet's operator polls it on every
-// instance.
-func (a *app) adminStats(w http.ResponseWriter, _ *http.Request) {
-	limits := map[string]any{}
-	for name, l := range map[string]secmon.RateLimiter{
-		"login": a.limits.login, "heartbeat": a.limits.heartbeat, "activity": a.limits.activity, "upload": a.limits.upload,
-	} {
-		if rl, ok := l.(*redislimit.Limiter); ok {
-			st := rl.Stats()
-			limits[name] = map[string]any{"degraded": st.Degraded, "failing": st.Failing}
-		}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"instance": a.cfg.Instance, "store": a.backend, "limits_backend": a.limitsBackend,
-		"monitor": a.mon.Stats(), "limits": limits,
-	})
 }
 
 func (a *app) adminAlerts(w http.ResponseWriter, r *http.Request) {

@@ -11,9 +11,8 @@
 //   - POST /api/upload (multipart field "file"): validated, sanitised bytes
 //     kept, upload_accepted or upload_blocked logged, 10 per minute per user;
 //   - GET /admin/alerts, /admin/sessions, /admin/summary (the 24 hours
-//     ending with the current one, totals and hourly), /admin/stats (this
-//     instance's counters as JSON) and the Server-Sent Events stream
-//     /admin/alerts/stream, behind a bearer token;
+//     ending with the current one, totals and hourly) and the Server-Sent
+//     Events stream /admin/alerts/stream, behind a bearer token;
 //   - GET /metrics: secmon's Prometheus metrics (the Monitor's counters,
 //     rate-limit decisions by policy and outcome, upload verdicts and stage
 //     latencies; see package telemetry), behind the same bearer token,
@@ -30,8 +29,7 @@
 // one host:port for a single server, several separated by commas for the
 // masters of a Redis Cluster (or one with SECMON_REDIS_CLUSTER=1).
 // SECMON_REDIS_PREFIX sets the key prefix (default "secmon:"), SECMON_INSTANCE
-// the instance's name in logs and GET /admin/stats (default host:pid), which
-// reports the Monitor's counters and the Redis limiters' fail-policy answers.
+// the instance's name in its logs (default host:pid).
 // SECMON_FINGERPRINT_KEY (at least 16 bytes) keys the device fingerprints:
 // every instance of a fleet needs the same one, or each fingerprints a device
 // differently. Every event and activity carries the request's X-Request-ID
