@@ -17,7 +17,7 @@ import (
 	"github.com/secmon-go/secmon/internal/testenv"
 )
 
-func TestMain(m *testing.M) { rediscluster.VerifyMain(m) }
+func TestMain(m *testing.M) { rediscluster.VerifyMain(testenv.M(m)) }
 
 // backend is one kind of Redis the conformance tests run against: the
 // shared single server, or a three-master cluster the package starts.

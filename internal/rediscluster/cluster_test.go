@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/secmon-go/secmon/internal/testenv"
 )
 
-func TestMain(m *testing.M) { VerifyMain(m) }
+func TestMain(m *testing.M) { VerifyMain(testenv.M(m)) }
 
 // Two tests sharing one cluster see the same servers.
 func TestShared(t *testing.T) {

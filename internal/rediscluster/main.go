@@ -3,19 +3,20 @@ package rediscluster
 import (
 	"fmt"
 	"os"
-	"testing"
 
 	"go.uber.org/goleak"
 
 	"github.com/secmon-go/secmon/internal/testenv"
 )
 
-// VerifyMain is a TestMain for packages that use Shared: it runs the
-// tests through testenv.M (so their skips count in the skip summary), stops
-// the shared cluster, then checks for leaked goroutines as
+// VerifyMain ends the TestMain of a package that uses Shared: it runs the
+// tests (through testenv.M, so their skips count in the skip summary),
+// stops the shared cluster, then checks for leaked goroutines as
 // goleak.VerifyTestMain does, and exits.
-func VerifyMain(m *testing.M) {
-	code := testenv.M(m).Run()
+//
+//	func TestMain(m *testing.M) { rediscluster.VerifyMain(testenv.M(m)) }
+func VerifyMain(m *testenv.Main) {
+	code := m.Run()
 	StopShared()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {

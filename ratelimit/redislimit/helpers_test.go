@@ -14,7 +14,7 @@ import (
 	"github.com/secmon-go/secmon/ratelimit"
 )
 
-func TestMain(m *testing.M) { rediscluster.VerifyMain(m) }
+func TestMain(m *testing.M) { rediscluster.VerifyMain(testenv.M(m)) }
 
 // backend is one kind of Redis the conformance tests run against: the
 // shared single server, or a three-master cluster the package starts.
