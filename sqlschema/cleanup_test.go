@@ -52,16 +52,30 @@ func TestCleanupOldSecurityData(t *testing.T) {
 		"('r', 'old-resolved', 'resolved', $1), ('r', 'old-open', 'open', $1), ('r', 'old-ack', 'acknowledged', $1), ('r', 'new-resolved', 'resolved', $2)",
 		asOf.AddDate(0, 0, -366), asOf.AddDate(0, 0, -364))
 
-	var events, sessions, activities, alerts int64
+	// Blocks are kept 30 days after they end: one expired 31 days ago and
+	// one lifted 40 days ago go; one expired 29 days ago, one in force and
+	// one that never ends stay.
+	exec("INSERT INTO "+s+".blocks (id, scope, subject, prefix, origin, created_at, until, lifted_at, lifted_by) VALUES "+
+		"(gen_random_uuid(), 'ip', 'ip:192.0.2.1/32', '192.0.2.1/32', 'rule', $1, $2, NULL, NULL), "+
+		"(gen_random_uuid(), 'ip', 'ip:192.0.2.2/32', '192.0.2.2/32', 'rule', $1, NULL, $3, 'op'), "+
+		"(gen_random_uuid(), 'ip', 'ip:192.0.2.3/32', '192.0.2.3/32', 'rule', $1, $4, NULL, NULL), "+
+		"(gen_random_uuid(), 'ip', 'ip:192.0.2.4/32', '192.0.2.4/32', 'rule', $1, $5, NULL, NULL), "+
+		"(gen_random_uuid(), 'prefix', 'prefix:198.51.100.0/24', '198.51.100.0/24', 'manual', $1, NULL, NULL, NULL)",
+		asOf.AddDate(0, 0, -50), asOf.AddDate(0, 0, -31), asOf.AddDate(0, 0, -40), asOf.AddDate(0, 0, -29), asOf.AddDate(0, 0, 1))
+
+	var events, sessions, activities, alerts, blocks int64
 	var dropped int
 	err := pool.QueryRow(ctx, "SELECT * FROM "+s+".cleanup_old_security_data(as_of => $1)", asOf).
-		Scan(&events, &dropped, &sessions, &activities, &alerts)
+		Scan(&events, &dropped, &sessions, &activities, &alerts, &blocks)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if events != 5+6+7+10_005+2 || dropped != 3 || sessions != 2 || activities != 1 || alerts != 1 {
-		t.Errorf("cleanup = events %d, partitions %d, sessions %d, activities %d, alerts %d; want 10025, 3, 2, 1, 1",
-			events, dropped, sessions, activities, alerts)
+	if events != 5+6+7+10_005+2 || dropped != 3 || sessions != 2 || activities != 1 || alerts != 1 || blocks != 2 {
+		t.Errorf("cleanup = events %d, partitions %d, sessions %d, activities %d, alerts %d, blocks %d; want 10025, 3, 2, 1, 1, 2",
+			events, dropped, sessions, activities, alerts, blocks)
+	}
+	if n := countRows(t, pool, "SELECT count(*) FROM "+s+".blocks"); n != 3 {
+		t.Errorf("%d blocks left, want 3", n)
 	}
 	if n := countRows(t, pool, "SELECT count(*) FROM "+s+".security_events"); n != 4+3 {
 		t.Errorf("%d events left, want 7", n)
@@ -77,12 +91,18 @@ func TestCleanupOldSecurityData(t *testing.T) {
 	}
 
 	// Negative or NULL periods keep everything; a second run finds nothing.
+	// Positional calls written for the five-argument form still work.
 	err = pool.QueryRow(ctx, "SELECT * FROM "+s+".cleanup_old_security_data('-1 day', NULL, '-1 day', NULL, $1)", asOf.AddDate(5, 0, 0)).
-		Scan(&events, &dropped, &sessions, &activities, &alerts)
-	if err != nil || events+sessions+activities+alerts != 0 || dropped != 0 {
-		t.Errorf("cleanup keeping forever removed %d/%d/%d/%d/%d (%v)", events, dropped, sessions, activities, alerts, err)
+		Scan(&events, &dropped, &sessions, &activities, &alerts, &blocks)
+	if err != nil || events+sessions+activities+alerts != 0 || dropped != 0 || blocks != 2 {
+		t.Errorf("cleanup keeping all but blocks forever removed %d/%d/%d/%d/%d/%d (%v); want only the 2 blocks that ended",
+			events, dropped, sessions, activities, alerts, blocks, err)
 	}
-	if n := countRows(t, pool, "SELECT count(*) FROM "+s+".cleanup_old_security_data(as_of => $1) WHERE events_deleted + sessions_deleted + activities_deleted + alerts_deleted = 0", asOf); n != 1 {
+	err = pool.QueryRow(ctx, "SELECT blocks_deleted FROM "+s+".cleanup_old_security_data(as_of => $1, blocks_keep => NULL)", asOf.AddDate(5, 0, 0)).Scan(&blocks)
+	if err != nil || blocks != 0 {
+		t.Errorf("cleanup keeping blocks forever removed %d (%v)", blocks, err)
+	}
+	if n := countRows(t, pool, "SELECT count(*) FROM "+s+".cleanup_old_security_data(as_of => $1) WHERE events_deleted + sessions_deleted + activities_deleted + alerts_deleted + blocks_deleted = 0", asOf); n != 1 {
 		t.Errorf("second cleanup removed more rows")
 	}
 }

@@ -25,6 +25,7 @@
 //	{{service_role}}          the service role, quoted             (Config.ServiceRole)
 //	{{service_role_literal}}  the service role as a string
 //	{{user_id_expr}}          SQL giving the current user's ID     (Config.UserIDExpr)
+//	{{block_channel_literal}} the schema's block NOTIFY channel as a string (BlockChannel)
 //
 // Schema and ServiceRole must be plain lower-case identifiers; anything else
 // is rejected with an error wrapping secmon.ErrInvalid. UserIDExpr defaults
@@ -38,6 +39,8 @@
 //	active_sessions    one row per session; fillfactor 70, index on user_id, none on last_seen
 //	user_activity      allowlisted user actions; btree (user_id, created_at), BRIN (created_at)
 //	security_alerts    deduplicated alerts; unique (rule, subject) WHERE status = 'open'
+//	blocks             the active response's decisions and their history; btree on
+//	                   each block's end (least of until and lifted_at), btree (subject, created_at)
 //	schema_migrations  the migration ledger: version, name, applied_at
 //
 // A store upserts alerts with
@@ -98,6 +101,15 @@
 // same for every schema in a database: a listener serving one schema should
 // ignore IDs it does not find there.
 //
+// # Block notifications
+//
+// Every insert of a blocks row, and every update that changes one, sends
+// NOTIFY on the schema's own channel, BlockChannel(schema)
+// ("secmon_blocks_<schema>"), with the block ID as payload, delivered when
+// the transaction commits. Every instance's guard listens there and reads
+// the block, so a block decided on one instance is enforced on all of them
+// within a second.
+//
 // # Security model
 //
 // Row-level security is enabled and forced on every table and partition.
@@ -113,8 +125,8 @@
 //     FOR ALL TO <service role> USING (true) WITH CHECK (true).
 //   - PUBLIC has no privilege on the schema's tables, sequences or
 //     functions. Where the roles anon and authenticated exist (Supabase),
-//     they lose every privilege too, and security_events and
-//     security_alerts carry an explicit restrictive policy denying them
+//     they lose every privilege too, and security_events,
+//     security_alerts and blocks carry an explicit restrictive policy denying them
 //     (USING (false) WITH CHECK (false)). This is done for the roles that
 //     exist when 002_rls runs; a client role created later has no
 //     privilege on the schema at all.

@@ -68,6 +68,8 @@ func ExampleSQL() {
 	// CREATE TABLE "audit".security_alerts
 	// -- 002_rls
 	// -- 003_cleanup
+	// -- 004_blocks
+	// CREATE TABLE "audit".blocks
 }
 
 func ExampleConfig() {

@@ -74,7 +74,8 @@ func TestMigrateUpDownUp(t *testing.T) {
 	full := objects(t, pool, opts.Schema)
 	for _, want := range []string{"rel:security_events", "rel:security_events_default", "rel:active_sessions",
 		"rel:user_activity", "rel:security_alerts", "fn:metadata_ok", "fn:ensure_event_partitions",
-		"fn:cleanup_old_security_data", "policy:security_events.service_role_all", "policy:security_events.deny_clients"} {
+		"fn:cleanup_old_security_data", "policy:security_events.service_role_all", "policy:security_events.deny_clients",
+		"rel:blocks", "fn:notify_block", "policy:blocks.service_role_all", "policy:blocks.deny_clients"} {
 		if !slices.Contains(full, want) {
 			t.Errorf("after Migrate, %s is missing from %v", want, full)
 		}

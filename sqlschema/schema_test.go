@@ -375,3 +375,76 @@ func TestAlertNotify(t *testing.T) {
 
 // Ensure the sentinel errors the package documents exist for callers.
 var _ = secmon.ErrInvalid
+
+func TestBlockChannel(t *testing.T) {
+	t.Parallel()
+	if got := sqlschema.BlockChannel("secmon"); got != "secmon_blocks_secmon" {
+		t.Errorf("BlockChannel(secmon) = %q", got)
+	}
+	long := strings.Repeat("a", 60)
+	long2 := strings.Repeat("a", 59) + "b"
+	c1, c2 := sqlschema.BlockChannel(long), sqlschema.BlockChannel(long2)
+	if len(c1) > 63 || len(c2) > 63 || c1 == c2 {
+		t.Errorf("long schemas give channels %q and %q: want distinct, at most 63 bytes", c1, c2)
+	}
+	if sqlschema.BlockChannel(long) != c1 {
+		t.Error("BlockChannel is not deterministic")
+	}
+}
+
+func TestBlockNotifyPerSchema(t *testing.T) {
+	t.Parallel()
+	pool, s := setup(t)
+	_, other := setup(t)
+	ctx := testContext(t)
+	conn, err := pgx.Connect(ctx, pool.Config().ConnConfig.ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{sqlschema.BlockChannel(s)}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	insert := func(schema, subject string) string {
+		t.Helper()
+		var id string
+		err := pool.QueryRow(ctx, "INSERT INTO "+pgx.Identifier{schema}.Sanitize()+".blocks (id, scope, subject, prefix, origin, created_at) "+
+			"VALUES (gen_random_uuid(), 'ip', $1, $2::cidr, 'rule', now()) RETURNING id::text", "ip:"+subject, subject).Scan(&id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	foreign := insert(other, "192.0.2.9/32") // another schema's block: not on our channel
+	mine := insert(s, "192.0.2.1/32")
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	n, err := conn.WaitForNotification(wctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Payload == foreign {
+		t.Fatal("a block of another schema was announced on this schema's channel")
+	}
+	if n.Payload != mine {
+		t.Fatalf("first notification = %q, want the inserted block %s", n.Payload, mine)
+	}
+	// A lift is an update: announced too.
+	if _, err := pool.Exec(ctx, "UPDATE "+pgx.Identifier{s}.Sanitize()+".blocks SET lifted_at = now(), lifted_by = 'op' WHERE id = $1", mine); err != nil {
+		t.Fatal(err)
+	}
+	if n, err = conn.WaitForNotification(wctx); err != nil || n.Payload != mine {
+		t.Fatalf("after the lift: %v, %v; want %s", n, err, mine)
+	}
+	// The table's checks refuse a user block with a prefix and a lift
+	// without its author.
+	_, err = pool.Exec(ctx, "INSERT INTO "+pgx.Identifier{s}.Sanitize()+".blocks (id, scope, subject, prefix, user_id, origin, created_at) "+
+		"VALUES (gen_random_uuid(), 'user', 'user:a', '192.0.2.0/24', 'a', 'manual', now())")
+	if sqlState(err) != "23514" {
+		t.Errorf("user block with a prefix: %v, want check_violation", err)
+	}
+	_, err = pool.Exec(ctx, "UPDATE "+pgx.Identifier{s}.Sanitize()+".blocks SET lifted_by = NULL WHERE id = $1", mine)
+	if sqlState(err) != "23514" {
+		t.Errorf("lift without its author: %v, want check_violation", err)
+	}
+}

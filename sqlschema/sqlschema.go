@@ -4,6 +4,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -41,6 +42,22 @@ const (
 // AlertChannel is the NOTIFY channel on which every inserted or changed
 // security_alerts row is announced; the payload is the alert ID.
 const AlertChannel = "secmon_alerts"
+
+// BlockChannel returns the NOTIFY channel on which the schema announces
+// every inserted or changed blocks row (the payload is the block ID):
+// "secmon_blocks_" followed by the schema name, so that schemas sharing a
+// database never hear one another's blocks. A schema name too long for the
+// 63-byte channel limit is cut to 40 bytes and followed by '_' and 8
+// hexadecimal digits of its FNV-1a hash, which keeps distinct schemas apart.
+func BlockChannel(schema string) string {
+	const prefix = "secmon_blocks_"
+	if len(prefix)+len(schema) <= 63 {
+		return prefix + schema
+	}
+	h := fnv.New32a()
+	h.Write([]byte(schema))
+	return fmt.Sprintf("%s%s_%08x", prefix, schema[:40], h.Sum32())
+}
 
 // Config configure the rendering and application of the migrations. The
 // zero value means the defaults.
@@ -245,6 +262,7 @@ func replacer(o Config) *strings.Replacer {
 		"{{service_role}}", quoteIdent(o.ServiceRole),
 		"{{service_role_literal}}", quoteLiteral(o.ServiceRole),
 		"{{user_id_expr}}", o.UserIDExpr,
+		"{{block_channel_literal}}", quoteLiteral(BlockChannel(o.Schema)),
 	)
 }
 
