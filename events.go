@@ -301,8 +301,25 @@ type Action struct {
 // a host's own rules choose their own, in lower snake_case.
 type RuleName string
 
+// Source is an IP group a finding names as acting against its subject, with
+// how many of the counted events came from it.
+type Source struct {
+	Group netip.Prefix // an IPGroup: an IPv4 /32, an IPv6 /64 (a 6to4 /48)
+	Count int64        // events from the group the rule counted; at least 1
+}
+
+// MaxFindingSources is the most Sources a built-in rule puts in a Finding:
+// the groups with the most events, most first.
+const MaxFindingSources = 10
+
 // Finding is what a Detector reports for one event: a rule crossed its
 // threshold for a subject (an IP group, an account, a session …).
+//
+// Sources names the IP groups to act on: for a subject that is itself an IP
+// group, that group; for an account-level finding (a brute force on one
+// account, a distributed attack), the groups that attacked it, most active
+// first. An active response (package guard) blocks these groups, never the
+// account unless its policy says so.
 type Finding struct {
 	Rule     RuleName // stable rule name, e.g. "brute_force_ip"
 	Subject  string   // what the rule is about, e.g. "ip:203.0.113.7/32"
@@ -311,6 +328,7 @@ type Finding struct {
 	Evidence map[string]string // counts, windows, sample values
 	Action   Action            // suggested response
 	Time     time.Time         // time of the event that triggered it
+	Sources  []Source          // IP groups to act on, most active first; at most MaxFindingSources from the built-in rules
 }
 
 // Alert is a deduplicated Finding: while it is open, further findings for the
@@ -481,6 +499,11 @@ type RetentionPolicy struct {
 	Sessions time.Duration // revoked sessions, and sessions idle this long; default 30 days
 	Activity time.Duration // default 90 days
 	Alerts   time.Duration // resolved alerts; default 365 days
+	// Blocks is how long a block is kept after it ended (expired or was
+	// lifted), as the history escalation reads: a subject blocked again
+	// within it gets a longer block. Blocks in force, and blocks without an
+	// end that were never lifted, are never purged. Default 30 days.
+	Blocks time.Duration
 }
 
 // Default retention periods.
@@ -489,6 +512,7 @@ const (
 	DefaultSessionRetention  = 30 * 24 * time.Hour
 	DefaultActivityRetention = 90 * 24 * time.Hour
 	DefaultAlertRetention    = 365 * 24 * time.Hour
+	DefaultBlockRetention    = 30 * 24 * time.Hour
 )
 
 // WithDefaults returns p with zero fields replaced by the defaults.
@@ -502,6 +526,7 @@ func (p RetentionPolicy) WithDefaults() RetentionPolicy {
 	def(&p.Sessions, DefaultSessionRetention)
 	def(&p.Activity, DefaultActivityRetention)
 	def(&p.Alerts, DefaultAlertRetention)
+	def(&p.Blocks, DefaultBlockRetention)
 	return p
 }
 
@@ -511,6 +536,7 @@ type PurgeResult struct {
 	Sessions          int64
 	Activities        int64
 	Alerts            int64
+	Blocks            int64 // ended blocks past RetentionPolicy.Blocks
 	PartitionsDropped int
 }
 

@@ -125,6 +125,7 @@ func TestRetentionDefaults(t *testing.T) {
 		Sessions: 30 * 24 * time.Hour,
 		Activity: 90 * 24 * time.Hour,
 		Alerts:   -1,
+		Blocks:   30 * 24 * time.Hour,
 	}
 	if p != want {
 		t.Errorf("WithDefaults() = %+v, want %+v", p, want)

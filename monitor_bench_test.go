@@ -47,6 +47,11 @@ func (noopStore) Summary(context.Context, time.Time, time.Time) (secmon.Summary,
 func (noopStore) Hourly(context.Context, time.Time, time.Time) ([]secmon.HourBucket, error) {
 	return nil, nil
 }
+func (noopStore) PutBlocks(context.Context, []secmon.Block) error { return nil }
+func (noopStore) Blocks(context.Context, secmon.BlockQuery) ([]secmon.Block, error) {
+	return nil, nil
+}
+func (noopStore) LiftBlock(context.Context, uuid.UUID, string, time.Time) error { return nil }
 func (noopStore) Purge(context.Context, secmon.RetentionPolicy, time.Time) (secmon.PurgeResult, error) {
 	return secmon.PurgeResult{}, nil
 }

@@ -45,6 +45,23 @@ type DetectorFunc func(ctx context.Context, e Event) ([]Finding, error)
 // Observe calls f(ctx, e).
 func (f DetectorFunc) Observe(ctx context.Context, e Event) ([]Finding, error) { return f(ctx, e) }
 
+// FindingHandler is told of every finding the Monitor's Detector reports,
+// before alert deduplication: a repeat that merges into an open alert is
+// handed over too. An active response (package guard) is one.
+type FindingHandler interface {
+	// HandleFinding receives one finding. It runs on the goroutine that
+	// observed the event (Log's caller for an in-memory Detector) and must
+	// not block or do I/O: hand the finding to a queue of your own. The
+	// finding's Time is set, and its maps and slices must not be modified.
+	HandleFinding(f Finding)
+}
+
+// FindingHandlerFunc adapts a function to a FindingHandler.
+type FindingHandlerFunc func(f Finding)
+
+// HandleFinding calls f(fd).
+func (f FindingHandlerFunc) HandleFinding(fd Finding) { f(fd) }
+
 // RateLimiter decides whether one more request for key may proceed.
 type RateLimiter interface {
 	Allow(ctx context.Context, key string) (Decision, error)
@@ -156,8 +173,8 @@ type RetentionStore interface {
 	ExportUser(ctx context.Context, userID string, w io.Writer) error
 }
 
-// Store is everything the Monitor persists. Each role interface is usable
-// alone.
+// Store is everything the Monitor and the guard persist. Each role
+// interface is usable alone.
 type Store interface {
 	EventStore
 	SessionStore
@@ -165,6 +182,7 @@ type Store interface {
 	AlertStore
 	ReportStore
 	RetentionStore
+	BlockStore
 }
 
 // Maintainer is an optional Store capability: periodic upkeep such as

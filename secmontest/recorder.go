@@ -47,8 +47,8 @@ func (r *Recorder) count(method string, rows int) {
 }
 
 // Calls returns how many times the write method of that name
-// ("InsertEvents", "UpsertSessions", "InsertActivities", "UpsertAlerts") was
-// called.
+// ("InsertEvents", "UpsertSessions", "InsertActivities", "UpsertAlerts",
+// "PutBlocks", "LiftBlock") was called.
 func (r *Recorder) Calls(method string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -84,6 +84,24 @@ func (r *Recorder) InsertActivities(ctx context.Context, activities []secmon.Act
 func (r *Recorder) UpsertAlerts(ctx context.Context, alerts []secmon.Alert) error {
 	r.count("UpsertAlerts", len(alerts))
 	return r.Store.UpsertAlerts(ctx, alerts)
+}
+
+// PutBlocks records the call and stores the blocks.
+func (r *Recorder) PutBlocks(ctx context.Context, blocks []secmon.Block) error {
+	r.count("PutBlocks", len(blocks))
+	return r.Store.PutBlocks(ctx, blocks)
+}
+
+// LiftBlock records the call and lifts the block.
+func (r *Recorder) LiftBlock(ctx context.Context, id uuid.UUID, by string, at time.Time) error {
+	r.count("LiftBlock", 1)
+	return r.Store.LiftBlock(ctx, id, by, at)
+}
+
+// AllBlocks returns every stored block, in force or ended, newest first.
+func (r *Recorder) AllBlocks() []secmon.Block {
+	b, _ := r.Store.Blocks(context.Background(), secmon.BlockQuery{Limit: secmon.MaxQueryLimit})
+	return b
 }
 
 // Events returns every stored event, oldest first.

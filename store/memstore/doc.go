@@ -5,7 +5,9 @@
 //
 // It passes the conformance suite in package storetest, so it behaves as the
 // PostgreSQL store does (see that package for the contract), and it also
-// implements [secmon.Maintainer] and [secmon.AlertSubscriber].
+// implements [secmon.Maintainer], [secmon.AlertSubscriber] and
+// [secmon.BlockSubscriber] (so several guards sharing one memstore in a
+// process see one another's blocks at once).
 //
 // # Bounded memory
 //
@@ -13,7 +15,9 @@
 // ring buffers ordered by (Time, ID): when one is full, the oldest rows are
 // evicted to make room. A new session evicts the least recently seen session;
 // a new alert evicts the least recently seen closed alert, or the least
-// recently seen open one when none is closed. Evictions are counted in
+// recently seen open one when none is closed; a new block evicts the block
+// that ended earliest, and a batch of blocks that could only fit by evicting
+// one still in force is refused. Evictions are counted in
 // [Store.Stats]; Purge and EraseUser are not evictions. Single rows are
 // bounded too: a field longer than the PrivacyPolicy allows, or a metadata
 // or evidence map of more than secmon.MaxMetadataKeys keys, is rejected with

@@ -16,6 +16,7 @@ const (
 	DefaultMaxSessions      = 1_000_000
 	DefaultMaxActivities    = 1_000_000
 	DefaultMaxAlerts        = 100_000
+	DefaultMaxBlocks        = 100_000
 	DefaultSubscriberBuffer = 1024
 )
 
@@ -36,9 +37,16 @@ type Config struct {
 	// when every alert is open, the least recently seen open one.
 	// Default DefaultMaxAlerts.
 	MaxAlerts int
+	// MaxBlocks is how many blocks are kept, in force or ended (the
+	// history escalation reads); when full, a new block evicts the block
+	// that ended earliest, and a batch that would need to evict a block
+	// still in force is refused. Default DefaultMaxBlocks.
+	MaxBlocks int
 	// SubscriberBuffer is how many alert updates each SubscribeAlerts
-	// subscriber may have pending before further updates to it are dropped
-	// and counted. Default DefaultSubscriberBuffer.
+	// subscriber, and how many block IDs each SubscribeBlocks subscriber,
+	// may have pending before further updates to it are dropped and
+	// counted (a block subscriber is then told to resync). Default
+	// DefaultSubscriberBuffer.
 	SubscriberBuffer int
 }
 
@@ -52,6 +60,7 @@ func (c Config) withDefaults() (Config, error) {
 		{"MaxSessions", &c.MaxSessions, DefaultMaxSessions},
 		{"MaxActivities", &c.MaxActivities, DefaultMaxActivities},
 		{"MaxAlerts", &c.MaxAlerts, DefaultMaxAlerts},
+		{"MaxBlocks", &c.MaxBlocks, DefaultMaxBlocks},
 		{"SubscriberBuffer", &c.SubscriberBuffer, DefaultSubscriberBuffer},
 	} {
 		switch {
@@ -87,14 +96,19 @@ type Store struct {
 	alertLRU  alertHeap
 	subs      map[*subscriber]struct{}
 
-	evictedEvents, evictedSessions, evictedActivities, evictedAlerts atomic.Uint64
-	droppedNotifications                                             atomic.Uint64
+	blockMu   sync.RWMutex // also guards blockSubs
+	blocks    map[uuid.UUID]*secmon.Block
+	blockSubs map[*blockSub]struct{}
+
+	evictedEvents, evictedSessions, evictedActivities, evictedAlerts, evictedBlocks atomic.Uint64
+	droppedNotifications                                                            atomic.Uint64
 }
 
 var (
 	_ secmon.Store           = (*Store)(nil)
 	_ secmon.Maintainer      = (*Store)(nil)
 	_ secmon.AlertSubscriber = (*Store)(nil)
+	_ secmon.BlockSubscriber = (*Store)(nil)
 )
 
 // New returns a Store with the default bounds.
@@ -122,19 +136,22 @@ func newStore(cfg Config) *Store {
 		alertByID:  make(map[uuid.UUID]*alertRec),
 		openAlert:  make(map[pair]*alertRec),
 		subs:       make(map[*subscriber]struct{}),
+		blocks:     make(map[uuid.UUID]*secmon.Block),
+		blockSubs:  make(map[*blockSub]struct{}),
 	}
 }
 
 // Stats is a snapshot of what a Store holds and has evicted.
 type Stats struct {
-	Events, Sessions, Activities, Alerts int // rows held now
+	Events, Sessions, Activities, Alerts, Blocks int // rows held now
 
 	// Rows evicted because a bound in Config was reached (not counting
 	// Purge or EraseUser).
-	EvictedEvents, EvictedSessions, EvictedActivities, EvictedAlerts uint64
+	EvictedEvents, EvictedSessions, EvictedActivities, EvictedAlerts, EvictedBlocks uint64
 
 	Subscribers          int    // SubscribeAlerts calls running
-	DroppedNotifications uint64 // alert updates not delivered because a subscriber's buffer was full
+	BlockSubscribers     int    // SubscribeBlocks calls running
+	DroppedNotifications uint64 // alert updates and block IDs not delivered because a subscriber's buffer was full
 }
 
 // Stats returns current counts. It is safe for concurrent use.
@@ -157,6 +174,11 @@ func (s *Store) Stats() Stats {
 	st.EvictedSessions = s.evictedSessions.Load()
 	st.EvictedActivities = s.evictedActivities.Load()
 	st.EvictedAlerts = s.evictedAlerts.Load()
+	st.EvictedBlocks = s.evictedBlocks.Load()
+	s.blockMu.RLock()
+	st.Blocks = len(s.blocks)
+	st.BlockSubscribers = len(s.blockSubs)
+	s.blockMu.RUnlock()
 	st.DroppedNotifications = s.droppedNotifications.Load()
 	return st
 }

@@ -10,7 +10,8 @@ import (
 // Purge removes, as of now, what p (after p.WithDefaults) no longer keeps:
 // events and activity older than their periods; sessions whose later of
 // LastSeen and RevokedAt is older than p.Sessions; resolved alerts whose
-// LastSeen is older than p.Alerts. A negative period keeps that kind of row
+// LastSeen is older than p.Alerts; blocks that ended (Block.End) longer
+// than p.Blocks ago. A negative period keeps that kind of row
 // forever. Events and activity are cut by binary search.
 func (s *Store) Purge(ctx context.Context, p secmon.RetentionPolicy, now time.Time) (secmon.PurgeResult, error) {
 	if err := ctx.Err(); err != nil {
@@ -62,6 +63,9 @@ func (s *Store) Purge(ctx context.Context, p secmon.RetentionPolicy, now time.Ti
 			}
 		}
 		s.alertMu.Unlock()
+	}
+	if p.Blocks > 0 {
+		res.Blocks = s.purgeBlocks(now.Add(-p.Blocks))
 	}
 	return res, nil
 }

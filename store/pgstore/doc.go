@@ -51,6 +51,19 @@
 // [AlertChannel]; [Store.SubscribeAlerts] LISTENs on a dedicated connection
 // and hands each alert to a callback, reconnecting when the connection drops.
 //
+// # Blocks
+//
+// [Store.PutBlocks] writes a batch of the active response's blocks with one
+// INSERT ... ON CONFLICT (id) DO UPDATE from column arrays; a retried batch
+// changes no row and is not announced again, and a stored lift is never
+// undone. [Store.Blocks] finds the blocks in force through an index on each
+// block's end, so a guard's resync reads what it enforces, not the
+// history. The schema announces every inserted or changed block on a
+// channel of its own (sqlschema.BlockChannel); [Store.SubscribeBlocks]
+// LISTENs there on a dedicated connection, hands each block ID to the
+// guard, and asks it to resync each time listening (re)starts, since changes
+// made meanwhile are not replayed.
+//
 // # Errors and timeouts
 //
 // Every statement runs under Config.StatementTimeout (5s by default), so a

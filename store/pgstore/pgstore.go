@@ -107,7 +107,9 @@ type Store struct {
 	opts Config
 
 	// Schema-qualified, quoted table names.
-	events, eventsDefault, sessions, activity, alerts string
+	events, eventsDefault, sessions, activity, alerts, blocks string
+	// blockChannel is the schema's NOTIFY channel for blocks.
+	blockChannel string
 	// Quoted name of the ensure_event_partitions function.
 	ensurePartitions string
 
@@ -122,6 +124,7 @@ var (
 	_ secmon.Store           = (*Store)(nil)
 	_ secmon.Maintainer      = (*Store)(nil)
 	_ secmon.AlertSubscriber = (*Store)(nil)
+	_ secmon.BlockSubscriber = (*Store)(nil)
 )
 
 // New returns a Store over pool, which the caller owns and must keep open
@@ -145,6 +148,8 @@ func New(pool *pgxpool.Pool, opts Config) (*Store, error) {
 		sessions:         q("active_sessions"),
 		activity:         q("user_activity"),
 		alerts:           q("security_alerts"),
+		blocks:           q("blocks"),
+		blockChannel:     blockChannelFor(o.Schema),
 		ensurePartitions: q("ensure_event_partitions"),
 	}, nil
 }

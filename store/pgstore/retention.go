@@ -31,7 +31,8 @@ var partitionName = regexp.MustCompile(`^security_events_p([0-9]{8})$`)
 // rows, each slice its own statement; activity likewise; sessions and
 // alerts in batches of at most PurgeBatch rows. Sessions go when the later of last_seen and
 // revoked_at is older than p.Sessions, activity when older than p.Activity,
-// and resolved alerts when last seen before p.Alerts. Each statement is
+// resolved alerts when last seen before p.Alerts, and blocks when they ended
+// (expired or were lifted) more than p.Blocks ago, in batches like alerts. Each statement is
 // bounded by Config.StatementTimeout; work done before an error stays done
 // and is counted in the returned result.
 func (s *Store) Purge(ctx context.Context, p secmon.RetentionPolicy, now time.Time) (secmon.PurgeResult, error) {
@@ -86,6 +87,13 @@ func (s *Store) purge(ctx context.Context, q querier, p secmon.RetentionPolicy, 
 	if p.Alerts >= 0 {
 		n, err := s.deleteBatches(ctx, q, "purge alerts", s.alerts, "id", "status = 'resolved' AND last_seen < $1", now.Add(-p.Alerts))
 		res.Alerts = n
+		if err != nil {
+			return res, err
+		}
+	}
+	if p.Blocks >= 0 {
+		n, err := s.deleteBatches(ctx, q, "purge blocks", s.blocks, "id", blockEnd+" < $1", now.Add(-p.Blocks))
+		res.Blocks = n
 		if err != nil {
 			return res, err
 		}

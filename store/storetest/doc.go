@@ -72,6 +72,21 @@
 // EraseUser removes the user's events, sessions and activity (not alerts)
 // and returns how many rows went.
 //
+// Blocks. PutBlocks validates every block with [secmon.Block.Validate] and
+// rejects the batch whole when one fails; a block whose ID is stored is
+// replaced (the same ID twice in a batch: the later wins), except that a
+// stored lift is never undone. LiftBlock of an unknown ID is
+// [secmon.ErrNotFound], with a zero time or an empty lifter ErrInvalid;
+// lifting twice keeps the first lift. Blocks returns newest first (ID
+// descending) and filters by IDs, Scope, Subject, Origin, Since (Created
+// at or after), Before (ID below: the next page), ActiveAt
+// ([secmon.Block.ActiveAt]) and EndsAfter (not ended then, whenever
+// created); an unknown Scope or Origin, or more than MaxQueryLimit IDs, is
+// ErrInvalid. Blocks on nested prefixes are separate rows; ended blocks
+// stay as history until Purge removes those that ended (lifted, or past
+// Until) more than p.Blocks ago; blocks in force and unlifted permanent
+// blocks are never purged.
+//
 // Context. Every method returns an error matching context.Canceled when
 // called with a cancelled context, and changes nothing.
 //

@@ -36,6 +36,7 @@ func Run(t *testing.T, newStore func(t *testing.T) secmon.Store) {
 		{"Reports", reportTests},
 		{"Retention", retentionTests},
 		{"Export", exportTests},
+		{"Blocks", blockTests},
 		{"Context", contextTests},
 		{"Concurrency", concurrencyTests},
 	}
@@ -69,6 +70,7 @@ var base = time.Date(2026, time.March, 2, 12, 0, 0, 0, time.UTC)
 // nil maps equal to empty ones.
 var cmpOpts = cmp.Options{
 	cmp.Comparer(func(a, b netip.Addr) bool { return a == b }),
+	cmp.Comparer(func(a, b netip.Prefix) bool { return a == b }),
 	cmpopts.EquateApproxTime(time.Microsecond),
 	cmpopts.EquateEmpty(),
 }
