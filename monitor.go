@@ -135,6 +135,14 @@ type Config struct {
 	// for the same (rule, subject), say from before a restart, merges into
 	// that one and keeps its own ID.
 	Notifiers []Notifier
+	// FindingHandlers are told of every valid finding the Detector reports
+	// (a rule and a subject set, a valid severity), before deduplication,
+	// on the goroutine that observed the event: Log's caller for an
+	// in-memory Detector, the detection worker otherwise. They must not
+	// block or do I/O (see FindingHandler); a panic is contained and
+	// counted in Stats.DetectorErrors. An active response such as
+	// guard.Guard goes here.
+	FindingHandlers []FindingHandler
 	// Privacy is applied to every event, beat and activity before anything
 	// else sees it. Nil means the PrivacyPolicy defaults.
 	Privacy *PrivacyPolicy
@@ -282,6 +290,11 @@ func (c *Config) setDefaults() error {
 	for i, n := range c.Notifiers {
 		if n == nil {
 			return fmt.Errorf("secmon: Config.Notifiers[%d] is nil", i)
+		}
+	}
+	for i, h := range c.FindingHandlers {
+		if h == nil {
+			return fmt.Errorf("secmon: Config.FindingHandlers[%d] is nil", i)
 		}
 	}
 	if len(c.AllowedActions) == 0 {
@@ -652,7 +665,36 @@ func (m *Monitor) detect(ctx context.Context, e *Event) {
 	}
 	if len(findings) > 0 {
 		m.raise(findings, e.Time)
+		if len(m.cfg.FindingHandlers) > 0 {
+			m.handFindings(findings, e.Time)
+		}
 	}
+}
+
+// handFindings gives each valid finding to the FindingHandlers, its Time
+// filled from the event when zero. A panicking handler is contained.
+func (m *Monitor) handFindings(findings []Finding, at time.Time) {
+	for _, f := range findings {
+		if f.Rule == "" || f.Subject == "" || !f.Severity.Valid() {
+			continue // raise counted it
+		}
+		if f.Time.IsZero() {
+			f.Time = at
+		}
+		for _, h := range m.cfg.FindingHandlers {
+			m.handOne(h, f)
+		}
+	}
+}
+
+func (m *Monitor) handOne(h FindingHandler, f Finding) {
+	defer func() {
+		if r := recover(); r != nil {
+			m.st.detectorErrors.Add(1)
+			m.setErr(fmt.Errorf("secmon: finding handler panicked: %v", r))
+		}
+	}()
+	h.HandleFinding(f)
 }
 
 func (m *Monitor) observe(ctx context.Context, e *Event) (f []Finding, err error) {

@@ -558,3 +558,59 @@ func TestRedisDetectionEngineThroughTheMonitor(t *testing.T) {
 		t.Errorf("written %d events, want 1000", n)
 	}
 }
+
+// FindingHandlers see every valid finding, repeats that merge into an open
+// alert included, with Time filled, on the inline and the worker path; a
+// panicking handler is contained and the others still run.
+func TestFindingHandlers(t *testing.T) {
+	t.Parallel()
+	for _, async := range []bool{false, true} {
+		t.Run(map[bool]string{false: "inline", true: "worker"}[async], func(t *testing.T) {
+			t.Parallel()
+			var mu sync.Mutex
+			var got []secmon.Finding
+			det := secmon.DetectorFunc(func(_ context.Context, e secmon.Event) ([]secmon.Finding, error) {
+				return []secmon.Finding{
+					{Rule: "r", Subject: "ip:" + secmon.IPGroup(e.IP).String(), Severity: secmon.SeverityHigh,
+						Sources: []secmon.Source{{Group: secmon.IPGroup(e.IP), Count: 1}}},
+					{Rule: "", Subject: "x"}, // invalid: never handed over
+				}, nil
+			})
+			m, _, clock := setup(t, func(c *secmon.Config) {
+				c.Detector = det
+				c.AsyncDetection = async
+				c.FindingHandlers = []secmon.FindingHandler{
+					secmon.FindingHandlerFunc(func(secmon.Finding) { panic("boom") }),
+					secmon.FindingHandlerFunc(func(f secmon.Finding) {
+						mu.Lock()
+						got = append(got, f)
+						mu.Unlock()
+					}),
+				}
+			})
+			ip := netip.MustParseAddr("203.0.113.9")
+			for range 3 {
+				if err := m.Log(context.Background(), secmon.Event{Type: secmon.EventLoginFailure, IP: ip}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			mustFlush(t, m)
+			mu.Lock()
+			defer mu.Unlock()
+			if len(got) != 3 {
+				t.Fatalf("handler saw %d findings, want 3 (one per event, repeats included)", len(got))
+			}
+			for _, f := range got {
+				if f.Rule != "r" || !f.Time.Equal(clock.Now()) || len(f.Sources) != 1 {
+					t.Errorf("finding %+v: want rule r, Time %v, one source", f, clock.Now())
+				}
+			}
+			if s := m.Stats(); s.AlertsOpened != 1 || s.AlertsSuppressed != 2 || s.DetectorErrors < 3 {
+				t.Errorf("stats %+v: want one alert opened, two merged, the panics and invalid findings counted", s)
+			}
+		})
+	}
+	if _, err := secmon.New(secmon.Config{Store: newTestStore(newFakeClock()), FindingHandlers: []secmon.FindingHandler{nil}}); err == nil {
+		t.Error("New accepted a nil FindingHandler")
+	}
+}
