@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 
@@ -102,6 +103,7 @@ func Example_handler() {
 	blocked, _ := store.QueryEvents(ctx, secmon.EventQuery{Types: []secmon.EventType{secmon.EventUploadBlocked}})
 	fmt.Println("blocked upload logged:", blocked[0].Metadata["threat_codes"])
 	alerts, _ := store.Alerts(ctx, secmon.AlertQuery{Status: secmon.AlertOpen})
+	slices.SortFunc(alerts, func(a, b secmon.Alert) int { return strings.Compare(string(a.Rule), string(b.Rule)) })
 	for _, a := range alerts {
 		fmt.Println("alert:", a.Rule, a.Subject)
 	}
@@ -118,6 +120,7 @@ func Example_handler() {
 	// failed logins stored: 5 from 203.0.113.7
 	// blocked upload logged: corrupt,script_in_image_data
 	// alert: brute_force_account user:bob
+	// alert: brute_force_ip ip:203.0.113.7/32
 	// files saved: 1
 }
 

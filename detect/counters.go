@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math"
+	"slices"
+	"sort"
 	"time"
 )
 
@@ -64,10 +66,22 @@ type Counters interface {
 
 // Defaults and limits of the in-memory counters.
 const (
-	// Buckets is how many sub-buckets a counting window is split into. A
-	// count includes every occurrence in the last Window minus at most one
-	// sub-bucket (Window/Buckets) and never one older than Window.
+	// Buckets is how many sub-buckets a counting window is split into.
+	// Redis counters count by sub-buckets alone: a count includes every
+	// occurrence in the last Window minus at most one sub-bucket
+	// (Window/Buckets) and never one older than Window. MemoryCounters
+	// count exactly up to ExactCount (see there).
 	Buckets = 10
+
+	// ExactCount is how many of a key's newest occurrence times
+	// MemoryCounters remember. Below it a count is exact: every occurrence
+	// less than Window before the one counted (an occurrence exactly one
+	// Window old is out, as always); from it on, the count is at least
+	// ExactCount and otherwise the sub-bucket count. A rule whose threshold
+	// is below ExactCount (the built-in login rules) thus fires exactly
+	// when Threshold occurrences fall within less than Window of one
+	// another.
+	ExactCount = 32
 
 	DefaultMaxKeys     = 100_000 // keys tracked by MemoryCounters
 	DefaultMaxDistinct = 64      // members remembered per distinct key
@@ -115,11 +129,15 @@ type MemoryCountersConfig struct {
 // MemoryCounters is the in-process [Counters]: one instance's view of the
 // counts, bounded in keys and in bytes per key.
 //
-// A counted key holds Buckets int32 sub-bucket counts (a sliding window
-// approximated by fixed sub-buckets; see [Buckets] for the error bound). A
-// distinct key holds up to MaxDistinct (64-bit hash, last seen) pairs, 16
-// bytes each, and counts exactly within the window until it saturates. Counts
-// saturate at math.MaxInt32 rather than wrap.
+// A counted key holds Buckets int32 sub-bucket counts and the times of its
+// newest occurrences, up to ExactCount of them (8 bytes each, grown as they
+// come): counts below ExactCount are exact, larger ones come from the
+// sub-buckets (see [Buckets] for their error bound). An occurrence that
+// arrives late counts what was recorded within the window ending at its
+// own time, as the Redis counters do. A distinct key holds up to
+// MaxDistinct (64-bit hash, last seen) pairs, 16 bytes each, and counts
+// exactly within the window until it saturates. Counts saturate at
+// math.MaxInt32 rather than wrap.
 //
 // It starts no goroutines; expired keys are reclaimed by eviction when the
 // key cap is reached. It is safe for concurrent use.
@@ -130,10 +148,17 @@ type MemoryCounters struct {
 }
 
 type memEntry struct {
-	width   int64 // sub-bucket width in nanoseconds; 0 before the first count
-	head    int64 // newest sub-bucket index recorded
-	counts  [Buckets]int32
-	members []member
+	width  int64 // sub-bucket width in nanoseconds; 0 before the first count
+	head   int64 // newest sub-bucket index recorded
+	counts [Buckets]int32
+	// recent holds the newest occurrence times (Unix ns), ascending, at
+	// most ExactCount; dropped is the newest time dropped from it (when
+	// hasDropped): a window reaching back to it may hold occurrences
+	// recent no longer has.
+	recent     []int64
+	dropped    int64
+	hasDropped bool
+	members    []member
 }
 
 type member struct {
@@ -220,13 +245,60 @@ func ring(i int64) int {
 	return int(r)
 }
 
-// incr adds one occurrence at ns and returns the count of the last Buckets
-// sub-buckets ending at ns's sub-bucket.
+// incr adds one occurrence at ns and returns how many occurred within
+// window of it: exactly while fewer than ExactCount are remembered,
+// otherwise at least ExactCount or the sub-bucket count.
 func (e *memEntry) incr(ns int64, window time.Duration) int64 {
+	approx := e.incrBuckets(ns, window)
+	exact, ok := e.remember(ns, int64(window))
+	if ok {
+		return exact
+	}
+	return max(exact, approx)
+}
+
+// remember records ns among the newest occurrence times and returns how
+// many remembered occurrences fall within the window ending at ns, (ns -
+// window, ns], and whether that count is exact: false when the window may
+// also hold occurrences no longer remembered. Occurrences recorded earlier
+// but later in time than ns are not counted: a late event answers at its
+// own time.
+func (e *memEntry) remember(ns, window int64) (int64, bool) {
+	// i: after every remembered time at or before ns.
+	i := sort.Search(len(e.recent), func(k int) bool { return e.recent[k] > ns })
+	switch {
+	case len(e.recent) < ExactCount:
+		e.recent = slices.Insert(e.recent, i, ns)
+	case i == 0: // older than every remembered time: not kept
+		e.forget(ns)
+		return 1, false
+	default: // the oldest remembered time makes room
+		e.forget(e.recent[0])
+		copy(e.recent, e.recent[1:i])
+		i--
+		e.recent[i] = ns
+	}
+	lo := ns - window
+	first := sort.Search(i, func(k int) bool { return e.recent[k] > lo })
+	return int64(i - first + 1), !e.hasDropped || e.dropped <= lo
+}
+
+// forget records that the occurrence at ns is no longer remembered. Every
+// forgotten time is at most the oldest remembered one.
+func (e *memEntry) forget(ns int64) {
+	if !e.hasDropped || ns > e.dropped {
+		e.dropped, e.hasDropped = ns, true
+	}
+}
+
+// incrBuckets adds one occurrence at ns to the sub-buckets and returns the
+// count of the last Buckets sub-buckets ending at ns's sub-bucket.
+func (e *memEntry) incrBuckets(ns int64, window time.Duration) int64 {
 	w := max(int64(window)/Buckets, 1)
 	b := floorDiv(ns, w)
 	if e.width != w {
 		e.width, e.head, e.counts = w, b, [Buckets]int32{}
+		e.recent, e.dropped, e.hasDropped = e.recent[:0], 0, false
 	}
 	if b > e.head {
 		if b-e.head >= Buckets {

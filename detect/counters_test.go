@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -78,6 +79,7 @@ func TestMemoryCountSaturates(t *testing.T) {
 	var e memEntry
 	e.incr(0, time.Minute)
 	e.counts[0] = math.MaxInt32
+	e.hasDropped = true // as if more were counted than remembered
 	if got := e.incr(0, time.Minute); got != math.MaxInt32 {
 		t.Fatalf("count %d", got)
 	}
@@ -141,5 +143,75 @@ func TestMemoryCountersConcurrent(t *testing.T) {
 	}
 	if c.Len() != 101 || c.Evictions() != 0 {
 		t.Fatalf("Len %d, Evictions %d; want 101 keys, none evicted", c.Len(), c.Evictions())
+	}
+}
+
+// Counts below ExactCount are exact, whatever the sub-bucket boundaries: a
+// burst spread over just under a window is counted whole, and an
+// occurrence exactly one window old is out.
+func TestMemoryCountsExactly(t *testing.T) {
+	t.Parallel()
+	w := 10 * time.Minute
+	c := newMemory(t, MemoryCountersConfig{})
+	// 0:50 and 10:40 are 9m50s apart but in sub-buckets 0 and 10, which
+	// a sub-bucket count never holds together.
+	var got int64
+	for _, at := range []time.Duration{50 * time.Second, 3 * time.Minute, 5 * time.Minute, 8 * time.Minute, 10*time.Minute + 40*time.Second} {
+		got = do(t, c, at, CountOp("t", "burst", w))
+	}
+	if got != 5 {
+		t.Errorf("5 occurrences within 9m50s counted %d", got)
+	}
+	for i, at := range []time.Duration{0, time.Minute, 2 * time.Minute, 3 * time.Minute, 10 * time.Minute} {
+		got = do(t, c, at, CountOp("t", "edge", w))
+		if i == 4 && got != 4 {
+			t.Errorf("the occurrence exactly one window old was counted: %d, want 4", got)
+		}
+	}
+}
+
+// A randomised comparison with a brute-force count: in time order the
+// count is exact below ExactCount and at least ExactCount above; in any
+// order it never counts an occurrence older than the window, nor one later
+// than the occurrence's own sub-bucket.
+func TestMemoryCountsMatchReference(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(1, 2))
+	w := time.Minute
+	for round := range 200 {
+		c := newMemory(t, MemoryCountersConfig{})
+		inOrder := round%2 == 0
+		var times []time.Duration
+		at := time.Duration(0)
+		for range 200 {
+			if inOrder {
+				at += time.Duration(rng.IntN(int(6 * time.Second)))
+			} else {
+				at = time.Duration(rng.IntN(int(5 * time.Minute)))
+			}
+			times = append(times, at)
+			got := do(t, c, at, CountOp("t", "k", w))
+			want, bound := int64(0), int64(0)
+			for _, p := range times {
+				if p <= at && p > at-w {
+					want++
+				}
+				if p < at.Truncate(w/Buckets)+w/Buckets && p > at-w {
+					bound++
+				}
+			}
+			switch {
+			case got > bound:
+				t.Fatalf("round %d: count %d exceeds the %d occurrences in the window and the rest of its sub-bucket", round, got, bound)
+			case inOrder && want < ExactCount && got != want:
+				t.Fatalf("round %d (in order): count %d, true %d", round, got, want)
+			case inOrder && want >= ExactCount && got < ExactCount:
+				t.Fatalf("round %d (in order): count %d below ExactCount, true %d", round, got, want)
+			}
+		}
+		e, _ := c.t.get("k")
+		if len(e.recent) > ExactCount || cap(e.recent) > 2*ExactCount {
+			t.Fatalf("remembered %d times (capacity %d)", len(e.recent), cap(e.recent))
+		}
 	}
 }

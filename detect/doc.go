@@ -54,10 +54,10 @@
 // is a struct whose exported fields a host may change before calling New
 // (zero fields mean the defaults):
 //
-//   - [BruteForceIP] "brute_force_ip": ≥ 10 login failures from one IP group in 5 minutes.
-//   - [BruteForceAccount] "brute_force_account": ≥ 5 login failures for one user in 15 minutes.
+//   - [BruteForceIP] "brute_force_ip": ≥ 5 login failures from one IP group within 10 minutes (fail2ban's maxretry and findtime).
+//   - [BruteForceAccount] "brute_force_account": ≥ 5 login failures for one user in 15 minutes; names the attacking IP groups.
 //   - [CredentialStuffing] "credential_stuffing": one IP group failing against ≥ 10 accounts in 10 minutes.
-//   - [DistributedAttack] "distributed_attack": ≥ 5 IP groups failing against one account in 15 minutes.
+//   - [DistributedAttack] "distributed_attack": ≥ 5 IP groups failing against one account in 15 minutes; names them.
 //   - [ImpossibleTravel] "impossible_travel": successive logins needing more than 1,000 km/h.
 //   - [NewCountry] "new_country" and [NewDevice] "new_device": a login from a country or device not among the user's last 8.
 //   - [SessionHijack] "session_hijack": a session's IP group or user agent changes.
@@ -81,7 +81,25 @@
 // Findings carry a suggested [secmon.Action]: notify, step_up, or block for
 // a duration. A subject that earns another block suggestion within
 // Config.StrikeMemory gets twice the previous duration, up to
-// Config.MaxBlock. The package never blocks anyone itself; the host decides.
+// Config.MaxBlock. The package never blocks anyone itself; the host decides
+// (package guard enforces blocks, with its own fleet-wide escalation).
+//
+// Every finding names the IP groups to act on in Finding.Sources: the
+// subject itself for an IP-group subject; for the account-level login rules
+// (brute_force_account, distributed_attack) the groups that failed against
+// the account within the window, busiest first, at most
+// secmon.MaxFindingSources, with their failure counts, also written to the
+// "sources" evidence as "group=count,…"; for other rules the group of the
+// event that triggered the finding. Each account-level rule remembers at
+// most MaxTrackedSources groups for each of at most MaxAccounts accounts.
+//
+// # Counting
+//
+// The in-memory counters count exactly below ExactCount occurrences: a
+// threshold of 5 within 10 minutes fires when five failures fall within
+// less than 10 minutes of one another, wherever the window's sub-bucket
+// edges lie, and never otherwise. Redis counters count by sub-buckets and
+// may miss up to one sub-bucket's worth at the window's old edge.
 //
 // # Replay
 //

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/secmon-go/secmon"
 )
@@ -125,6 +127,52 @@ func userKey(id string, caseSensitive bool) string {
 		id = strings.ToLower(id)
 	}
 	return cleanValue(id, MaxUserKeyLen)
+}
+
+// UserKey returns the user key the rules compare and report for id (see
+// Observation.User): "user:" + UserKey(id, false) is the subject of an
+// account-level finding under the default Config. A host that matches
+// requests against such subjects (a block on an account) normalises its
+// user IDs with it.
+func UserKey(id string, caseSensitive bool) string { return userKey(id, caseSensitive) }
+
+// AppendUserKey appends UserKey(id, caseSensitive) to dst and returns the
+// extended slice. It allocates nothing when dst has room for
+// MaxUserKeyLen more bytes, so a hot path can normalise into a buffer on
+// its stack.
+func AppendUserKey(dst []byte, id string, caseSensitive bool) []byte {
+	id = strings.TrimSpace(id)
+	start := len(dst)
+	for i := 0; i < len(id); {
+		c := id[i]
+		if c < utf8.RuneSelf {
+			i++
+			if !caseSensitive && 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c < 0x20 || c == 0x7f {
+				c = '?'
+			}
+			if len(dst)-start+1 > MaxUserKeyLen {
+				break
+			}
+			dst = append(dst, c)
+			continue
+		}
+		r, w := utf8.DecodeRuneInString(id[i:])
+		i += w
+		if !caseSensitive {
+			r = unicode.ToLower(r)
+		}
+		if unprintable(r) {
+			r = '?'
+		}
+		if len(dst)-start+utf8.RuneLen(r) > MaxUserKeyLen {
+			break
+		}
+		dst = utf8.AppendRune(dst, r)
+	}
+	return dst
 }
 
 type funcRule struct {
@@ -461,6 +509,13 @@ func (e *Engine) Observe(ctx context.Context, ev secmon.Event) ([]secmon.Finding
 			continue
 		}
 		for _, f := range fs {
+			if len(f.Sources) == 0 {
+				// Every finding names the sources to act on: by default
+				// the group of the event that triggered it.
+				if g, ok := sourceGroup(o.Event.IP); ok {
+					f.Sources = []secmon.Source{{Group: g, Count: 1}}
+				}
+			}
 			if f, ok := e.admit(i, r, f, now); ok {
 				out = append(out, f)
 			}

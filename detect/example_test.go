@@ -11,8 +11,9 @@ import (
 	"github.com/secmon-go/secmon/detect"
 )
 
-// Ten failed logins from addresses inside one IPv6 /64 within five minutes
-// cross the brute_force_ip threshold once.
+// Five failed logins from addresses inside one IPv6 /64 within ten minutes
+// cross the brute_force_ip threshold once (fail2ban's defaults: maxretry 5,
+// findtime 10 minutes).
 func Example() {
 	engine, err := detect.New(detect.Config{}) // the built-in rules, in-memory counters
 	if err != nil {
@@ -36,8 +37,8 @@ func Example() {
 	fmt.Println("suppressed repeats:", engine.Stats().Suppressed)
 	// Output:
 	// brute_force_ip ip:2001:db8:1:2::/64 high block 15m0s
-	// 10 failed logins from 2001:db8:1:2::/64 within 5m0s
-	// suppressed repeats: 20
+	// 5 failed logins from 2001:db8:1:2::/64 within 10m0s
+	// suppressed repeats: 25
 }
 
 // Rules are structs with thresholds a host may change before New.

@@ -44,6 +44,10 @@ func TestFloodStaysUnderCap(t *testing.T) {
 			r.MaxUsers = maxTracked
 		case *SessionHijack:
 			r.MaxSessions = maxTracked
+		case *BruteForceAccount:
+			r.MaxAccounts = maxTracked
+		case *DistributedAttack:
+			r.MaxAccounts = maxTracked
 		}
 	}
 	e := newEngine(t, Config{Rules: rules, Counters: counters, MaxSubjects: maxTracked})
@@ -92,6 +96,10 @@ func TestFloodStaysUnderCap(t *testing.T) {
 			n = r.state.t.len()
 		case *SessionHijack:
 			n = r.binds.len()
+		case *BruteForceAccount:
+			n = r.src.t.len()
+		case *DistributedAttack:
+			n = r.src.t.len()
 		default:
 			continue
 		}
@@ -101,7 +109,7 @@ func TestFloodStaysUnderCap(t *testing.T) {
 	}
 	// Budget: every capped structure full, at a generous 1 KiB per entry.
 	// Without caps the flood would hold ~4M counter keys and 3×250k users.
-	budget := int64(maxKeys+7*maxTracked) * 1024
+	budget := int64(maxKeys+9*maxTracked) * 1024
 	t.Logf("%d events: heap grew %.1f MiB (budget %.1f MiB); counters %d keys, %d evictions",
 		events, float64(growth)/(1<<20), float64(budget)/(1<<20), counters.Len(), counters.Evictions())
 	if growth > budget {

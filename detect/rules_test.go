@@ -2,6 +2,7 @@ package detect
 
 import (
 	"context"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -24,16 +25,18 @@ func TestOneFindingPerWindow(t *testing.T) {
 	if len(fs) != 1 {
 		t.Fatalf("1,000 failures in one window gave %d findings, want 1", len(fs))
 	}
-	if f := fs[0]; f.Subject != "ip:203.0.113.9/32" || f.Evidence["count"] != "10" || f.Action != (secmon.Action{Kind: secmon.ActionBlock, Duration: 15 * time.Minute}) {
+	if f := fs[0]; f.Subject != "ip:203.0.113.9/32" || f.Evidence["count"] != "5" || f.Action != (secmon.Action{Kind: secmon.ActionBlock, Duration: 15 * time.Minute}) ||
+		len(f.Sources) != 1 || f.Sources[0] != (secmon.Source{Group: netip.MustParsePrefix("203.0.113.9/32"), Count: 5}) {
 		t.Errorf("finding = %+v", f)
 	}
-	if got := e.Stats().Suppressed; got != 990 {
-		t.Errorf("Suppressed = %d, want 990", got)
+	if got := e.Stats().Suppressed; got != 995 {
+		t.Errorf("Suppressed = %d, want 995", got)
 	}
 
-	// The attack continues at 4 failures a minute for 20 more minutes.
+	// The attack continues at 4 failures a minute for 40 more minutes: one
+	// finding per 10-minute window.
 	events = events[:0]
-	for i := range 80 {
+	for i := range 160 {
 		events = append(events, event(5*time.Minute+time.Duration(i)*15*time.Second, secmon.EventLoginFailure, "203.0.113.9", ""))
 	}
 	fs = only(replayAll(t, e, events), RuleBruteForceIP)

@@ -13,14 +13,14 @@ def write(name, desc, expects, events):
         for e in events: f.write(json.dumps(e, ensure_ascii=False) + '\n')
 
 # brute force by IP
-write('brute_force_ip_crossed', '10 failed logins from one IPv4 address in 4.5 minutes',
+write('brute_force_ip_crossed', '5 failed logins from one IPv4 address in 9 minutes 59 seconds (fail2ban: maxretry 5, findtime 10m)',
       ['brute_force_ip ip:203.0.113.7/32'],
-      [ev(i*27, 'login_failure', ip='203.0.113.7') for i in range(10)] +
-      [ev(270 + i*0.02, 'login_failure', ip='203.0.113.7') for i in range(0)])
-write('brute_force_ip_below', '9 failures in 5 minutes, then 10 spread over more than an hour: never 10 within 5 minutes',
+      [ev(i*149.75, 'login_failure', ip='203.0.113.7') for i in range(5)])
+write('brute_force_ip_below', '4 failures in 5 minutes, then 5 whose first and fifth are exactly 10 minutes apart, then 12 spread over two hours: never 5 within less than 10 minutes',
       [],
-      [ev(i*30, 'login_failure', ip='198.51.100.20') for i in range(9)] +
-      [ev(3600 + i*400, 'login_failure', ip='198.51.100.20') for i in range(10)])
+      [ev(i*75, 'login_failure', ip='198.51.100.20') for i in range(4)] +
+      [ev(900 + i*150, 'login_failure', ip='198.51.100.20') for i in range(5)] +
+      [ev(3600 + i*600, 'login_failure', ip='198.51.100.20') for i in range(12)])
 write('brute_force_ipv6_rotation', 'an attacker rotating through addresses of one IPv6 /64 stays one source; 12 separate /64s do not add up',
       ['brute_force_ip ip:2001:db8:1:2::/64'],
       [ev(i*10, 'login_failure', ip='2001:db8:1:2:%x:%x:%x:%x' % (i*7919 % 65536, i*104729 % 65536, i+1, i*31 % 65536)) for i in range(12)] +
@@ -41,11 +41,11 @@ write('distributed_attack_below', 'addresses inside one /64 are one source: 2 gr
       [],
       [ev(i*60, 'login_failure', ip=['2001:db8:5::1', '2001:db8:5::2', '2001:db8:5:0:ffff::3', '2001:db8:6::1'][i], user_id='carol') for i in range(4)])
 # credential stuffing
-write('credential_stuffing_crossed', 'one address fails against 10 distinct accounts in 9 minutes, too slowly for brute_force_ip',
-      ['credential_stuffing ip:203.0.113.50/32'],
+write('credential_stuffing_crossed', 'one address fails against 10 distinct accounts in 9 minutes (5 failures within 10 minutes: brute_force_ip too)',
+      ['credential_stuffing ip:203.0.113.50/32', 'brute_force_ip ip:203.0.113.50/32'],
       [ev(i*60, 'login_failure', ip='203.0.113.50', user_id='user%d' % i) for i in range(10)])
-write('credential_stuffing_below', 'one address fails against 9 accounts, repeating two of them: 9 distinct within 10 minutes and 9 failures per 5 minutes',
-      [],
+write('credential_stuffing_below', 'one address fails against 9 accounts, repeating two of them: 9 distinct within 10 minutes (but 5 failures within 10 minutes: brute_force_ip)',
+      ['brute_force_ip ip:203.0.113.51/32'],
       [ev(i*70, 'login_failure', ip='203.0.113.51', user_id='user%d' % (i % 9)) for i in range(9)] +
       [ev(700 + i*70, 'login_failure', ip='203.0.113.51', user_id='user%d' % (i % 2)) for i in range(2)])
 # impossible travel

@@ -318,7 +318,7 @@ func checkBruteForceReplay(ctx context.Context, _ *suite) error {
 	same := func(int) netip.Addr { return attacker }
 	users := func(i int) string { return fmt.Sprintf("user%d", i%3) }
 	first := loginFailures(200, epoch, 500*time.Millisecond, same, users)
-	// The second burst starts after a full window (5 minutes) of silence.
+	// The second burst starts after a full window (10 minutes) of silence.
 	second := loginFailures(200, epoch.Add(20*time.Minute), 500*time.Millisecond, same, users)
 
 	findings, err := detect.Replay(ctx, eng, append(first, second...))
@@ -342,12 +342,16 @@ func checkBruteForceReplay(ctx context.Context, _ *suite) error {
 	if err != nil {
 		return err
 	}
-	quiet, err := detect.Replay(ctx, eng2, loginFailures(9, epoch, time.Second, same, func(int) string { return "carol" }))
+	// Below the threshold, nothing fires: 4 failures, and 5 more whose
+	// first and last are a whole window (10 minutes) apart.
+	slow := append(loginFailures(4, epoch, time.Second, same, func(int) string { return "carol" }),
+		loginFailures(5, epoch.Add(time.Hour), 150*time.Second, same, func(int) string { return "carol" })...)
+	quiet, err := detect.Replay(ctx, eng2, slow)
 	if err != nil {
 		return err
 	}
 	if n := countFindings(quiet, detect.RuleBruteForceIP, subject); n != 0 {
-		return fmt.Errorf("9 failures (below the threshold of 10) gave %d brute_force_ip findings", n)
+		return fmt.Errorf("failures below the threshold (5 within 10 minutes) gave %d brute_force_ip findings", n)
 	}
 	return nil
 }

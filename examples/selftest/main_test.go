@@ -292,7 +292,7 @@ func TestRedisDetectionNeedsSharing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		events := loginFailures(10, time.Now().UTC().Add(-30*time.Second), 2*time.Second,
+		events := loginFailures(5, time.Now().UTC().Add(-30*time.Second), 2*time.Second,
 			func(int) netip.Addr { return netip.MustParseAddr("203.0.113.98") }, func(int) string { return "u" })
 		for j, e := range events {
 			if j%2 != i {
@@ -306,6 +306,6 @@ func TestRedisDetectionNeedsSharing(t *testing.T) {
 		}
 	}
 	if findings != 0 {
-		t.Errorf("%d findings from instances that share nothing, each seeing 5 failures", findings)
+		t.Errorf("%d findings from instances that share nothing, each seeing 2 or 3 of 5 failures", findings)
 	}
 }

@@ -126,7 +126,7 @@ func checkRedisDetection(ctx context.Context, s *suite) error {
 	}
 	attacker := netip.MustParseAddr("203.0.113.99")
 	// Event times are now, so the sub-buckets Redis expires are current.
-	events := loginFailures(10, time.Now().UTC().Add(-30*time.Second), 2*time.Second,
+	events := loginFailures(5, time.Now().UTC().Add(-30*time.Second), 2*time.Second,
 		func(int) netip.Addr { return attacker }, func(i int) string { return fmt.Sprintf("user%d", i) })
 	subject := detect.SubjectIP + "203.0.113.99/32"
 	var findings []secmon.Finding
@@ -136,12 +136,12 @@ func checkRedisDetection(ctx context.Context, s *suite) error {
 			return fmt.Errorf("instance %c: %w", 'A'+i%2, err)
 		}
 		if countFindings(f, detect.RuleBruteForceIP, subject) > 0 && i != len(events)-1 {
-			return fmt.Errorf("brute_force_ip fired at event %d of 10, below the threshold", i+1)
+			return fmt.Errorf("brute_force_ip fired at event %d of 5, below the threshold", i+1)
 		}
 		findings = append(findings, f...)
 	}
 	if n := countFindings(findings, detect.RuleBruteForceIP, subject); n != 1 {
-		return fmt.Errorf("%d brute_force_ip findings for 10 failures split over two instances, want 1", n)
+		return fmt.Errorf("%d brute_force_ip findings for 5 failures split over two instances, want 1", n)
 	}
 	return nil
 }
