@@ -3,6 +3,7 @@ module github.com/secmon-go/secmon
 go 1.26.0
 
 require (
+	github.com/gaissmai/bart v0.30.0
 	github.com/google/go-cmp v0.7.0
 	github.com/google/uuid v1.6.0
 	github.com/h2non/filetype v1.1.3
