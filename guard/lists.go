@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -153,11 +154,11 @@ var ErrListTooLarge = errors.New("guard: list too large")
 // the internet); the first MaxListErrors of them are reported with their
 // line numbers, and the rest of the list is still read. ParseList never
 // panics on any input; it fails only when r fails or the list holds more
-// than MaxPrefixes distinct prefixes (ErrListTooLarge).
+// than MaxPrefixes distinct prefixes (ErrListTooLarge). The prefixes come
+// back in address order, each once.
 func ParseList(r io.Reader, opts ParseOptions) ([]netip.Prefix, ListStats, error) {
 	opts = opts.withDefaults()
 	var st ListStats
-	seen := make(map[netip.Prefix]struct{})
 	var out []netip.Prefix
 	br := bufio.NewReaderSize(r, 64<<10)
 	bad := func(line int, reason string, text []byte) {
@@ -194,17 +195,15 @@ func ParseList(r io.Reader, opts ParseOptions) ([]netip.Prefix, ListStats, error
 				bad(st.Lines, "prefix shorter than /"+strconv.Itoa(min)+":", raw)
 				goto next
 			}
-			if _, dup := seen[p]; !dup {
-				if len(out) >= opts.MaxPrefixes {
+			out = append(out, p)
+			if len(out) > opts.MaxPrefixes {
+				// Duplicates may bring it back under: sort them out
+				// before refusing, at most once per MaxPrefixes lines.
+				out = dedupe(out)
+				if len(out) > opts.MaxPrefixes {
 					return nil, st, fmt.Errorf("%w: more than %d prefixes", ErrListTooLarge, opts.MaxPrefixes)
 				}
-				seen[p] = struct{}{}
-				out = append(out, p)
-				if p.Addr().Is4() {
-					st.IPv4++
-				} else {
-					st.IPv6++
-				}
+				out = slices.Grow(out, opts.MaxPrefixes-len(out)+1)
 			}
 		}
 	next:
@@ -212,8 +211,27 @@ func ParseList(r io.Reader, opts ParseOptions) ([]netip.Prefix, ListStats, error
 			break
 		}
 	}
+	out = dedupe(out)
+	for _, p := range out {
+		if p.Addr().Is4() {
+			st.IPv4++
+		} else {
+			st.IPv6++
+		}
+	}
 	st.Prefixes = len(out)
 	return out, st, nil
+}
+
+// dedupe sorts ps (by address, then length) and removes duplicates.
+func dedupe(ps []netip.Prefix) []netip.Prefix {
+	slices.SortFunc(ps, func(a, b netip.Prefix) int {
+		if c := a.Addr().Compare(b.Addr()); c != 0 {
+			return c
+		}
+		return a.Bits() - b.Bits()
+	})
+	return slices.Compact(ps)
 }
 
 var errLineTooLong = errors.New("line too long")

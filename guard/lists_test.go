@@ -88,7 +88,7 @@ func TestParseListFormats(t *testing.T) {
 		{"firehol", fireholNetset, prefixes("192.0.2.0/24", "198.51.100.0/25", "203.0.113.7/32"), 0, 1, []int{17}},
 		{"spamhaus drop", spamhausDrop, prefixes("192.0.2.0/24", "198.51.100.0/24", "2001:db8:dead::/48"), 0, 0, nil},
 		{"spamhaus json", spamhausJSON, prefixes("192.0.2.0/24", "2001:db8:beef::/48"), 0, 0, nil},
-		{"plain", plainList, prefixes("10.9.8.7/32", "10.9.0.0/16", "192.0.2.200/32", "2001:db8::1/128", "198.51.100.0/24"), 4, 2, []int{7, 8, 9, 10, 11, 12}},
+		{"plain", plainList, prefixes("10.9.0.0/16", "10.9.8.7/32", "192.0.2.200/32", "198.51.100.0/24", "2001:db8::1/128"), 4, 2, []int{7, 8, 9, 10, 11, 12}},
 		{"empty", "", nil, 0, 0, nil},
 		{"only comments", "# a\n; b\n\n", nil, 0, 0, nil},
 		{"duplicates", "192.0.2.1\n192.0.2.1/32\n192.0.2.1\n", prefixes("192.0.2.1/32"), 0, 0, nil},

@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"math"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -23,10 +24,33 @@ type snapshot struct {
 }
 
 // cell is what one prefix (or one account) holds: the blocks on exactly
-// that prefix, strongest first, and the blocking lists holding it.
+// that prefix, strongest (latest end) first, and the blocking lists
+// holding it. end is when blocks[0] ends, in Unix nanoseconds
+// (math.MaxInt64 for never), kept in the cell so a check needs no pointer
+// chase to tell whether it is in force.
 type cell struct {
+	end    int64
 	blocks []*secmon.Block
 	lists  []*listRef
+}
+
+// endNanos is b's End in Unix nanoseconds, math.MaxInt64 when it never
+// ends.
+func endNanos(b *secmon.Block) int64 {
+	e := b.End()
+	if e.IsZero() {
+		return math.MaxInt64
+	}
+	return e.UnixNano()
+}
+
+// settle sets c.end from its strongest block.
+func (c *cell) settle() *cell {
+	c.end = 0
+	if len(c.blocks) > 0 {
+		c.end = endNanos(c.blocks[0])
+	}
+	return c
 }
 
 // listRef is one loaded reputation list as Check reports a match of it.
@@ -71,7 +95,7 @@ func (c *cell) withBlock(b *secmon.Block) *cell {
 	n.blocks = append(n.blocks, nil)
 	copy(n.blocks[i+1:], n.blocks[i:])
 	n.blocks[i] = b
-	return n
+	return n.settle()
 }
 
 // withoutBlock returns a copy of c without the block id, or nil when
@@ -89,15 +113,14 @@ func (c *cell) withoutBlock(id [16]byte) *cell {
 	if len(n.blocks) == 0 && len(n.lists) == 0 {
 		return nil
 	}
-	return n
+	return n.settle()
 }
 
-// active returns the strongest block of c not ended at now.
-func (c *cell) active(now time.Time) (*secmon.Block, bool) {
-	for _, b := range c.blocks {
-		if !b.EndedAt(now) {
-			return b, true
-		}
+// active returns the block of c in force at now (Unix ns): the strongest
+// one, or none when even that one has ended.
+func (c *cell) active(now int64) (*secmon.Block, bool) {
+	if len(c.blocks) > 0 && now < c.end {
+		return c.blocks[0], true
 	}
 	return nil, false
 }
@@ -157,7 +180,7 @@ func (g *Guard) Check(ip netip.Addr, userID string) (secmon.Block, bool) {
 		var buf [detect.MaxUserKeyLen]byte
 		key := detect.AppendUserKey(buf[:0], userID, s.caseSens)
 		if c, ok := s.users[string(key)]; ok {
-			if b, ok := c.active(g.clock.Now()); ok {
+			if b, ok := c.active(g.clock.Now().UnixNano()); ok {
 				g.refusals.Add(1)
 				return *b, true
 			}
@@ -171,9 +194,9 @@ func (g *Guard) Check(ip netip.Addr, userID string) (secmon.Block, bool) {
 // when the closest one holds only blocks that ended since the snapshot was
 // built. The allowlist wins over every match.
 func (g *Guard) matchIP(s *snapshot, ip netip.Addr, c *cell) (secmon.Block, bool) {
-	now := g.clock.Now()
+	now := g.clock.Now().UnixNano()
 	if b, ok := c.active(now); ok {
-		return g.refuse(s, ip, *b)
+		return g.refuse(s, ip, b)
 	}
 	probe := netip.PrefixFrom(ip, ip.BitLen())
 	for {
@@ -182,10 +205,11 @@ func (g *Guard) matchIP(s *snapshot, ip netip.Addr, c *cell) (secmon.Block, bool
 			return secmon.Block{}, false
 		}
 		if b, ok := c.active(now); ok {
-			return g.refuse(s, ip, *b)
+			return g.refuse(s, ip, b)
 		}
 		if len(c.lists) > 0 {
-			return g.refuse(s, ip, listBlock(c.lists[0], pfx))
+			lb := listBlock(c.lists[0], pfx)
+			return g.refuse(s, ip, &lb)
 		}
 		if pfx.Bits() == 0 {
 			return secmon.Block{}, false
@@ -194,7 +218,7 @@ func (g *Guard) matchIP(s *snapshot, ip netip.Addr, c *cell) (secmon.Block, bool
 	}
 }
 
-func (g *Guard) refuse(s *snapshot, ip netip.Addr, b secmon.Block) (secmon.Block, bool) {
+func (g *Guard) refuse(s *snapshot, ip netip.Addr, b *secmon.Block) (secmon.Block, bool) {
 	if s.allow.Contains(ip) {
 		g.allowExempt.Add(1)
 		return secmon.Block{}, false
@@ -203,7 +227,7 @@ func (g *Guard) refuse(s *snapshot, ip netip.Addr, b secmon.Block) (secmon.Block
 	if b.Origin == secmon.OriginList {
 		g.listRefusals.Add(1)
 	}
-	return b, true
+	return *b, true
 }
 
 // Observed reports whether ip is held by an observe-only reputation list

@@ -30,18 +30,27 @@ func (g *Guard) rebuildLocked() {
 	for _, p := range g.allow {
 		s.allow.Insert(p)
 	}
+	blocking := 0
 	for _, name := range slices.Sorted(maps.Keys(g.lists)) {
 		l := g.lists[name]
 		if l.ref.block {
 			shared := &cell{lists: []*listRef{l.ref}}
-			for _, p := range l.prefixes {
-				s.ips.Modify(p, func(c *cell, ok bool) (*cell, bool) {
-					if !ok {
-						return shared, false
-					}
-					return &cell{blocks: c.blocks, lists: append(slices.Clip(c.lists), l.ref)}, false
-				})
+			if blocking == 0 {
+				// The first list finds the table empty: plain inserts.
+				for _, p := range l.prefixes {
+					s.ips.Insert(p, shared)
+				}
+			} else {
+				for _, p := range l.prefixes {
+					s.ips.Modify(p, func(c *cell, ok bool) (*cell, bool) {
+						if !ok {
+							return shared, false
+						}
+						return &cell{blocks: c.blocks, lists: append(slices.Clip(c.lists), l.ref)}, false
+					})
+				}
 			}
+			blocking++
 		} else {
 			for _, p := range l.prefixes {
 				s.observe.Modify(p, func(old *listRef, ok bool) (*listRef, bool) {
