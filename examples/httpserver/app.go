@@ -19,6 +19,7 @@ import (
 	"github.com/secmon-go/secmon"
 	"github.com/secmon-go/secmon/detect"
 	"github.com/secmon-go/secmon/detect/rediscounters"
+	"github.com/secmon-go/secmon/guard"
 	"github.com/secmon-go/secmon/notify"
 	"github.com/secmon-go/secmon/ratelimit"
 	"github.com/secmon-go/secmon/ratelimit/redislimit"
@@ -49,6 +50,9 @@ type config struct {
 	// restarts; empty means a random key per process.
 	FingerprintKey string
 	Trusted        []netip.Prefix // proxies whose X-Forwarded-For is believed (SECMON_TRUSTED_PROXIES, comma-separated)
+	Allowlist      []netip.Prefix // addresses the guard never blocks (SECMON_ALLOWLIST, comma-separated), besides loopback and the trusted proxies
+	BlockLists     []guard.ListConfig
+	GuardDryRun    bool // SECMON_GUARD_DRY_RUN=1: log what would be blocked, block nothing automatically
 	Users          map[string]string
 }
 
@@ -68,6 +72,25 @@ func configFromEnv() config {
 			cfg.Trusted = append(cfg.Trusted, pfx)
 		}
 	}
+	for _, p := range strings.Split(os.Getenv("SECMON_ALLOWLIST"), ",") {
+		if pfx, err := netip.ParsePrefix(strings.TrimSpace(p)); err == nil {
+			cfg.Allowlist = append(cfg.Allowlist, pfx)
+		}
+	}
+	// SECMON_BLOCKLISTS: name=path[:observe],… — list files the host's own
+	// job downloads; the guard reloads them when they change.
+	for _, item := range strings.Split(os.Getenv("SECMON_BLOCKLISTS"), ",") {
+		name, path, ok := strings.Cut(strings.TrimSpace(item), "=")
+		if !ok {
+			continue
+		}
+		l := guard.ListConfig{Name: name, Path: path}
+		if p, mode, ok := strings.Cut(path, ":"); ok && mode == "observe" {
+			l.Path, l.Mode = p, guard.ListObserve
+		}
+		cfg.BlockLists = append(cfg.BlockLists, l)
+	}
+	cfg.GuardDryRun = os.Getenv("SECMON_GUARD_DRY_RUN") == "1"
 	return cfg
 }
 
@@ -96,6 +119,8 @@ type app struct {
 	store        secmon.Store
 	mon          *secmon.Monitor
 	recorder     *telemetry.Recorder // rate-limit decisions and upload verdicts, for /metrics
+	guard        *guard.Guard        // blocks what detection finds, enforced on every request
+	enforcer     *guard.Enforcer     // the guard's request checks, for the login handler's account check
 	validator    *upload.Validator
 	limits       struct{ login, heartbeat, activity, upload secmon.RateLimiter }
 	alertSrc     secmon.AlertSubscriber // the Monitor, or the store's LISTEN stream
@@ -155,7 +180,31 @@ func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) 
 	if err != nil {
 		return nil, err
 	}
-	engine, err := detect.New(detect.Config{Counters: counters, Logger: logger})
+	// The guard: findings become blocks (brute force on an address, the
+	// attackers of an account, abusive uploads, …) enforced at once here
+	// and, through the store, on every instance. The trusted proxies are
+	// allowlisted: a proxy is never blocked for its clients' sins.
+	a.guard, err = guard.New(guard.Config{
+		Store:     a.store,
+		Allowlist: append(append([]netip.Prefix(nil), cfg.Trusted...), cfg.Allowlist...),
+		Lists:     cfg.BlockLists,
+		DryRun:    cfg.GuardDryRun,
+		Logger:    logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.enforcer = a.guard.Enforcer(guard.MiddlewareConfig{TrustedProxies: cfg.Trusted, UserID: a.currentUser})
+	// Serve only once the blocks in force are loaded (bounded: a store
+	// that does not answer must not keep the service down; the guard keeps
+	// retrying).
+	readyCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	if err := a.guard.Ready(readyCtx); err != nil {
+		logger.Warn("guard: blocks not loaded yet; serving, retrying in the background", "err", err)
+	}
+	cancel()
+	rules := append(detect.Defaults(), a.guard.KnownBadSource())
+	engine, err := detect.New(detect.Config{Rules: rules, Counters: counters, Logger: logger})
 	if err != nil {
 		return nil, err
 	}
@@ -165,11 +214,12 @@ func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) 
 	a.mon, err = secmon.New(secmon.Config{
 		// The default metadata allowlist plus the request ID (see
 		// HeaderRequestID).
-		Privacy:   &secmon.PrivacyPolicy{MetadataKeys: append(slices.Clone(secmon.DefaultMetadataKeys), "request_id")},
-		Store:     a.store,
-		Detector:  engine,
-		Notifiers: []secmon.Notifier{notify.NewSlog(logger, notify.SlogConfig{})},
-		Logger:    logger,
+		Privacy:         &secmon.PrivacyPolicy{MetadataKeys: append(slices.Clone(secmon.DefaultMetadataKeys), "request_id")},
+		Store:           a.store,
+		Detector:        engine,
+		Notifiers:       []secmon.Notifier{notify.NewSlog(logger, notify.SlogConfig{})},
+		FindingHandlers: []secmon.FindingHandler{a.guard},
+		Logger:          logger,
 		// One instance at a time creates partitions ahead and purges by the
 		// default retention policy.
 		Maintenance: secmon.MaintenanceConfig{Interval: time.Hour},
@@ -180,6 +230,7 @@ func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) 
 	if a.alertSrc == nil {
 		a.alertSrc = a.mon
 	}
+	a.guard.SetEvents(a.mon) // blocks, lifts and refusals go to the security log
 	// Create today's and the coming days' partitions before the first event.
 	if _, err := a.mon.RunMaintenance(ctx); err != nil {
 		return nil, fmt.Errorf("maintenance: %w", err)
@@ -280,8 +331,17 @@ func (a *app) openLimits(ctx context.Context) (detect.Counters, error) {
 func (a *app) close(ctx context.Context) error {
 	a.closeOnce.Do(func() {
 		a.stopStreams()
+		// The guard first: it writes its last blocks and logs its last
+		// refusals into the Monitor, which then flushes everything.
+		if a.guard != nil {
+			if err := a.guard.Close(ctx); err != nil {
+				a.closeErr = err
+			}
+		}
 		if a.mon != nil {
-			a.closeErr = a.mon.Close(ctx)
+			if err := a.mon.Close(ctx); err != nil && a.closeErr == nil {
+				a.closeErr = err
+			}
 		}
 		for i := len(a.closers) - 1; i >= 0; i-- {
 			a.closers[i]()

@@ -35,7 +35,14 @@ func (a *app) routes() http.Handler {
 	mux.Handle("GET /admin/sessions", a.admin(http.HandlerFunc(a.adminSessions)))
 	mux.Handle("GET /admin/summary", a.admin(http.HandlerFunc(a.adminSummary)))
 	mux.Handle("GET /metrics", a.admin(telemetry.Handler(telemetry.Sources{Monitor: a.mon, Recorder: a.recorder})))
-	return withRequestID(mux)
+	mux.Handle("GET /admin/blocks", a.admin(http.HandlerFunc(a.adminBlocks)))
+	mux.Handle("POST /admin/blocks", a.admin(http.HandlerFunc(a.adminAddBlock)))
+	mux.Handle("DELETE /admin/blocks/{id}", a.admin(http.HandlerFunc(a.adminLiftBlock)))
+	mux.Handle("GET /admin/guard", a.admin(http.HandlerFunc(a.adminGuard)))
+	// Every request passes the guard first (after getting its request ID):
+	// a blocked address (or account, for a signed-in user) is refused
+	// before any handler runs.
+	return withRequestID(a.enforcer.Middleware(mux))
 }
 
 // HeaderRequestID carries a request's ID: taken from the caller (a load
@@ -156,6 +163,10 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user, password := r.PostForm.Get("user"), r.PostForm.Get("password")
+	// A blocked account is refused before its password is checked.
+	if a.enforcer.Refuse(w, r, user) {
+		return
+	}
 	info := a.fingerprints.RequestInfo(r, a.cfg.Trusted)
 	e := secmon.Event{UserID: user, IP: info.IP, UserAgent: info.UserAgent, Fingerprint: info.Fingerprint}
 	want, known := a.cfg.Users[user]

@@ -16,15 +16,32 @@
 //   - GET /metrics: secmon's Prometheus metrics (the Monitor's counters,
 //     rate-limit decisions by policy and outcome, upload verdicts and stage
 //     latencies; see package telemetry), behind the same bearer token,
-//     which a Prometheus scrape config sends as its authorization.
+//     which a Prometheus scrape config sends as its authorization;
+//   - GET /admin/blocks (?active=1, &scope=, &subject=, &limit=), POST
+//     /admin/blocks (JSON {"ip"|"prefix"|"user", "reason", "by",
+//     "duration_s"}), DELETE /admin/blocks/{id}?by= and GET /admin/guard:
+//     the active response's blocks and counters, behind the same token.
+//
+// Every request passes the guard first: detection findings (5 failed
+// logins from one address within 10 minutes, the attackers of one account,
+// abusive uploads, …) become blocks enforced at once, refused with 403 and
+// logged as access_blocked; the login handler also refuses a blocked
+// account. The trusted proxies and loopback are never blocked;
+// SECMON_ALLOWLIST adds networks (office, health checkers).
+// SECMON_BLOCKLISTS=name=path[:observe],… loads reputation lists (FireHOL
+// netsets, Spamhaus DROP, plain CIDR files) that the host's own job
+// downloads; they are reloaded when the files change.
+// SECMON_GUARD_DRY_RUN=1 logs what would be blocked and blocks nothing
+// automatically.
 //
 // Run it with no services at all:
 //
 //	go run ./examples/httpserver -addr 127.0.0.1:8080
 //
 // SECMON_DATABASE_URL (a postgres:// URL) switches the store to PostgreSQL
-// (the schema is migrated on start and the alert stream follows LISTEN, so it
-// carries alerts from every instance); SECMON_REDIS_ADDR switches rate limits,
+// (the schema is migrated on start, the alert stream follows LISTEN, so it
+// carries alerts from every instance, and a block decided on one instance is
+// enforced on all of them within a second); SECMON_REDIS_ADDR switches rate limits,
 // detection counters and sessions to Redis so several instances share them:
 // one host:port for a single server, several separated by commas for the
 // masters of a Redis Cluster (or one with SECMON_REDIS_CLUSTER=1).
