@@ -23,7 +23,7 @@ import (
 
 // memoryChecks are the checks that need no service.
 func memoryChecks() []check {
-	return []check{
+	return append([]check{
 		{"upload-hostile-blocked", checkHostileUploads},
 		{"upload-benign-allowed", checkBenignUploads},
 		{"exif-injection-sanitized", checkEXIFSanitized},
@@ -34,7 +34,7 @@ func memoryChecks() []check {
 		{"alert-dedup", checkAlertDedup},
 		{"metadata-redaction", checkRedaction},
 		{"ip-privacy-modes", checkIPModes},
-	}
+	}, guardChecks()...)
 }
 
 // epoch is the fixed instant the time-driven checks start from, so every run

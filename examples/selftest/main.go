@@ -12,13 +12,19 @@
 // The checks cover the hostile and benign upload corpus, the heartbeat and
 // login rate limits (with a spoofed X-Forwarded-For), detection of a
 // brute-force replay and of an attacker rotating through one IPv6 /64, alert
-// deduplication in the Monitor, metadata redaction and the IP privacy modes.
+// deduplication in the Monitor, metadata redaction, the IP privacy modes,
+// and the active response: a brute force blocked by the guard's middleware,
+// the allowlist winning over blocks and lists, a spoofed X-Forwarded-For
+// that neither hides a blocked client nor blocks an innocent one,
+// escalation of repeat offenders and a reputation list with a bad line.
 //
 // With SECMON_DATABASE_URL set (a postgres:// URL) it also migrates a
 // throwaway schema there (a random secmon_selftest_ name, dropped at the end),
 // checks that the client roles anon and authenticated can neither read nor
 // write the security log, and runs the row-level security auditor on that
-// schema and on a deliberately broken table. The roles service_role, anon and
+// schema and on a deliberately broken table, and checks that a block
+// decided by one guard is enforced, and lifted, by another on the same
+// schema (as two instances of a service). The roles service_role, anon and
 // authenticated are created (NOLOGIN) when missing, and the connecting role
 // must be allowed to SET ROLE to anon and authenticated (a superuser, or a
 // member of both, as Supabase's postgres role is).

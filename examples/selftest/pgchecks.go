@@ -26,6 +26,7 @@ func postgresChecks() []check {
 		{"pg-rls-anon", func(ctx context.Context, s *suite) error { return checkPGClientRole(ctx, s, "anon") }},
 		{"pg-audit-secmon-schema", checkPGAuditClean},
 		{"pg-audit-flags-open-policy", checkPGAuditBroken},
+		{"pg-guard-fleet-sync", checkPGGuardSync},
 	}
 }
 
