@@ -160,4 +160,3 @@ func eventuallyStatus(t *testing.T, what string, do func() int, want int) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
-
