@@ -24,7 +24,11 @@
 // Finding.Sources for account-level findings; the account only where the
 // policy says so), for how long, and whether it is a dry run. The new
 // block is in force in this process as soon as the snapshot is published,
-// microseconds after the finding, and is then written to the store.
+// microseconds after the finding, and is then written to the store. The
+// hook is a FindingHandler rather than a Notifier because a Notifier hears
+// an alert only when it opens: an attacker coming back after a block ended,
+// while the alert is still open, would merge into it and never be blocked
+// again. Close the Guard before the Monitor: it logs its last events there.
 //
 // Escalation follows fail2ban's bantime.increment: a subject blocked again
 // within Config.History gets the next level, and level n lasts Duration ×

@@ -91,6 +91,7 @@ type LineError struct {
 	Reason string // what is wrong, with at most 40 bytes of the line, quoted
 }
 
+// String renders e as "line N: reason".
 func (e LineError) String() string { return "line " + strconv.Itoa(e.Line) + ": " + e.Reason }
 
 // ListStats describes a list as last loaded (or parsed).

@@ -26,13 +26,17 @@ func (g *Guard) KnownBadSource() detect.Rule { return knownBadSource{g} }
 
 type knownBadSource struct{ g *Guard }
 
+// Name returns "known_bad_source".
 func (r knownBadSource) Name() secmon.RuleName { return RuleKnownBadSource }
 
 // Cooldown is one hour per IP group.
 func (r knownBadSource) Cooldown() time.Duration { return time.Hour }
 
+// Plan needs no counters.
 func (r knownBadSource) Plan(_ *detect.Observation, ops []detect.Op) []detect.Op { return ops }
 
+// Evaluate reports the event's IP group when an observe-only list holds
+// its address.
 func (r knownBadSource) Evaluate(_ context.Context, o *detect.Observation, _ []detect.Op) ([]secmon.Finding, error) {
 	list, prefix, ok := r.g.Observed(o.Event.IP)
 	if !ok || o.Group() == "" {
