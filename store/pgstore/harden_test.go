@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -194,7 +195,7 @@ func TestCleanupFunctionAgreesWithPurge(t *testing.T) {
 	// earlier is not.
 	now := time.Date(2026, 3, 20, 12, 0, 0, 0, time.UTC)
 	policy := secmon.RetentionPolicy{Events: 90 * 24 * time.Hour, Sessions: 30 * 24 * time.Hour,
-		Activity: 60 * 24 * time.Hour, Alerts: 100 * 24 * time.Hour}
+		Activity: 60 * 24 * time.Hour, Alerts: 100 * 24 * time.Hour, Blocks: 20 * 24 * time.Hour}
 	cutoff := now.Add(-policy.Events) // 2025-12-20 12:00 UTC
 
 	load := func(s *pgstore.Store) {
@@ -253,6 +254,23 @@ func TestCleanupFunctionAgreesWithPurge(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		// Blocks: one expired before the cutoff, one lifted before it, one
+		// that ended just after it, one in force, one without an end.
+		bc := now.Add(-policy.Blocks)
+		block := func(n int, created, until time.Time) secmon.Block {
+			p := netip.PrefixFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(n)}), 32)
+			return secmon.Block{ID: secmon.NewID(), Scope: secmon.ScopeIP, Prefix: p, Subject: secmon.BlockSubject(secmon.ScopeIP, p, ""),
+				Origin: secmon.OriginRule, Level: 1, Created: created, Until: until, By: "rule:r"}
+		}
+		lifted := block(2, bc.Add(-48*time.Hour), time.Time{})
+		lifted.LiftedAt, lifted.LiftedBy = bc.Add(-time.Hour), "op"
+		if err := s.PutBlocks(ctx, []secmon.Block{
+			block(1, bc.Add(-48*time.Hour), bc.Add(-time.Minute)), lifted,
+			block(3, bc.Add(-48*time.Hour), bc.Add(time.Minute)), block(4, now.Add(-time.Hour), now.Add(time.Hour)),
+			block(5, bc.Add(-480*time.Hour), time.Time{}),
+		}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// Intervals in days, as a host scheduling the function writes them.
 	days := func(d time.Duration) string { return fmt.Sprintf("%d days", d/(24*time.Hour)) }
@@ -263,7 +281,8 @@ func TestCleanupFunctionAgreesWithPurge(t *testing.T) {
  (SELECT count(*) || ' events, oldest ' || coalesce(min(created_at)::text, '-') FROM `+table(s, "security_events")+`),
  (SELECT string_agg(session_id, ',' ORDER BY session_id) FROM `+table(s, "active_sessions")+`),
  (SELECT count(*) || ' activities' FROM `+table(s, "user_activity")+`),
- (SELECT string_agg(subject, ',' ORDER BY subject) FROM `+table(s, "security_alerts")+`))`).Scan(&out)
+ (SELECT string_agg(subject, ',' ORDER BY subject) FROM `+table(s, "security_alerts")+`),
+ (SELECT string_agg(subject, ',' ORDER BY subject) FROM `+table(s, "blocks")+`))`).Scan(&out)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -287,13 +306,13 @@ func TestCleanupFunctionAgreesWithPurge(t *testing.T) {
 	}
 	var got secmon.PurgeResult
 	err = pool.QueryRow(t.Context(), "SELECT * FROM "+pgx.Identifier{cleaned.Schema(), "cleanup_old_security_data"}.Sanitize()+
-		"($1::text::interval, $2::text::interval, $3::text::interval, $4::text::interval, $5)",
-		days(policy.Events), days(policy.Sessions), days(policy.Activity), days(policy.Alerts), now).
-		Scan(&got.Events, &got.PartitionsDropped, &got.Sessions, &got.Activities, &got.Alerts)
+		"($1::text::interval, $2::text::interval, $3::text::interval, $4::text::interval, $5, $6::text::interval)",
+		days(policy.Events), days(policy.Sessions), days(policy.Activity), days(policy.Alerts), now, days(policy.Blocks)).
+		Scan(&got.Events, &got.PartitionsDropped, &got.Sessions, &got.Activities, &got.Alerts, &got.Blocks)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := secmon.PurgeResult{Events: 4 + 50 + 10 + 3, PartitionsDropped: 3, Sessions: 2, Activities: 1, Alerts: 1}
+	want := secmon.PurgeResult{Events: 4 + 50 + 10 + 3, PartitionsDropped: 3, Sessions: 2, Activities: 1, Alerts: 1, Blocks: 2}
 	if res != want {
 		t.Errorf("Purge = %+v, want %+v", res, want)
 	}
