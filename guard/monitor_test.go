@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -107,5 +108,41 @@ func TestWiringOrder(t *testing.T) {
 	g.Enforcer(guard.MiddlewareConfig{}).Refuse(w, request("192.0.2.1:1", ""), "")
 	if g.Stats().EventErrors == 0 {
 		t.Error("an event refused by a closed Monitor was not counted")
+	}
+}
+
+// A client that forges X-Forwarded-For to name a victim's address gets
+// itself blocked, not the victim: the failures are counted against the
+// address ClientIP believes, and only trusted proxies' headers are read.
+func TestSpoofedForwardedForBlocksTheSpoofer(t *testing.T) {
+	t.Parallel()
+	clock := secmontest.NewClock(t0)
+	rec := secmontest.NewRecorder()
+	g := newGuard(t, rec, clock, nil)
+	ready(t, g)
+	engine, err := detect.New(detect.Config{Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mon, err := secmon.New(secmon.Config{Store: rec, Detector: engine, Clock: clock, FindingHandlers: []secmon.FindingHandler{g}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mon.Close(context.Background())
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	h := g.Middleware(guard.MiddlewareConfig{TrustedProxies: trusted})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = mon.Log(r.Context(), secmon.Event{Type: secmon.EventLoginFailure, IP: secmon.ClientIP(r, trusted), UserID: "bob"})
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	for range 6 {
+		clock.Advance(5 * time.Second)
+		serve(h, request("203.0.113.7:1234", "192.0.2.50"))             // direct, forging the victim's address
+		serve(h, request("10.0.0.3:1234", "192.0.2.50, 198.51.100.44")) // through the proxy, forging a hop to the left
+		flush(t, g)
+	}
+	for ip, want := range map[string]bool{"203.0.113.7": true, "198.51.100.44": true, "192.0.2.50": false, "10.0.0.3": false} {
+		if blocked(g, ip) != want {
+			t.Errorf("%s blocked = %v, want %v", ip, !want, want)
+		}
 	}
 }
