@@ -315,7 +315,7 @@ type Guard struct {
 	listTotal  int // prefixes of all lists
 	allow      []netip.Prefix
 	allowUsers map[string]bool
-	// asOfSync is when the blocks read by the latest full resync were read.
+	// lastSync is when the blocks read by the latest full resync were read.
 	lastSync time.Time
 
 	access accessLog
@@ -343,12 +343,12 @@ type Guard struct {
 	once     sync.Once
 	wg       sync.WaitGroup
 
-	checks                              checkCounters
-	refusals, listRefusals, allowExempt atomic.Uint64
-	st                                  counters
-	lastErr                             atomic.Pointer[errRecord]
-	logAt                               atomic.Int64 // wall clock of the last rate-limited log line
-	subscribed                          bool
+	checks, refusals, listRefusals checkCounters // sharded: Check runs on every request
+	allowExempt                    atomic.Uint64
+	st                             counters
+	lastErr                        atomic.Pointer[errRecord]
+	logAt                          atomic.Int64 // wall clock of the last rate-limited log line
+	subscribed                     bool
 }
 
 type counters struct {
@@ -674,8 +674,8 @@ func (g *Guard) Stats() Stats {
 	s := &g.st
 	out := Stats{
 		Checks:            g.checks.load(),
-		Refusals:          g.refusals.Load(),
-		ListRefusals:      g.listRefusals.Load(),
+		Refusals:          g.refusals.load(),
+		ListRefusals:      g.listRefusals.load(),
 		AllowlistExempt:   g.allowExempt.Load(),
 		BlocksDecided:     s.decided.Load(),
 		BlocksManual:      s.manual.Load(),

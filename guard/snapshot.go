@@ -181,7 +181,7 @@ func (g *Guard) Check(ip netip.Addr, userID string) (secmon.Block, bool) {
 		key := detect.AppendUserKey(buf[:0], userID, s.caseSens)
 		if c, ok := s.users[string(key)]; ok {
 			if b, ok := c.active(g.clock.Now().UnixNano()); ok {
-				g.refusals.Add(1)
+				g.refusals.add(byte(len(userID)))
 				return *b, true
 			}
 		}
@@ -223,9 +223,10 @@ func (g *Guard) refuse(s *snapshot, ip netip.Addr, b *secmon.Block) (secmon.Bloc
 		g.allowExempt.Add(1)
 		return secmon.Block{}, false
 	}
-	g.refusals.Add(1)
+	slot := ip.As16()[15]
+	g.refusals.add(slot)
 	if b.Origin == secmon.OriginList {
-		g.listRefusals.Add(1)
+		g.listRefusals.add(slot)
 	}
 	return *b, true
 }
