@@ -97,10 +97,12 @@ func (g *Guard) loadListFile(cfg ListConfig) (ListStats, error) {
 
 // listFailed records a failed (re)load of a list file.
 func (g *Guard) listFailed(name string, err error) (ListStats, error) {
-	g.st.listErrors.Add(1)
 	g.setErr(err)
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	// Counted under the lock, after the list's own stats, so a reader of
+	// Stats that sees the failure counted sees its details too.
+	defer g.st.listErrors.Add(1)
 	l := g.lists[name]
 	if l == nil {
 		return ListStats{}, err
@@ -163,10 +165,10 @@ func (g *Guard) loadList(cfg ListConfig, r io.Reader, source string, ver fileVer
 }
 
 func (g *Guard) listFailedWith(cfg ListConfig, st ListStats, err error) (ListStats, error) {
-	g.st.listErrors.Add(1)
 	g.setErr(err)
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	defer g.st.listErrors.Add(1)
 	if l := g.lists[cfg.Name]; l != nil {
 		l.stats.ReloadErrors++
 		l.stats.LastError = err.Error()
