@@ -228,6 +228,16 @@ func (g *Guard) Lift(ctx context.Context, id uuid.UUID, by string) error {
 // When the store fails, List returns the error; ActiveBlocks answers from
 // memory instead.
 func (g *Guard) List(ctx context.Context, q secmon.BlockQuery) ([]secmon.Block, error) {
+	// The waiting writes are read first: one written while the store is
+	// read is then in one answer or the other, never in neither.
+	g.mu.Lock()
+	local := make(map[uuid.UUID]secmon.Block, len(g.pending))
+	for id, p := range g.pending {
+		if matches(p.b, q) {
+			local[id] = *p.b
+		}
+	}
+	g.mu.Unlock()
 	stored, err := g.store.Blocks(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("guard: List: %w", err)
@@ -237,14 +247,6 @@ func (g *Guard) List(ctx context.Context, q secmon.BlockQuery) ([]secmon.Block, 
 		limit = secmon.DefaultQueryLimit
 	}
 	limit = min(limit, secmon.MaxQueryLimit)
-	g.mu.Lock()
-	local := make(map[uuid.UUID]secmon.Block, len(g.pending))
-	for id, p := range g.pending {
-		if matches(p.b, q) {
-			local[id] = *p.b
-		}
-	}
-	g.mu.Unlock()
 	if len(local) == 0 {
 		return stored, nil
 	}
