@@ -12,11 +12,12 @@ import (
 
 	"github.com/secmon-go/secmon"
 	"github.com/secmon-go/secmon/guard"
+	"github.com/secmon-go/secmon/internal/testenv"
 	"github.com/secmon-go/secmon/secmontest"
 	"github.com/secmon-go/secmon/store/memstore"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(testenv.M(m)) }
 
 // t0 is the fake clock's start: whole seconds, so every store keeps it.
 var t0 = time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
