@@ -108,3 +108,43 @@ func ExampleGuard_Block() {
 	// ip:2001:db8:1:2::/64 manual true
 	// after the lift: false
 }
+
+// runWithGuard is the README's wiring of the guard into a service, compiled
+// here so the README cannot drift from the API.
+func runWithGuard(ctx context.Context, addr string, store secmon.Store, engine secmon.Detector, office, balancers netip.Prefix) error {
+	// readme:begin guard
+	g, err := guard.New(guard.Config{
+		Store:     store,                             // the same memstore or pgstore: blocks live beside the events
+		Allowlist: []netip.Prefix{office, balancers}, // never blocked (loopback always is)
+		Lists: []guard.ListConfig{ // reloaded whenever the host's download job replaces the file
+			{Name: "spamhaus-drop", Path: "/var/lib/lists/drop.txt"},
+		},
+	})
+	if err != nil {
+		return err
+	}
+	mon, err := secmon.New(secmon.Config{Store: store, Detector: engine,
+		FindingHandlers: []secmon.FindingHandler{g}}) // every finding reaches the guard
+	if err != nil {
+		_ = g.Close(ctx)
+		return err
+	}
+	g.SetEvents(mon) // ip_blocked, block_lifted and access_blocked go to the security log
+	defer func() {
+		_ = g.Close(ctx)   // first: it writes its last blocks and events into the Monitor
+		_ = mon.Close(ctx) // then the Monitor flushes everything
+	}()
+
+	enforcer := g.Enforcer(guard.MiddlewareConfig{TrustedProxies: []netip.Prefix{balancers}})
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		if enforcer.Refuse(w, r, r.PostFormValue("user")) { // a blocked account, before its password is checked
+			return
+		}
+		// … check the password and log login_success or login_failure, as above
+	})
+	return http.ListenAndServe(addr, enforcer.Middleware(mux)) // 403 (or 429 + Retry-After) for blocked addresses
+	// readme:end guard
+}
+
+var _ = runWithGuard
