@@ -106,6 +106,15 @@ func run(ctx context.Context, w, stderr io.Writer, databaseURL string, keep bool
 	if err != nil {
 		return err
 	}
+	// Alerts raised by the same event share their LastSeen, and the store
+	// breaks that tie by ID, which is random: sort by rule so every run
+	// prints the same.
+	sort.SliceStable(alerts, func(i, j int) bool {
+		if !alerts[i].LastSeen.Equal(alerts[j].LastSeen) {
+			return alerts[i].LastSeen.After(alerts[j].LastSeen)
+		}
+		return alerts[i].Rule < alerts[j].Rule
+	})
 	fmt.Fprintf(w, "\nopen alerts: %d\n", len(alerts))
 	for _, a := range alerts {
 		fmt.Fprintf(w, "  %-22s %-8s subject=%s count=%d suggested=%s\n    %s\n", a.Rule, a.Severity, a.Subject, a.Count, a.Action.Kind, a.Summary)
