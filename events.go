@@ -464,6 +464,7 @@ type EventQuery struct {
 	OrgID       string
 	IP          netip.Prefix // events whose IP is inside this prefix
 	MinSeverity Severity
+	Before      EventCursor // only events after this position in newest-first order: the cursor for the next page
 	Limit       int
 }
 

@@ -52,6 +52,9 @@ func (noopStore) Blocks(context.Context, secmon.BlockQuery) ([]secmon.Block, err
 	return nil, nil
 }
 func (noopStore) LiftBlock(context.Context, uuid.UUID, string, time.Time) error { return nil }
+func (noopStore) Top(context.Context, secmon.TopQuery) (secmon.TopReport, error) {
+	return secmon.TopReport{}, nil
+}
 func (noopStore) Purge(context.Context, secmon.RetentionPolicy, time.Time) (secmon.PurgeResult, error) {
 	return secmon.PurgeResult{}, nil
 }

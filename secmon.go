@@ -155,6 +155,9 @@ type ReportStore interface {
 	// Hourly returns one bucket per hour in [from, to), oldest first,
 	// including empty hours.
 	Hourly(ctx context.Context, from, to time.Time) ([]HourBucket, error)
+	// Top ranks the source IP groups and the accounts of the events in
+	// q's range (see TopQuery).
+	Top(ctx context.Context, q TopQuery) (TopReport, error)
 }
 
 // RetentionStore removes old and erased data.

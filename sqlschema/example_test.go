@@ -70,6 +70,7 @@ func ExampleSQL() {
 	// -- 003_cleanup
 	// -- 004_blocks
 	// CREATE TABLE "audit".blocks
+	// -- 005_event_indexes
 }
 
 func ExampleConfig() {

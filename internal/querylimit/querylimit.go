@@ -16,3 +16,16 @@ func Clamp(n int) int {
 	}
 	return n
 }
+
+// ClampTop returns the effective number of entries for a
+// secmon.TopQuery's Limit: secmon.DefaultTopLimit for zero or less, at most
+// secmon.MaxTopLimit.
+func ClampTop(n int) int {
+	switch {
+	case n <= 0:
+		return secmon.DefaultTopLimit
+	case n > secmon.MaxTopLimit:
+		return secmon.MaxTopLimit
+	}
+	return n
+}

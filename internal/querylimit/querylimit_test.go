@@ -10,3 +10,12 @@ func TestClamp(t *testing.T) {
 		}
 	}
 }
+
+func TestClampTop(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[int]int{-1: 10, 0: 10, 1: 1, 100: 100, 101: 100} {
+		if got := ClampTop(in); got != want {
+			t.Errorf("ClampTop(%d) = %d, want %d", in, got, want)
+		}
+	}
+}

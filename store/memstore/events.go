@@ -51,8 +51,9 @@ func (s *Store) InsertEvents(ctx context.Context, events []secmon.Event) error {
 }
 
 // QueryEvents returns matching events, newest first (ties by ID
-// descending). It finds the time range by binary search, so a query for a
-// recent range reads only that range. Returned Metadata maps are copies.
+// descending). It finds the time range, and the position of a Before
+// cursor, by binary search, so a query for a recent range or the next page
+// reads only that part. Returned Metadata maps are copies.
 func (s *Store) QueryEvents(ctx context.Context, q secmon.EventQuery) ([]secmon.Event, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -80,6 +81,10 @@ func (s *Store) QueryEvents(ctx context.Context, q secmon.EventQuery) ([]secmon.
 	s.evMu.RLock()
 	defer s.evMu.RUnlock()
 	lo, hi := s.eventRange(q.From, q.To)
+	if !q.Before.IsZero() {
+		c := secmon.Event{Time: q.Before.Time, ID: q.Before.ID}
+		hi = max(lo, min(hi, s.events.search(func(e *secmon.Event) bool { return cmpEvent(e, &c) >= 0 })))
+	}
 	var out []secmon.Event
 	if q.UserID == "" && q.SessionID == "" && q.OrgID == "" && len(q.Types) == 0 && !q.IP.IsValid() && q.MinSeverity == 0 {
 		out = make([]secmon.Event, 0, min(limit, hi-lo)) // every row in range matches

@@ -80,7 +80,8 @@ const eventSelect = `SELECT id, created_at, type, severity, coalesce(user_id, ''
  coalesce(geo_accuracy_km, 0), coalesce(duration_us, 0), metadata FROM `
 
 // QueryEvents returns matching events, newest first (ties by ID
-// descending), at most querylimit.Clamp(q.Limit).
+// descending), at most querylimit.Clamp(q.Limit). A Before cursor is
+// compared at PostgreSQL's microsecond precision.
 func (s *Store) QueryEvents(ctx context.Context, q secmon.EventQuery) ([]secmon.Event, error) {
 	const op = "query events"
 	if err := checkRange(q.From, q.To); err != nil {
@@ -117,6 +118,12 @@ func (s *Store) QueryEvents(ctx context.Context, q secmon.EventQuery) ([]secmon.
 	}
 	if q.MinSeverity > 0 {
 		w.add("severity >= ?", int16(q.MinSeverity))
+	}
+	if !q.Before.IsZero() {
+		// The first condition prunes partitions; the row comparison
+		// walks the (created_at, id) index from the cursor.
+		w.add("created_at <= ?", q.Before.Time)
+		w.add("(created_at, id) < ($"+strconv.Itoa(len(w.args))+"::timestamptz, ?::uuid)", [16]byte(q.Before.ID))
 	}
 	limit := querylimit.Clamp(q.Limit)
 	sql := eventSelect + s.events + w.String() + " ORDER BY created_at DESC, id DESC LIMIT " + strconv.Itoa(limit)

@@ -35,6 +35,13 @@
 // larger one is capped at [secmon.MaxQueryLimit]. An IP prefix filter
 // matches addresses of the prefix's family only.
 //
+// Event pages. A query whose Before is the cursor of the last event of a
+// page ([secmon.Event.Cursor]) returns the events after it in the same
+// order, with every filter still applied: walking the pages yields exactly
+// the rows of one unlimited query, even across runs of equal times and
+// while newer events are inserted. A cursor need not name a stored event;
+// with a zero ID it keeps the events strictly older than its time.
+//
 // Sessions. The newest beat wins: LastSeen, IP, UserAgent, Fingerprint, Geo,
 // OrgID and UserID come from the beat with the latest Time, whether beats
 // arrive out of order within a batch or across batches; StartedAt is the
@@ -62,6 +69,14 @@
 // first and last buckets, and bucket totals always equal the Summary's.
 // AlertsOpened counts alerts whose FirstSeen is in [from, to), whatever their
 // status.
+//
+// Top ranks the IP groups ([secmon.IPGroup]) and the user IDs of the
+// events of [From, To) of the given types (every type when none is given):
+// most events first, then the later newest event, then the key byte-wise;
+// each list holds at most the clamped Limit. Each source counts its
+// distinct user IDs and each account its distinct IP groups. Events with
+// no address or no user are left out of that list only. Both bounds are
+// required.
 //
 // Retention. Purge applies p.WithDefaults() as of now; a negative duration
 // keeps that kind of row forever. Events and activity go when Time is older

@@ -30,10 +30,12 @@ func Run(t *testing.T, newStore func(t *testing.T) secmon.Store) {
 		tests []test
 	}{
 		{"Events", eventTests},
+		{"EventPages", pageTests},
 		{"Sessions", sessionTests},
 		{"Activity", activityTests},
 		{"Alerts", alertTests},
 		{"Reports", reportTests},
+		{"Top", topTests},
 		{"Retention", retentionTests},
 		{"Export", exportTests},
 		{"Blocks", blockTests},
