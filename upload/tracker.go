@@ -38,6 +38,7 @@ type StageStats struct {
 	Samples int           // durations the statistics below cover (the last N)
 	Min     time.Duration // over the samples
 	Avg     time.Duration
+	P50     time.Duration // nearest-rank median
 	P99     time.Duration // nearest-rank 99th percentile
 	Max     time.Duration
 	Slow    int64 // durations observed above the slow-stage threshold, ever
@@ -45,7 +46,7 @@ type StageStats struct {
 
 // Tracker records how long validation stages take: per stage, the last N
 // durations in a ring buffer, from which Snapshot computes min, average,
-// p99 and max. A duration over the slow-stage threshold is logged as a
+// median, p99 and max. A duration over the slow-stage threshold is logged as a
 // warning.
 //
 // A Tracker is safe for concurrent use. Several Validators may share one.
@@ -138,7 +139,7 @@ func summarise(name string, d []time.Duration, count, slow int64) StageStats {
 	}
 	s.Min, s.Max = d[0], d[len(d)-1]
 	s.Avg = sum / time.Duration(len(d))
-	rank := (99*len(d) + 99) / 100 // nearest rank: ceil(0.99·n)
-	s.P99 = d[rank-1]
+	s.P50 = d[(50*len(d)+99)/100-1] // nearest rank: ceil(0.50·n)
+	s.P99 = d[(99*len(d)+99)/100-1] // nearest rank: ceil(0.99·n)
 	return s
 }

@@ -26,7 +26,7 @@ func TestTrackerRing(t *testing.T) {
 		t.Fatalf("snapshot %+v", s)
 	}
 	want := upload.StageStats{Stage: "magic", Count: 10, Samples: 4, Min: 7 * time.Millisecond,
-		Avg: 8500 * time.Microsecond, P99: 10 * time.Millisecond, Max: 10 * time.Millisecond}
+		Avg: 8500 * time.Microsecond, P50: 8 * time.Millisecond, P99: 10 * time.Millisecond, Max: 10 * time.Millisecond}
 	if s[0] != want {
 		t.Errorf("got %+v, want %+v", s[0], want)
 	}
@@ -38,7 +38,15 @@ func TestTrackerP99(t *testing.T) {
 	for i := 1; i <= 200; i++ {
 		tr.Observe("total", time.Duration(i))
 	}
-	if s := tr.Snapshot()[0]; s.P99 != 198 || s.Min != 1 || s.Max != 200 {
+	if s := tr.Snapshot()[0]; s.P99 != 198 || s.P50 != 100 || s.Min != 1 || s.Max != 200 {
+		t.Errorf("%+v", s)
+	}
+	// An odd count: the median is the middle sample.
+	tr, _ = upload.NewTracker(upload.TrackerConfig{Samples: 3, SlowStage: -1})
+	for _, d := range []time.Duration{30, 10, 20} {
+		tr.Observe("magic", d)
+	}
+	if s := tr.Snapshot()[0]; s.P50 != 20 || s.P99 != 30 {
 		t.Errorf("%+v", s)
 	}
 }
