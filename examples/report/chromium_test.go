@@ -16,23 +16,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/secmon-go/secmon/internal/testenv"
+	"github.com/secmon-go/secmon/internal/browsertest"
 )
 
-// chromium returns the path of Debian's chromium, or skips t; under
+// chromium returns the path of Chromium, or skips t; under
 // SECMON_TEST_REQUIRE_SERVICES (CI, where .ci/run installs it) a missing
-// browser fails t instead, since a browser check that skips in CI proves
-// nothing.
+// browser fails t instead (see internal/browsertest).
 func chromium(t *testing.T) string {
 	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv(testenv.RequireServicesVar) != "" {
-			t.Fatalf("chromium is not on PATH (required by %s; apt-get install chromium)", testenv.RequireServicesVar)
-		}
-		t.Skip("chromium is not on PATH; skipping the browser check (apt-get install chromium)")
-	}
-	return path
+	return browsertest.Chromium(t)
 }
 
 // headless runs chromium on the file page with extra flags and returns its
@@ -42,12 +34,7 @@ func headless(t *testing.T, bin, page string, extra ...string) []byte {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	args := append([]string{
-		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--user-data-dir=" + filepath.Join(t.TempDir(), "profile"),
-	}, extra...)
-	args = append(args, "file://"+page)
+	args := append(browsertest.Args(t, extra...), "file://"+page)
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.WaitDelay = 5 * time.Second
 	var stdout, stderr bytes.Buffer

@@ -304,7 +304,7 @@ func TestHTMLPage(t *testing.T) {
 	peak := 0
 	for i, r := range rects {
 		h := hours[i]
-		if !strings.HasPrefix(r.Title, h.Start.Format("15:04")+" UTC: "+strconv.FormatInt(h.Events, 10)+" events") {
+		if !strings.HasPrefix(r.Title, h.Start.Format("2006-01-02 15:04")+"–"+h.Start.Add(time.Hour).Format("15:04")+" UTC: "+strconv.FormatInt(h.Events, 10)+" events") {
 			t.Errorf("bar %d title %q, want hour %s with %d events", i, r.Title, h.Start.Format("15:04"), h.Events)
 		}
 		if r.W <= 0 || r.H < 0 || (h.Events > 0) != (r.H > 0) {
