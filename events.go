@@ -490,7 +490,9 @@ type AlertQuery struct {
 	Rule    RuleName    // empty: every rule
 	Subject string
 	Since   time.Time // LastSeen at or after
-	Limit   int
+	// MinSeverity keeps alerts of at least this severity; zero keeps all.
+	MinSeverity Severity
+	Limit       int
 }
 
 // RetentionPolicy says how long rows are kept. A zero field means its default;

@@ -153,6 +153,9 @@ func (s *Store) Alerts(ctx context.Context, q secmon.AlertQuery) ([]secmon.Alert
 	if q.Status != "" && !q.Status.Valid() {
 		return nil, invalid("unknown alert status %q", truncate(string(q.Status)))
 	}
+	if !q.MinSeverity.Valid() {
+		return nil, invalid("MinSeverity %d is out of range", uint8(q.MinSeverity))
+	}
 	top := newTopK(clampLimit(q.Limit), func(a, b *alertRec) int {
 		if c := b.LastSeen.Compare(a.LastSeen); c != 0 {
 			return c
@@ -163,6 +166,7 @@ func (s *Store) Alerts(ctx context.Context, q secmon.AlertQuery) ([]secmon.Alert
 		return (q.Status == "" || a.Status == q.Status) &&
 			(q.Rule == "" || a.Rule == q.Rule) &&
 			(q.Subject == "" || a.Subject == q.Subject) &&
+			a.Severity >= q.MinSeverity &&
 			!a.LastSeen.Before(q.Since)
 	}
 	s.alertMu.RLock()

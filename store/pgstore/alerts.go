@@ -187,6 +187,12 @@ func (s *Store) Alerts(ctx context.Context, q secmon.AlertQuery) ([]secmon.Alert
 	if !q.Since.IsZero() {
 		w.add("last_seen >= ?", q.Since)
 	}
+	if !q.MinSeverity.Valid() {
+		return nil, invalid("MinSeverity", "is out of range")
+	}
+	if q.MinSeverity > 0 {
+		w.add("severity >= ?", int16(q.MinSeverity))
+	}
 	limit := querylimit.Clamp(q.Limit)
 	sql := alertSelect + s.alerts + w.String() + ` ORDER BY last_seen DESC, id DESC LIMIT ` + strconv.Itoa(limit)
 	var out []secmon.Alert

@@ -20,6 +20,7 @@ var alertTests = []test{
 	{"SetStatusErrors", testAlertStatusErrors},
 	{"InvalidBatchRejected", testAlertInvalid},
 	{"Filters", testAlertFilters},
+	{"MinSeverity", testAlertMinSeverity},
 	{"EvidenceIsolation", testAlertIsolation},
 }
 

@@ -61,7 +61,7 @@
 // already belongs to a stored alert (a writer may still hold the ID of an
 // alert resolved since). Acknowledged and resolved alerts never
 // absorb findings. Alerts are listed by LastSeen descending, ties by ID
-// descending.
+// descending; MinSeverity keeps alerts of at least that severity.
 //
 // Reports. Summary and Hourly count events in [from, to). Hourly buckets
 // start at from truncated to the hour, in UTC, one per hour while the start
