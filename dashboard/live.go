@@ -1,0 +1,270 @@
+package dashboard
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/secmon-go/secmon"
+)
+
+// The live stream is Server-Sent Events. One hub per dashboard holds the
+// connected browsers; while at least one is connected it runs one alert
+// subscription and one counters loop, whose messages every browser shares,
+// so a hundred open dashboards cost the store what one does.
+
+const (
+	clientBuffer    = 64 // messages a browser may fall behind before it is told to resync
+	keepAlive       = 15 * time.Second
+	writeTimeout    = 10 * time.Second
+	reconnectMillis = 3000
+)
+
+type client struct {
+	ch     chan []byte
+	missed atomic.Bool
+}
+
+type hub struct {
+	h *handler
+
+	mu       sync.Mutex
+	clients  map[*client]struct{}
+	stop     context.CancelFunc // of the running loops; nil when none run
+	done     chan struct{}      // closed when the running loops have returned
+	counters []byte             // the latest counters message, for browsers that join
+}
+
+func newHub(h *handler) *hub { return &hub{h: h, clients: map[*client]struct{}{}} }
+
+// join adds a browser, starting the loops for the first one. It returns
+// false when MaxStreams browsers are connected.
+func (b *hub) join() (*client, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.clients) >= b.h.cfg.MaxStreams {
+		return nil, false
+	}
+	c := &client{ch: make(chan []byte, clientBuffer)}
+	if b.counters != nil {
+		c.ch <- b.counters
+	}
+	b.clients[c] = struct{}{}
+	if b.stop == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		b.stop, b.done = cancel, make(chan struct{})
+		go b.run(ctx, b.done)
+	}
+	return c, true
+}
+
+// leave removes a browser; the last one stops the loops and waits for them.
+func (b *hub) leave(c *client) {
+	b.mu.Lock()
+	delete(b.clients, c)
+	var stop context.CancelFunc
+	var done chan struct{}
+	if len(b.clients) == 0 && b.stop != nil {
+		stop, done = b.stop, b.done
+		b.stop, b.done, b.counters = nil, nil, nil
+	}
+	b.mu.Unlock()
+	if stop != nil {
+		stop()
+		<-done
+	}
+}
+
+// broadcast offers msg to every browser without waiting: one that has
+// fallen clientBuffer messages behind misses it and is told to reload.
+func (b *hub) broadcast(msg []byte, isCounters bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if isCounters {
+		b.counters = msg
+	}
+	for c := range b.clients {
+		select {
+		case c.ch <- msg:
+		default:
+			c.missed.Store(true)
+		}
+	}
+}
+
+// run is the loops: the alert subscription, and the counters every
+// LiveInterval (the first at once).
+func (b *hub) run(ctx context.Context, done chan struct{}) {
+	defer close(done)
+	var wg sync.WaitGroup
+	if src := b.h.cfg.Alerts; src != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := src.SubscribeAlerts(ctx, func(a secmon.Alert) { b.broadcast(alertMessage(a), false) })
+			if err != nil && ctx.Err() == nil {
+				b.h.cfg.ErrorLog.Warn("dashboard: the live alert subscription ended", "err", err)
+			}
+		}()
+	}
+	t := time.NewTicker(b.h.cfg.LiveInterval)
+	defer t.Stop()
+	for {
+		if msg, err := b.h.countersMessage(ctx); err == nil {
+			b.broadcast(msg, true)
+		} else if ctx.Err() == nil {
+			b.h.cfg.ErrorLog.Warn("dashboard: live counters failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// alertJSON is an alert as the browser receives it. Text fields are the
+// stored text, made inert by the script (textContent), never parsed as
+// HTML.
+type alertJSON struct {
+	ID        string `json:"id"`
+	Rule      string `json:"rule"`
+	Subject   string `json:"subject"`
+	Severity  string `json:"severity"`
+	Status    string `json:"status"`
+	Count     int64  `json:"count"`
+	FirstSeen string `json:"first_seen"`
+	LastSeen  string `json:"last_seen"`
+	Summary   string `json:"summary"`
+}
+
+func sseMessage(event string, v any) []byte {
+	data, err := json.Marshal(v) // escapes <, > and &, so no payload can close anything
+	if err != nil {
+		data = []byte("{}")
+	}
+	msg := make([]byte, 0, len(event)+len(data)+16)
+	msg = append(msg, "event: "...)
+	msg = append(msg, event...)
+	msg = append(msg, "\ndata: "...)
+	msg = append(msg, data...)
+	return append(msg, "\n\n"...)
+}
+
+func alertMessage(a secmon.Alert) []byte {
+	return sseMessage("alert", alertJSON{
+		ID: a.ID.String(), Rule: string(a.Rule), Subject: a.Subject, Severity: a.Severity.String(),
+		Status: string(a.Status), Count: a.Count, FirstSeen: a.FirstSeen.UTC().Format(time.RFC3339),
+		LastSeen: a.LastSeen.UTC().Format(time.RFC3339), Summary: inert(a.Summary),
+	})
+}
+
+// countersJSON are the Overview's live figures; the page's elements name
+// them in data-live attributes.
+type countersJSON struct {
+	AsOf           string `json:"as_of"`
+	Events         int64  `json:"events"`
+	LoginFailures  int64  `json:"login_failures"`
+	UploadsBlocked int64  `json:"uploads_blocked"`
+	AlertsOpened   int64  `json:"alerts_opened"`
+	High           int64  `json:"high"`
+	OpenAlerts     string `json:"open_alerts"`
+	PendingEvents  string `json:"pending_events,omitempty"`
+	LastFlush      string `json:"last_flush,omitempty"`
+	Failures       string `json:"failures,omitempty"`
+}
+
+// countersMessage reads today's summary, the open alerts and the
+// Monitor's health once, for every browser.
+func (h *handler) countersMessage(parent context.Context) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(parent, h.cfg.QueryTimeout)
+	defer cancel()
+	now := h.cfg.Clock.Now().UTC()
+	day := now.Truncate(24 * time.Hour)
+	sum, err := h.cfg.Store.Summary(ctx, day, day.Add(24*time.Hour))
+	if err != nil {
+		return nil, err
+	}
+	open, err := h.cfg.Store.Alerts(ctx, secmon.AlertQuery{Status: secmon.AlertOpen, Limit: openAlertLimit})
+	if err != nil {
+		return nil, err
+	}
+	c := countersJSON{
+		AsOf: formatUTC(now), Events: sum.Events, LoginFailures: sum.LoginFailures,
+		UploadsBlocked: sum.ThreatsBlocked, AlertsOpened: sum.AlertsOpened, OpenAlerts: formatInt(len(open)),
+	}
+	if len(open) >= openAlertLimit {
+		c.OpenAlerts = "≥ " + c.OpenAlerts
+	}
+	for s, n := range sum.BySeverity {
+		if s >= secmon.SeverityHigh {
+			c.High += n
+		}
+	}
+	if h.cfg.Stats != nil {
+		hv := health(h.cfg.Stats.Stats(), now)
+		c.PendingEvents = formatInt(hv.PendingEvents)
+		c.LastFlush = formatDuration(hv.LastFlushLatency)
+		c.Failures = formatInt(hv.Failures)
+	}
+	return sseMessage("counters", c), nil
+}
+
+// stream serves the live stream to one browser.
+func (h *handler) stream(w http.ResponseWriter, r *http.Request) {
+	c, ok := h.hub.join()
+	if !ok {
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "503 too many live connections", http.StatusServiceUnavailable)
+		return
+	}
+	defer h.hub.leave(c)
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	write := func(b []byte) bool {
+		if err := rc.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return false
+		}
+		if _, err := w.Write(b); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	if !write([]byte("retry: " + strconv.Itoa(reconnectMillis) + "\n: secmon live stream\n\n")) {
+		return
+	}
+	ping := time.NewTicker(keepAlive)
+	defer ping.Stop()
+	lifetime := time.NewTimer(h.cfg.StreamLifetime)
+	defer lifetime.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-lifetime.C:
+			// Ending the response makes the browser reconnect, and so be
+			// authorised again.
+			write([]byte("event: reconnect\ndata: {}\n\n"))
+			return
+		case <-ping.C:
+			if !write([]byte(": ping\n\n")) {
+				return
+			}
+		case msg := <-c.ch:
+			if c.missed.Swap(false) {
+				msg = append([]byte("event: resync\ndata: {}\n\n"), msg...)
+			}
+			if !write(msg) {
+				return
+			}
+		}
+	}
+}
