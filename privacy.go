@@ -106,6 +106,7 @@ var DefaultMetadataKeys = []string{
 	"rule",
 	"scope",
 	"status",
+	"subject",
 	"target_user_id",
 	"threat_codes",
 	"until",
