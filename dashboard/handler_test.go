@@ -286,8 +286,8 @@ func TestAlertsPageFilters(t *testing.T) {
 		mustContain(t, "alerts", res.body,
 			"203.0.113.66/32 failed against 90 accounts in 10 minutes", // summary
 			"<dt>accounts</dt><dd>90</dd>",                             // evidence
-			"block for 2 h",                                           // suggested action
-			"2026-03-03 12:06:00 UTC", "2026-03-03 12:30:00 UTC",      // first and last seen, with dates
+			"block for 2 h",                                            // suggested action
+			"2026-03-03 12:06:00 UTC", "2026-03-03 12:30:00 UTC",       // first and last seen, with dates
 			`<dd data-field="count">9</dd>`,
 			`href="events?ip=203.0.113.66"`, `href="events?user=alice"`,
 		)
@@ -396,7 +396,6 @@ func TestEventsPage(t *testing.T) {
 		}
 	})
 }
-
 
 func TestSessionsPage(t *testing.T) {
 	forBackends(t, func(t *testing.T, backend string) {
