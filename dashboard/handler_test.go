@@ -204,8 +204,8 @@ func TestOverviewPage(t *testing.T) {
 			`data-live="uploads_blocked">`+num(sum.ThreatsBlocked)+`<`,
 			// Four alerts open: one each of critical, high, medium, low.
 			`data-live="open_alerts">4<`,
-			`<span class="sev sev-critical">critical</span> <span class="n">1</span>`,
-			`<span class="sev sev-info">info</span> <span class="n">0</span>`,
+			`<span class="sev sev-critical">critical</span> <span class="n" data-live="open_critical">1</span>`,
+			`<span class="sev sev-info">info</span> <span class="n" data-live="open_info">0</span>`,
 			// The attack: top source, most targeted account, attack hour.
 			`>203.0.113.66</a></td><td class="n">260</td><td class="n">90</td>`,
 			`>2001:db8:7:1::/64</a>`,

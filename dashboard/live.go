@@ -175,9 +175,15 @@ type countersJSON struct {
 	AlertsOpened   int64  `json:"alerts_opened"`
 	High           int64  `json:"high"`
 	OpenAlerts     string `json:"open_alerts"`
+	OpenCritical   int    `json:"open_critical"`
+	OpenHigh       int    `json:"open_high"`
+	OpenMedium     int    `json:"open_medium"`
+	OpenLow        int    `json:"open_low"`
+	OpenInfo       int    `json:"open_info"`
 	PendingEvents  string `json:"pending_events,omitempty"`
 	LastFlush      string `json:"last_flush,omitempty"`
 	Failures       string `json:"failures,omitempty"`
+	Written        string `json:"written,omitempty"`
 }
 
 // countersMessage reads today's summary, the open alerts and the
@@ -207,11 +213,26 @@ func (h *handler) countersMessage(parent context.Context) ([]byte, error) {
 			c.High += n
 		}
 	}
+	for _, a := range open {
+		switch a.Severity {
+		case secmon.SeverityCritical:
+			c.OpenCritical++
+		case secmon.SeverityHigh:
+			c.OpenHigh++
+		case secmon.SeverityMedium:
+			c.OpenMedium++
+		case secmon.SeverityLow:
+			c.OpenLow++
+		default:
+			c.OpenInfo++
+		}
+	}
 	if h.cfg.Stats != nil {
 		hv := health(h.cfg.Stats.Stats(), now)
 		c.PendingEvents = formatInt(hv.PendingEvents)
 		c.LastFlush = formatDuration(hv.LastFlushLatency)
 		c.Failures = formatInt(hv.Failures)
+		c.Written = formatInt(hv.EventsWritten) + " of " + formatInt(hv.EventsAccepted)
 	}
 	return sseMessage("counters", c), nil
 }

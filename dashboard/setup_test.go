@@ -64,6 +64,7 @@ type envOpts struct {
 	noGuard  bool
 	readOnly bool
 	noServer bool
+	detector func(engine secmon.Detector) secmon.Detector // wraps the default rules
 	cfg      func(*dashboard.Config)
 }
 
@@ -101,7 +102,11 @@ func newEnv(t testing.TB, backend string, o envOpts) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.mon, err = secmon.New(secmon.Config{Store: e.store, Detector: engine, Clock: clock, FlushInterval: 20 * time.Millisecond})
+	var det secmon.Detector = engine
+	if o.detector != nil {
+		det = o.detector(engine)
+	}
+	e.mon, err = secmon.New(secmon.Config{Store: e.store, Detector: det, Clock: clock, FlushInterval: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
