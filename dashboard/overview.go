@@ -30,9 +30,11 @@ const (
 	spikeMin    = 20
 	spikeFactor = 3
 	topLimit    = 10
-	// openAlertLimit bounds the open alerts read for the counts; beyond it
-	// the page says "at least".
-	openAlertLimit = secmon.MaxQueryLimit
+	// openAlertLimit bounds the open alerts read for the counts, and
+	// recentAlertLimit the alerts of the last 24 hours read for the attack
+	// hours and today's count; beyond them the page says "at least".
+	openAlertLimit   = secmon.MaxQueryLimit
+	recentAlertLimit = 1000
 )
 
 // severities, most severe first, as the pages list them.
@@ -69,11 +71,18 @@ type healthView struct {
 	Recent   bool   // LastError within the last 15 minutes
 }
 
+// today is the day's figures, summed from the hourly buckets of the chart
+// (the day's hours are among its 24), so the Overview reads the event log
+// once for both.
+type today struct {
+	Events, LoginFailures, UploadsBlocked, High int64
+	AlertsOpened                                int
+	AlertsCapped                                bool // more alerts were opened than read
+}
+
 type overviewView struct {
 	DayStart, DayEnd time.Time
-	Summary          secmon.Summary
-	High             int64 // high and critical events today
-	SummaryErr       bool
+	Today            today
 
 	Open       int
 	OpenCapped bool
@@ -85,6 +94,7 @@ type overviewView struct {
 	ChartFrom, ChartTo time.Time
 	Attacks            []attackHour
 	ChartErr           bool
+	RecentErr          bool // the attack hours lack the alerts
 
 	Sources  []topSource
 	Accounts []topAccount
@@ -134,46 +144,49 @@ func (h *handler) overviewData(parent context.Context) *overviewView {
 	}
 	run(func() {
 		var err error
-		v.Summary, err = h.cfg.Store.Summary(ctx, v.DayStart, v.DayEnd)
-		record(0, "summary", err)
-	})
-	run(func() {
-		var err error
 		hours, err = h.cfg.Store.Hourly(ctx, v.ChartFrom, v.ChartTo)
-		record(1, "hourly", err)
+		record(0, "hourly", err)
 	})
 	run(func() {
 		var err error
-		recent, err = h.cfg.Store.Alerts(ctx, secmon.AlertQuery{Since: v.ChartFrom, Limit: 1000})
-		record(2, "recent alerts", err)
+		recent, err = h.cfg.Store.Alerts(ctx, secmon.AlertQuery{Since: v.ChartFrom, Limit: recentAlertLimit})
+		record(1, "recent alerts", err)
 	})
 	run(func() {
 		var err error
 		open, err = h.cfg.Store.Alerts(ctx, secmon.AlertQuery{Status: secmon.AlertOpen, Limit: openAlertLimit})
-		record(3, "open alerts", err)
+		record(2, "open alerts", err)
 	})
 	run(func() {
 		var err error
 		top, err = h.cfg.Store.Top(ctx, secmon.TopQuery{From: v.ChartFrom, To: v.ChartTo, Types: failureTypes, Limit: topLimit})
-		record(4, "top", err)
+		record(3, "top", err)
 	})
 	if h.cfg.Guard != nil {
 		run(func() {
 			var err error
 			blocks, err = h.cfg.Guard.List(ctx, secmon.BlockQuery{ActiveAt: now, Limit: secmon.MaxQueryLimit})
-			record(5, "blocks", err)
+			record(4, "blocks", err)
 		})
 	}
 	wg.Wait()
 
-	v.SummaryErr = errs[0] != nil
-	for s, n := range v.Summary.BySeverity {
-		if s >= secmon.SeverityHigh {
-			v.High += n
+	for _, b := range hours {
+		if !b.Start.Before(v.DayStart) {
+			v.Today.Events += b.Events
+			v.Today.LoginFailures += b.LoginFailures
+			v.Today.UploadsBlocked += b.UploadsBlocked
+			v.Today.High += b.HighSeverity
 		}
 	}
+	for _, a := range recent {
+		if !a.FirstSeen.Before(v.DayStart) {
+			v.Today.AlertsOpened++
+		}
+	}
+	v.Today.AlertsCapped = len(recent) >= recentAlertLimit
 
-	v.OpenErr = errs[3] != nil
+	v.OpenErr = errs[2] != nil
 	v.Open, v.OpenCapped = len(open), len(open) >= openAlertLimit
 	counts := map[secmon.Severity]int{}
 	for _, a := range open {
@@ -188,8 +201,9 @@ func (h *handler) overviewData(parent context.Context) *overviewView {
 	})
 	v.Urgent = open[:min(len(open), 8)]
 
-	v.ChartErr = errs[1] != nil
-	if errs[1] == nil {
+	v.ChartErr = errs[0] != nil
+	v.RecentErr = errs[1] != nil
+	if errs[0] == nil {
 		v.Attacks = attackHours(hours, recent)
 		marks := make([]hourchart.Mark, len(v.Attacks))
 		for i, a := range v.Attacks {
@@ -211,7 +225,7 @@ func (h *handler) overviewData(parent context.Context) *overviewView {
 		v.Chart, v.ChartNarrow = wide, narrow
 	}
 
-	v.TopErr = errs[4] != nil
+	v.TopErr = errs[3] != nil
 	from := formatTimeInput(v.ChartFrom)
 	for _, s := range top.Sources {
 		v.Sources = append(v.Sources, topSource{s, "events?" + url.Values{"ip": {ipParam(s.Group)}, "from": {from}}.Encode()})
@@ -223,7 +237,7 @@ func (h *handler) overviewData(parent context.Context) *overviewView {
 	if h.cfg.Stats != nil {
 		v.Health = health(h.cfg.Stats.Stats(), now)
 	}
-	v.BlocksErr = errs[5] != nil
+	v.BlocksErr = errs[4] != nil
 	v.Blocks = len(blocks)
 	return v
 }

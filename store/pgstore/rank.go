@@ -21,9 +21,11 @@ const ipGroupSQL = `CASE WHEN ip IS NULL THEN NULL
 
 // Top ranks the IP groups and accounts of the events in [q.From, q.To) of
 // q.Types in one statement: the range's matching events are read once
-// (partition pruning and the (type, created_at) index confine the read),
-// counted per group and per account, and only the events of the ranked
-// entries are read again for their distinct accounts and sources. Ties are
+// (partition pruning and the (type, created_at) index confine the read)
+// into a narrow working set, counted per group and per account, and only
+// the rows of the ranked entries are read again for their distinct
+// accounts and sources (hashed, not sorted: one attacking source may have
+// most of the rows). Ties are
 // broken as secmon.TopReport says, with byte-wise ("C" collation) order of
 // the keys. A zero From or To, or To before From, is an error matching
 // secmon.ErrInvalid.
@@ -59,11 +61,13 @@ func (s *Store) Top(ctx context.Context, q secmon.TopQuery) (secmon.TopReport, e
   SELECT user_id, count(*) AS n, max(created_at) AS last FROM ev WHERE user_id IS NOT NULL
   GROUP BY user_id ORDER BY n DESC, last DESC, user_id COLLATE "C" LIMIT $3
 ), src_users AS (
-  SELECT ev.grp, count(DISTINCT ev.user_id) AS d FROM ev JOIN src ON ev.grp = src.grp
-  WHERE ev.user_id IS NOT NULL GROUP BY ev.grp
+  SELECT grp, count(*) AS d FROM (
+    SELECT DISTINCT ev.grp, ev.user_id FROM ev JOIN src ON ev.grp = src.grp WHERE ev.user_id IS NOT NULL) AS x
+  GROUP BY grp
 ), acc_sources AS (
-  SELECT ev.user_id, count(DISTINCT ev.grp) AS d FROM ev JOIN acc ON ev.user_id = acc.user_id
-  WHERE ev.grp IS NOT NULL GROUP BY ev.user_id
+  SELECT user_id, count(*) AS d FROM (
+    SELECT DISTINCT ev.user_id, ev.grp FROM ev JOIN acc ON ev.user_id = acc.user_id WHERE ev.grp IS NOT NULL) AS x
+  GROUP BY user_id
 )
 SELECT src.grp, ''::text, src.n, src.last, coalesce(src_users.d, 0) FROM src LEFT JOIN src_users ON src_users.grp = src.grp
 UNION ALL
