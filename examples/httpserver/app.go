@@ -6,7 +6,9 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"os"
 	"slices"
@@ -44,6 +46,7 @@ type config struct {
 	RedisPrefix  string // SECMON_REDIS_PREFIX: key prefix for limits, counters and sessions; default "secmon:"
 	Instance     string // SECMON_INSTANCE: this instance's name in its logs; default host:pid
 	AdminToken   string // SECMON_ADMIN_TOKEN; empty: random, printed at start
+	ViewerToken  string // SECMON_VIEWER_TOKEN; empty: no read-only dashboard access
 	// FingerprintKey (SECMON_FINGERPRINT_KEY, at least 16 bytes) keys the
 	// device fingerprints. Instances of one fleet share it, so one device
 	// has one fingerprint whichever instance it reaches and across
@@ -65,6 +68,7 @@ func configFromEnv() config {
 		RedisPrefix:    os.Getenv("SECMON_REDIS_PREFIX"),
 		Instance:       os.Getenv("SECMON_INSTANCE"),
 		AdminToken:     os.Getenv("SECMON_ADMIN_TOKEN"),
+		ViewerToken:    os.Getenv("SECMON_VIEWER_TOKEN"),
 		FingerprintKey: os.Getenv("SECMON_FINGERPRINT_KEY"),
 	}
 	for _, p := range strings.Split(os.Getenv("SECMON_TRUSTED_PROXIES"), ",") {
@@ -122,6 +126,8 @@ type app struct {
 	guard        *guard.Guard        // blocks what detection finds, enforced on every request
 	enforcer     *guard.Enforcer     // the guard's request checks, for the login handler's account check
 	validator    *upload.Validator
+	tracker      *upload.Tracker // validation stage timings, for the dashboard
+	dashboard    http.Handler
 	limits       struct{ login, heartbeat, activity, upload secmon.RateLimiter }
 	alertSrc     secmon.AlertSubscriber // the Monitor, or the store's LISTEN stream
 	fingerprints *secmon.Fingerprinter
@@ -208,7 +214,10 @@ func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) 
 	if err != nil {
 		return nil, err
 	}
-	if a.validator, err = upload.NewValidator(upload.Config{Logger: logger}); err != nil {
+	if a.tracker, err = upload.NewTracker(upload.TrackerConfig{Logger: logger}); err != nil {
+		return nil, err
+	}
+	if a.validator, err = upload.NewValidator(upload.Config{Logger: logger, Tracker: a.tracker}); err != nil {
 		return nil, err
 	}
 	a.mon, err = secmon.New(secmon.Config{
@@ -231,6 +240,9 @@ func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) 
 		a.alertSrc = a.mon
 	}
 	a.guard.SetEvents(a.mon) // blocks, lifts and refusals go to the security log
+	if a.dashboard, err = a.newDashboard(); err != nil {
+		return nil, err
+	}
 	// Create today's and the coming days' partitions before the first event.
 	if _, err := a.mon.RunMaintenance(ctx); err != nil {
 		return nil, fmt.Errorf("maintenance: %w", err)
@@ -331,6 +343,9 @@ func (a *app) openLimits(ctx context.Context) (detect.Counters, error) {
 func (a *app) close(ctx context.Context) error {
 	a.closeOnce.Do(func() {
 		a.stopStreams()
+		if c, ok := a.dashboard.(io.Closer); ok {
+			_ = c.Close() // ends the dashboard's live streams and their loops
+		}
 		// The guard first: it writes its last blocks and logs its last
 		// refusals into the Monitor, which then flushes everything.
 		if a.guard != nil {

@@ -44,7 +44,7 @@ func toBlockJSON(b secmon.Block) blockJSON {
 	return out
 }
 
-// adminBlocks lists blocks, newest first: GET /admin/blocks?active=1
+// adminBlocks lists blocks, newest first: GET /admin/api/blocks?active=1
 // (only those in force), &scope=ip|prefix|user, &subject=…, &limit=N.
 func (a *app) adminBlocks(w http.ResponseWriter, r *http.Request) {
 	q := secmon.BlockQuery{Scope: secmon.BlockScope(r.URL.Query().Get("scope")), Subject: r.URL.Query().Get("subject")}
@@ -70,7 +70,7 @@ func (a *app) adminBlocks(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// adminAddBlock adds a manual block: POST /admin/blocks with JSON
+// adminAddBlock adds a manual block: POST /admin/api/blocks with JSON
 // {"ip": "203.0.113.7"} or {"prefix": "198.51.100.0/24"} or {"user": "bob"},
 // plus "reason", "by" (the operator) and "duration_s" (0 or absent: until
 // lifted). 201 with the block; 400 for a bad request; 409 when the subject
@@ -132,7 +132,7 @@ func (a *app) adminAddBlock(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// adminLiftBlock lifts a block: DELETE /admin/blocks/{id}?by=operator.
+// adminLiftBlock lifts a block: DELETE /admin/api/blocks/{id}?by=operator.
 // 204, or 404 for an unknown block.
 func (a *app) adminLiftBlock(w http.ResponseWriter, r *http.Request) {
 	id, err := uuid.Parse(r.PathValue("id"))
@@ -156,7 +156,7 @@ func (a *app) adminLiftBlock(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// adminGuard shows the guard's counters: GET /admin/guard.
+// adminGuard shows the guard's counters: GET /admin/api/guard.
 func (a *app) adminGuard(w http.ResponseWriter, _ *http.Request) {
 	s := a.guard.Stats()
 	writeJSON(w, http.StatusOK, map[string]any{

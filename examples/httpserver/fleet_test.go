@@ -808,7 +808,7 @@ func (f *fleet) attack(delay time.Duration) <-chan struct{} {
 func (f *fleet) watchAlerts(in *fleetInstance) *sync.Map {
 	seen := &sync.Map{}
 	base, _ := in.current()
-	req, _ := http.NewRequest(http.MethodGet, base+"/admin/alerts/stream", nil)
+	req, _ := http.NewRequest(http.MethodGet, base+"/admin/api/alerts/stream", nil)
 	req.Header.Set("Authorization", "Bearer "+fleetAdminToken)
 	resp, err := (&http.Client{}).Do(req)
 	if err != nil {

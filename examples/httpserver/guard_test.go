@@ -86,20 +86,20 @@ func TestGuardInTheExample(t *testing.T) {
 			}
 
 			var blocks []blockJSON
-			code, body := admin.do(http.MethodGet, "/admin/blocks?active=1", "", true)
+			code, body := admin.do(http.MethodGet, "/admin/api/blocks?active=1", "", true)
 			if code != http.StatusOK || json.Unmarshal(body, &blocks) != nil || len(blocks) != 1 ||
 				blocks[0].Subject != "ip:203.0.113.66/32" || blocks[0].Rule != "brute_force_ip" || blocks[0].Origin != "rule" {
-				t.Fatalf("GET /admin/blocks: %d %s", code, body)
+				t.Fatalf("GET /admin/api/blocks: %d %s", code, body)
 			}
 			// Lift it: the attacker's failures count again.
-			if code, body := admin.do(http.MethodDelete, "/admin/blocks/"+blocks[0].ID+"?by=alice", "", true); code != http.StatusNoContent {
+			if code, body := admin.do(http.MethodDelete, "/admin/api/blocks/"+blocks[0].ID+"?by=alice", "", true); code != http.StatusNoContent {
 				t.Fatalf("DELETE: %d %s", code, body)
 			}
 			if code := attacker.login("bob", "guess"); code != http.StatusUnauthorized {
 				t.Errorf("after the lift: %d", code)
 			}
 			// Add a manual prefix block and an account block.
-			code, body = admin.do(http.MethodPost, "/admin/blocks", `{"prefix":"198.51.100.0/24","reason":"abuse report","by":"alice","duration_s":3600}`, true)
+			code, body = admin.do(http.MethodPost, "/admin/api/blocks", `{"prefix":"198.51.100.0/24","reason":"abuse report","by":"alice","duration_s":3600}`, true)
 			var added blockJSON
 			if code != http.StatusCreated || json.Unmarshal(body, &added) != nil || added.Scope != "prefix" || added.By != "alice" || added.Until == nil {
 				t.Fatalf("POST prefix: %d %s", code, body)
@@ -107,7 +107,7 @@ func TestGuardInTheExample(t *testing.T) {
 			if code := legit.login("alice", "correct horse battery staple"); code != http.StatusForbidden {
 				t.Errorf("a request from the blocked prefix: %d", code)
 			}
-			if code, body := admin.do(http.MethodPost, "/admin/blocks", `{"user":"Bob"}`, true); code != http.StatusCreated {
+			if code, body := admin.do(http.MethodPost, "/admin/api/blocks", `{"user":"Bob"}`, true); code != http.StatusCreated {
 				t.Fatalf("POST user: %d %s", code, body)
 			}
 			other := &xffClient{t: t, base: base, addr: "192.0.2.77"}
@@ -127,20 +127,20 @@ func TestGuardInTheExample(t *testing.T) {
 				{`{"ip":"192.0.2.1","duration_s":-5}`, http.StatusBadRequest},
 				{`{"ip":"192.0.2.1","extra":1}`, http.StatusBadRequest},
 			} {
-				if code, body := admin.do(http.MethodPost, "/admin/blocks", c.body, true); code != c.want {
+				if code, body := admin.do(http.MethodPost, "/admin/api/blocks", c.body, true); code != c.want {
 					t.Errorf("POST %s: %d %s, want %d", c.body, code, body, c.want)
 				}
 			}
-			if code, _ := admin.do(http.MethodDelete, "/admin/blocks/0190a4e2-0000-7000-8000-000000000000", "", true); code != http.StatusNotFound {
+			if code, _ := admin.do(http.MethodDelete, "/admin/api/blocks/0190a4e2-0000-7000-8000-000000000000", "", true); code != http.StatusNotFound {
 				t.Errorf("DELETE of an unknown block: %d", code)
 			}
-			if code, _ := attacker.do(http.MethodGet, "/admin/blocks", "", false); code != http.StatusUnauthorized {
+			if code, _ := attacker.do(http.MethodGet, "/admin/api/blocks", "", false); code != http.StatusUnauthorized {
 				t.Errorf("blocks without the admin token: %d", code)
 			}
 			var stats map[string]any
-			if code, body := admin.do(http.MethodGet, "/admin/guard", "", true); code != http.StatusOK || json.Unmarshal(body, &stats) != nil ||
+			if code, body := admin.do(http.MethodGet, "/admin/api/guard", "", true); code != http.StatusOK || json.Unmarshal(body, &stats) != nil ||
 				stats["blocks_decided"].(float64) != 1 || stats["refusals"].(float64) < 3 {
-				t.Errorf("GET /admin/guard: %d %s", code, body)
+				t.Errorf("GET /admin/api/guard: %d %s", code, body)
 			}
 		})
 	}

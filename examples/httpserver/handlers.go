@@ -30,15 +30,17 @@ func (a *app) routes() http.Handler {
 	mux.Handle("POST /api/session/heartbeat", a.authed(a.limit(a.limits.heartbeat, ratelimit.Heartbeat, byUser)(http.HandlerFunc(a.heartbeat))))
 	mux.Handle("POST /api/activity/track", a.authed(a.limit(a.limits.activity, ratelimit.Activity, byUser)(http.HandlerFunc(a.track))))
 	mux.Handle("POST /api/upload", a.authed(a.limit(a.limits.upload, ratelimit.Upload, byUser)(http.HandlerFunc(a.upload))))
-	mux.Handle("GET /admin/alerts", a.admin(http.HandlerFunc(a.adminAlerts)))
-	mux.Handle("GET /admin/alerts/stream", a.admin(http.HandlerFunc(a.alertStream)))
-	mux.Handle("GET /admin/sessions", a.admin(http.HandlerFunc(a.adminSessions)))
-	mux.Handle("GET /admin/summary", a.admin(http.HandlerFunc(a.adminSummary)))
+	mux.Handle("GET /admin/api/alerts", a.admin(http.HandlerFunc(a.adminAlerts)))
+	mux.Handle("GET /admin/api/alerts/stream", a.admin(http.HandlerFunc(a.alertStream)))
+	mux.Handle("GET /admin/api/sessions", a.admin(http.HandlerFunc(a.adminSessions)))
+	mux.Handle("GET /admin/api/summary", a.admin(http.HandlerFunc(a.adminSummary)))
+	// The dashboard: the admin token as a Basic password in a browser.
+	mux.Handle("/admin/", http.StripPrefix("/admin", a.dashboard))
 	mux.Handle("GET /metrics", a.admin(telemetry.Handler(telemetry.Sources{Monitor: a.mon, Recorder: a.recorder})))
-	mux.Handle("GET /admin/blocks", a.admin(http.HandlerFunc(a.adminBlocks)))
-	mux.Handle("POST /admin/blocks", a.admin(http.HandlerFunc(a.adminAddBlock)))
-	mux.Handle("DELETE /admin/blocks/{id}", a.admin(http.HandlerFunc(a.adminLiftBlock)))
-	mux.Handle("GET /admin/guard", a.admin(http.HandlerFunc(a.adminGuard)))
+	mux.Handle("GET /admin/api/blocks", a.admin(http.HandlerFunc(a.adminBlocks)))
+	mux.Handle("POST /admin/api/blocks", a.admin(http.HandlerFunc(a.adminAddBlock)))
+	mux.Handle("DELETE /admin/api/blocks/{id}", a.admin(http.HandlerFunc(a.adminLiftBlock)))
+	mux.Handle("GET /admin/api/guard", a.admin(http.HandlerFunc(a.adminGuard)))
 	// Every request passes the guard first (after getting its request ID):
 	// a blocked address (or account, for a signed-in user) is refused
 	// before any handler runs.
@@ -190,11 +192,11 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "try again later"})
 		return
 	}
-	e.Type, e.SessionID, e.Metadata = secmon.EventLoginSuccess, sid, a.meta(r)
+	e.Type, e.SessionID, e.Metadata = secmon.EventLoginSuccess, publicSessionID(sid), a.meta(r)
 	if err := a.mon.Log(r.Context(), e); err != nil {
 		a.logger.Warn("log login success", "err", err)
 	}
-	_ = a.mon.Heartbeat(r.Context(), secmon.SessionBeat{SessionID: sid, UserID: user, IP: info.IP, UserAgent: info.UserAgent, Fingerprint: info.Fingerprint})
+	_ = a.mon.Heartbeat(r.Context(), secmon.SessionBeat{SessionID: publicSessionID(sid), UserID: user, IP: info.IP, UserAgent: info.UserAgent, Fingerprint: info.Fingerprint})
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: sid, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	writeJSON(w, http.StatusOK, map[string]string{"user": user})
 }
@@ -208,8 +210,8 @@ func (a *app) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info := a.fingerprints.RequestInfo(r, a.cfg.Trusted)
-	_ = a.mon.Log(r.Context(), secmon.Event{Type: secmon.EventLogout, UserID: user, SessionID: c.Value, IP: info.IP, UserAgent: info.UserAgent, Metadata: a.meta(r)})
-	if err := a.store.RevokeSession(r.Context(), c.Value, time.Now()); err != nil && !errors.Is(err, secmon.ErrNotFound) {
+	_ = a.mon.Log(r.Context(), secmon.Event{Type: secmon.EventLogout, UserID: user, SessionID: publicSessionID(c.Value), IP: info.IP, UserAgent: info.UserAgent, Metadata: a.meta(r)})
+	if err := a.store.RevokeSession(r.Context(), publicSessionID(c.Value), time.Now()); err != nil && !errors.Is(err, secmon.ErrNotFound) {
 		a.logger.Warn("revoke session", "err", err)
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -219,7 +221,7 @@ func (a *app) heartbeat(w http.ResponseWriter, r *http.Request) {
 	c, _ := r.Cookie(sessionCookie)
 	info := a.fingerprints.RequestInfo(r, a.cfg.Trusted)
 	err := a.mon.Heartbeat(r.Context(), secmon.SessionBeat{
-		SessionID: c.Value, UserID: a.currentUser(r), IP: info.IP, UserAgent: info.UserAgent, Fingerprint: info.Fingerprint,
+		SessionID: publicSessionID(c.Value), UserID: a.currentUser(r), IP: info.IP, UserAgent: info.UserAgent, Fingerprint: info.Fingerprint,
 	})
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "busy"})
@@ -239,7 +241,7 @@ func (a *app) track(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c, _ := r.Cookie(sessionCookie)
-	err := a.mon.TrackActivity(r.Context(), secmon.Activity{UserID: a.currentUser(r), SessionID: c.Value, Action: body.Action, Resource: body.Resource, Metadata: a.meta(r)})
+	err := a.mon.TrackActivity(r.Context(), secmon.Activity{UserID: a.currentUser(r), SessionID: publicSessionID(c.Value), Action: body.Action, Resource: body.Resource, Metadata: a.meta(r)})
 	switch {
 	case errors.Is(err, secmon.ErrActionNotAllowed):
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "action not allowed"})

@@ -26,7 +26,7 @@ type alertJSON struct {
 	Action    string            `json:"suggested_action,omitempty"`
 }
 
-// hourJSON is one hour of /admin/summary's breakdown.
+// hourJSON is one hour of /admin/api/summary's breakdown.
 type hourJSON struct {
 	Start          time.Time `json:"start"`
 	Events         int64     `json:"events"`

@@ -10,17 +10,24 @@
 //     allowlisted actions, 20 per minute per user;
 //   - POST /api/upload (multipart field "file"): validated, sanitised bytes
 //     kept, upload_accepted or upload_blocked logged, 10 per minute per user;
-//   - GET /admin/alerts, /admin/sessions, /admin/summary (the 24 hours
-//     ending with the current one, totals and hourly) and the Server-Sent
-//     Events stream /admin/alerts/stream, behind a bearer token;
+//   - /admin/: the security dashboard (package dashboard), signed in with
+//     HTTP Basic authentication: any user name, recorded as who acted, and
+//     the admin token as the password (SECMON_VIEWER_TOKEN, when set, gives
+//     read-only access);
+//   - GET /admin/api/alerts, /admin/api/sessions, /admin/api/summary (the
+//     24 hours ending with the current one, totals and hourly) and the
+//     Server-Sent Events stream /admin/api/alerts/stream: the same data as
+//     JSON, behind the admin token as a bearer token;
 //   - GET /metrics: secmon's Prometheus metrics (the Monitor's counters,
 //     rate-limit decisions by policy and outcome, upload verdicts and stage
 //     latencies; see package telemetry), behind the same bearer token,
 //     which a Prometheus scrape config sends as its authorization;
-//   - GET /admin/blocks (?active=1, &scope=, &subject=, &limit=), POST
-//     /admin/blocks (JSON {"ip"|"prefix"|"user", "reason", "by",
-//     "duration_s"}), DELETE /admin/blocks/{id}?by= and GET /admin/guard:
-//     the active response's blocks and counters, behind the same token.
+//   - GET /admin/api/blocks (?active=1, &scope=, &subject=, &limit=), POST
+//     /admin/api/blocks (JSON {"ip"|"prefix"|"user", "reason", "by",
+//     "duration_s"}), DELETE /admin/api/blocks/{id}?by= and GET
+//     /admin/api/guard: the active response's blocks and counters, behind
+//     the same token (the dashboard's Blocks page shows and changes the
+//     same blocks).
 //
 // Every request passes the guard first: detection findings (5 failed
 // logins from one address within 10 minutes, the attackers of one account,

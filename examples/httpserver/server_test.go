@@ -148,7 +148,7 @@ func flow(t *testing.T, base string) {
 	// The admin stream is opened first so it sees the alert the attack raises.
 	streamCtx, stopStream := context.WithCancel(context.Background())
 	defer stopStream()
-	req, _ := http.NewRequestWithContext(streamCtx, http.MethodGet, base+"/admin/alerts/stream", nil)
+	req, _ := http.NewRequestWithContext(streamCtx, http.MethodGet, base+"/admin/api/alerts/stream", nil)
 	req.Header.Set("Authorization", "Bearer test-admin-token")
 	stream, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -170,7 +170,7 @@ func flow(t *testing.T, base string) {
 	}()
 
 	// Admin endpoints refuse a missing token.
-	if resp, _ := admin.do(mustGet(t, base+"/admin/alerts")); resp.StatusCode != http.StatusUnauthorized {
+	if resp, _ := admin.do(mustGet(t, base+"/admin/api/alerts")); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("admin without token: %d", resp.StatusCode)
 	}
 	// Monitoring endpoints refuse anonymous callers.
@@ -255,7 +255,7 @@ func flow(t *testing.T, base string) {
 	var alerts []alertJSON
 	eventually(t, "brute_force_account alert stored", func() bool {
 		alerts = nil
-		admin.admin("/admin/alerts", &alerts)
+		admin.admin("/admin/api/alerts", &alerts)
 		for _, a := range alerts {
 			if a.Rule == "brute_force_account" && a.Subject == "user:bob" && a.Status == "open" {
 				return true
@@ -281,7 +281,7 @@ func flow(t *testing.T, base string) {
 		LoginFailures  int64            `json:"login_failures"`
 	}
 	eventually(t, "summary counts the flow", func() bool {
-		admin.admin("/admin/summary", &summary)
+		admin.admin("/admin/api/summary", &summary)
 		return summary.LoginFailures == 9 && summary.Uploads == 2 && summary.ByType["rate_limited"] == 3
 	})
 	if summary.ThreatsBlocked != 1 || summary.ByType["login_success"] != 1 {
@@ -291,7 +291,7 @@ func flow(t *testing.T, base string) {
 	var sessions []map[string]any
 	eventually(t, "alice's session listed", func() bool {
 		sessions = nil
-		admin.admin("/admin/sessions", &sessions)
+		admin.admin("/admin/api/sessions", &sessions)
 		for _, s := range sessions {
 			if s["user_id"] == "alice" {
 				return true
@@ -340,7 +340,7 @@ func TestServerPostgresRedis(t *testing.T) {
 }
 
 // TestAdminJSON checks the admin API's JSON: every object key is
-// snake_case (the hourly buckets included), and /admin/summary's from and
+// snake_case (the hourly buckets included), and /admin/api/summary's from and
 // to bound exactly the hours its hourly breakdown covers, and its totals
 // are the sums of those hours.
 func TestAdminJSON(t *testing.T) {
@@ -364,7 +364,7 @@ func TestAdminJSON(t *testing.T) {
 		} `json:"hourly"`
 	}
 	eventually(t, "the login events in the summary", func() bool {
-		c.admin("/admin/summary", &summary)
+		c.admin("/admin/api/summary", &summary)
 		return summary.Events >= 2
 	})
 	if n := len(summary.Hourly); n != 24 {
@@ -382,7 +382,7 @@ func TestAdminJSON(t *testing.T) {
 		t.Errorf("hourly sums %d events, %d failures; totals %d and %d", events, failures, summary.Events, summary.LoginFailures)
 	}
 
-	for _, path := range []string{"/admin/summary", "/admin/alerts", "/admin/sessions"} {
+	for _, path := range []string{"/admin/api/summary", "/admin/api/alerts", "/admin/api/sessions"} {
 		var v any
 		if code := c.admin(path, &v); code != http.StatusOK {
 			t.Fatalf("GET %s: %d", path, code)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -22,6 +24,19 @@ type sessionStore interface {
 	user(ctx context.Context, id string) (string, error)
 	// remove ends the session.
 	remove(ctx context.Context, id string) error
+	// removePublic ends the session whose public ID (publicSessionID) is
+	// pub, as the dashboard's revoke names it; no such session is not an
+	// error.
+	removePublic(ctx context.Context, pub string) error
+}
+
+// publicSessionID is a session's name in the security log, the session
+// table and the dashboard: a hash of the cookie, so whoever reads them (an
+// admin included) never learns a cookie that would let them act as the
+// user.
+func publicSessionID(cookie string) string {
+	h := sha256.Sum256([]byte("secmon-httpserver-session\x00" + cookie))
+	return "s-" + hex.EncodeToString(h[:12])
 }
 
 // sessionIDLen is the length of a session ID: 16 random bytes in hex.
@@ -81,6 +96,18 @@ func (s *memorySessions) remove(_ context.Context, id string) error {
 	return nil
 }
 
+// removePublic scans the table: revocations are rare.
+func (s *memorySessions) removePublic(_ context.Context, pub string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id := range s.m {
+		if publicSessionID(id) == pub {
+			delete(s.m, id)
+		}
+	}
+	return nil
+}
+
 // Redis sessions: one string key per session, prefix + "sess:" + ID, that
 // expires after sessionTTL. Each call waits at most sessionTimeout.
 const (
@@ -95,6 +122,11 @@ type redisSessions struct {
 
 func (s *redisSessions) key(id string) string { return s.prefix + "sess:" + id }
 
+// pubKey names the key that maps a public session ID to the session, for
+// removePublic. The two keys may live on different cluster nodes, so they
+// are written and removed one after the other, not in a transaction.
+func (s *redisSessions) pubKey(pub string) string { return s.prefix + "sesspub:" + pub }
+
 func (s *redisSessions) create(ctx context.Context, user string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, sessionTimeout)
 	defer cancel()
@@ -105,6 +137,10 @@ func (s *redisSessions) create(ctx context.Context, user string) (string, error)
 	}
 	if !ok {
 		return "", errors.New("session store: session ID collision")
+	}
+	if err := s.client.Set(ctx, s.pubKey(publicSessionID(id)), id, sessionTTL).Err(); err != nil {
+		s.client.Del(context.WithoutCancel(ctx), s.key(id))
+		return "", fmt.Errorf("session store: %w", err)
 	}
 	return id, nil
 }
@@ -134,5 +170,24 @@ func (s *redisSessions) remove(ctx context.Context, id string) error {
 	if err := s.client.Del(ctx, s.key(id)).Err(); err != nil {
 		return fmt.Errorf("session store: %w", err)
 	}
+	if err := s.client.Del(ctx, s.pubKey(publicSessionID(id))).Err(); err != nil {
+		return fmt.Errorf("session store: %w", err)
+	}
 	return nil
+}
+
+func (s *redisSessions) removePublic(ctx context.Context, pub string) error {
+	if len(pub) > 64 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, sessionTimeout)
+	defer cancel()
+	id, err := s.client.Get(ctx, s.pubKey(pub)).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("session store: %w", err)
+	}
+	return s.remove(ctx, id)
 }
