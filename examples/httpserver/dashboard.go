@@ -72,4 +72,3 @@ func (a *app) adminChallenge(w http.ResponseWriter, r *http.Request) {
 func tokenEqual(got, want string) bool {
 	return want != "" && constantTimeEqual(got, want)
 }
-
