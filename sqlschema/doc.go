@@ -35,7 +35,8 @@
 // # Tables
 //
 //	security_events    the event log, range-partitioned by UTC day on created_at;
-//	                   PRIMARY KEY (id, created_at), BRIN (created_at), btree (user_id, created_at)
+//	                   PRIMARY KEY (id, created_at), BRIN (created_at), btree (user_id, created_at);
+//	                   since 005: btree (created_at, id), (type, created_at), (ip, created_at)
 //	active_sessions    one row per session; fillfactor 70, index on user_id, none on last_seen
 //	user_activity      allowlisted user actions; btree (user_id, created_at), BRIN (created_at)
 //	security_alerts    deduplicated alerts; unique (rule, subject) WHERE status = 'open'

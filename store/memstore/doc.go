@@ -29,7 +29,10 @@
 // out-of-order batch is merged with the newer rows only. Queries, summaries
 // and purges find their time range by binary search, so a query for the last
 // hour does not read the rest of the log. Filters other than time scan the
-// range. Sessions are indexed by ID and user.
+// range. Sessions are indexed by ID and user. A Before cursor is found by
+// binary search too. Top counts the range's events per IP group and per
+// account in maps, then reads the range again only for the distinct
+// counterparts of the ranked entries.
 //
 // # Copies
 //

@@ -45,6 +45,16 @@
 // writes the same rows as JSON lines, read in keyset pages of 1,000 rows,
 // so memory stays bounded however many rows the user has.
 //
+// # Reading
+//
+// QueryEvents returns the newest events first through the (created_at, id)
+// index and continues a page from an EventQuery.Before cursor with a
+// (created_at, id) row comparison on it; type and address filters have
+// indexes of their own (migration 005_event_indexes). Summary, Hourly and
+// Top aggregate one range of partitions in one statement each; Top reads
+// the range's matching rows once into a narrow working set, so its cost
+// follows the events in the range, not the log.
+//
 // # Live alerts
 //
 // The schema announces every inserted or changed alert with NOTIFY on

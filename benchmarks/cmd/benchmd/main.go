@@ -76,6 +76,8 @@ var suites = []suite{
 		Targets: "the same 100,000 list prefixes and 10,000 blocks in each; secmon's Check also says which block matched, whether it expired and whether the allowlist spares the address"},
 	{Title: "Guard: propagation between two instances", Dir: ".", Pkg: "./guard/", Bench: "^Benchmark(Propagation|PropagationPostgres|FindingToBlock)$", Time: "1x", Count: 3,
 		Targets: "p50 and p99 ≤ 1 s from a block decided on one guard to its enforcement on another sharing PostgreSQL, over 1,000 blocks (a CrowdSec bouncer polls every 10 s by default); a finding enforced on its own instance ≤ 100 ms"},
+	{Title: "Dashboard: Overview over 1,000,000 events, live stream to 100 browsers", Dir: ".", Pkg: "./dashboard/", Bench: "^Benchmark(OverviewPostgres|OverviewMemory|LiveFanout)$", Time: "20x", Count: 1,
+		Targets: "Overview over pgstore with 1,000,000 events ≤ 50 ms; one alert to 100 connected browsers through one shared subscription, beside one subscription per browser"},
 }
 
 func main() {
