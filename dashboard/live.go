@@ -19,7 +19,7 @@ import (
 // so a hundred open dashboards cost the store what one does.
 
 const (
-	clientBuffer    = 64 // messages a browser may fall behind before it is told to resync
+	clientBuffer    = 256 // messages a browser may fall behind (a burst of new alerts) before it is told to resync
 	keepAlive       = 15 * time.Second
 	writeTimeout    = 10 * time.Second
 	reconnectMillis = 3000
