@@ -22,10 +22,10 @@ const ipGroupSQL = `CASE WHEN ip IS NULL THEN NULL
 // Top ranks the IP groups and accounts of the events in [q.From, q.To) of
 // q.Types in one statement: the range's matching events are read once
 // (partition pruning and the (type, created_at) index confine the read)
-// and folded into (address, user) pairs with their counts; groups, ranks
-// and the distinct accounts and sources of the ranked entries are computed
-// from the pairs (hashed, not sorted), so an attack's tens of thousands of
-// rows from one source cost one pass. Ties are
+// and folded into (IP group, user) pairs with their counts; ranks and the
+// distinct accounts and sources of the ranked entries are computed from
+// the pairs, so an attack's tens of thousands of rows from one source cost
+// one pass. Ties are
 // broken as secmon.TopReport says, with byte-wise ("C" collation) order of
 // the keys. A zero From or To, or To before From, is an error matching
 // secmon.ErrInvalid.
@@ -51,16 +51,15 @@ func (s *Store) Top(ctx context.Context, q secmon.TopQuery) (secmon.TopReport, e
 		args = append(args, types)
 		typeCond = " AND type = ANY($4::text[])"
 	}
-	// The range's matching rows are first folded into (address, user)
-	// pairs, a set far smaller than the rows in an attack (one source, a
-	// few hundred accounts, tens of thousands of failures); groups, ranks
-	// and distinct counts are computed on the pairs.
-	sql := `WITH pairs AS MATERIALIZED (
-  SELECT ip, user_id, count(*) AS n, max(created_at) AS last FROM ` + s.events + `
+	// The range's matching rows are folded into (group, user) pairs in one
+	// pass: an attack (one source, a few hundred accounts, tens of
+	// thousands of failures) becomes a few hundred rows. Each pair is
+	// unique, so a group's distinct accounts are its pairs with a user, and
+	// an account's distinct sources its pairs with a group.
+	sql := `WITH g AS MATERIALIZED (
+  SELECT ` + ipGroupSQL + ` AS grp, user_id, count(*) AS n, max(created_at) AS last FROM ` + s.events + `
   WHERE created_at >= $1 AND created_at < $2` + typeCond + ` AND (ip IS NOT NULL OR user_id IS NOT NULL)
-  GROUP BY ip, user_id
-), g AS MATERIALIZED (
-  SELECT ` + ipGroupSQL + ` AS grp, user_id, n, last FROM pairs
+  GROUP BY 1, 2
 ), src AS (
   SELECT grp, sum(n)::bigint AS n, max(last) AS last FROM g WHERE grp IS NOT NULL
   GROUP BY grp ORDER BY n DESC, last DESC, pg_catalog.text(grp) COLLATE "C" LIMIT $3
@@ -68,13 +67,9 @@ func (s *Store) Top(ctx context.Context, q secmon.TopQuery) (secmon.TopReport, e
   SELECT user_id, sum(n)::bigint AS n, max(last) AS last FROM g WHERE user_id IS NOT NULL
   GROUP BY user_id ORDER BY n DESC, last DESC, user_id COLLATE "C" LIMIT $3
 ), src_users AS (
-  SELECT grp, count(*) AS d FROM (
-    SELECT DISTINCT g.grp, g.user_id FROM g JOIN src ON g.grp = src.grp WHERE g.user_id IS NOT NULL) AS x
-  GROUP BY grp
+  SELECT g.grp, count(*) AS d FROM g JOIN src ON g.grp = src.grp WHERE g.user_id IS NOT NULL GROUP BY g.grp
 ), acc_sources AS (
-  SELECT user_id, count(*) AS d FROM (
-    SELECT DISTINCT g.user_id, g.grp FROM g JOIN acc ON g.user_id = acc.user_id WHERE g.grp IS NOT NULL) AS x
-  GROUP BY user_id
+  SELECT g.user_id, count(*) AS d FROM g JOIN acc ON g.user_id = acc.user_id WHERE g.grp IS NOT NULL GROUP BY g.user_id
 )
 SELECT src.grp, ''::text, src.n, src.last, coalesce(src_users.d, 0) FROM src LEFT JOIN src_users ON src_users.grp = src.grp
 UNION ALL
