@@ -7,7 +7,8 @@
 // [Decision], [Verdict] …) and the small interfaces the parts implement
 // ([Logger], [Detector], [RateLimiter], [UploadValidator], [Notifier],
 // [GeoResolver], [Store]). Implementations live in subpackages: detect,
-// ratelimit, upload, notify, geo/maxmind and the stores under store/.
+// ratelimit, upload, notify, geo/maxmind and the stores under store/;
+// dashboard is the admins' view of it all.
 //
 // # Monitor
 //
