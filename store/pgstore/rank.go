@@ -5,6 +5,9 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/secmon-go/secmon"
 	"github.com/secmon-go/secmon/internal/querylimit"
@@ -77,29 +80,14 @@ SELECT NULL::inet, acc.user_id, acc.n, acc.last, coalesce(acc_sources.d, 0) FROM
 	var rep secmon.TopReport
 	err := s.run(ctx, op, func(ctx context.Context) error {
 		rep = secmon.TopReport{}
-		rows, err := s.pool.Query(ctx, sql, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var (
-				grp  *netip.Prefix
-				user string
-				n, d int64
-				e    secmon.TopSource
-			)
-			if err := rows.Scan(&grp, &user, &n, &e.LastSeen, &d); err != nil {
+		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			// Room to hash the pairs instead of sorting them: the default
+			// 4MB makes the planner sort an attack's rows.
+			if _, err := tx.Exec(ctx, "SET LOCAL work_mem = '"+topWorkMem+"'"); err != nil {
 				return err
 			}
-			last := e.LastSeen.UTC()
-			if grp != nil {
-				rep.Sources = append(rep.Sources, secmon.TopSource{Group: grp.Masked(), Events: n, Accounts: d, LastSeen: last})
-			} else {
-				rep.Accounts = append(rep.Accounts, secmon.TopAccount{UserID: user, Events: n, Sources: d, LastSeen: last})
-			}
-		}
-		return rows.Err()
+			return s.scanTop(ctx, tx, sql, args, &rep)
+		})
 	})
 	if err != nil {
 		return secmon.TopReport{}, err
@@ -117,6 +105,36 @@ SELECT NULL::inet, acc.user_id, acc.n, acc.last, coalesce(acc_sources.d, 0) FROM
 		return strings.Compare(a.UserID, b.UserID)
 	})
 	return rep, nil
+}
+
+// topWorkMem is the work_mem of Top's transaction.
+const topWorkMem = "16MB"
+
+// scanTop runs the Top statement on tx and reads its rows into rep.
+func (s *Store) scanTop(ctx context.Context, tx pgx.Tx, sql string, args []any, rep *secmon.TopReport) error {
+	rows, err := tx.Query(ctx, sql, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			grp  *netip.Prefix
+			user string
+			n, d int64
+			last time.Time
+		)
+		if err := rows.Scan(&grp, &user, &n, &last, &d); err != nil {
+			return err
+		}
+		last = last.UTC()
+		if grp != nil {
+			rep.Sources = append(rep.Sources, secmon.TopSource{Group: grp.Masked(), Events: n, Accounts: d, LastSeen: last})
+		} else {
+			rep.Accounts = append(rep.Accounts, secmon.TopAccount{UserID: user, Events: n, Sources: d, LastSeen: last})
+		}
+	}
+	return rows.Err()
 }
 
 // rankOrder orders ranked entries: more events first, then the later last
