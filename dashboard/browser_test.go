@@ -347,7 +347,7 @@ func TestBrowser(t *testing.T) {
 	})
 
 	t.Run("viewer cannot act", func(t *testing.T) {
-		target := d.alerts[5]
+		target := d.alerts[3] // upload_attack, open
 		admin := newBrowser(t, 1280, 900, "admin")
 		admin.navigate(base + "alerts")
 		tok := eval[string](admin, `document.querySelector('input[name="csrf"]').value`)
@@ -375,7 +375,7 @@ func TestBrowser(t *testing.T) {
 	})
 
 	t.Run("admin acts", func(t *testing.T) {
-		target := d.alerts[5]
+		target := d.alerts[0] // credential_stuffing, open
 		b := newBrowser(t, 1280, 900, "admin")
 		b.navigate(base + "alerts")
 		sel := `[data-alert-id="` + target.ID.String() + `"] button[value="acknowledge"]`
