@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -396,6 +397,56 @@ func TestBrowser(t *testing.T) {
 			t.Error("the action was not logged")
 		}
 	})
+}
+
+// TestBrowserReconnects: streams end after their lifetime (here 300 ms)
+// and the browser opens a new one by itself, authorised again each time;
+// an alert raised while it is reconnecting is replayed to it.
+func TestBrowserReconnects(t *testing.T) {
+	browsertest.Chromium(t)
+	var streams atomic.Int64
+	var hold atomic.Bool
+	held := make(chan struct{}, 1)
+	release := make(chan struct{})
+	e := newEnv(t, "memory", envOpts{
+		cfg: func(c *dashboard.Config) { c.StreamLifetime, c.LiveLinger = 300*time.Millisecond, 5*time.Second },
+		wrap: func(h http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if strings.HasSuffix(r.URL.Path, "/stream") {
+					streams.Add(1)
+					if hold.CompareAndSwap(true, false) { // one reconnection waits for the test
+						held <- struct{}{}
+						<-release
+					}
+				}
+				h.ServeHTTP(w, r)
+			})
+		},
+	})
+	b := newBrowser(t, 1280, 900, "viewer")
+	b.navigate(e.srv.URL + "/admin/")
+	deadline := time.Now().Add(20 * time.Second)
+	for streams.Load() < 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the browser opened %d streams; it does not reconnect", streams.Load())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Hold the next reconnection, raise an alert meanwhile, let it through.
+	hold.Store(true)
+	<-held
+	attack(t, e, "192.0.2.251", 12)
+	e.flush()
+	close(release)
+	if !b.waitFor(`document.querySelector('#live-alerts li[data-rule="brute_force_ip"]')`, 10*time.Second) {
+		t.Error("the alert raised while the browser was reconnecting never appeared")
+	}
+	if eval[bool](b, `!document.getElementById("resync").hidden`) {
+		t.Error("the browser was told to reload although nothing was lost")
+	}
+	if probs := b.takeProblems(); len(probs) > 0 {
+		t.Errorf("problems: %v", probs)
+	}
 }
 
 // Payloads stored in every field an attacker controls. Each would set

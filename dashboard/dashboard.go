@@ -90,6 +90,7 @@ const (
 	DefaultLiveInterval   = 5 * time.Second
 	DefaultMaxStreams     = 256
 	DefaultStreamLifetime = 10 * time.Minute
+	DefaultLiveLinger     = 10 * time.Second
 	DefaultQueryTimeout   = 10 * time.Second
 	DefaultPageSize       = 50
 	// MinCSRFKeyLen is the shortest Config.CSRFKey accepted.
@@ -158,6 +159,11 @@ type Config struct {
 	// person's access also ends their stream. Default
 	// DefaultStreamLifetime.
 	StreamLifetime time.Duration
+	// LiveLinger keeps the live loops running this long after the last
+	// browser disconnected, so a browser that reconnects (at the end of its
+	// StreamLifetime, or after a network blip) is sent the alerts it
+	// missed. Default DefaultLiveLinger; negative stops them at once.
+	LiveLinger time.Duration
 	// QueryTimeout bounds the store reads of one page; default
 	// DefaultQueryTimeout.
 	QueryTimeout time.Duration
@@ -194,6 +200,9 @@ func (c *Config) setDefaults() error {
 		if *d.v == 0 {
 			*d.v = d.def
 		}
+	}
+	if c.LiveLinger == 0 {
+		c.LiveLinger = DefaultLiveLinger
 	}
 	switch {
 	case c.MaxStreams < 0:
@@ -245,7 +254,13 @@ type handler struct {
 //
 // Every link it renders is relative, so it works under any prefix. New
 // starts no goroutine: the live stream's one subscription runs while at
-// least one browser is connected, and stops with the last.
+// least one browser is connected, and stops Config.LiveLinger after the
+// last disconnects.
+//
+// The handler also implements io.Closer. Close ends the live streams and
+// stops their loops at once, and refuses new streams; call it when the
+// host shuts down (after http.Server.Shutdown has stopped taking requests,
+// or before, since live streams never end by themselves).
 func New(cfg Config) (http.Handler, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
@@ -321,6 +336,12 @@ func setSecurityHeaders(h http.Header) {
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
 	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=()")
 	h.Set("Cache-Control", "no-store")
+}
+
+// Close implements io.Closer: see New.
+func (h *handler) Close() error {
+	h.hub.close()
+	return nil
 }
 
 func (h *handler) notFound(w http.ResponseWriter, r *http.Request) {

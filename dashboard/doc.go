@@ -35,12 +35,18 @@
 // updated alerts as the Monitor raises them (or, with pgstore and no
 // Monitor, as PostgreSQL's LISTEN announces them from every instance), and
 // the Overview's counters every Config.LiveInterval. One subscription and
-// one counters loop serve every connected browser, and run only while one
-// is connected. Each connection is authorised when it opens and ends after
-// Config.StreamLifetime, so the browser reconnects and is authorised
-// again. The browser reconnects by itself when the stream drops; a
-// browser too slow to keep up is told to reload rather than slowing the
-// others. Pages work without JavaScript; only the live updates need it.
+// one counters loop serve every connected browser, and run while one is
+// connected (and Config.LiveLinger after the last leaves). Each connection
+// is authorised when it opens and ends after Config.StreamLifetime, so the
+// browser reconnects and is authorised again. The browser reconnects by
+// itself when the stream ends or drops, naming the last alert it got
+// (Last-Event-ID); the last 256 alerts are kept, so it is sent what it
+// missed. A browser too slow to keep up, or whose gap is wider than that,
+// is told to reload rather than slowing the others or showing less than
+// there is. Pages work without JavaScript; only the live updates need it.
+//
+// The handler New returns is also an io.Closer: Close ends the live streams
+// and their loops at once; call it when the host shuts down.
 //
 // # Security
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +17,7 @@ func testHandler(t *testing.T, mod func(*Config)) *handler {
 	t.Helper()
 	cfg := Config{
 		Authorize: func(*http.Request) (string, Role, bool) { return "tester", RoleViewer, true },
-		Store:     memstore.New(), ReadOnly: true, LiveInterval: time.Hour,
+		Store:     memstore.New(), ReadOnly: true, LiveInterval: time.Hour, LiveLinger: -1,
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -32,7 +33,7 @@ func testHandler(t *testing.T, mod func(*Config)) *handler {
 // misses the rest and is marked, without slowing the broadcast.
 func TestHubOverflow(t *testing.T) {
 	h := testHandler(t, nil)
-	c, ok := h.hub.join()
+	c, ok := h.hub.join("")
 	if !ok {
 		t.Fatal("join refused")
 	}
@@ -84,8 +85,8 @@ func TestStreamTellsResync(t *testing.T) {
 // connected (goleak in TestMain would catch a leak at the end).
 func TestHubStopsWithLastBrowser(t *testing.T) {
 	h := testHandler(t, nil)
-	a, _ := h.hub.join()
-	b, _ := h.hub.join()
+	a, _ := h.hub.join("")
+	b, _ := h.hub.join("")
 	if h.hub.stop == nil {
 		t.Fatal("no loops with two browsers")
 	}
@@ -97,9 +98,77 @@ func TestHubStopsWithLastBrowser(t *testing.T) {
 	if h.hub.stop != nil || h.hub.done != nil {
 		t.Fatal("loops still running after the last browser left")
 	}
-	c, _ := h.hub.join() // and they start again
+	c, _ := h.hub.join("") // and they start again
 	if h.hub.stop == nil {
 		t.Fatal("loops did not restart")
 	}
 	h.hub.leave(c)
+}
+
+// TestHubReplay: a browser that reconnects naming its last alert message
+// gets what it missed; one whose gap is too wide, or whose id is not this
+// process's, is told to resync.
+func TestHubReplay(t *testing.T) {
+	h := testHandler(t, nil)
+	keep, _ := h.hub.join("") // keeps the loops running
+	defer h.hub.leave(keep)
+	alert := func(i int) { h.hub.broadcastAlert(secmon.Alert{Rule: "r", Subject: "s" + strconv.Itoa(i), LastSeen: time.Now()}) }
+	alert(1)
+	first := h.hub.epoch + "." + strconv.FormatUint(h.hub.seq, 10)
+	alert(2)
+	alert(3)
+	c, _ := h.hub.join(first)
+	var got []string
+	for len(c.ch) > 0 {
+		if m := string(<-c.ch); strings.Contains(m, "event: alert") {
+			got = append(got, m)
+		}
+	}
+	h.hub.leave(c)
+	if len(got) != 2 || !strings.Contains(got[0], `"subject":"s2"`) || !strings.Contains(got[1], `"subject":"s3"`) ||
+		!strings.HasPrefix(got[1], "id: "+h.hub.epoch+".3\n") || c.missed.Load() {
+		t.Errorf("replay after %s: %q (missed %v)", first, got, c.missed.Load())
+	}
+	for name, id := range map[string]string{"other process": "deadbeef.1", "garbage": "x", "future": h.hub.epoch + ".99"} {
+		c, _ := h.hub.join(id)
+		if !c.missed.Load() {
+			t.Errorf("%s id %q: not told to resync", name, id)
+		}
+		h.hub.leave(c)
+	}
+	for i := 0; i < replayLen+1; i++ {
+		alert(10 + i)
+	}
+	c, _ = h.hub.join(first)
+	if !c.missed.Load() {
+		t.Error("a gap wider than the replay kept: not told to resync")
+	}
+	h.hub.leave(c)
+}
+
+// TestHubLingers: with LiveLinger the loops outlive the last browser for a
+// while, so a reconnecting browser joins a running hub.
+func TestHubLingers(t *testing.T) {
+	h := testHandler(t, func(c *Config) { c.LiveLinger = 50 * time.Millisecond })
+	a, _ := h.hub.join("")
+	h.hub.leave(a)
+	h.hub.mu.Lock()
+	running := h.hub.stop != nil
+	h.hub.mu.Unlock()
+	if !running {
+		t.Fatal("the loops stopped at once despite LiveLinger")
+	}
+	b, _ := h.hub.join("") // within the linger: the same loops go on
+	h.hub.leave(b)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		h.hub.mu.Lock()
+		running = h.hub.stop != nil
+		h.hub.mu.Unlock()
+		if !running {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the loops never stopped after the last browser left")
+		}
+	}
 }

@@ -2,10 +2,13 @@ package dashboard
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,47 +17,75 @@ import (
 )
 
 // The live stream is Server-Sent Events. One hub per dashboard holds the
-// connected browsers; while at least one is connected it runs one alert
-// subscription and one counters loop, whose messages every browser shares,
-// so a hundred open dashboards cost the store what one does.
+// connected browsers; while at least one is connected (and for
+// Config.LiveLinger after the last leaves) it runs one alert subscription
+// and one counters loop, whose messages every browser shares, so a hundred
+// open dashboards cost the store what one does.
+//
+// Alert messages carry an id; the hub keeps the last replayLen of them, so
+// a browser that reconnects (its stream reached StreamLifetime, or the
+// network dropped) is sent what it missed, as the browser names its last
+// id in the Last-Event-ID header. When the gap is wider than that, or the
+// id is from before a restart, the browser is told to reload instead.
 
 const (
 	clientBuffer    = 256 // messages a browser may fall behind (a burst of new alerts) before it is told to resync
+	replayLen       = 256 // alert messages kept for reconnecting browsers
 	keepAlive       = 15 * time.Second
 	writeTimeout    = 10 * time.Second
-	reconnectMillis = 3000
+	reconnectMillis = 500
 )
 
 type client struct {
 	ch     chan []byte
 	missed atomic.Bool
+	pos    string // the id of the latest alert message when the browser joined
 }
 
 type hub struct {
-	h *handler
+	h       *handler
+	epoch   string        // names this process's message ids
+	closing chan struct{} // closed by close: every stream ends
 
 	mu       sync.Mutex
 	clients  map[*client]struct{}
 	stop     context.CancelFunc // of the running loops; nil when none run
 	done     chan struct{}      // closed when the running loops have returned
+	linger   *time.Timer        // stops the loops once the last browser has been gone LiveLinger
+	closed   bool
 	counters []byte             // the latest counters message, for browsers that join
+	seq      uint64             // id of the latest alert message
+	replay   [replayLen][]byte  // alert message seq is at replay[seq%replayLen]
 }
 
-func newHub(h *handler) *hub { return &hub{h: h, clients: map[*client]struct{}{}} }
+func newHub(h *handler) *hub {
+	var e [4]byte
+	_, _ = rand.Read(e[:])
+	return &hub{h: h, epoch: hex.EncodeToString(e[:]), closing: make(chan struct{}), clients: map[*client]struct{}{}}
+}
 
-// join adds a browser, starting the loops for the first one. It returns
-// false when MaxStreams browsers are connected.
-func (b *hub) join() (*client, bool) {
+// join adds a browser, starting the loops for the first one. lastID is the
+// id of the last message the browser received, when it reconnects; what
+// it missed since is queued first. join returns false when MaxStreams
+// browsers are connected.
+func (b *hub) join(lastID string) (*client, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if len(b.clients) >= b.h.cfg.MaxStreams {
+	if b.closed || len(b.clients) >= b.h.cfg.MaxStreams {
 		return nil, false
 	}
-	c := &client{ch: make(chan []byte, clientBuffer)}
+	c := &client{ch: make(chan []byte, clientBuffer), pos: b.epoch + "." + strconv.FormatUint(b.seq, 10)}
+	if lastID != "" {
+		b.replayLocked(c, lastID)
+	}
 	if b.counters != nil {
 		c.ch <- b.counters
 	}
 	b.clients[c] = struct{}{}
+	if b.linger != nil {
+		b.linger.Stop()
+		b.linger = nil
+	}
 	if b.stop == nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		b.stop, b.done = cancel, make(chan struct{})
@@ -63,21 +94,92 @@ func (b *hub) join() (*client, bool) {
 	return c, true
 }
 
-// leave removes a browser; the last one stops the loops and waits for them.
+// replayLocked queues for c the alert messages after lastID, or marks c
+// to resync when they are no longer all kept. The caller holds mu.
+func (b *hub) replayLocked(c *client, lastID string) {
+	epoch, n, ok := strings.Cut(lastID, ".")
+	seq, err := strconv.ParseUint(n, 10, 64)
+	if !ok || err != nil || epoch != b.epoch || seq > b.seq {
+		c.missed.Store(true) // an id from before a restart, or not ours
+		return
+	}
+	if b.seq-seq > replayLen || b.seq-seq > clientBuffer-1 {
+		c.missed.Store(true)
+		return
+	}
+	for s := seq + 1; s <= b.seq; s++ {
+		c.ch <- b.replay[s%replayLen]
+	}
+}
+
+// leave removes a browser. When the last one leaves, the loops stop after
+// LiveLinger (at once when it is negative), unless a browser joins first:
+// a browser reconnecting in the meantime misses nothing.
 func (b *hub) leave(c *client) {
 	b.mu.Lock()
 	delete(b.clients, c)
-	var stop context.CancelFunc
-	var done chan struct{}
-	if len(b.clients) == 0 && b.stop != nil {
-		stop, done = b.stop, b.done
-		b.stop, b.done, b.counters = nil, nil, nil
+	if len(b.clients) > 0 || b.stop == nil {
+		b.mu.Unlock()
+		return
 	}
+	if d := b.h.cfg.LiveLinger; d > 0 {
+		if b.linger == nil {
+			b.linger = time.AfterFunc(d, b.stopIfIdle)
+		}
+		b.mu.Unlock()
+		return
+	}
+	b.mu.Unlock()
+	b.stopIfIdle()
+}
+
+// stopIfIdle stops the loops when no browser is connected, and waits for
+// them.
+func (b *hub) stopIfIdle() {
+	b.mu.Lock()
+	if len(b.clients) > 0 || b.stop == nil {
+		b.mu.Unlock()
+		return
+	}
+	stop, done := b.stop, b.done
+	b.stop, b.done, b.counters, b.linger = nil, nil, nil, nil
+	b.mu.Unlock()
+	stop()
+	<-done
+}
+
+// close ends every stream and stops the loops at once; later streams are
+// refused. It is idempotent.
+func (b *hub) close() {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return
+	}
+	b.closed = true
+	close(b.closing)
+	if b.linger != nil {
+		b.linger.Stop()
+		b.linger = nil
+	}
+	stop, done := b.stop, b.done
+	b.stop, b.done = nil, nil
 	b.mu.Unlock()
 	if stop != nil {
 		stop()
 		<-done
 	}
+}
+
+// broadcastAlert gives an alert message the next id, keeps it for
+// reconnecting browsers and broadcasts it.
+func (b *hub) broadcastAlert(a secmon.Alert) {
+	b.mu.Lock()
+	b.seq++
+	msg := append([]byte("id: "+b.epoch+"."+strconv.FormatUint(b.seq, 10)+"\n"), alertMessage(a)...)
+	b.replay[b.seq%replayLen] = msg
+	b.mu.Unlock()
+	b.broadcast(msg, false)
 }
 
 // broadcast offers msg to every browser without waiting: one that has
@@ -106,7 +208,7 @@ func (b *hub) run(ctx context.Context, done chan struct{}) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := src.SubscribeAlerts(ctx, func(a secmon.Alert) { b.broadcast(alertMessage(a), false) })
+			err := src.SubscribeAlerts(ctx, b.broadcastAlert)
 			if err != nil && ctx.Err() == nil {
 				b.h.cfg.ErrorLog.Warn("dashboard: the live alert subscription ended", "err", err)
 			}
@@ -237,12 +339,25 @@ func (h *handler) countersMessage(parent context.Context) ([]byte, error) {
 	return sseMessage("counters", c), nil
 }
 
-// stream serves the live stream to one browser.
+// maxEventIDLen bounds the Last-Event-ID a browser may send back.
+const maxEventIDLen = 64
+
+// stream serves the live stream to one browser. A reconnecting browser
+// names its last message in the Last-Event-ID header (EventSource does)
+// or the last query parameter (the page's script, when it reconnects by
+// itself).
 func (h *handler) stream(w http.ResponseWriter, r *http.Request) {
-	c, ok := h.hub.join()
+	lastID := r.Header.Get("Last-Event-ID")
+	if lastID == "" {
+		lastID = r.URL.Query().Get("last")
+	}
+	if len(lastID) > maxEventIDLen {
+		lastID = "invalid"
+	}
+	c, ok := h.hub.join(lastID)
 	if !ok {
 		w.Header().Set("Retry-After", "5")
-		http.Error(w, "503 too many live connections", http.StatusServiceUnavailable)
+		http.Error(w, "503 live stream unavailable: too many connections, or shutting down", http.StatusServiceUnavailable)
 		return
 	}
 	defer h.hub.leave(c)
@@ -259,7 +374,9 @@ func (h *handler) stream(w http.ResponseWriter, r *http.Request) {
 		}
 		return rc.Flush() == nil
 	}
-	if !write([]byte("retry: " + strconv.Itoa(reconnectMillis) + "\n: secmon live stream\n\n")) {
+	// The position message gives the browser an id to name when it
+	// reconnects, even before its first alert.
+	if !write([]byte("retry: " + strconv.Itoa(reconnectMillis) + "\n: secmon live stream\n\nid: " + c.pos + "\nevent: position\ndata: {}\n\n")) {
 		return
 	}
 	ping := time.NewTicker(keepAlive)
@@ -270,10 +387,12 @@ func (h *handler) stream(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			return
+		case <-h.hub.closing:
+			return
 		case <-lifetime.C:
-			// Ending the response makes the browser reconnect, and so be
+			// Ending the response makes the browser reconnect (after
+			// reconnectMillis, naming the last id it got), and so be
 			// authorised again.
-			write([]byte("event: reconnect\ndata: {}\n\n"))
 			return
 		case <-ping.C:
 			if !write([]byte(": ping\n\n")) {

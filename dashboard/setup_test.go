@@ -66,6 +66,7 @@ type envOpts struct {
 	noServer bool
 	detector func(engine secmon.Detector) secmon.Detector // wraps the default rules
 	cfg      func(*dashboard.Config)
+	wrap     func(http.Handler) http.Handler // around the mounted dashboard
 }
 
 // newStore returns a fresh store of the backend; PostgreSQL tests get a
@@ -123,7 +124,7 @@ func newEnv(t testing.TB, backend string, o envOpts) *env {
 	}
 	e.cfg = dashboard.Config{
 		Authorize: testAuthorize, Store: e.store, Logger: e.mon, Uploads: e.tracker, Clock: clock,
-		ReadOnly: o.readOnly, LiveInterval: 50 * time.Millisecond, CSRFKey: []byte(strings.Repeat("k", 32)),
+		ReadOnly: o.readOnly, LiveInterval: 50 * time.Millisecond, LiveLinger: -1, CSRFKey: []byte(strings.Repeat("k", 32)),
 	}
 	if !o.noGuard {
 		e.guard = newInterimGuard(clock)
@@ -136,9 +137,14 @@ func newEnv(t testing.TB, backend string, o envOpts) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = e.h.(io.Closer).Close() })
 	if !o.noServer {
 		mux := http.NewServeMux()
-		mux.Handle("/admin/", http.StripPrefix("/admin", e.h))
+		var h http.Handler = http.StripPrefix("/admin", e.h)
+		if o.wrap != nil {
+			h = o.wrap(h)
+		}
+		mux.Handle("/admin/", h)
 		e.srv = httptest.NewServer(mux)
 		t.Cleanup(e.srv.Close)
 	}

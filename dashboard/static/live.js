@@ -23,6 +23,7 @@
   var source = null;
   var backoff = 1000;
   var timer = null;
+  var lastId = ""; // of the last alert received, so a new stream resumes after it
 
   function setState(text, down) {
     if (!state) {
@@ -56,6 +57,9 @@
   var severities = { info: 1, low: 1, medium: 1, high: 1, critical: 1 };
 
   function onAlert(ev) {
+    if (ev.lastEventId) {
+      lastId = ev.lastEventId;
+    }
     var a;
     try {
       a = JSON.parse(ev.data);
@@ -133,12 +137,17 @@
 
   function connect() {
     timer = null;
-    source = new EventSource(url);
+    source = new EventSource(lastId ? url + "?last=" + encodeURIComponent(lastId) : url);
     source.addEventListener("open", function () {
       backoff = 1000;
       setState("live", false);
     });
     source.addEventListener("alert", onAlert);
+    source.addEventListener("position", function (ev) {
+      if (ev.lastEventId) {
+        lastId = ev.lastEventId;
+      }
+    });
     source.addEventListener("counters", onCounters);
     source.addEventListener("resync", function () {
       if (resync) {
@@ -147,8 +156,9 @@
     });
     source.addEventListener("error", function () {
       setState("reconnecting", true);
-      // The browser retries a dropped stream by itself; one it gave up on
-      // (a refusal such as 503) is retried here, with a growing delay.
+      // The browser retries a dropped or ended stream by itself, naming
+      // the last message it got; one it gave up on (a refusal such as 503)
+      // is retried here, with a growing delay.
       if (source.readyState === EventSource.CLOSED && timer === null) {
         source.close();
         timer = setTimeout(connect, backoff);
