@@ -112,7 +112,9 @@ func TestHubReplay(t *testing.T) {
 	h := testHandler(t, nil)
 	keep, _ := h.hub.join("") // keeps the loops running
 	defer h.hub.leave(keep)
-	alert := func(i int) { h.hub.broadcastAlert(secmon.Alert{Rule: "r", Subject: "s" + strconv.Itoa(i), LastSeen: time.Now()}) }
+	alert := func(i int) {
+		h.hub.broadcastAlert(secmon.Alert{Rule: "r", Subject: "s" + strconv.Itoa(i), LastSeen: time.Now()})
+	}
 	alert(1)
 	first := h.hub.epoch + "." + strconv.FormatUint(h.hub.seq, 10)
 	alert(2)

@@ -53,9 +53,9 @@ type hub struct {
 	done     chan struct{}      // closed when the running loops have returned
 	linger   *time.Timer        // stops the loops once the last browser has been gone LiveLinger
 	closed   bool
-	counters []byte             // the latest counters message, for browsers that join
-	seq      uint64             // id of the latest alert message
-	replay   [replayLen][]byte  // alert message seq is at replay[seq%replayLen]
+	counters []byte            // the latest counters message, for browsers that join
+	seq      uint64            // id of the latest alert message
+	replay   [replayLen][]byte // alert message seq is at replay[seq%replayLen]
 }
 
 func newHub(h *handler) *hub {
