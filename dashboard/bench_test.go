@@ -12,6 +12,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -194,6 +195,7 @@ func BenchmarkLiveFanout(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
+				defer d.(io.Closer).Close()
 				h = d
 			} else {
 				h = perConnectionStream(store)
