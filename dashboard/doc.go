@@ -27,7 +27,13 @@
 // uploads with their threat codes, and the validation stage timings (p50,
 // p99) of the host's upload.Tracker.
 //
-// Every time is shown in UTC with its date.
+// Every time is shown in UTC with its date. Every figure is computed from
+// the store when the page is requested (nothing is cached), and a section
+// whose read failed says so instead of showing zeros; where a list is cut
+// at a limit the page says "at least" or "the newest". The Overview reads
+// the last 24 hours of events (hourly buckets and the ranking of sources and
+// accounts), so its cost follows the events in that window, not the size
+// of the log: see benchmarks/results/dashboard.md.
 //
 // # Live updates
 //
