@@ -16,13 +16,14 @@ import (
 	"github.com/secmon-go/secmon"
 	"github.com/secmon-go/secmon/dashboard"
 	"github.com/secmon-go/secmon/detect"
+	"github.com/secmon-go/secmon/internal/testenv"
 	"github.com/secmon-go/secmon/sqlschema/sqlschematest"
 	"github.com/secmon-go/secmon/store/memstore"
 	"github.com/secmon-go/secmon/store/pgstore"
 	"github.com/secmon-go/secmon/upload"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(testenv.M(m)) }
 
 // Test principals: the Authorize of these tests reads them from headers.
 const (
