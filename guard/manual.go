@@ -229,10 +229,14 @@ func (g *Guard) Lift(ctx context.Context, id uuid.UUID, by string) error {
 // memory instead.
 func (g *Guard) List(ctx context.Context, q secmon.BlockQuery) ([]secmon.Block, error) {
 	// The waiting writes are read first: one written while the store is
-	// read is then in one answer or the other, never in neither.
+	// read is then in one answer or the other, never in neither. A waiting
+	// write hides the store's copy of its block even when it no longer
+	// matches q: a block lifted a moment ago is not listed as in force.
 	g.mu.Lock()
 	local := make(map[uuid.UUID]secmon.Block, len(g.pending))
+	waiting := make(map[uuid.UUID]bool, len(g.pending))
 	for id, p := range g.pending {
+		waiting[id] = true
 		if matches(p.b, q) {
 			local[id] = *p.b
 		}
@@ -247,12 +251,16 @@ func (g *Guard) List(ctx context.Context, q secmon.BlockQuery) ([]secmon.Block, 
 		limit = secmon.DefaultQueryLimit
 	}
 	limit = min(limit, secmon.MaxQueryLimit)
-	if len(local) == 0 {
+	if len(waiting) == 0 {
 		return stored, nil
 	}
 	out := make([]secmon.Block, 0, len(stored)+len(local))
 	for _, b := range stored {
-		if l, ok := local[b.ID]; ok {
+		if waiting[b.ID] {
+			l, ok := local[b.ID]
+			if !ok {
+				continue // changed since it was stored, and no longer matches
+			}
 			b = l
 			delete(local, b.ID)
 		}
