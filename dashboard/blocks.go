@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -70,7 +71,7 @@ func (h *handler) blocks(w http.ResponseWriter, r *http.Request) {
 		v.StoreErr, status = true, http.StatusServiceUnavailable
 	}
 	v.Active, v.More = active, len(active) >= blockPageLimit
-	recent, err := h.cfg.Guard.List(ctx, secmon.BlockQuery{Since: now.Add(-7 * 24 * time.Hour), Limit: blockPageLimit})
+	recent, err := h.cfg.Guard.List(ctx, secmon.BlockQuery{EndsAfter: now.Add(-7 * 24 * time.Hour), Limit: blockPageLimit})
 	if err != nil {
 		h.cfg.ErrorLog.Warn("dashboard: listing blocks failed", "err", err)
 		v.StoreErr, status = true, http.StatusServiceUnavailable
@@ -110,29 +111,27 @@ func parseBlockRequest(f url.Values, now time.Time) (blockRequest, error) {
 	}
 	req.Scope = scope
 	switch scope {
-	case secmon.ScopeIP:
+	case secmon.ScopeIP, secmon.ScopePrefix:
 		p, err := parseAddrOrPrefix("value", value)
 		if err != nil {
 			return req, err
 		}
-		// An IP block covers the address's IP group (an IPv6 /64), as the
-		// detection rules count it.
+		// As the guard decides it: an address, or any prefix within one IP
+		// group (an IPv6 /64), blocks the whole group, as the detection
+		// rules count it; a wider prefix stays a prefix block.
 		g := secmon.IPGroup(p.Addr())
-		if !p.IsSingleIP() && p != g {
-			return req, &fieldError{"value", "is a prefix; choose the prefix scope, or give one address"}
-		}
-		req.Prefix, req.value = g, ipParam(p)
-		req.Subject = "ip:" + g.String()
-	case secmon.ScopePrefix:
-		p, err := parseAddrOrPrefix("value", value)
-		if err != nil {
-			return req, err
-		}
-		if p.Addr().Is4() && p.Bits() < minPrefixBits4 || p.Addr().Is6() && p.Bits() < minPrefixBits6 {
+		switch {
+		case g.Bits() <= p.Bits():
+			req.Scope, req.Prefix = secmon.ScopeIP, g
+		case scope == secmon.ScopeIP:
+			return req, &fieldError{"value", "is wider than one address's group; choose the prefix scope"}
+		case p.Addr().Is4() && p.Bits() < minPrefixBits4 || p.Addr().Is6() && p.Bits() < minPrefixBits6:
 			return req, &fieldError{"value", "is broader than a /8 (IPv4) or /32 (IPv6); such a block is refused"}
+		default:
+			req.Prefix = p
 		}
-		req.Prefix, req.value = p, p.String()
-		req.Subject = "prefix:" + p.String()
+		req.value = ipParam(p)
+		req.Subject = secmon.BlockSubject(req.Scope, req.Prefix, "")
 	case secmon.ScopeUser:
 		u, err := parseIdentifier("value", value)
 		if err != nil {
@@ -142,7 +141,7 @@ func parseBlockRequest(f url.Values, now time.Time) (blockRequest, error) {
 			return req, &fieldError{"value", "is required"}
 		}
 		req.UserID, req.value = u, u
-		req.Subject = "user:" + u
+		req.Subject = secmon.BlockSubject(secmon.ScopeUser, netip.Prefix{}, u)
 	}
 	d := strings.TrimSpace(f.Get("duration"))
 	switch {
@@ -216,6 +215,10 @@ func (h *handler) blockAction(w http.ResponseWriter, r *http.Request, p principa
 			return
 		}
 		req.By = p.who
+		// The guard fills ID, Scope, Subject, Created and Level itself
+		// (normalising the account name as its rules do).
+		asked := req.Block
+		asked.Scope, asked.Subject, asked.Created = "", "", time.Time{}
 		meta := map[string]string{"action": "block_add", "subject": req.Subject, "reason": req.Reason}
 		if !req.Until.IsZero() {
 			meta["until"] = req.Until.Format(time.RFC3339)
@@ -224,9 +227,14 @@ func (h *handler) blockAction(w http.ResponseWriter, r *http.Request, p principa
 			redirect(w, withDone(back, "unaudited"))
 			return
 		}
-		if _, err := h.cfg.Guard.Block(ctx, req.Block); err != nil {
+		if _, err := h.cfg.Guard.Block(ctx, asked); err != nil {
 			h.auditFailure(r, p, meta, err)
-			redirect(w, withDone(back, failureCode(h, err, "adding a block")))
+			code := "refused" // allowlisted, the guard full or closing: it said no
+			if errors.Is(err, secmon.ErrInvalid) {
+				code = "invalid"
+			}
+			h.cfg.ErrorLog.Warn("dashboard: the guard refused a block", "subject", req.Subject, "err", err)
+			redirect(w, withDone(back, code))
 			return
 		}
 		redirect(w, withDone(back, "blocked"))
@@ -239,7 +247,7 @@ func (h *handler) blockAction(w http.ResponseWriter, r *http.Request, p principa
 // own account or the address they are connected from.
 func (h *handler) blocksSelf(r *http.Request, p principal, b secmon.Block) bool {
 	if b.Scope == secmon.ScopeUser {
-		return b.UserID == p.who
+		return strings.EqualFold(strings.TrimSpace(b.UserID), strings.TrimSpace(p.who))
 	}
 	ip := secmon.ClientIP(r, h.cfg.TrustedProxies)
 	return ip.IsValid() && b.Prefix.Contains(ip.Unmap())

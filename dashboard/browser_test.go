@@ -226,7 +226,7 @@ func TestBrowser(t *testing.T) {
 	browsertest.Chromium(t) // skip (or fail under CI) before building anything
 	e := newEnv(t, "memory", envOpts{cfg: func(c *dashboard.Config) { c.LiveInterval = 200 * time.Millisecond }})
 	d := newDemo(time.Now(), 1)
-	if err := d.load(context.Background(), e.store, e.guard); err != nil {
+	if err := d.load(context.Background(), e.store); err != nil {
 		t.Fatal(err)
 	}
 	observeStages(e.tracker, 300)
@@ -500,7 +500,10 @@ func TestBrowserHostileText(t *testing.T) {
 			LastSeen: now, Summary: p, Evidence: map[string]string{p: p}}}); err != nil {
 			t.Fatal(err)
 		}
-		e.guard.add(secmon.Block{Scope: secmon.ScopeUser, UserID: user, Reason: p, Origin: secmon.OriginManual, By: p, Until: now.Add(time.Hour)}, now)
+		if err := e.store.PutBlocks(ctx, []secmon.Block{storedBlock(secmon.ScopeUser, netip.Prefix{}, user, p, secmon.OriginManual, "", p, 1,
+			now.Add(-time.Minute), now.Add(time.Hour))}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := e.store.InsertEvents(ctx, raw); err != nil {
 		t.Fatal(err)

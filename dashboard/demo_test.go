@@ -135,9 +135,11 @@ func newDemo(now time.Time, seed uint64) *demo {
 	return d
 }
 
-// load writes the demo into store, and its blocks into g when g is set.
-// The acknowledged and resolved alerts get their status.
-func (d *demo) load(ctx context.Context, store secmon.Store, g *interimGuard) error {
+// load writes the demo into store: its events, alerts (two of them
+// acknowledged or resolved), sessions, and the blocks a guard decided:
+// a rule's block that has expired and its escalation still in force, a
+// reputation list's prefix, and a manual account block lifted since.
+func (d *demo) load(ctx context.Context, store secmon.Store) error {
 	for i := 0; i < len(d.events); i += 5000 {
 		if err := store.InsertEvents(ctx, d.events[i:min(i+5000, len(d.events))]); err != nil {
 			return err
@@ -155,21 +157,20 @@ func (d *demo) load(ctx context.Context, store secmon.Store, g *interimGuard) er
 	if err := store.UpsertSessions(ctx, d.sessions); err != nil {
 		return err
 	}
-	if g != nil {
-		h := d.now.Truncate(time.Hour)
-		g.add(secmon.Block{Scope: secmon.ScopeIP, Prefix: netip.PrefixFrom(attacker, 32), Reason: "credential_stuffing: 90 accounts in 10 minutes",
-			Rule: "credential_stuffing", Origin: secmon.OriginRule, Until: h.Add(-3*time.Hour + 2*time.Hour), By: "rule:credential_stuffing"}, h.Add(-4*time.Hour))
-		g.add(secmon.Block{Scope: secmon.ScopeIP, Prefix: netip.PrefixFrom(attacker, 32), Reason: "credential_stuffing: repeat within 24 h",
-			Rule: "credential_stuffing", Origin: secmon.OriginRule, Until: d.now.Add(3 * time.Hour), By: "rule:credential_stuffing"}, h.Add(-3*time.Hour+6*time.Minute))
-		g.add(secmon.Block{Scope: secmon.ScopePrefix, Prefix: netip.MustParsePrefix("198.51.100.0/24"), Reason: "listed in spamhaus-drop",
-			Origin: secmon.OriginList, By: "list:spamhaus-drop"}, h.Add(-20*time.Hour))
-		lifted := g.add(secmon.Block{Scope: secmon.ScopeUser, UserID: "mallory", Reason: "hostile uploads", Origin: secmon.OriginManual,
-			Until: d.now.Add(24 * time.Hour), By: "admin-person"}, h.Add(-7*time.Hour))
-		if err := g.Lift(ctx, lifted.ID, "admin-person"); err != nil {
-			return err
-		}
-	}
-	return nil
+	h := d.now.Truncate(time.Hour)
+	ip := netip.PrefixFrom(attacker, 32)
+	lifted := storedBlock(secmon.ScopeUser, netip.Prefix{}, "mallory", "hostile uploads", secmon.OriginManual, "", "admin-person", 1,
+		h.Add(-7*time.Hour), d.now.Add(24*time.Hour))
+	lifted.LiftedAt, lifted.LiftedBy = h.Add(-6*time.Hour), "admin-person"
+	return store.PutBlocks(ctx, []secmon.Block{
+		storedBlock(secmon.ScopeIP, ip, "", "credential_stuffing: 90 accounts in 10 minutes", secmon.OriginRule, "credential_stuffing",
+			"rule:credential_stuffing", 1, h.Add(-4*time.Hour), h.Add(-time.Hour)),
+		storedBlock(secmon.ScopeIP, ip, "", "credential_stuffing: repeat within 24 h", secmon.OriginRule, "credential_stuffing",
+			"rule:credential_stuffing", 2, h.Add(-3*time.Hour+6*time.Minute), d.now.Add(3*time.Hour)),
+		storedBlock(secmon.ScopePrefix, netip.MustParsePrefix("198.51.100.0/24"), "", "listed in spamhaus-drop", secmon.OriginList, "",
+			"list:spamhaus-drop", 1, h.Add(-20*time.Hour), time.Time{}),
+		lifted,
+	})
 }
 
 // observeStages records validation timings as a Validator would.

@@ -374,6 +374,7 @@ var flashes = map[string]struct {
 	"conflict":     {"Nothing was changed: another alert for this rule and subject is open.", true},
 	"unaudited":    {"Nothing was changed: the action could not be recorded in the security log.", true},
 	"failed":       {"The change failed; see the server log. Try again.", true},
+	"refused":      {"Nothing was changed: the guard refused the block (an allowlisted address or account, or the guard is full); see the server log.", true},
 	"self":         {"Nothing was changed: that block would lock you out (your own account or address).", true},
 	"hostfailed":   {"The session is revoked in the store, but the host could not end it; see the server log.", true},
 }

@@ -33,7 +33,7 @@ func demoEnv(t *testing.T, backend string, o envOpts) (*env, *demo, *secmontest.
 	o.noServer = true
 	e := newEnv(t, backend, o)
 	d := newDemo(fixedNow, 1)
-	if err := d.load(context.Background(), e.store, e.guard); err != nil {
+	if err := d.load(context.Background(), e.store); err != nil {
 		t.Fatal(err)
 	}
 	observeStages(e.tracker, 300)
@@ -670,21 +670,21 @@ func TestBlockActions(t *testing.T) {
 		if loc := res.header.Get("Location"); loc != "blocks?done=lifted" {
 			t.Errorf("lift: %q", loc)
 		}
-		if _, ok := active()["prefix:203.0.113.0/24"]; ok {
-			t.Error("lifted block still active")
+		if b, ok := active()["prefix:203.0.113.0/24"]; ok {
+			t.Errorf("lifted block still active: %+v", b)
 		}
 		if loc := e.post("/blocks", "admin", url.Values{"op": {"lift"}, "id": {uuid.NewString()}}).header.Get("Location"); loc != "blocks?done=notfound" {
 			t.Errorf("lift of an unknown block: %q", loc)
 		}
 		// The guard failing: reported, and audited with its error code.
-		e.guard.setFail(errors.New("guard store down"))
-		if loc := e.post("/blocks", "admin", url.Values{"op": {"add"}, "scope": {"ip"}, "value": {"192.0.2.11"}, "duration": {"1h"}}).header.Get("Location"); loc != "blocks?done=failed" {
+		e.guards.setFail(errors.New("guard store down"))
+		if loc := e.post("/blocks", "admin", url.Values{"op": {"add"}, "scope": {"ip"}, "value": {"192.0.2.11"}, "duration": {"1h"}}).header.Get("Location"); loc != "blocks?done=refused" {
 			t.Errorf("block with the guard down: %q", loc)
 		}
 		if res := e.get("/blocks", "admin"); res.code != http.StatusServiceUnavailable || !strings.Contains(res.body, "the guard did not answer") {
 			t.Errorf("blocks page with the guard down: %d", res.code)
 		}
-		e.guard.setFail(nil)
+		e.guards.setFail(nil)
 		if findAudit(auditEvents(e), "action", "block_add", "subject", "ip:192.0.2.11/32", "error_code", "store_error") == nil {
 			t.Error("the failed block was not audited with error_code store_error")
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/secmon-go/secmon"
 	"github.com/secmon-go/secmon/dashboard"
 	"github.com/secmon-go/secmon/detect"
+	"github.com/secmon-go/secmon/guard"
 	"github.com/secmon-go/secmon/internal/testenv"
 	"github.com/secmon-go/secmon/sqlschema/sqlschematest"
 	"github.com/secmon-go/secmon/store/memstore"
@@ -52,7 +53,8 @@ type env struct {
 	t       testing.TB
 	store   secmon.Store
 	mon     *secmon.Monitor
-	guard   *interimGuard
+	guard   *guard.Guard
+	guards  *failableGuard // the dashboard's Guard: the real one, failable
 	tracker *upload.Tracker
 	clock   secmon.Clock
 	cfg     dashboard.Config
@@ -125,11 +127,22 @@ func newEnv(t testing.TB, backend string, o envOpts) *env {
 	}
 	e.cfg = dashboard.Config{
 		Authorize: testAuthorize, Store: e.store, Logger: e.mon, Uploads: e.tracker, Clock: clock,
-		ReadOnly: o.readOnly, LiveInterval: 50 * time.Millisecond, LiveLinger: -1, CSRFKey: []byte(strings.Repeat("k", 32)),
+		ReadOnly: o.readOnly, LiveInterval: 50 * time.Millisecond, CSRFKey: []byte(strings.Repeat("k", 32)),
 	}
 	if !o.noGuard {
-		e.guard = newInterimGuard(clock)
-		e.cfg.Guard = e.guard
+		e.guard, err = guard.New(guard.Config{Store: e.store, Events: e.mon, Clock: clock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { // before the Monitor's: the guard logs into it
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := e.guard.Close(ctx); err != nil {
+				t.Errorf("closing the guard: %v", err)
+			}
+		})
+		e.guards = &failableGuard{Guard: e.guard}
+		e.cfg.Guard = e.guards
 	}
 	if o.cfg != nil {
 		o.cfg(&e.cfg)
