@@ -47,6 +47,11 @@ func dashboardFlow(t *testing.T, base string) {
 	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
 		t.Errorf("dashboard CSP %q", csp)
 	}
+	// The guard is wired: the Blocks page lists its blocks and offers the
+	// manual form.
+	if resp, body := dashGet(t, base, "blocks", "ops", "test-admin-token"); resp.StatusCode != http.StatusOK || !strings.Contains(body, "Block manually") {
+		t.Errorf("Blocks page: %d", resp.StatusCode)
+	}
 
 	alice := newClient(t, base)
 	if code := alice.login("alice", "correct horse battery staple"); code != http.StatusOK {
