@@ -235,8 +235,10 @@ type BlockStore interface {
 // several instances announce every change, so each instance's Guard reloads
 // the block within a second instead of polling.
 type BlockSubscriber interface {
-	// SubscribeBlocks calls fn with the ID of each block put or lifted
-	// until ctx is done, then returns ctx's error. It calls resync each
+	// SubscribeBlocks calls fn with the ID of each block put, lifted or
+	// removed by EraseUser until ctx is done, then returns ctx's error. A
+	// subscriber that reads an announced block and finds none knows it was
+	// removed. It calls resync each
 	// time announcements may have been missed: once it is listening (what
 	// changed before is not announced) and after every gap (a reconnect, a
 	// subscriber too slow to keep up). fn and resync are called from the

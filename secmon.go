@@ -165,10 +165,20 @@ type RetentionStore interface {
 	// Purge removes rows older than the policy allows, as of now.
 	Purge(ctx context.Context, p RetentionPolicy, now time.Time) (PurgeResult, error)
 	// EraseUser removes every row about userID (events, sessions, activity,
-	// and alerts whose subject is the user, see AlertAboutUser) and returns
-	// how many rows went. What stays is aggregate: alerts about other
+	// alerts whose subject is the user, see AlertAboutUser, and blocks on
+	// the user's account, see BlockOnUser) and returns how many rows went.
+	// What stays is aggregate or about something else: alerts about other
 	// subjects (an address, a session) whose counts include the user's
-	// events, and reports computed from the rows that remain.
+	// events, blocks on addresses and prefixes, and reports computed from
+	// the rows that remain.
+	//
+	// An account block is removed even while it is in force: its subject
+	// is the user ID erasure must remove, and the account it refuses is
+	// being deleted (an attacker's addresses stay blocked by their own,
+	// address-scoped blocks). A store that announces blocks
+	// (BlockSubscriber) announces each removed block, so guards stop
+	// enforcing it within a second. A host that must keep an account
+	// refused, say under a legal hold, does not erase it yet.
 	EraseUser(ctx context.Context, userID string) (int64, error)
 	// ExportUser writes every row EraseUser would remove to w, one
 	// ExportRecord a line (JSON), streaming: memory stays bounded however

@@ -1,8 +1,10 @@
 package memstore
 
 import (
+	"bytes"
 	"context"
 	"io"
+	"slices"
 
 	"github.com/secmon-go/secmon"
 )
@@ -10,8 +12,10 @@ import (
 // exportChunk is how many rows ExportUser copies under a lock at a time.
 const exportChunk = 256
 
-// ExportUser writes userID's events, sessions, activity and alerts (see
-// secmon.AlertAboutUser) to w as JSON lines, oldest first within each kind.
+// ExportUser writes userID's events, sessions, activity, alerts (see
+// secmon.AlertAboutUser) and the blocks on the account (see
+// secmon.BlockOnUser) to w as JSON lines, oldest first within each kind:
+// the rows EraseUser removes.
 // Rows are copied a chunk at a time under the read lock and written with
 // the lock released, so a slow writer never blocks the Monitor's writes and
 // memory stays bounded; rows stored while the export runs may or may not be
@@ -103,6 +107,24 @@ func (s *Store) ExportUser(ctx context.Context, userID string, w io.Writer) erro
 	buf = buf[:0]
 	for i := range alerts {
 		buf = append(buf, secmon.ExportRecord{Kind: secmon.ExportAlert, Alert: &alerts[i]})
+	}
+	if err := writeAll(ctx, out, buf); err != nil {
+		return err
+	}
+
+	// Blocks on the account, in force or not, oldest (lowest ID) first.
+	s.blockMu.RLock()
+	var blocks []secmon.Block
+	for _, b := range s.blocks {
+		if secmon.BlockOnUser(b, userID) {
+			blocks = append(blocks, *b)
+		}
+	}
+	s.blockMu.RUnlock()
+	slices.SortFunc(blocks, func(a, b secmon.Block) int { return bytes.Compare(a.ID[:], b.ID[:]) })
+	buf = buf[:0]
+	for i := range blocks {
+		buf = append(buf, secmon.ExportRecord{Kind: secmon.ExportBlock, Block: &blocks[i]})
 	}
 	if err := writeAll(ctx, out, buf); err != nil {
 		return err

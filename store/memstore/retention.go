@@ -77,11 +77,13 @@ func (s *Store) Maintain(ctx context.Context, now time.Time, p secmon.RetentionP
 	return secmon.MaintenanceResult{Purged: res}, err
 }
 
-// EraseUser removes userID's events, sessions, activity and the alerts
-// whose subject is the user (secmon.AlertAboutUser), the rows ExportUser
-// writes, and returns how many rows went. Alerts about other subjects are
-// kept: their counts are aggregates that hold no user ID. The empty user ID
-// is invalid (it would match every anonymous event).
+// EraseUser removes userID's events, sessions, activity, the alerts whose
+// subject is the user (secmon.AlertAboutUser) and the blocks on the account
+// (secmon.BlockOnUser, in force or not), the rows ExportUser writes, and
+// returns how many rows went. Each removed block is announced to
+// SubscribeBlocks callers, so guards stop enforcing it. Alerts about other
+// subjects and blocks on addresses are kept: they hold no user ID. The
+// empty user ID is invalid (it would match every anonymous event).
 func (s *Store) EraseUser(ctx context.Context, userID string) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -110,5 +112,14 @@ func (s *Store) EraseUser(ctx context.Context, userID string) (int64, error) {
 		}
 	}
 	s.alertMu.Unlock()
+	s.blockMu.Lock()
+	for id, b := range s.blocks {
+		if secmon.BlockOnUser(b, userID) {
+			delete(s.blocks, id)
+			s.announceBlockLocked(id)
+			n++
+		}
+	}
+	s.blockMu.Unlock()
 	return n, nil
 }

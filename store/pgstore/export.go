@@ -15,9 +15,10 @@ import (
 // exportPage is how many rows ExportUser reads per query.
 const exportPage = 1000
 
-// ExportUser writes userID's events, activity, sessions and the alerts
-// whose subject is the user (secmon.AlertAboutUser) to w as JSON lines:
-// the rows EraseUser removes. Each kind is read in pages of exportPage rows
+// ExportUser writes userID's events, activity, sessions, the alerts whose
+// subject is the user (secmon.AlertAboutUser) and the blocks on the account
+// (secmon.BlockOnUser, in force or not) to w as JSON lines: the rows
+// EraseUser removes. Each kind is read in pages of exportPage rows
 // in key order (time and ID for events and activity), each page its own
 // query, so memory stays bounded for millions of rows, no transaction is
 // held open while w is slow, and a failed page is retried like any read.
@@ -42,6 +43,9 @@ func (s *Store) ExportUser(ctx context.Context, userID string, w io.Writer) erro
 		return err
 	}
 	if err := s.exportAlerts(ctx, op, userID, out); err != nil {
+		return err
+	}
+	if err := s.exportBlocks(ctx, op, userID, out); err != nil {
 		return err
 	}
 	return out.Flush()
@@ -237,6 +241,46 @@ func (s *Store) exportAlerts(ctx context.Context, op, userID string, out *secmon
 		}
 		for i := range page {
 			if err := out.Write(secmon.ExportRecord{Kind: secmon.ExportAlert, Alert: &page[i]}); err != nil {
+				return err
+			}
+		}
+		if len(page) < exportPage {
+			return nil
+		}
+		afterID = pgtype.UUID{Bytes: page[len(page)-1].ID, Valid: true}
+	}
+}
+
+// userBlockCond selects the blocks on user $1's account
+// (secmon.BlockOnUser): the alerts' condition on the block's subject.
+const userBlockCond = `scope = 'user' AND ` + userAlertCond
+
+func (s *Store) exportBlocks(ctx context.Context, op, userID string, out *secmon.ExportWriter) error {
+	sql := blockSelect + s.blocks + ` WHERE ` + userBlockCond + ` AND id > $2 ORDER BY id LIMIT ` + strconv.Itoa(exportPage)
+	afterID := pgtype.UUID{Valid: true}
+	page := make([]secmon.Block, 0, 16)
+	for {
+		err := s.run(ctx, op, func(ctx context.Context) error {
+			page = page[:0]
+			rows, err := s.pool.Query(ctx, sql, userID, afterID)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				b, err := scanBlock(rows)
+				if err != nil {
+					return err
+				}
+				page = append(page, b)
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			return err
+		}
+		for i := range page {
+			if err := out.Write(secmon.ExportRecord{Kind: secmon.ExportBlock, Block: &page[i]}); err != nil {
 				return err
 			}
 		}

@@ -267,11 +267,15 @@ func (s *Store) dropPartitions(ctx context.Context, q querier, cutoff time.Time)
 	return dropped, rows, nil
 }
 
-// EraseUser removes the user's events, sessions, activity and the alerts
-// whose subject is the user (secmon.AlertAboutUser), the rows ExportUser
+// EraseUser removes the user's events, sessions, activity, the alerts
+// whose subject is the user (secmon.AlertAboutUser) and the blocks on the
+// account (secmon.BlockOnUser, in force or not), the rows ExportUser
 // writes, and returns how many rows went. Alerts about other subjects (an
-// address, a session) are kept: their counts are aggregates that hold no
-// user ID.
+// address, a session) and blocks on addresses are kept: they hold no user
+// ID. Each removed block is announced on the block channel, in the
+// statement that removes it, so every instance's guard stops enforcing it
+// within a second (the schema's triggers announce inserts and updates
+// only; the retention purge removes ended blocks silently).
 //
 // Events and activity go in batches of Config.PurgeBatch rows, oldest
 // first through the (user_id, created_at) index, each batch its own
@@ -307,6 +311,17 @@ func (s *Store) EraseUser(ctx context.Context, userID string) (int64, error) {
 	}
 	err = s.run(ctx, op, func(ctx context.Context) error {
 		tag, err := s.pool.Exec(ctx, `DELETE FROM `+s.alerts+` WHERE `+userAlertCond, userID)
+		total += tag.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return total, err
+	}
+	// One row, and one notification (sent at commit), per removed block:
+	// the SELECT's command tag counts them.
+	err = s.run(ctx, op, func(ctx context.Context) error {
+		tag, err := s.pool.Exec(ctx, `WITH gone AS (DELETE FROM `+s.blocks+` WHERE `+userBlockCond+` RETURNING id)
+SELECT pg_catalog.pg_notify($2, id::text) FROM gone`, userID, s.blockChannel)
 		total += tag.RowsAffected()
 		return err
 	})

@@ -84,8 +84,13 @@
 // RevokedAt is older than p.Sessions (so idle sessions go, and revoked ones
 // are kept p.Sessions after revocation); alerts go only when resolved and
 // LastSeen is older than p.Alerts. PurgeResult counts the rows removed.
-// EraseUser removes the user's events, sessions and activity (not alerts)
-// and returns how many rows went.
+// EraseUser removes the user's events, sessions, activity, the alerts whose
+// subject is the user ([secmon.AlertAboutUser]) and the blocks on the
+// account ([secmon.BlockOnUser], in force or not), and returns how many
+// rows went; ExportUser writes exactly those rows, one
+// [secmon.ExportRecord] a line, and nothing about anyone else. A store
+// that is a [secmon.BlockSubscriber] announces every block EraseUser
+// removes.
 //
 // Blocks. PutBlocks validates every block with [secmon.Block.Validate] and
 // rejects the batch whole when one fails; a block whose ID is stored is

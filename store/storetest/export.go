@@ -8,8 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
 
 	"github.com/secmon-go/secmon"
 )
@@ -19,6 +23,8 @@ var exportTests = []test{
 	{"ExportUserPages", testExportUserPages},
 	{"ExportUserInvalid", testExportUserInvalid},
 	{"ExportUserWriterFails", testExportUserWriterFails},
+	{"ExportUserBlocks", testExportUserBlocks},
+	{"EraseUserAnnouncesBlocks", testEraseUserAnnouncesBlocks},
 }
 
 // readExport decodes ExportUser's output, failing on a malformed line.
@@ -32,8 +38,12 @@ func readExport(t *testing.T, b []byte) []secmon.ExportRecord {
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			t.Fatalf("export line %q: %v", sc.Text(), err)
 		}
+		if want := map[string]bool{secmon.ExportEvent: r.Event != nil, secmon.ExportSession: r.Session != nil,
+			secmon.ExportActivity: r.Activity != nil, secmon.ExportAlert: r.Alert != nil, secmon.ExportBlock: r.Block != nil}; !want[r.Kind] {
+			t.Fatalf("export line %q: kind %q does not name its payload", sc.Text(), r.Kind)
+		}
 		set := 0
-		for _, p := range []bool{r.Event != nil, r.Session != nil, r.Activity != nil, r.Alert != nil} {
+		for _, p := range []bool{r.Event != nil, r.Session != nil, r.Activity != nil, r.Alert != nil, r.Block != nil} {
 			if p {
 				set++
 			}
@@ -79,6 +89,12 @@ func testExportUser(t *testing.T, s secmon.Store) {
 		alert("brute_force_user", "user:bob", secmon.SeverityHigh, 1, base, base, "bob"),
 		alert("brute_force_ip", "ip:203.0.113.7", secmon.SeverityHigh, 5, base, base, "an address"),
 	)
+	// Blocks on alice's account (one in force, one lifted), on bob's, and on
+	// alice's address, which holds no user ID.
+	lifted := userBlock(2, "alice", base, 0)
+	lifted.LiftedAt, lifted.LiftedBy = base.Add(time.Minute), "operator"
+	putBlocks(t, s, userBlock(1, "alice", base.Add(time.Hour), time.Hour), lifted, userBlock(3, "bob", base, 0),
+		ipBlock(4, "203.0.113.7", base, time.Hour))
 
 	recs := exportUser(t, s, "alice")
 	kinds := map[string]int{}
@@ -88,7 +104,8 @@ func testExportUser(t *testing.T, s secmon.Store) {
 		case r.Event != nil && r.Event.UserID != "alice",
 			r.Session != nil && r.Session.UserID != "alice",
 			r.Activity != nil && r.Activity.UserID != "alice",
-			r.Alert != nil && !secmon.AlertAboutUser(r.Alert.Subject, "alice"):
+			r.Alert != nil && !secmon.AlertAboutUser(r.Alert.Subject, "alice"),
+			r.Block != nil && !secmon.BlockOnUser(r.Block, "alice"):
 			t.Errorf("export of alice holds another's row: %+v", r)
 		}
 		if r.Event != nil && r.Event.Type == secmon.EventLoginFailure && r.Event.Metadata["reason"] != "bad_password" {
@@ -98,7 +115,7 @@ func testExportUser(t *testing.T, s secmon.Store) {
 			t.Errorf("exported session lost its revocation: %+v", r.Session)
 		}
 	}
-	want := map[string]int{secmon.ExportEvent: 2, secmon.ExportSession: 1, secmon.ExportActivity: 1, secmon.ExportAlert: 2}
+	want := map[string]int{secmon.ExportEvent: 2, secmon.ExportSession: 1, secmon.ExportActivity: 1, secmon.ExportAlert: 2, secmon.ExportBlock: 2}
 	if fmt.Sprint(kinds) != fmt.Sprint(want) {
 		t.Errorf("export of alice: %v, want %v", kinds, want)
 	}
@@ -114,13 +131,107 @@ func testExportUser(t *testing.T, s secmon.Store) {
 	if recs := exportUser(t, s, "alice"); len(recs) != 0 {
 		t.Errorf("after EraseUser the export still holds %d records: %+v", len(recs), recs)
 	}
-	// Bob's rows and the address's alert stay.
-	if recs := exportUser(t, s, "bob"); len(recs) != 4 {
-		t.Errorf("bob's export: %d records, want 4", len(recs))
+	// Bob's rows, the address's alert and the address's block stay.
+	if recs := exportUser(t, s, "bob"); len(recs) != 5 {
+		t.Errorf("bob's export: %d records, want 5", len(recs))
 	}
 	if got := alerts(t, s, secmon.AlertQuery{}); len(got) != 2 {
 		t.Errorf("%d alerts left, want bob's and the address's", len(got))
 	}
+	if got := blockIDs(allBlocks(t, s)); fmt.Sprint(got) != fmt.Sprint([]uuid.UUID{blockID(4), blockID(3)}) {
+		t.Errorf("blocks left %v, want the address's and bob's", got)
+	}
+}
+
+// testExportUserBlocks: the account's blocks come out whole, whatever their
+// state, under the user ID as the guard keys it (lower case) and as the
+// host spells it; EraseUser removes exactly those.
+func testExportUserBlocks(t *testing.T, s secmon.Store) {
+	inForce := userBlock(1, "carol", base, 0) // until lifted
+	inForce.Origin, inForce.Rule, inForce.By, inForce.Reason = secmon.OriginManual, "", "operator", "account takeover suspected"
+	expired := userBlock(2, "carol", base.Add(-2*time.Hour), time.Hour)
+	lifted := userBlock(3, "carol", base.Add(-time.Hour), 0)
+	lifted.LiftedAt, lifted.LiftedBy = base.Add(-time.Minute), "operator"
+	other := userBlock(4, "carola", base, 0) // a longer name with the same start
+	putBlocks(t, s, inForce, expired, lifted, other, prefixBlock(5, "198.51.100.0/24", base, 0))
+
+	for _, spelling := range []string{"carol", " Carol "} {
+		var got []secmon.Block
+		for _, r := range exportUser(t, s, spelling) {
+			if r.Kind != secmon.ExportBlock {
+				t.Fatalf("export of %q: unexpected record %+v", spelling, r)
+			}
+			got = append(got, *r.Block)
+		}
+		slices.SortFunc(got, func(a, b secmon.Block) int { return bytes.Compare(a.ID[:], b.ID[:]) })
+		if diff := cmp.Diff([]secmon.Block{inForce, expired, lifted}, got, cmpOpts); diff != "" {
+			t.Errorf("blocks exported for %q (-want +got):\n%s", spelling, diff)
+		}
+	}
+	n, err := s.EraseUser(ctx(t), "Carol")
+	noErr(t, "EraseUser", err)
+	if n != 3 {
+		t.Errorf("EraseUser removed %d rows, want the 3 blocks on the account", n)
+	}
+	if got := blockIDs(allBlocks(t, s)); fmt.Sprint(got) != fmt.Sprint([]uuid.UUID{blockID(5), blockID(4)}) {
+		t.Errorf("blocks left %v, want the prefix's and carola's", got)
+	}
+}
+
+// testEraseUserAnnouncesBlocks: a store that announces blocks announces
+// each one EraseUser removes, so every guard stops enforcing it at once
+// rather than at its next full read.
+func testEraseUserAnnouncesBlocks(t *testing.T, s secmon.Store) {
+	sub, ok := s.(secmon.BlockSubscriber)
+	if !ok {
+		return // nothing to announce with; EraseUser is checked above
+	}
+	// A generous deadline, so a missing announcement fails the test
+	// instead of hanging it: a store announces within milliseconds.
+	c, cancel := context.WithTimeout(ctx(t), 30*time.Second)
+	defer cancel()
+	ids := make(chan uuid.UUID, 16)
+	listening := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- sub.SubscribeBlocks(c, func(id uuid.UUID) { ids <- id }, func() {
+			select {
+			case listening <- struct{}{}:
+			default:
+			}
+		})
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	select {
+	case <-listening:
+	case <-c.Done():
+		t.Fatal("SubscribeBlocks never called resync")
+	}
+	wait := func(what string, want uuid.UUID) {
+		t.Helper()
+		for {
+			select {
+			case id := <-ids:
+				if id == want {
+					return
+				}
+			case <-c.Done():
+				t.Fatalf("%s: block %v never announced", what, want)
+			}
+		}
+	}
+	b := userBlock(1, "dave", base, 0)
+	putBlocks(t, s, b, ipBlock(2, "192.0.2.9", base, 0))
+	wait("PutBlocks", b.ID)
+	n, err := s.EraseUser(ctx(t), "dave")
+	noErr(t, "EraseUser", err)
+	if n != 1 {
+		t.Fatalf("EraseUser removed %d rows, want 1", n)
+	}
+	wait("EraseUser", b.ID)
 }
 
 // testExportUserPages: more rows than one page or chunk of either store,

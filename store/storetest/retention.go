@@ -174,10 +174,14 @@ func testEraseUser(t *testing.T, s secmon.Store) {
 		secmon.Activity{ID: secmon.NewID(), Time: base, UserID: "alice", Action: "view"},
 		secmon.Activity{ID: secmon.NewID(), Time: base, UserID: "bob", Action: "view"},
 	)
+	putBlocks(t, s, userBlock(1, "alice", base, 0), userBlock(2, "bob", base, 0))
 	n, err := s.EraseUser(ctx(t), "alice")
 	noErr(t, "EraseUser", err)
-	if n != 5 {
-		t.Errorf("EraseUser(alice) = %d, want 5 (2 events, 2 sessions, 1 activity)", n)
+	if n != 6 {
+		t.Errorf("EraseUser(alice) = %d, want 6 (2 events, 2 sessions, 1 activity, 1 block)", n)
+	}
+	if bs := allBlocks(t, s); len(bs) != 1 || bs[0].UserID != "bob" {
+		t.Errorf("blocks left: %v, want bob's", bs)
 	}
 	for _, e := range allEvents(t, s) {
 		if e.UserID == "alice" {
