@@ -86,7 +86,10 @@
 // it (pgstore: NOTIFY on the schema's block channel, the block ID as
 // payload); every other guard reads the block and enforces it, within a
 // second and in practice within milliseconds
-// (benchmarks/results/guard.md). Announcements can be missed while a
+// (benchmarks/results/guard.md). Lifts travel the same way, and so does a
+// user's erasure (RetentionStore.EraseUser removes the blocks on the
+// account and announces them; a guard that reads an announced block and
+// finds none drops it, and forgets it as escalation history). Announcements can be missed while a
 // connection is down, so a guard reads every block in force at start
 // ([Guard.Ready] reports when that first read succeeded), after every
 // reconnect, and every Config.ResyncInterval as a safety net. A store that

@@ -283,7 +283,51 @@ func (g *Guard) fetch(ids []uuid.UUID) error {
 		return fmt.Errorf("guard: reading announced blocks: %w", err)
 	}
 	g.apply(bs, false, time.Time{})
+	if len(bs) < len(ids) {
+		found := make(map[uuid.UUID]bool, len(bs))
+		for i := range bs {
+			found[bs[i].ID] = true
+		}
+		gone := slices.DeleteFunc(ids, func(id uuid.UUID) bool { return found[id] })
+		g.forget(gone)
+	}
 	return nil
+}
+
+// forget drops blocks the store announced and no longer has: EraseUser
+// removed them (the store announces every put, lift and erasure, and a
+// put or lift is visible before it is announced). They are no longer
+// enforced, and they are no history either: a later block on the same
+// subject starts again at level 1. A block still waiting to be written
+// here is kept; its write stores it again.
+func (g *Guard) forget(ids []uuid.UUID) {
+	if len(ids) == 0 {
+		return
+	}
+	var remove []*secmon.Block
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, id := range ids {
+		if g.pending[id] != nil {
+			continue
+		}
+		if b := g.dropLocked(id); b != nil {
+			remove = append(remove, b)
+			if h, ok := g.hist[b.Subject]; ok && h.id == id {
+				delete(g.hist, b.Subject)
+			}
+			continue
+		}
+		// Not in force here (ended, or never loaded): it may still be
+		// a subject's latest block.
+		for subject, h := range g.hist {
+			if h.id == id {
+				delete(g.hist, subject)
+				break
+			}
+		}
+	}
+	g.publishLocked(nil, remove)
 }
 
 // resync reads every block in force from the store and makes the local

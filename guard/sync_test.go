@@ -246,3 +246,50 @@ func TestPollingStore(t *testing.T) {
 	flush(t, a)
 	eventually(t, "b polling a's block", func() bool { return blocked(b, "192.0.2.1") })
 }
+
+// An account erased with EraseUser loses its blocks on every guard through
+// the store's announcement, not at the next full read (an hour away here),
+// and a later block on the same name starts again at level 1: erased
+// blocks are no history. Address blocks stay.
+func TestEraseUserReachesGuards(t *testing.T) {
+	t.Parallel()
+	store := memstore.New()
+	clock := secmontest.NewClock(t0)
+	hourly := func(c *guard.Config) { c.ResyncInterval = time.Hour }
+	a := newGuard(t, store, clock, hourly)
+	b := newGuard(t, store, clock, hourly)
+	ready(t, a)
+	ready(t, b)
+	if _, err := a.Block(t.Context(), secmon.Block{UserID: "Mallory", By: "alice", Until: t0.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Block(t.Context(), secmon.Block{Prefix: prefix("198.51.100.0/24"), By: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	flush(t, a)
+	for name, g := range map[string]*guard.Guard{"a": a, "b": b} {
+		eventually(t, name+" enforcing the account block", func() bool { _, ok := g.Check(netip.Addr{}, "mallory"); return ok })
+		eventually(t, name+" enforcing the prefix block", func() bool { return blocked(g, "198.51.100.1") })
+	}
+
+	n, err := store.EraseUser(t.Context(), "mallory")
+	if err != nil || n != 1 {
+		t.Fatalf("EraseUser = %d, %v; want the one account block", n, err)
+	}
+	for name, g := range map[string]*guard.Guard{"a": a, "b": b} {
+		eventually(t, name+" dropping the erased block", func() bool { _, ok := g.Check(netip.Addr{}, "mallory"); return !ok })
+		if !blocked(g, "198.51.100.1") {
+			t.Errorf("%s: the prefix block went with the account's", name)
+		}
+		if s := g.Stats(); s.BlocksActive != 1 {
+			t.Errorf("%s: %d blocks active, want the prefix's", name, s.BlocksActive)
+		}
+	}
+	again, err := b.Block(t.Context(), secmon.Block{UserID: "mallory", By: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Level != 1 {
+		t.Errorf("a block on the erased account's name escalated to level %d, want 1", again.Level)
+	}
+}
