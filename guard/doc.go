@@ -117,6 +117,15 @@
 // actor_id, prefix_len, list, count, window). The guard never logs while
 // holding a lock, and never from Check.
 //
+// # Metrics
+//
+// [Guard.Stats] holds every counter; [Guard.TelemetryStats] hands them to
+// package telemetry (telemetry.Sources.Guard) and through it to the
+// metrics module's client_golang collector: secmon_guard_checks_total,
+// secmon_guard_refusals_total{kind}, secmon_guard_blocks_total{origin},
+// secmon_guard_sync_lag_seconds and the rest, listed in package
+// telemetry's documentation.
+//
 // # Privacy
 //
 // Stored blocks hold the real addresses they refuse, whatever the

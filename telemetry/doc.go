@@ -51,9 +51,33 @@
 //	secmon_ratelimit_decisions_total{policy,outcome,degraded}
 //	secmon_upload_verdicts_total{verdict}, secmon_upload_threats_total{code}
 //	secmon_upload_stage_duration_seconds{stage} (histogram, 100 µs to 2.5 s)
-//	secmon_guard_checks_total, secmon_guard_refusals_total, secmon_guard_blocks_active
-//	secmon_guard_blocks_total{origin}, secmon_guard_blocks_lifted_total
-//	secmon_guard_write_errors_total, secmon_guard_sync_errors_total
+//	secmon_guard_checks_total, secmon_guard_refusals_total{kind}, secmon_guard_allowlist_exempt_total
+//	secmon_guard_blocks_active, secmon_guard_blocks_total{origin}, secmon_guard_blocks_lifted_total
+//	secmon_guard_would_block_total, secmon_guard_blocks_refused_total{reason}, secmon_guard_findings_dropped_total
+//	secmon_guard_pending_writes, secmon_guard_write_errors_total, secmon_guard_sync_errors_total
+//	secmon_guard_sync_lag_seconds, secmon_guard_sync_lag_max_seconds, secmon_guard_last_sync_timestamp_seconds
+//	secmon_guard_list_prefixes{list,mode}, secmon_guard_list_bad_lines{list,reason}
+//	secmon_guard_list_reload_errors_total{list}, secmon_guard_list_loaded_timestamp_seconds{list}
+//
+// # The guard's families
+//
+// secmon_guard_refusals_total counts refused requests by kind: block (a
+// block on the address's IP group, a prefix holding it, or the account)
+// and list (a blocking reputation list); summed, they are every refusal. A
+// request a block or list held but whose address is allowlisted was not
+// refused: it counts in secmon_guard_allowlist_exempt_total instead, so a
+// sum over kinds never counts a request that passed. Blocks made count by
+// origin (rule, manual); blocks a dry run only logged count in
+// secmon_guard_would_block_total, blocks not made by reason (allowlist,
+// capacity, unmappable). The sync lag is, for the latest block decided on
+// another instance, the time from its creation to its enforcement here
+// (clock skew included); alert on it staying above a second, and on
+// secmon_guard_last_sync_timestamp_seconds falling behind the guard's
+// ResyncInterval. Each reputation list reports its size, its bad lines
+// (invalid, too_broad) of the version in force, its failed reloads and
+// when that version was loaded; at most [MaxGuardLists] lists apart, the
+// rest under [Other]. Wire a guard with its adapter:
+// telemetry.Sources{Guard: g.TelemetryStats}.
 //
 // # Cost
 //

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/secmon-go/secmon"
+	"github.com/secmon-go/secmon/guard"
 	"github.com/secmon-go/secmon/ratelimit"
 	"github.com/secmon-go/secmon/secmontest"
 	"github.com/secmon-go/secmon/store/memstore"
@@ -35,18 +36,26 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	g, err := guard.New(guard.Config{Store: memstore.New()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer g.Close(context.Background())
 	loginHandler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
 	mux := http.NewServeMux()
 
 	// readme:begin metrics
 	rec := telemetry.NewRecorder()
-	mux.Handle("POST /login", ratelimit.Middleware(limiter, ratelimit.MiddlewareConfig{
+	mux.Handle("POST /login", g.Middleware(guard.MiddlewareConfig{})(ratelimit.Middleware(limiter, ratelimit.MiddlewareConfig{
 		Policy: ratelimit.Login, Observer: rec, // decisions by policy, outcome and degradation
-	})(loginHandler))
+	})(loginHandler)))
 	validator := rec.Validator(uploadValidator) // verdicts, threats by code, stage latencies
-	mux.Handle("GET /metrics", telemetry.Handler(telemetry.Sources{Monitor: mon, Recorder: rec}))
+	mux.Handle("GET /metrics", telemetry.Handler(telemetry.Sources{
+		Monitor: mon, Recorder: rec,
+		Guard: g.TelemetryStats, // checks, refusals, blocks, sync lag, reputation lists
+	}))
 	// With client_golang, from the module github.com/secmon-go/secmon/metrics:
-	// prometheus.MustRegister(metrics.NewCollector(metrics.Config{Monitor: mon, Recorder: rec}))
+	// prometheus.MustRegister(metrics.NewCollector(metrics.Config{Monitor: mon, Recorder: rec, Guard: g.TelemetryStats}))
 	// readme:end metrics
 
 	for range 11 {
@@ -57,7 +66,8 @@ func Example() {
 	mux.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	sc := bufio.NewScanner(w.Body)
 	for sc.Scan() {
-		if l := sc.Text(); strings.HasPrefix(l, "secmon_ratelimit_decisions_total") || strings.HasPrefix(l, "secmon_upload_verdicts_total") {
+		if l := sc.Text(); strings.HasPrefix(l, "secmon_ratelimit_decisions_total") || strings.HasPrefix(l, "secmon_upload_verdicts_total") ||
+			strings.HasPrefix(l, "secmon_guard_checks_total") {
 			fmt.Println(l)
 		}
 	}
@@ -67,4 +77,5 @@ func Example() {
 	// secmon_upload_verdicts_total{verdict="allowed"} 0
 	// secmon_upload_verdicts_total{verdict="blocked"} 1
 	// secmon_upload_verdicts_total{verdict="error"} 0
+	// secmon_guard_checks_total 11
 }

@@ -1,6 +1,8 @@
 package telemetry
 
 import (
+	"cmp"
+	"slices"
 	"strings"
 	"time"
 
@@ -73,25 +75,68 @@ type StatsSource interface {
 }
 
 // GuardStats is what Gather reports of an active-response guard: the
-// counters an operator alerts on. Fill it from the guard's own Stats in
-// Sources.Guard.
+// counters an operator alerts on. Sources.Guard returns it at each scrape;
+// guard.(*Guard).TelemetryStats fills it from the guard's own Stats.
 type GuardStats struct {
-	Checks        uint64 // requests checked against the blocks
-	Refusals      uint64 // of which refused because a block was in force
-	BlocksActive  int    // blocks in force now
+	Checks uint64 // requests checked against the blocks and lists in force
+	// Refusals counts the checks that refused: a block (on the address's
+	// IP group, a prefix holding it, or the account) or a blocking list
+	// held it. ListRefusals is the part a list refused, so the blocks'
+	// part is Refusals − ListRefusals.
+	Refusals     uint64
+	ListRefusals uint64
+	// AllowlistExempt counts checks where a block or a list held an
+	// allowlisted address, which passed: not refusals, and reported apart.
+	AllowlistExempt uint64
+
+	BlocksActive  int    // blocks in force now (lists apart)
 	BlocksDecided uint64 // blocks decided from findings
 	BlocksManual  uint64 // blocks added by an operator
 	BlocksLifted  uint64 // blocks lifted before they ended
-	WriteErrors   uint64 // failed writes of blocks to the store
-	SyncErrors    uint64 // failed reads of the fleet's blocks
+	WouldBlock    uint64 // blocks a dry run logged and did not make
+
+	RefusedAllowlist  uint64 // blocks not made: the subject is allowlisted
+	RefusedCapacity   uint64 // blocks not made or not loaded: the block bound was reached
+	RefusedUnmappable uint64 // findings whose addresses the privacy policy masked beyond blocking
+	FindingsDropped   uint64 // findings never decided: the queue was full or the guard closed
+
+	PendingWrites int    // blocks and lifts waiting to be written to the store
+	WriteErrors   uint64 // failed writes of blocks and lifts to the store (retried)
+	SyncErrors    uint64 // failed reads of the fleet's blocks (retried)
+	// LastSync is when the latest full read of the blocks in force was
+	// taken; zero before the first.
+	LastSync time.Time
+	// LastSyncLag is, for the latest block heard of from another instance,
+	// the time from its creation to its enforcement here; MaxSyncLag the
+	// longest so far. Both include the clock skew between instances.
+	LastSyncLag, MaxSyncLag time.Duration
+
+	Lists []GuardList // the loaded reputation lists
 }
+
+// GuardList is one loaded reputation list, as GuardStats reports it.
+// Counts describe the version in force.
+type GuardList struct {
+	Name         string
+	Mode         string    // "block" or "observe"
+	Prefixes     int       // distinct prefixes loaded
+	Invalid      int       // lines that were neither blank, a comment, an address nor a prefix
+	TooBroad     int       // prefixes refused as shorter than the guard accepts
+	ReloadErrors uint64    // failed reloads; the previous version stayed
+	LoadedAt     time.Time // when the version in force was loaded
+}
+
+// MaxGuardLists bounds the reputation lists reported apart; the lists
+// beyond it are reported together under the list name Other.
+const MaxGuardLists = 64
 
 // Sources are what Gather reports on. Nil fields are left out, with their
 // families.
 type Sources struct {
 	Monitor  StatsSource
 	Recorder *Recorder
-	// Guard, when set, returns the guard's counters at each scrape.
+	// Guard, when set, returns the guard's counters at each scrape:
+	// guard.(*Guard).TelemetryStats.
 	Guard func() GuardStats
 }
 
@@ -213,8 +258,8 @@ func appendMonitor(out []Family, s secmon.Stats) []Family {
 		single("flush_max_duration_seconds", "Longest flush round so far.", Gauge, s.MaxFlushLatency.Seconds()),
 	)
 	var lastErr float64
-	if s.LastError != "" && !s.LastErrorTime.IsZero() {
-		lastErr = float64(s.LastErrorTime.UnixNano()) / float64(time.Second)
+	if s.LastError != "" {
+		lastErr = unixSeconds(s.LastErrorTime)
 	}
 	out = append(out, single("last_error_timestamp_seconds", "Unix time of the Monitor's most recent error; 0 if none.", Gauge, lastErr))
 	return out
@@ -256,16 +301,101 @@ func appendRecorder(out []Family, r *Recorder) []Family {
 }
 
 func appendGuard(out []Family, g GuardStats) []Family {
+	refusals := Family{Name: name("guard_refusals_total"), Kind: Counter, LabelNames: []string{"kind"},
+		Help: "Requests the guard refused, by kind: block (a block on the address, its prefix or the account) or list (a blocking reputation list)."}
+	blockRefusals := g.Refusals - min(g.ListRefusals, g.Refusals)
+	refusals.Samples = []Sample{{LabelValues: []string{"block"}, Value: float64(blockRefusals)}, {LabelValues: []string{"list"}, Value: float64(g.ListRefusals)}}
 	blocks := Family{Name: name("guard_blocks_total"), Kind: Counter, LabelNames: []string{"origin"},
-		Help: "Blocks made by the guard, by origin: rule (decided from a finding) or manual."}
+		Help: "Blocks the guard made, by origin: rule (decided from a finding) or manual (an operator)."}
 	blocks.Samples = []Sample{{LabelValues: []string{"manual"}, Value: float64(g.BlocksManual)}, {LabelValues: []string{"rule"}, Value: float64(g.BlocksDecided)}}
-	return append(out,
-		single("guard_checks_total", "Requests the guard checked against the blocks in force.", Counter, float64(g.Checks)),
-		single("guard_refusals_total", "Requests the guard refused because a block was in force.", Counter, float64(g.Refusals)),
-		single("guard_blocks_active", "Blocks in force now.", Gauge, float64(g.BlocksActive)),
+	notMade := Family{Name: name("guard_blocks_refused_total"), Kind: Counter, LabelNames: []string{"reason"},
+		Help: "Blocks the guard did not make, by reason: allowlist (the subject is allowlisted), capacity (the block bound was reached) or unmappable (the finding's addresses were masked by the privacy policy)."}
+	notMade.Samples = []Sample{
+		{LabelValues: []string{"allowlist"}, Value: float64(g.RefusedAllowlist)},
+		{LabelValues: []string{"capacity"}, Value: float64(g.RefusedCapacity)},
+		{LabelValues: []string{"unmappable"}, Value: float64(g.RefusedUnmappable)},
+	}
+	out = append(out,
+		single("guard_checks_total", "Requests the guard checked against the blocks and lists in force.", Counter, float64(g.Checks)),
+		refusals,
+		single("guard_allowlist_exempt_total", "Requests a block or list held that passed because the address is allowlisted.", Counter, float64(g.AllowlistExempt)),
+		single("guard_blocks_active", "Blocks in force now (reputation lists apart).", Gauge, float64(g.BlocksActive)),
 		blocks,
 		single("guard_blocks_lifted_total", "Blocks lifted before they ended.", Counter, float64(g.BlocksLifted)),
-		single("guard_write_errors_total", "Failed writes of blocks to the store (retried).", Counter, float64(g.WriteErrors)),
+		single("guard_would_block_total", "Blocks a dry run logged and did not make.", Counter, float64(g.WouldBlock)),
+		notMade,
+		single("guard_findings_dropped_total", "Findings the guard never decided: its queue was full or it was closed.", Counter, float64(g.FindingsDropped)),
+		single("guard_pending_writes", "Blocks and lifts waiting to be written to the store.", Gauge, float64(g.PendingWrites)),
+		single("guard_write_errors_total", "Failed writes of blocks and lifts to the store (retried).", Counter, float64(g.WriteErrors)),
 		single("guard_sync_errors_total", "Failed reads of the fleet's blocks from the store (retried).", Counter, float64(g.SyncErrors)),
+		single("guard_sync_lag_seconds", "For the latest block decided on another instance: from its creation to its enforcement here.", Gauge, g.LastSyncLag.Seconds()),
+		single("guard_sync_lag_max_seconds", "The longest such lag so far (clock skew between instances included).", Gauge, g.MaxSyncLag.Seconds()),
+		single("guard_last_sync_timestamp_seconds", "Unix time of the latest full read of the blocks in force; 0 before the first.", Gauge, unixSeconds(g.LastSync)),
 	)
+	return appendGuardLists(out, g.Lists)
+}
+
+// appendGuardLists adds the reputation lists' families: the first
+// MaxGuardLists-1 names apart, the rest summed under Other (their sizes by
+// mode, their load time the oldest known).
+func appendGuardLists(out []Family, lists []GuardList) []Family {
+	type sizeKey struct{ list, mode string }
+	type perList struct {
+		invalid, tooBroad float64
+		reloadErrors      float64
+		loaded            time.Time
+	}
+	sizes := map[sizeKey]float64{}
+	byName := map[string]*perList{}
+	for _, l := range lists {
+		n := labelValue(l.Name)
+		if _, ok := byName[n]; !ok && len(byName) >= MaxGuardLists-1 {
+			n = Other
+		}
+		p := byName[n]
+		if p == nil {
+			p = &perList{loaded: l.LoadedAt}
+			byName[n] = p
+		}
+		sizes[sizeKey{n, labelValue(l.Mode)}] += float64(l.Prefixes)
+		p.invalid += float64(l.Invalid)
+		p.tooBroad += float64(l.TooBroad)
+		p.reloadErrors += float64(l.ReloadErrors)
+		if !l.LoadedAt.IsZero() && (p.loaded.IsZero() || l.LoadedAt.Before(p.loaded)) {
+			p.loaded = l.LoadedAt
+		}
+	}
+	prefixes := Family{Name: name("guard_list_prefixes"), Kind: Gauge, LabelNames: []string{"list", "mode"},
+		Help: "Prefixes of each loaded reputation list, by list and mode (block or observe)."}
+	keys := make([]sizeKey, 0, len(sizes))
+	for k := range sizes {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b sizeKey) int { return cmp.Or(cmp.Compare(a.list, b.list), cmp.Compare(a.mode, b.mode)) })
+	for _, k := range keys {
+		prefixes.Samples = append(prefixes.Samples, Sample{LabelValues: []string{k.list, k.mode}, Value: sizes[k]})
+	}
+	bad := Family{Name: name("guard_list_bad_lines"), Kind: Gauge, LabelNames: []string{"list", "reason"},
+		Help: "Lines of each loaded reputation list that were not loaded, by reason: invalid (not an address or prefix) or too_broad (a prefix shorter than the guard accepts)."}
+	reloads := Family{Name: name("guard_list_reload_errors_total"), Kind: Counter, LabelNames: []string{"list"},
+		Help: "Failed reloads of each reputation list; the previous version stays in force."}
+	loaded := Family{Name: name("guard_list_loaded_timestamp_seconds"), Kind: Gauge, LabelNames: []string{"list"},
+		Help: "Unix time the version of each reputation list in force was loaded."}
+	for _, n := range sortedKeys(byName) {
+		p := byName[n]
+		bad.Samples = append(bad.Samples,
+			Sample{LabelValues: []string{n, "invalid"}, Value: p.invalid},
+			Sample{LabelValues: []string{n, "too_broad"}, Value: p.tooBroad})
+		reloads.Samples = append(reloads.Samples, Sample{LabelValues: []string{n}, Value: p.reloadErrors})
+		loaded.Samples = append(loaded.Samples, Sample{LabelValues: []string{n}, Value: unixSeconds(p.loaded)})
+	}
+	return append(out, prefixes, bad, reloads, loaded)
+}
+
+// unixSeconds is t as Unix seconds, 0 for the zero time.
+func unixSeconds(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return float64(t.UnixNano()) / float64(time.Second)
 }

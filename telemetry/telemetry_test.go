@@ -270,7 +270,6 @@ func TestMonitorFamilies(t *testing.T) {
 		"secmon_alerts_opened_total":          1,
 		"secmon_alerts_merged_total":          2,
 		"secmon_guard_checks_total":           10,
-		"secmon_guard_refusals_total":         2,
 		"secmon_guard_blocks_active":          1,
 		"secmon_last_error_timestamp_seconds": 0,
 	} {
@@ -283,6 +282,9 @@ func TestMonitorFamilies(t *testing.T) {
 	}
 	if got := value(t, family(t, fams, "secmon_queue_pending"), "events"); got != 3 {
 		t.Errorf("pending events = %v, want 3", got)
+	}
+	if got := value(t, family(t, fams, "secmon_guard_refusals_total"), "block"); got != 2 {
+		t.Errorf("guard refusals by blocks = %v", got)
 	}
 	if got := value(t, family(t, fams, "secmon_guard_blocks_total"), "rule"); got != 1 {
 		t.Errorf("guard blocks by rule = %v", got)
