@@ -17,7 +17,8 @@ import (
 
 // FuzzLabelValues feeds arbitrary policy names, threat codes and stage
 // names (a host's configuration, a custom validator's output) through a
-// Recorder: the collector must gather without error, and telemetry's text
+// Recorder, and arbitrary list names and modes through a guard's figures:
+// the collector must gather without error, and telemetry's text
 // exposition must parse and say the same.
 func FuzzLabelValues(f *testing.F) {
 	for _, s := range []string{"login", "", `a"b\c` + "\nd", "\xff\xfe", "Ωmega", strings.Repeat("x", 300), "_other", "{}=,"} {
@@ -32,15 +33,19 @@ func FuzzLabelValues(f *testing.F) {
 				Timings: []secmon.StageTiming{{Stage: name, Duration: time.Millisecond}},
 			}, nil)
 		}
+		gs := telemetry.GuardStats{Lists: []telemetry.GuardList{
+			{Name: a, Mode: b, Prefixes: 1}, {Name: b, Mode: a, Prefixes: 2}, {Name: a, Mode: a, Invalid: 3},
+		}}
+		guardStats := func() telemetry.GuardStats { return gs }
 		reg := prometheus.NewPedanticRegistry()
-		if err := reg.Register(metrics.NewCollector(metrics.Config{Recorder: rec})); err != nil {
+		if err := reg.Register(metrics.NewCollector(metrics.Config{Recorder: rec, Guard: guardStats})); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := reg.Gather(); err != nil {
 			t.Fatalf("gather with names %q, %q: %v", a, b, err)
 		}
 		var text bytes.Buffer
-		if err := telemetry.WriteText(&text, telemetry.Gather(telemetry.Sources{Recorder: rec})); err != nil {
+		if err := telemetry.WriteText(&text, telemetry.Gather(telemetry.Sources{Recorder: rec, Guard: guardStats})); err != nil {
 			t.Fatal(err)
 		}
 		if err := testutil.GatherAndCompare(reg, &text); err != nil {

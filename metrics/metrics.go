@@ -18,7 +18,7 @@ type Config struct {
 	// with Recorder.Validator.
 	Recorder *telemetry.Recorder
 	// Guard, when set, returns an active-response guard's counters at each
-	// scrape.
+	// scrape: guard.(*Guard).TelemetryStats.
 	Guard func() telemetry.GuardStats
 }
 

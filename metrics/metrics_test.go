@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/secmon-go/secmon"
+	"github.com/secmon-go/secmon/guard"
 	"github.com/secmon-go/secmon/metrics"
 	"github.com/secmon-go/secmon/ratelimit"
 	"github.com/secmon-go/secmon/secmontest"
@@ -71,10 +73,69 @@ func setup(t *testing.T) (*metrics.Collector, telemetry.Sources) {
 	if vd, err := val.Validate(ctx, secmon.Upload{Name: "a.png", DeclaredType: "image/png", Data: png}); err != nil || vd.Allowed {
 		t.Fatalf("hostile upload: %+v, %v", vd, err)
 	}
-	src := telemetry.Sources{Monitor: mon, Recorder: rec, Guard: func() telemetry.GuardStats {
-		return telemetry.GuardStats{Checks: 120, Refusals: 7, BlocksActive: 2, BlocksDecided: 3, BlocksManual: 1, BlocksLifted: 1}
-	}}
+	g := setupGuard(t)
+	src := telemetry.Sources{Monitor: mon, Recorder: rec, Guard: g.TelemetryStats}
 	return metrics.NewCollector(metrics.Config{Monitor: src.Monitor, Recorder: src.Recorder, Guard: src.Guard}), src
+}
+
+// setupGuard returns a guard, allowlisting 192.0.2.0/24, that has: a
+// blocking list of one prefix (and two bad lines) and an observe list of
+// two; two manual blocks, one of them lifted, and one refused as
+// allowlisted; a dry-run rule that would have blocked an address; and six
+// checks: two refused by a block, one by the list, one allowlisted address
+// held by a block, two passed.
+func setupGuard(t *testing.T) *guard.Guard {
+	t.Helper()
+	clock := secmontest.NewClock(time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC))
+	policies := guard.DefaultPolicies()
+	p := policies["brute_force_ip"]
+	p.DryRun = true
+	policies["brute_force_ip"] = p
+	g, err := guard.New(guard.Config{Store: memstore.New(), Clock: clock, Policies: policies,
+		Allowlist: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(func() {
+		defer cancel()
+		if err := g.Close(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := g.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.LoadList(guard.ListConfig{Name: "drop"}, strings.NewReader("198.51.100.0/24\nnot an address\n0.0.0.0/1\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.LoadList(guard.ListConfig{Name: "tor", Mode: guard.ListObserve}, strings.NewReader("100.64.0.1\n100.64.0.2\n")); err != nil {
+		t.Fatal(err)
+	}
+	lifted, err := g.Block(ctx, secmon.Block{Prefix: netip.MustParsePrefix("203.0.113.0/24"), By: "operator"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Block(ctx, secmon.Block{Prefix: netip.MustParsePrefix("192.0.0.0/16"), By: "operator"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Block(ctx, secmon.Block{Prefix: netip.MustParsePrefix("192.0.2.0/28"), By: "operator"}); err == nil {
+		t.Fatal("an allowlisted prefix was blocked")
+	}
+	grp := secmon.IPGroup(netip.MustParseAddr("198.18.0.9"))
+	g.HandleFinding(secmon.Finding{Rule: "brute_force_ip", Subject: "ip:" + grp.String(), Severity: secmon.SeverityHigh,
+		Action: secmon.Action{Kind: secmon.ActionBlock, Duration: 15 * time.Minute}, Time: clock.Now(),
+		Sources: []secmon.Source{{Group: grp, Count: 5}}})
+	for _, ip := range []string{"203.0.113.5", "203.0.113.6", "198.51.100.1", "192.0.2.1", "10.0.0.1", "198.18.0.9"} {
+		g.Check(netip.MustParseAddr(ip), "")
+	}
+	if err := g.Lift(ctx, lifted.ID, "operator"); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return g
 }
 
 func TestCollectAndCompare(t *testing.T) {
@@ -104,22 +165,71 @@ secmon_ratelimit_decisions_total{degraded="fail_open",outcome="allowed",policy="
 secmon_upload_verdicts_total{verdict="allowed"} 0
 secmon_upload_verdicts_total{verdict="blocked"} 1
 secmon_upload_verdicts_total{verdict="error"} 0
-# HELP secmon_guard_checks_total Requests the guard checked against the blocks in force.
+# HELP secmon_guard_checks_total Requests the guard checked against the blocks and lists in force.
 # TYPE secmon_guard_checks_total counter
-secmon_guard_checks_total 120
-# HELP secmon_guard_blocks_total Blocks made by the guard, by origin: rule (decided from a finding) or manual.
-# TYPE secmon_guard_blocks_total counter
-secmon_guard_blocks_total{origin="manual"} 1
-secmon_guard_blocks_total{origin="rule"} 3
-# HELP secmon_guard_blocks_active Blocks in force now.
+secmon_guard_checks_total 6
+# HELP secmon_guard_refusals_total Requests the guard refused, by kind: block (a block on the address, its prefix or the account) or list (a blocking reputation list).
+# TYPE secmon_guard_refusals_total counter
+secmon_guard_refusals_total{kind="block"} 2
+secmon_guard_refusals_total{kind="list"} 1
+# HELP secmon_guard_allowlist_exempt_total Requests a block or list held that passed because the address is allowlisted.
+# TYPE secmon_guard_allowlist_exempt_total counter
+secmon_guard_allowlist_exempt_total 1
+# HELP secmon_guard_blocks_active Blocks in force now (reputation lists apart).
 # TYPE secmon_guard_blocks_active gauge
-secmon_guard_blocks_active 2
+secmon_guard_blocks_active 1
+# HELP secmon_guard_blocks_total Blocks the guard made, by origin: rule (decided from a finding) or manual (an operator).
+# TYPE secmon_guard_blocks_total counter
+secmon_guard_blocks_total{origin="manual"} 2
+secmon_guard_blocks_total{origin="rule"} 0
+# HELP secmon_guard_blocks_lifted_total Blocks lifted before they ended.
+# TYPE secmon_guard_blocks_lifted_total counter
+secmon_guard_blocks_lifted_total 1
+# HELP secmon_guard_would_block_total Blocks a dry run logged and did not make.
+# TYPE secmon_guard_would_block_total counter
+secmon_guard_would_block_total 1
+# HELP secmon_guard_blocks_refused_total Blocks the guard did not make, by reason: allowlist (the subject is allowlisted), capacity (the block bound was reached) or unmappable (the finding's addresses were masked by the privacy policy).
+# TYPE secmon_guard_blocks_refused_total counter
+secmon_guard_blocks_refused_total{reason="allowlist"} 1
+secmon_guard_blocks_refused_total{reason="capacity"} 0
+secmon_guard_blocks_refused_total{reason="unmappable"} 0
+# HELP secmon_guard_pending_writes Blocks and lifts waiting to be written to the store.
+# TYPE secmon_guard_pending_writes gauge
+secmon_guard_pending_writes 0
+# HELP secmon_guard_write_errors_total Failed writes of blocks and lifts to the store (retried).
+# TYPE secmon_guard_write_errors_total counter
+secmon_guard_write_errors_total 0
+# HELP secmon_guard_sync_errors_total Failed reads of the fleet's blocks from the store (retried).
+# TYPE secmon_guard_sync_errors_total counter
+secmon_guard_sync_errors_total 0
+# HELP secmon_guard_list_prefixes Prefixes of each loaded reputation list, by list and mode (block or observe).
+# TYPE secmon_guard_list_prefixes gauge
+secmon_guard_list_prefixes{list="drop",mode="block"} 1
+secmon_guard_list_prefixes{list="tor",mode="observe"} 2
+# HELP secmon_guard_list_bad_lines Lines of each loaded reputation list that were not loaded, by reason: invalid (not an address or prefix) or too_broad (a prefix shorter than the guard accepts).
+# TYPE secmon_guard_list_bad_lines gauge
+secmon_guard_list_bad_lines{list="drop",reason="invalid"} 1
+secmon_guard_list_bad_lines{list="drop",reason="too_broad"} 1
+secmon_guard_list_bad_lines{list="tor",reason="invalid"} 0
+secmon_guard_list_bad_lines{list="tor",reason="too_broad"} 0
 `
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want),
 		"secmon_events_accepted_total", "secmon_heartbeats_invalid_total", "secmon_findings_total", "secmon_alerts_opened_total",
 		"secmon_ratelimit_decisions_total", "secmon_upload_verdicts_total",
-		"secmon_guard_checks_total", "secmon_guard_blocks_total", "secmon_guard_blocks_active"); err != nil {
+		"secmon_guard_checks_total", "secmon_guard_refusals_total", "secmon_guard_allowlist_exempt_total",
+		"secmon_guard_blocks_active", "secmon_guard_blocks_total", "secmon_guard_blocks_lifted_total",
+		"secmon_guard_would_block_total", "secmon_guard_blocks_refused_total", "secmon_guard_pending_writes",
+		"secmon_guard_write_errors_total", "secmon_guard_sync_errors_total",
+		"secmon_guard_list_prefixes", "secmon_guard_list_bad_lines"); err != nil {
 		t.Error(err)
+	}
+	// The guard read the store once (Ready): its last full read is a time,
+	// and each list reports when it was loaded.
+	for _, name := range []string{"secmon_guard_last_sync_timestamp_seconds", "secmon_guard_list_loaded_timestamp_seconds",
+		"secmon_guard_sync_lag_seconds", "secmon_guard_sync_lag_max_seconds", "secmon_guard_list_reload_errors_total"} {
+		if n := testutil.CollectAndCount(c, name); n == 0 {
+			t.Errorf("no %s", name)
+		}
 	}
 	// The upload's stages went into the latency histogram, one observation
 	// each, and its threat was counted by code.
