@@ -36,7 +36,7 @@ func (a *app) routes() http.Handler {
 	mux.Handle("GET /admin/api/summary", a.admin(http.HandlerFunc(a.adminSummary)))
 	// The dashboard: the admin token as a Basic password in a browser.
 	mux.Handle("/admin/", http.StripPrefix("/admin", a.dashboard))
-	mux.Handle("GET /metrics", a.admin(telemetry.Handler(telemetry.Sources{Monitor: a.mon, Recorder: a.recorder})))
+	mux.Handle("GET /metrics", a.admin(telemetry.Handler(telemetry.Sources{Monitor: a.mon, Recorder: a.recorder, Guard: a.guard.TelemetryStats})))
 	mux.Handle("GET /admin/api/blocks", a.admin(http.HandlerFunc(a.adminBlocks)))
 	mux.Handle("POST /admin/api/blocks", a.admin(http.HandlerFunc(a.adminAddBlock)))
 	mux.Handle("DELETE /admin/api/blocks/{id}", a.admin(http.HandlerFunc(a.adminLiftBlock)))

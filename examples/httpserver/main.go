@@ -20,7 +20,8 @@
 //     JSON, behind the admin token as a bearer token;
 //   - GET /metrics: secmon's Prometheus metrics (the Monitor's counters,
 //     rate-limit decisions by policy and outcome, upload verdicts and stage
-//     latencies; see package telemetry), behind the same bearer token,
+//     latencies, the guard's checks, refusals, blocks, sync lag and lists;
+//     see package telemetry), behind the same bearer token,
 //     which a Prometheus scrape config sends as its authorization;
 //   - GET /admin/api/blocks (?active=1, &scope=, &subject=, &limit=), POST
 //     /admin/api/blocks (JSON {"ip"|"prefix"|"user", "reason", "by",

@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -72,6 +73,53 @@ func TestMetricsEndpoint(t *testing.T) {
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
+
+// TestMetricsGuard checks that /metrics carries the guard's families: the
+// requests it checked, the brute force it blocked by itself and the
+// refusals that followed.
+func TestMetricsGuard(t *testing.T) {
+	t.Parallel()
+	base := start(t, config{Trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	attacker := &xffClient{t: t, base: base, addr: "203.0.113.77"}
+	for i := range 5 {
+		if code := attacker.login("bob", "guess"); code != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d", i+1, code)
+		}
+	}
+	eventuallyStatus(t, "the attacker refused", func() int { return attacker.login("bob", "guess") }, http.StatusForbidden)
+	// The scrape comes from loopback, which is allowlisted (the attacker's
+	// own address would be refused like any other request).
+	scraper := &xffClient{t: t, base: base}
+	code, body := scraper.do(http.MethodGet, "/metrics", "", true)
+	if code != http.StatusOK {
+		t.Fatalf("/metrics: %d", code)
+	}
+	got := map[string]float64{}
+	for line := range strings.Lines(string(body)) {
+		if strings.HasPrefix(line, "secmon_guard_") {
+			i := strings.LastIndexByte(line, ' ')
+			v, err := strconv.ParseFloat(strings.TrimSpace(line[i+1:]), 64)
+			if err != nil {
+				t.Fatalf("%q: %v", line, err)
+			}
+			got[line[:i]] = v
+		}
+	}
+	for series, atLeast := range map[string]float64{
+		"secmon_guard_checks_total":                             6,
+		`secmon_guard_refusals_total{kind="block"}`:             1,
+		`secmon_guard_refusals_total{kind="list"}`:              0,
+		`secmon_guard_blocks_total{origin="rule"}`:              1,
+		"secmon_guard_blocks_active":                            1,
+		"secmon_guard_last_sync_timestamp_seconds":              1,
+		`secmon_guard_blocks_refused_total{reason="allowlist"}`: 0,
+	} {
+		v, ok := got[series]
+		if !ok || v < atLeast {
+			t.Errorf("%s = %v (present %v), want at least %v", series, v, ok, atLeast)
 		}
 	}
 }
