@@ -7,7 +7,10 @@ package main
 // balancer picks; a brute force and a credential-stuffing attack are spread
 // over the instances so that none sees enough to raise an alert alone. One
 // instance is stopped with SIGTERM mid-load and another killed with SIGKILL,
-// and both are started again, as an orchestrator would.
+// and both are started again, as an orchestrator would. Then, under the
+// rest of the load, blocks are decided on one instance (by detection and
+// by an operator) and lifted on another, and the time each takes to reach
+// the other instances is measured (fleet_guard_test.go).
 //
 // Each request carries a marker of its own (in the User-Agent, and in the
 // resource of an activity), so every event and activity an instance
@@ -515,6 +518,10 @@ type fleetScenario struct {
 	heartbeat time.Duration // between a user's heartbeats
 	activity  time.Duration // between a user's activity calls
 	conns     int           // client connections per instance
+	// propRounds is how many rounds the propagation phase runs; each
+	// decides a block by detection and one by hand on every instance and
+	// lifts the manual ones (see fleet_guard_test.go).
+	propRounds int
 }
 
 // The attack, spread over the instances so that each sees less than any
@@ -543,9 +550,9 @@ func TestFleet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fleet test skipped in short mode")
 	}
-	sc := fleetScenario{users: 100, duration: 24 * time.Second, heartbeat: 4 * time.Second, activity: time.Second, conns: 32}
+	sc := fleetScenario{users: 100, duration: 24 * time.Second, heartbeat: 4 * time.Second, activity: time.Second, conns: 32, propRounds: 2}
 	if *fleetLong {
-		sc = fleetScenario{users: 10_000, duration: 10 * time.Minute, heartbeat: 30 * time.Second, activity: 20 * time.Second, conns: 64}
+		sc = fleetScenario{users: 10_000, duration: 10 * time.Minute, heartbeat: 30 * time.Second, activity: 20 * time.Second, conns: 64, propRounds: 5}
 	}
 	users := map[string]string{"victim": "victim-password-1"}
 	for i := range sc.users {
@@ -604,7 +611,20 @@ func TestFleet(t *testing.T) {
 	time.Sleep(time.Second)
 	f.start(i1)
 
+	// Under the rest of the load, with every instance up: how fast blocks
+	// and lifts decided on one instance reach the other two.
+	type propOutcome struct {
+		samples []propSample
+		err     error
+	}
+	propDone := make(chan propOutcome, 1)
+	go func() {
+		samples, err := f.propagation(sc.propRounds)
+		propDone <- propOutcome{samples, err}
+	}()
+
 	traffic.Wait()
+	prop := <-propDone
 	elapsed := time.Since(start)
 	final := make([]metrics, len(f.instances))
 	for i, in := range f.instances {
@@ -657,7 +677,13 @@ func TestFleet(t *testing.T) {
 		res.stuffingBlocked += f.stuffingBlockedOn[i].Load()
 	}
 	f.checkDelivery(t, i2.idx, sigtermGen, i1.idx, killGen, snap, snapAt, killedAt, &res)
-	f.checkAlerts(t, streamed, &res)
+	// Every instance has written its last events (SIGTERM flushes them),
+	// the propagation probes' included.
+	if prop.err != nil {
+		t.Errorf("propagation: %v", prop.err)
+	}
+	f.checkPropagation(t, prop.samples, sc.propRounds, &res)
+	f.checkAlerts(t, streamed, sc.propRounds, &res)
 	// One browser, one fingerprint, whichever instance (and generation)
 	// served it: the instances share the fingerprint key.
 	if split := sqlschematest.Strings(t, f.direct, `SELECT user_agent FROM `+f.schema+`.security_events
@@ -850,6 +876,10 @@ type fleetResult struct {
 	lostWindow                     time.Duration
 	alerts                         []string
 	notifications                  map[string]int
+
+	// Propagation: blocks decided by a rule and by hand, and lifts, from
+	// the instance that decided them to each of the other two.
+	propRule, propManual, propBlocks, propLifts propSummary
 }
 
 func (r fleetResult) String() string {
@@ -859,6 +889,7 @@ func (r fleetResult) String() string {
 	fmt.Fprintf(&b, "SIGTERM: %d of %d accepted stored; SIGKILL: lost %d of %d events and %d of %d activities (bound %d, accepted in the last %s); ",
 		r.sigtermStored, r.sigtermAccepted, r.lostEvents, r.killEvents, r.lostActivities, r.killActivities, r.lostBound, r.lostWindow.Round(time.Millisecond))
 	fmt.Fprintf(&b, "credential stuffing: %d of %d guesses checked, %d refused by the guard; alerts %v, notifications %v; ", r.stuffingChecked, stuffingGuesses, r.stuffingBlocked, r.alerts, r.notifications)
+	fmt.Fprintf(&b, "propagation to the other instances: rule blocks %v; manual blocks %v; all blocks %v; lifts %v; ", r.propRule, r.propManual, r.propBlocks, r.propLifts)
 	total := 0
 	all := 0
 	for i, s := range r.stmts {
@@ -1001,13 +1032,21 @@ func (f *fleet) checkDelivery(t *testing.T, sigterm, sigtermGen, killed, killGen
 // checkAlerts: the attacks, which no instance saw whole, raised exactly
 // the expected alerts, one open row per (rule, subject), and the first
 // instance's stream carried all of them.
-func (f *fleet) checkAlerts(t *testing.T, streamed *sync.Map, res *fleetResult) {
+func (f *fleet) checkAlerts(t *testing.T, streamed *sync.Map, propRounds int, res *fleetResult) {
 	group := "ip:" + secmon.IPGroup(stuffing64.Addr()).String()
 	want := []string{
 		"brute_force_account user:victim",
 		"brute_force_ip " + group,
 		"distributed_attack user:victim",
 	}
+	// The propagation phase's blocks decided by detection: one
+	// brute_force_ip per /64.
+	for r := range propRounds {
+		for d := range f.instances {
+			want = append(want, "brute_force_ip ip:"+secmon.IPGroup(probe64(r, d).Addr()).String())
+		}
+	}
+	slices.Sort(want)
 	rows, err := f.direct.Query(context.Background(), `SELECT rule, subject, count(*) FROM `+f.schema+`.security_alerts WHERE status = 'open' GROUP BY rule, subject`)
 	if err != nil {
 		t.Fatal(err)
