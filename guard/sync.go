@@ -206,7 +206,8 @@ func (g *Guard) runSync() {
 	if !g.subscribed {
 		resyncEvery = min(resyncEvery, g.cfg.PollInterval)
 	}
-	tick := time.NewTicker(min(time.Second, resyncEvery))
+	period := min(time.Second, resyncEvery)
+	tick := time.NewTicker(period)
 	defer tick.Stop()
 	needResync := true // the first read, at start
 	var retryAt time.Time
@@ -220,13 +221,14 @@ func (g *Guard) runSync() {
 		retryAt = time.Now().Add(backoff)
 	}
 	resync := func() {
+		started := time.Now()
 		if err := g.resync(); err != nil {
 			needResync = true
 			fail(err)
 			return
 		}
 		needResync, backoff = false, 0
-		lastResync = time.Now()
+		lastResync = started
 	}
 	resync()
 	for {
@@ -259,7 +261,7 @@ func (g *Guard) runSync() {
 				needResync = true
 			}
 		case <-tick.C:
-			if (needResync && time.Now().After(retryAt)) || time.Since(lastResync) >= resyncEvery {
+			if (needResync && time.Now().After(retryAt)) || resyncDue(time.Since(lastResync), resyncEvery, period) {
 				resync()
 			}
 			now := g.now()
@@ -270,6 +272,17 @@ func (g *Guard) runSync() {
 			g.flushAccess(false)
 		}
 	}
+}
+
+// resyncDue reports whether a periodic resync is due on a tick, since the
+// last one started, for resyncs every `every` on a ticker of the given
+// period. The ticks and the resyncs drift apart by the time a resync takes,
+// so a resync is due half a period early: measured against the exact
+// interval, a tick that comes a moment before it would wait for the next
+// one and the interval would become every+period (twice PollInterval when
+// the two are equal).
+func resyncDue(since, every, period time.Duration) bool {
+	return since >= every-period/2
 }
 
 // fetch reads the blocks ids from the store and applies them.
