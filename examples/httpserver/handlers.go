@@ -291,9 +291,15 @@ func (a *app) upload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.Type = secmon.EventUploadAccepted
+	if len(codes) > 0 {
+		// Accepted with what the sanitiser repaired (malformed metadata,
+		// inert padding after the image): kept in the log, so a run of
+		// odd files from one account stays visible.
+		e.Metadata["threat_codes"] = strings.Join(codes, ",")
+	}
 	_ = a.mon.Log(r.Context(), e)
 	id := a.uploads.put(verdict.Sanitized)
-	writeJSON(w, http.StatusCreated, map[string]any{"allowed": true, "id": id, "detected_type": verdict.DetectedType, "bytes": len(verdict.Sanitized)})
+	writeJSON(w, http.StatusCreated, map[string]any{"allowed": true, "id": id, "detected_type": verdict.DetectedType, "bytes": len(verdict.Sanitized), "threats": codes})
 }
 
 func (a *app) adminAlerts(w http.ResponseWriter, r *http.Request) {

@@ -226,11 +226,21 @@ func flow(t *testing.T, base string) {
 		}
 	}
 
-	// Uploads: a benign chart is stored sanitised, a PNG with a ZIP appended is blocked.
+	// Uploads: a benign chart is stored sanitised, the same with padding after
+	// it is repaired, a PNG with a ZIP appended is blocked.
 	good := corpusCase(t, uploadcorpus.Benign(), "png_with_text")
 	code, out := alice.upload("chart.png", "image/png", good.Upload.Data)
 	if code != http.StatusCreated || out["allowed"] != true {
 		t.Fatalf("benign upload: %d %v", code, out)
+	}
+	// Inert padding after the image is cut and the upload accepted, with
+	// what was repaired said in the answer and logged.
+	kept := out["bytes"]
+	padded := append(bytes.Clone(good.Upload.Data), make([]byte, 64)...)
+	code, out = alice.upload("padded.png", "image/png", padded)
+	if code != http.StatusCreated || out["allowed"] != true || !strings.Contains(jsonString(out["threats"]), "trailing_padding") ||
+		out["bytes"] != kept {
+		t.Fatalf("padded upload: %d %v, want accepted, trailing_padding, %v bytes kept as without the padding", code, out, kept)
 	}
 	bad := corpusCase(t, uploadcorpus.Hostile(), "png_zip_appended")
 	code, out = alice.upload(bad.Upload.Name, "image/png", bad.Upload.Data)
@@ -282,7 +292,7 @@ func flow(t *testing.T, base string) {
 	}
 	eventually(t, "summary counts the flow", func() bool {
 		admin.admin("/admin/api/summary", &summary)
-		return summary.LoginFailures == 9 && summary.Uploads == 2 && summary.ByType["rate_limited"] == 3
+		return summary.LoginFailures == 9 && summary.Uploads == 3 && summary.ByType["rate_limited"] == 3
 	})
 	if summary.ThreatsBlocked != 1 || summary.ByType["login_success"] != 1 {
 		t.Errorf("summary %+v", summary)
