@@ -9,7 +9,8 @@
 //   - POST /api/activity/track (JSON {"action": …, "resource": …}):
 //     allowlisted actions, 20 per minute per user;
 //   - POST /api/upload (multipart field "file"): validated, sanitised bytes
-//     kept, upload_accepted or upload_blocked logged, 10 per minute per user;
+//     kept, upload_accepted (with the threat codes the sanitiser repaired,
+//     if any) or upload_blocked logged, 10 per minute per user;
 //   - /admin/: the security dashboard (package dashboard), signed in with
 //     HTTP Basic authentication: any user name, recorded as who acted, and
 //     the admin token as the password (SECMON_VIEWER_TOKEN, when set, gives
