@@ -56,6 +56,25 @@ func (s *Store) InsertActivities(ctx context.Context, activities []secmon.Activi
 	return s.copyIdempotent(ctx, op, pgx.Identifier{s.opts.Schema, "user_activity"}, "(id)", activityColumns, len(activities), fill)
 }
 
+const activitySelect = `SELECT id, created_at, user_id, coalesce(session_id, ''), coalesce(org_id, ''), action,
+ coalesce(resource, ''), metadata FROM `
+
+// scanActivity reads one row of activitySelect.
+func scanActivity(row pgx.Row) (secmon.Activity, error) {
+	var (
+		a    secmon.Activity
+		meta []byte
+	)
+	if err := row.Scan((*[16]byte)(&a.ID), &a.Time, &a.UserID, &a.SessionID, &a.OrgID, &a.Action,
+		&a.Resource, &meta); err != nil {
+		return a, err
+	}
+	a.Time = a.Time.UTC()
+	var err error
+	a.Metadata, err = decodeMap(meta)
+	return a, err
+}
+
 // Activities returns matching rows, newest first (ties by ID descending), at
 // most querylimit.Clamp(q.Limit).
 func (s *Store) Activities(ctx context.Context, q secmon.ActivityQuery) ([]secmon.Activity, error) {
@@ -77,9 +96,7 @@ func (s *Store) Activities(ctx context.Context, q secmon.ActivityQuery) ([]secmo
 		w.add("action = ?", q.Action)
 	}
 	limit := querylimit.Clamp(q.Limit)
-	sql := `SELECT id, created_at, user_id, coalesce(session_id, ''), coalesce(org_id, ''), action,
- coalesce(resource, ''), metadata FROM ` + s.activity + w.String() +
-		` ORDER BY created_at DESC, id DESC LIMIT ` + strconv.Itoa(limit)
+	sql := activitySelect + s.activity + w.String() + ` ORDER BY created_at DESC, id DESC LIMIT ` + strconv.Itoa(limit)
 	var out []secmon.Activity
 	err := s.run(ctx, op, func(ctx context.Context) error {
 		rows, err := s.pool.Query(ctx, sql, w.args...)
@@ -88,15 +105,9 @@ func (s *Store) Activities(ctx context.Context, q secmon.ActivityQuery) ([]secmo
 		}
 		defer rows.Close()
 		out = make([]secmon.Activity, 0, min(limit, 256))
-		var meta []byte
 		for rows.Next() {
-			var a secmon.Activity
-			if err := rows.Scan((*[16]byte)(&a.ID), &a.Time, &a.UserID, &a.SessionID, &a.OrgID, &a.Action,
-				&a.Resource, &meta); err != nil {
-				return err
-			}
-			a.Time = a.Time.UTC()
-			if a.Metadata, err = decodeMap(meta); err != nil {
+			a, err := scanActivity(rows)
+			if err != nil {
 				return err
 			}
 			out = append(out, a)

@@ -118,8 +118,7 @@ func scanEvent(rows pgx.Rows) (secmon.Event, error) {
 }
 
 func (s *Store) exportActivity(ctx context.Context, op, userID string, out *secmon.ExportWriter) error {
-	sql := `SELECT id, created_at, user_id, coalesce(session_id, ''), coalesce(org_id, ''), action,
- coalesce(resource, ''), metadata FROM ` + s.activity + ` WHERE user_id = $1 AND (created_at, id) > ($2, $3)
+	sql := activitySelect + s.activity + ` WHERE user_id = $1 AND (created_at, id) > ($2, $3)
  ORDER BY created_at, id LIMIT ` + strconv.Itoa(exportPage)
 	after, afterID := minTime, pgtype.UUID{Valid: true}
 	page := make([]secmon.Activity, 0, exportPage)
@@ -131,15 +130,9 @@ func (s *Store) exportActivity(ctx context.Context, op, userID string, out *secm
 				return err
 			}
 			defer rows.Close()
-			var meta []byte
 			for rows.Next() {
-				var a secmon.Activity
-				if err := rows.Scan((*[16]byte)(&a.ID), &a.Time, &a.UserID, &a.SessionID, &a.OrgID, &a.Action,
-					&a.Resource, &meta); err != nil {
-					return err
-				}
-				a.Time = a.Time.UTC()
-				if a.Metadata, err = decodeMap(meta); err != nil {
+				a, err := scanActivity(rows)
+				if err != nil {
 					return err
 				}
 				page = append(page, a)
@@ -163,10 +156,7 @@ func (s *Store) exportActivity(ctx context.Context, op, userID string, out *secm
 }
 
 func (s *Store) exportSessions(ctx context.Context, op, userID string, out *secmon.ExportWriter) error {
-	sql := `SELECT session_id, user_id, coalesce(org_id, ''), ip, coalesce(user_agent, ''), coalesce(fingerprint, ''),
- coalesce(geo_country, ''), coalesce(geo_region, ''), coalesce(geo_city, ''), coalesce(geo_lat, 0),
- coalesce(geo_lon, 0), coalesce(geo_accuracy_km, 0), started_at, last_seen, revoked_at FROM ` + s.sessions +
-		` WHERE user_id = $1 AND session_id > $2 ORDER BY session_id LIMIT ` + strconv.Itoa(exportPage)
+	sql := sessionSelect + s.sessions + ` WHERE user_id = $1 AND session_id > $2 ORDER BY session_id LIMIT ` + strconv.Itoa(exportPage)
 	after := ""
 	page := make([]secmon.Session, 0, exportPage)
 	for {
@@ -178,20 +168,9 @@ func (s *Store) exportSessions(ctx context.Context, op, userID string, out *secm
 			}
 			defer rows.Close()
 			for rows.Next() {
-				var (
-					x       secmon.Session
-					acc     int32
-					revoked pgtype.Timestamptz
-				)
-				if err := rows.Scan(&x.SessionID, &x.UserID, &x.OrgID, &x.IP, &x.UserAgent, &x.Fingerprint,
-					&x.Geo.Country, &x.Geo.Region, &x.Geo.City, &x.Geo.Latitude, &x.Geo.Longitude, &acc,
-					&x.StartedAt, &x.LastSeen, &revoked); err != nil {
+				x, err := scanSession(rows)
+				if err != nil {
 					return err
-				}
-				x.Geo.AccuracyKM = int(acc)
-				x.StartedAt, x.LastSeen = x.StartedAt.UTC(), x.LastSeen.UTC()
-				if revoked.Valid {
-					x.RevokedAt = revoked.Time.UTC()
 				}
 				page = append(page, x)
 			}

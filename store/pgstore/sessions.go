@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/secmon-go/secmon"
@@ -119,6 +120,30 @@ WHERE EXCLUDED.last_seen > t.last_seen OR EXCLUDED.started_at < t.started_at`
 	})
 }
 
+const sessionSelect = `SELECT session_id, user_id, coalesce(org_id, ''), ip, coalesce(user_agent, ''), coalesce(fingerprint, ''),
+ coalesce(geo_country, ''), coalesce(geo_region, ''), coalesce(geo_city, ''), coalesce(geo_lat, 0),
+ coalesce(geo_lon, 0), coalesce(geo_accuracy_km, 0), started_at, last_seen, revoked_at FROM `
+
+// scanSession reads one row of sessionSelect.
+func scanSession(row pgx.Row) (secmon.Session, error) {
+	var (
+		x       secmon.Session
+		acc     int32
+		revoked pgtype.Timestamptz
+	)
+	if err := row.Scan(&x.SessionID, &x.UserID, &x.OrgID, &x.IP, &x.UserAgent, &x.Fingerprint,
+		&x.Geo.Country, &x.Geo.Region, &x.Geo.City, &x.Geo.Latitude, &x.Geo.Longitude, &acc,
+		&x.StartedAt, &x.LastSeen, &revoked); err != nil {
+		return x, err
+	}
+	x.Geo.AccuracyKM = int(acc)
+	x.StartedAt, x.LastSeen = x.StartedAt.UTC(), x.LastSeen.UTC()
+	if revoked.Valid {
+		x.RevokedAt = revoked.Time.UTC()
+	}
+	return x, nil
+}
+
 // ActiveSessions returns sessions that are not revoked, most recently seen
 // first (ties by session ID), at most querylimit.Clamp(q.Limit).
 func (s *Store) ActiveSessions(ctx context.Context, q secmon.SessionQuery) ([]secmon.Session, error) {
@@ -131,10 +156,7 @@ func (s *Store) ActiveSessions(ctx context.Context, q secmon.SessionQuery) ([]se
 		w.add("last_seen >= ?", q.Since)
 	}
 	limit := querylimit.Clamp(q.Limit)
-	sql := `SELECT session_id, user_id, coalesce(org_id, ''), ip, coalesce(user_agent, ''), coalesce(fingerprint, ''),
- coalesce(geo_country, ''), coalesce(geo_region, ''), coalesce(geo_city, ''), coalesce(geo_lat, 0),
- coalesce(geo_lon, 0), coalesce(geo_accuracy_km, 0), started_at, last_seen, revoked_at FROM ` + s.sessions +
-		w.String() + ` ORDER BY last_seen DESC, session_id LIMIT ` + strconv.Itoa(limit)
+	sql := sessionSelect + s.sessions + w.String() + ` ORDER BY last_seen DESC, session_id LIMIT ` + strconv.Itoa(limit)
 	var out []secmon.Session
 	err := s.run(ctx, op, func(ctx context.Context) error {
 		rows, err := s.pool.Query(ctx, sql, w.args...)
@@ -144,20 +166,9 @@ func (s *Store) ActiveSessions(ctx context.Context, q secmon.SessionQuery) ([]se
 		defer rows.Close()
 		out = make([]secmon.Session, 0, min(limit, 256))
 		for rows.Next() {
-			var (
-				x       secmon.Session
-				acc     int32
-				revoked pgtype.Timestamptz
-			)
-			if err := rows.Scan(&x.SessionID, &x.UserID, &x.OrgID, &x.IP, &x.UserAgent, &x.Fingerprint,
-				&x.Geo.Country, &x.Geo.Region, &x.Geo.City, &x.Geo.Latitude, &x.Geo.Longitude, &acc,
-				&x.StartedAt, &x.LastSeen, &revoked); err != nil {
+			x, err := scanSession(rows)
+			if err != nil {
 				return err
-			}
-			x.Geo.AccuracyKM = int(acc)
-			x.StartedAt, x.LastSeen = x.StartedAt.UTC(), x.LastSeen.UTC()
-			if revoked.Valid {
-				x.RevokedAt = revoked.Time.UTC()
 			}
 			out = append(out, x)
 		}
