@@ -97,25 +97,5 @@ func (s *Store) Activities(ctx context.Context, q secmon.ActivityQuery) ([]secmo
 	}
 	limit := querylimit.Clamp(q.Limit)
 	sql := activitySelect + s.activity + w.String() + ` ORDER BY created_at DESC, id DESC LIMIT ` + strconv.Itoa(limit)
-	var out []secmon.Activity
-	err := s.run(ctx, op, func(ctx context.Context) error {
-		rows, err := s.pool.Query(ctx, sql, w.args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		out = make([]secmon.Activity, 0, min(limit, 256))
-		for rows.Next() {
-			a, err := scanActivity(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, a)
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return collect(ctx, s, op, nil, min(limit, 256), scanActivity, sql, w.args...)
 }

@@ -195,27 +195,7 @@ func (s *Store) Alerts(ctx context.Context, q secmon.AlertQuery) ([]secmon.Alert
 	}
 	limit := querylimit.Clamp(q.Limit)
 	sql := alertSelect + s.alerts + w.String() + ` ORDER BY last_seen DESC, id DESC LIMIT ` + strconv.Itoa(limit)
-	var out []secmon.Alert
-	err := s.run(ctx, op, func(ctx context.Context) error {
-		rows, err := s.pool.Query(ctx, sql, w.args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		out = make([]secmon.Alert, 0, min(limit, 64))
-		for rows.Next() {
-			a, err := scanAlert(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, a)
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return collect(ctx, s, op, nil, min(limit, 64), scanAlert, sql, w.args...)
 }
 
 // alert returns one alert by ID through q (the pool or a listening

@@ -193,27 +193,7 @@ func (s *Store) Blocks(ctx context.Context, q secmon.BlockQuery) ([]secmon.Block
 	}
 	limit := querylimit.Clamp(q.Limit)
 	sql := blockSelect + s.blocks + w.String() + ` ORDER BY id DESC LIMIT ` + strconv.Itoa(limit)
-	var out []secmon.Block
-	err := s.run(ctx, op, func(ctx context.Context) error {
-		rows, err := s.pool.Query(ctx, sql, w.args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		out = make([]secmon.Block, 0, min(limit, 64))
-		for rows.Next() {
-			b, err := scanBlock(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, b)
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return collect(ctx, s, op, nil, min(limit, 64), scanBlock, sql, w.args...)
 }
 
 // LiftBlock implements secmon.BlockStore: it sets lifted_at and lifted_by

@@ -26,6 +26,36 @@ func (s *Store) run(ctx context.Context, op string, fn func(ctx context.Context)
 	return translate(sctx, op, fn(sctx))
 }
 
+// collect runs sql with args under op (see run) and appends each row scan
+// reads to dst[:0], which it allocates with capacity n once the query has
+// been sent when dst is nil. It returns nil and the error when the query or
+// a row fails.
+func collect[T any](ctx context.Context, s *Store, op string, dst []T, n int, scan func(pgx.Row) (T, error), sql string, args ...any) ([]T, error) {
+	err := s.run(ctx, op, func(ctx context.Context) error {
+		rows, err := s.pool.Query(ctx, sql, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		if dst == nil {
+			dst = make([]T, 0, n)
+		}
+		dst = dst[:0]
+		for rows.Next() {
+			v, err := scan(rows)
+			if err != nil {
+				return err
+			}
+			dst = append(dst, v)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return dst, nil
+}
+
 // copySource feeds CopyFrom from a slice without building a [][]any: fill
 // writes row i into a reused value slice, which pgx encodes before asking
 // for the next row.

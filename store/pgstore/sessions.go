@@ -157,27 +157,7 @@ func (s *Store) ActiveSessions(ctx context.Context, q secmon.SessionQuery) ([]se
 	}
 	limit := querylimit.Clamp(q.Limit)
 	sql := sessionSelect + s.sessions + w.String() + ` ORDER BY last_seen DESC, session_id LIMIT ` + strconv.Itoa(limit)
-	var out []secmon.Session
-	err := s.run(ctx, op, func(ctx context.Context) error {
-		rows, err := s.pool.Query(ctx, sql, w.args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		out = make([]secmon.Session, 0, min(limit, 256))
-		for rows.Next() {
-			x, err := scanSession(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, x)
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return collect(ctx, s, op, nil, min(limit, 256), scanSession, sql, w.args...)
 }
 
 // RevokeSession marks the session revoked at at; revoking again keeps the
