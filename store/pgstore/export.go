@@ -53,47 +53,57 @@ func (s *Store) ExportUser(ctx context.Context, userID string, w io.Writer) erro
 
 var minTime = pgtype.Timestamptz{InfinityModifier: pgtype.NegativeInfinity, Valid: true}
 
-func (s *Store) exportEvents(ctx context.Context, op, userID string, out *secmon.ExportWriter) error {
-	sql := eventSelect + s.events + ` WHERE user_id = $1 AND (created_at, id) > ($2, $3)
- ORDER BY created_at, id LIMIT ` + strconv.Itoa(exportPage)
-	after, afterID := minTime, pgtype.UUID{Valid: true}
-	page := make([]secmon.Event, 0, exportPage)
+// exportQuery is one kind of row ExportUser writes, read in pages of
+// exportPage rows keyed by the last row of the page before.
+type exportQuery[T any] struct {
+	sql    string
+	buf    int                      // capacity of the page buffer
+	scan   func(pgx.Row) (T, error) // reads one row of sql
+	first  []any                    // sql's arguments for the first page
+	after  func(last *T) []any      // sql's arguments for the page after last
+	record func(*T) secmon.ExportRecord
+}
+
+// exportPages writes q's rows to out, each page its own query under op (see
+// run), reusing one page buffer.
+func exportPages[T any](ctx context.Context, s *Store, op string, q exportQuery[T], out *secmon.ExportWriter) error {
+	var page []T
+	args := q.first
 	for {
-		page = page[:0]
-		err := s.run(ctx, op, func(ctx context.Context) error {
-			page = page[:0]
-			rows, err := s.pool.Query(ctx, sql, userID, after, afterID)
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				e, err := scanEvent(rows)
-				if err != nil {
-					return err
-				}
-				page = append(page, e)
-			}
-			return rows.Err()
-		})
-		if err != nil {
+		var err error
+		if page, err = collect(ctx, s, op, page, q.buf, q.scan, q.sql, args...); err != nil {
 			return err
 		}
 		for i := range page {
-			if err := out.Write(secmon.ExportRecord{Kind: secmon.ExportEvent, Event: &page[i]}); err != nil {
+			if err := out.Write(q.record(&page[i])); err != nil {
 				return err
 			}
 		}
 		if len(page) < exportPage {
 			return nil
 		}
-		last := page[len(page)-1]
-		after, afterID = pgtype.Timestamptz{Time: last.Time, Valid: true}, pgtype.UUID{Bytes: last.ID, Valid: true}
+		args = q.after(&page[len(page)-1])
 	}
 }
 
+func (s *Store) exportEvents(ctx context.Context, op, userID string, out *secmon.ExportWriter) error {
+	return exportPages(ctx, s, op, exportQuery[secmon.Event]{
+		sql: eventSelect + s.events + ` WHERE user_id = $1 AND (created_at, id) > ($2, $3)
+ ORDER BY created_at, id LIMIT ` + strconv.Itoa(exportPage),
+		buf:   exportPage,
+		scan:  scanEvent,
+		first: []any{userID, minTime, pgtype.UUID{Valid: true}},
+		after: func(e *secmon.Event) []any {
+			return []any{userID, pgtype.Timestamptz{Time: e.Time, Valid: true}, pgtype.UUID{Bytes: e.ID, Valid: true}}
+		},
+		record: func(e *secmon.Event) secmon.ExportRecord {
+			return secmon.ExportRecord{Kind: secmon.ExportEvent, Event: e}
+		},
+	}, out)
+}
+
 // scanEvent reads one row of eventSelect.
-func scanEvent(rows pgx.Rows) (secmon.Event, error) {
+func scanEvent(row pgx.Row) (secmon.Event, error) {
 	var (
 		e     secmon.Event
 		typ   string
@@ -102,7 +112,7 @@ func scanEvent(rows pgx.Rows) (secmon.Event, error) {
 		durUS int64
 		meta  []byte
 	)
-	if err := rows.Scan((*[16]byte)(&e.ID), &e.Time, &typ, &sev, &e.UserID, &e.SessionID, &e.OrgID, &e.IP,
+	if err := row.Scan((*[16]byte)(&e.ID), &e.Time, &typ, &sev, &e.UserID, &e.SessionID, &e.OrgID, &e.IP,
 		&e.UserAgent, &e.Fingerprint, &e.Geo.Country, &e.Geo.Region, &e.Geo.City, &e.Geo.Latitude,
 		&e.Geo.Longitude, &acc, &durUS, &meta); err != nil {
 		return e, err
@@ -118,116 +128,48 @@ func scanEvent(rows pgx.Rows) (secmon.Event, error) {
 }
 
 func (s *Store) exportActivity(ctx context.Context, op, userID string, out *secmon.ExportWriter) error {
-	sql := activitySelect + s.activity + ` WHERE user_id = $1 AND (created_at, id) > ($2, $3)
- ORDER BY created_at, id LIMIT ` + strconv.Itoa(exportPage)
-	after, afterID := minTime, pgtype.UUID{Valid: true}
-	page := make([]secmon.Activity, 0, exportPage)
-	for {
-		err := s.run(ctx, op, func(ctx context.Context) error {
-			page = page[:0]
-			rows, err := s.pool.Query(ctx, sql, userID, after, afterID)
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				a, err := scanActivity(rows)
-				if err != nil {
-					return err
-				}
-				page = append(page, a)
-			}
-			return rows.Err()
-		})
-		if err != nil {
-			return err
-		}
-		for i := range page {
-			if err := out.Write(secmon.ExportRecord{Kind: secmon.ExportActivity, Activity: &page[i]}); err != nil {
-				return err
-			}
-		}
-		if len(page) < exportPage {
-			return nil
-		}
-		last := page[len(page)-1]
-		after, afterID = pgtype.Timestamptz{Time: last.Time, Valid: true}, pgtype.UUID{Bytes: last.ID, Valid: true}
-	}
+	return exportPages(ctx, s, op, exportQuery[secmon.Activity]{
+		sql: activitySelect + s.activity + ` WHERE user_id = $1 AND (created_at, id) > ($2, $3)
+ ORDER BY created_at, id LIMIT ` + strconv.Itoa(exportPage),
+		buf:   exportPage,
+		scan:  scanActivity,
+		first: []any{userID, minTime, pgtype.UUID{Valid: true}},
+		after: func(a *secmon.Activity) []any {
+			return []any{userID, pgtype.Timestamptz{Time: a.Time, Valid: true}, pgtype.UUID{Bytes: a.ID, Valid: true}}
+		},
+		record: func(a *secmon.Activity) secmon.ExportRecord {
+			return secmon.ExportRecord{Kind: secmon.ExportActivity, Activity: a}
+		},
+	}, out)
 }
 
 func (s *Store) exportSessions(ctx context.Context, op, userID string, out *secmon.ExportWriter) error {
-	sql := sessionSelect + s.sessions + ` WHERE user_id = $1 AND session_id > $2 ORDER BY session_id LIMIT ` + strconv.Itoa(exportPage)
-	after := ""
-	page := make([]secmon.Session, 0, exportPage)
-	for {
-		err := s.run(ctx, op, func(ctx context.Context) error {
-			page = page[:0]
-			rows, err := s.pool.Query(ctx, sql, userID, after)
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				x, err := scanSession(rows)
-				if err != nil {
-					return err
-				}
-				page = append(page, x)
-			}
-			return rows.Err()
-		})
-		if err != nil {
-			return err
-		}
-		for i := range page {
-			if err := out.Write(secmon.ExportRecord{Kind: secmon.ExportSession, Session: &page[i]}); err != nil {
-				return err
-			}
-		}
-		if len(page) < exportPage {
-			return nil
-		}
-		after = page[len(page)-1].SessionID
-	}
+	return exportPages(ctx, s, op, exportQuery[secmon.Session]{
+		sql:   sessionSelect + s.sessions + ` WHERE user_id = $1 AND session_id > $2 ORDER BY session_id LIMIT ` + strconv.Itoa(exportPage),
+		buf:   exportPage,
+		scan:  scanSession,
+		first: []any{userID, ""},
+		after: func(x *secmon.Session) []any { return []any{userID, x.SessionID} },
+		record: func(x *secmon.Session) secmon.ExportRecord {
+			return secmon.ExportRecord{Kind: secmon.ExportSession, Session: x}
+		},
+	}, out)
 }
 
 // userAlertCond selects the alerts about user $1 (secmon.AlertAboutUser).
 const userAlertCond = `(subject = 'user:' || $1 OR lower(subject) = lower('user:' || btrim($1)))`
 
 func (s *Store) exportAlerts(ctx context.Context, op, userID string, out *secmon.ExportWriter) error {
-	sql := alertSelect + s.alerts + ` WHERE ` + userAlertCond + ` AND id > $2 ORDER BY id LIMIT ` + strconv.Itoa(exportPage)
-	afterID := pgtype.UUID{Valid: true}
-	page := make([]secmon.Alert, 0, 64)
-	for {
-		err := s.run(ctx, op, func(ctx context.Context) error {
-			page = page[:0]
-			rows, err := s.pool.Query(ctx, sql, userID, afterID)
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				a, err := scanAlert(rows)
-				if err != nil {
-					return err
-				}
-				page = append(page, a)
-			}
-			return rows.Err()
-		})
-		if err != nil {
-			return err
-		}
-		for i := range page {
-			if err := out.Write(secmon.ExportRecord{Kind: secmon.ExportAlert, Alert: &page[i]}); err != nil {
-				return err
-			}
-		}
-		if len(page) < exportPage {
-			return nil
-		}
-		afterID = pgtype.UUID{Bytes: page[len(page)-1].ID, Valid: true}
-	}
+	return exportPages(ctx, s, op, exportQuery[secmon.Alert]{
+		sql:   alertSelect + s.alerts + ` WHERE ` + userAlertCond + ` AND id > $2 ORDER BY id LIMIT ` + strconv.Itoa(exportPage),
+		buf:   64,
+		scan:  scanAlert,
+		first: []any{userID, pgtype.UUID{Valid: true}},
+		after: func(a *secmon.Alert) []any { return []any{userID, pgtype.UUID{Bytes: a.ID, Valid: true}} },
+		record: func(a *secmon.Alert) secmon.ExportRecord {
+			return secmon.ExportRecord{Kind: secmon.ExportAlert, Alert: a}
+		},
+	}, out)
 }
 
 // userBlockCond selects the blocks on user $1's account
@@ -235,37 +177,14 @@ func (s *Store) exportAlerts(ctx context.Context, op, userID string, out *secmon
 const userBlockCond = `scope = 'user' AND ` + userAlertCond
 
 func (s *Store) exportBlocks(ctx context.Context, op, userID string, out *secmon.ExportWriter) error {
-	sql := blockSelect + s.blocks + ` WHERE ` + userBlockCond + ` AND id > $2 ORDER BY id LIMIT ` + strconv.Itoa(exportPage)
-	afterID := pgtype.UUID{Valid: true}
-	page := make([]secmon.Block, 0, 16)
-	for {
-		err := s.run(ctx, op, func(ctx context.Context) error {
-			page = page[:0]
-			rows, err := s.pool.Query(ctx, sql, userID, afterID)
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				b, err := scanBlock(rows)
-				if err != nil {
-					return err
-				}
-				page = append(page, b)
-			}
-			return rows.Err()
-		})
-		if err != nil {
-			return err
-		}
-		for i := range page {
-			if err := out.Write(secmon.ExportRecord{Kind: secmon.ExportBlock, Block: &page[i]}); err != nil {
-				return err
-			}
-		}
-		if len(page) < exportPage {
-			return nil
-		}
-		afterID = pgtype.UUID{Bytes: page[len(page)-1].ID, Valid: true}
-	}
+	return exportPages(ctx, s, op, exportQuery[secmon.Block]{
+		sql:   blockSelect + s.blocks + ` WHERE ` + userBlockCond + ` AND id > $2 ORDER BY id LIMIT ` + strconv.Itoa(exportPage),
+		buf:   16,
+		scan:  scanBlock,
+		first: []any{userID, pgtype.UUID{Valid: true}},
+		after: func(b *secmon.Block) []any { return []any{userID, pgtype.UUID{Bytes: b.ID, Valid: true}} },
+		record: func(b *secmon.Block) secmon.ExportRecord {
+			return secmon.ExportRecord{Kind: secmon.ExportBlock, Block: b}
+		},
+	}, out)
 }
