@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
-	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -244,27 +242,7 @@ func (s *Store) SubscribeBlocks(ctx context.Context, fn func(id uuid.UUID), resy
 	if fn == nil || resync == nil {
 		return invalid("fn", "is nil")
 	}
-	backoff := subscribeMinBackoff
-	for {
-		listened, err := s.listenBlocks(ctx, fn, resync)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if listened {
-			backoff = subscribeMinBackoff
-		}
-		wait := backoff/2 + rand.N(backoff/2+1)
-		s.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "secmon: block subscription interrupted; reconnecting",
-			slog.String("error", err.Error()), slog.Duration("retry_in", wait))
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
-		backoff = min(backoff*2, subscribeMaxBackoff)
-	}
+	return s.resubscribe(ctx, "block", func(ctx context.Context) (bool, error) { return s.listenBlocks(ctx, fn, resync) })
 }
 
 // BlockChannel returns the NOTIFY channel the Store's schema announces
@@ -274,40 +252,16 @@ func (s *Store) BlockChannel() string { return s.blockChannel }
 // listenBlocks runs one LISTEN connection until it fails or ctx is done.
 func (s *Store) listenBlocks(ctx context.Context, fn func(uuid.UUID), resync func()) (listened bool, err error) {
 	const op = "subscribe blocks"
-	var conn *pgx.Conn
-	err = s.run(ctx, op, func(ctx context.Context) error {
-		c, err := s.pool.Acquire(ctx)
-		if err != nil {
-			return err
-		}
-		conn = c.Hijack()
-		return nil
-	})
+	conn, err := s.listenOn(ctx, op, "blocks", s.blockChannel)
 	if err != nil {
 		return false, err
 	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = conn.Close(cctx)
-	}()
-	err = s.run(ctx, op, func(ctx context.Context) error {
-		_, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{s.blockChannel}.Sanitize())
-		return err
-	})
-	if err != nil {
-		return false, err
-	}
-	s.opts.Logger.LogAttrs(ctx, slog.LevelDebug, "secmon: listening for blocks", slog.String("channel", s.blockChannel))
+	defer closeListener(ctx, conn)
 	resync()
 	for {
-		n, err := conn.WaitForNotification(ctx)
+		id, err := nextID(ctx, op, conn)
 		if err != nil {
-			return true, translate(ctx, op, err)
-		}
-		id, err := uuid.Parse(n.Payload)
-		if err != nil {
-			continue
+			return true, err
 		}
 		fn(id)
 	}
