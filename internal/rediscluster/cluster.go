@@ -604,6 +604,39 @@ func (c *Cluster) MigrateSlot(ctx context.Context, slot, to int) error {
 	return m.Finish(ctx)
 }
 
+// CycleSlot moves slot rounds times, each time from its owner to the next
+// master in order, slowly: one key at a time with a few milliseconds
+// between keys, and a pause once every key has moved but the slot is not
+// yet reassigned (the source then answers ASK for every key). Traffic sent
+// meanwhile meets every stage of a move: MOVED, ASK and TRYAGAIN.
+func (c *Cluster) CycleSlot(ctx context.Context, slot, rounds int) error {
+	for round := range rounds {
+		owner, err := c.Owner(ctx, slot)
+		if err != nil {
+			return err
+		}
+		m, err := c.BeginMigration(ctx, slot, (owner+1)%len(c.nodes))
+		if err != nil {
+			return err
+		}
+		for {
+			n, err := m.MoveKeys(ctx, 1)
+			if err != nil {
+				return fmt.Errorf("round %d: %w", round, err)
+			}
+			if n == 0 {
+				break
+			}
+			time.Sleep(3 * time.Millisecond)
+		}
+		time.Sleep(20 * time.Millisecond)
+		if err := m.Finish(ctx); err != nil {
+			return fmt.Errorf("round %d: %w", round, err)
+		}
+	}
+	return nil
+}
+
 // Stop kills every server and waits for them. It is idempotent; Start
 // registers it as a cleanup.
 func (c *Cluster) Stop() {
