@@ -17,6 +17,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/secmon-go/secmon"
+	"github.com/secmon-go/secmon/internal/limittest"
 	"github.com/secmon-go/secmon/secmontest"
 )
 
@@ -36,21 +37,12 @@ func newMemory(t testing.TB, cfg MemoryConfig) *Memory {
 	return m
 }
 
-func mustAllow(t testing.TB, l secmon.RateLimiter, key string) secmon.Decision {
-	t.Helper()
-	d, err := l.Allow(context.Background(), key)
-	if err != nil {
-		t.Fatalf("Allow(%q): %v", key, err)
-	}
-	return d
-}
-
 func TestMemoryBurstAndRefill(t *testing.T) {
 	t.Parallel()
 	clk := newFakeClock()
 	m := newMemory(t, MemoryConfig{Policy: Activity, Clock: clk})
 	for i := range 20 {
-		d := mustAllow(t, m, "user:1")
+		d := limittest.MustAllow(t, m, "user:1")
 		if !d.Allowed || d.Remaining != 19-i || d.Limit != 20 || d.Degraded != secmon.NotDegraded {
 			t.Fatalf("request %d: %+v, want allowed with %d remaining", i+1, d, 19-i)
 		}
@@ -58,27 +50,27 @@ func TestMemoryBurstAndRefill(t *testing.T) {
 			t.Fatalf("request %d: ResetAfter %v, want %v", i+1, d.ResetAfter, want)
 		}
 	}
-	d := mustAllow(t, m, "user:1")
+	d := limittest.MustAllow(t, m, "user:1")
 	if d.Allowed || d.Remaining != 0 || d.RetryAfter != 3*time.Second || d.ResetAfter != time.Minute {
 		t.Fatalf("21st request: %+v, want denied, RetryAfter 3s, ResetAfter 1m", d)
 	}
-	if d := mustAllow(t, m, "user:2"); !d.Allowed {
+	if d := limittest.MustAllow(t, m, "user:2"); !d.Allowed {
 		t.Fatalf("another key is limited too: %+v", d)
 	}
 	clk.Advance(3*time.Second - time.Nanosecond)
-	if d := mustAllow(t, m, "user:1"); d.Allowed || d.RetryAfter != time.Nanosecond {
+	if d := limittest.MustAllow(t, m, "user:1"); d.Allowed || d.RetryAfter != time.Nanosecond {
 		t.Fatalf("just before refill: %+v", d)
 	}
 	clk.Advance(time.Nanosecond)
-	if d := mustAllow(t, m, "user:1"); !d.Allowed || d.Remaining != 0 {
+	if d := limittest.MustAllow(t, m, "user:1"); !d.Allowed || d.Remaining != 0 {
 		t.Fatalf("after one interval: %+v, want one allowed", d)
 	}
-	if d := mustAllow(t, m, "user:1"); d.Allowed {
+	if d := limittest.MustAllow(t, m, "user:1"); d.Allowed {
 		t.Fatalf("second request after one interval allowed: %+v", d)
 	}
 	clk.Advance(time.Hour)
 	for i := range 20 {
-		if d := mustAllow(t, m, "user:1"); !d.Allowed {
+		if d := limittest.MustAllow(t, m, "user:1"); !d.Allowed {
 			t.Fatalf("after an hour, request %d denied: %+v", i+1, d)
 		}
 	}
@@ -90,7 +82,7 @@ func TestMemoryBurstSmallerThanLimit(t *testing.T) {
 	m := newMemory(t, MemoryConfig{Policy: Policy{Limit: 60, Period: time.Minute, Burst: 5}, Clock: clk})
 	allowed := 0
 	for range 10 {
-		if mustAllow(t, m, "k").Allowed {
+		if limittest.MustAllow(t, m, "k").Allowed {
 			allowed++
 		}
 	}
@@ -100,7 +92,7 @@ func TestMemoryBurstSmallerThanLimit(t *testing.T) {
 	clk.Advance(2 * time.Second)
 	allowed = 0
 	for range 10 {
-		if mustAllow(t, m, "k").Allowed {
+		if limittest.MustAllow(t, m, "k").Allowed {
 			allowed++
 		}
 	}
@@ -173,23 +165,23 @@ func TestMemoryIdleExpiry(t *testing.T) {
 	clk := newFakeClock()
 	m := newMemory(t, MemoryConfig{Policy: Heartbeat, Clock: clk, Shards: 1, SweepInterval: 40 * time.Second})
 	for i := range 100 {
-		mustAllow(t, m, "idle:"+strconv.Itoa(i)) // one token used: full again in 30s
+		limittest.MustAllow(t, m, "idle:"+strconv.Itoa(i)) // one token used: full again in 30s
 	}
-	mustAllow(t, m, "busy")
-	mustAllow(t, m, "busy") // two tokens used: full again in 60s
+	limittest.MustAllow(t, m, "busy")
+	limittest.MustAllow(t, m, "busy") // two tokens used: full again in 60s
 	if got := m.Stats().Keys; got != 101 {
 		t.Fatalf("Keys = %d, want 101", got)
 	}
 	// The first call scheduled the next sweep 40s later.
 	clk.Advance(35 * time.Second)
-	mustAllow(t, m, "other")
+	limittest.MustAllow(t, m, "other")
 	if got := m.Stats().Keys; got != 102 {
 		t.Fatalf("swept before SweepInterval: Keys = %d, want 102", got)
 	}
 	clk.Advance(10 * time.Second)
 	// This call sweeps: the idle keys go, busy stays with its state (one
 	// token back after 45s; a fresh bucket would leave 1 remaining).
-	if d := mustAllow(t, m, "busy"); !d.Allowed || d.Remaining != 0 {
+	if d := limittest.MustAllow(t, m, "busy"); !d.Allowed || d.Remaining != 0 {
 		t.Fatalf("busy after 45s: %+v, want allowed with 0 remaining", d)
 	}
 	st := m.Stats()
@@ -210,9 +202,9 @@ func TestMemoryKeyFlood(t *testing.T) {
 	const maxKeys = 1024
 	m := newMemory(t, MemoryConfig{Policy: Activity, Clock: clk, MaxKeys: maxKeys})
 	for range 20 {
-		mustAllow(t, m, "attacker")
+		limittest.MustAllow(t, m, "attacker")
 	}
-	before := mustAllow(t, m, "attacker")
+	before := limittest.MustAllow(t, m, "attacker")
 	if before.Allowed {
 		t.Fatal("attacker not limited after 20 requests")
 	}
@@ -240,7 +232,7 @@ func TestMemoryKeyFlood(t *testing.T) {
 	if got := m.Stats().Keys; got > maxKeys {
 		t.Fatalf("Keys = %d above MaxKeys %d", got, maxKeys)
 	}
-	if d := mustAllow(t, m, "attacker"); d.Allowed || d.RetryAfter != before.RetryAfter {
+	if d := limittest.MustAllow(t, m, "attacker"); d.Allowed || d.RetryAfter != before.RetryAfter {
 		t.Fatalf("attacker after first wave: %+v, want still limited like %+v", d, before)
 	}
 	// 6s later the flood keys (one token used, 3s to refill) are full and
@@ -251,11 +243,11 @@ func TestMemoryKeyFlood(t *testing.T) {
 		t.Fatalf("second wave: only %d admitted after the first wave refilled", admitted)
 	}
 	// The attacker earned two tokens in 6s; a reset bucket would hold 20.
-	if d := mustAllow(t, m, "attacker"); !d.Allowed || d.Remaining != 1 {
+	if d := limittest.MustAllow(t, m, "attacker"); !d.Allowed || d.Remaining != 1 {
 		t.Fatalf("attacker after second wave: %+v, want allowed with 1 remaining", d)
 	}
-	mustAllow(t, m, "attacker")
-	if d := mustAllow(t, m, "attacker"); d.Allowed {
+	limittest.MustAllow(t, m, "attacker")
+	if d := limittest.MustAllow(t, m, "attacker"); d.Allowed {
 		t.Fatalf("attacker's third request after 6s allowed: %+v", d)
 	}
 	if st := m.Stats(); st.Keys > maxKeys || st.Refused == 0 || st.Evicted == 0 {
@@ -270,14 +262,14 @@ func TestMemoryRefusesOnlyWhenNothingIsFull(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			clk := secmontest.NewClock(start)
 			m := newMemory(t, MemoryConfig{Policy: Heartbeat, Clock: clk, MaxKeys: 2, Shards: 1})
-			mustAllow(t, m, "a")
-			mustAllow(t, m, "b")
-			d := mustAllow(t, m, "c")
+			limittest.MustAllow(t, m, "a")
+			limittest.MustAllow(t, m, "b")
+			d := limittest.MustAllow(t, m, "c")
 			if d.Allowed || d.Degraded != secmon.DegradedKeyCap || d.RetryAfter != 30*time.Second {
 				t.Fatalf("third key at cap 2: %+v, want refused for 30s", d)
 			}
 			clk.Advance(30 * time.Second)
-			if d := mustAllow(t, m, "c"); !d.Allowed || d.Degraded != secmon.NotDegraded {
+			if d := limittest.MustAllow(t, m, "c"); !d.Allowed || d.Degraded != secmon.NotDegraded {
 				t.Fatalf("third key after a and b refilled: %+v", d)
 			}
 		})
@@ -286,7 +278,7 @@ func TestMemoryRefusesOnlyWhenNothingIsFull(t *testing.T) {
 
 func TestMemoryZeroAllocs(t *testing.T) {
 	m := newMemory(t, MemoryConfig{Policy: Activity})
-	mustAllow(t, m, "user:42")
+	limittest.MustAllow(t, m, "user:42")
 	ctx := context.Background()
 	if n := testing.AllocsPerRun(1000, func() { _, _ = m.Allow(ctx, "user:42") }); n != 0 {
 		t.Fatalf("Allow on a known key: %v allocations, want 0", n)
@@ -359,7 +351,7 @@ func TestMemoryManyKeysKeepState(t *testing.T) {
 	key := func(i int) string { return "k" + strconv.Itoa(i) }
 	for round := range 3 {
 		for i := range n {
-			d := mustAllow(t, m, key(i))
+			d := limittest.MustAllow(t, m, key(i))
 			if d.Allowed != (round < 2) {
 				t.Fatalf("round %d key %d: %+v", round, i, d)
 			}
@@ -373,7 +365,7 @@ func TestMemoryManyKeysKeepState(t *testing.T) {
 		if i%2 == 0 {
 			continue
 		}
-		if d := mustAllow(t, m, key(i)); !d.Allowed || d.Remaining != 0 {
+		if d := limittest.MustAllow(t, m, key(i)); !d.Allowed || d.Remaining != 0 {
 			t.Fatalf("key %d after 30s: %+v, want one token back", i, d)
 		}
 	}
@@ -382,7 +374,7 @@ func TestMemoryManyKeysKeepState(t *testing.T) {
 	clk.Advance(30 * time.Second)
 	clk.Advance(time.Hour)
 	for i := range 64 { // reaches every shard but with probability 4·(3/4)⁶⁴
-		mustAllow(t, m, "z"+strconv.Itoa(i))
+		limittest.MustAllow(t, m, "z"+strconv.Itoa(i))
 	}
 	if st := m.Stats(); st.Keys != 64 || st.Evicted != n {
 		t.Fatalf("after an hour: %+v, want only the 64 new keys and %d evicted", st, n)
@@ -441,11 +433,11 @@ func TestMemoryParallelManyKeys(t *testing.T) {
 		wg.Go(func() {
 			for i := range 5000 {
 				k := "g" + strconv.Itoa(g) + ":" + strconv.Itoa(i)
-				if d := mustAllow(t, m, k); !d.Allowed || d.Remaining != 1 {
+				if d := limittest.MustAllow(t, m, k); !d.Allowed || d.Remaining != 1 {
 					t.Errorf("fresh key %s: %+v", k, d)
 					return
 				}
-				if i%100 == 0 && mustAllow(t, m, "shared").Allowed {
+				if i%100 == 0 && limittest.MustAllow(t, m, "shared").Allowed {
 					sharedAllowed.Add(1)
 				}
 			}

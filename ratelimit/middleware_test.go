@@ -15,41 +15,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/secmon-go/secmon"
+	"github.com/secmon-go/secmon/internal/limittest"
 )
-
-type userKey struct{}
-
-// withUser stands in for the host's authentication: it puts the user named
-// by the test header into the request context.
-func withUser(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if u := r.Header.Get("X-Test-User"); u != "" {
-			r = r.WithContext(context.WithValue(r.Context(), userKey{}, u))
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-func userFromContext(r *http.Request) string {
-	u, _ := r.Context().Value(userKey{}).(string)
-	return u
-}
-
-var okHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-	_, _ = w.Write([]byte("ok"))
-})
-
-func serve(h http.Handler, r *http.Request) *httptest.ResponseRecorder {
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, r)
-	return rec
-}
-
-func userRequest(path, user string) *http.Request {
-	r := httptest.NewRequest(http.MethodPost, path, nil)
-	r.Header.Set("X-Test-User", user)
-	return r
-}
 
 // TestAuditHeartbeatSpam is the audit's acceptance test: an authenticated
 // client spamming the heartbeat endpoint 100 times gets 429 with a
@@ -58,9 +25,9 @@ func TestAuditHeartbeatSpam(t *testing.T) {
 	t.Parallel()
 	clk := newFakeClock()
 	m := newMemory(t, MemoryConfig{Policy: Heartbeat, Clock: clk})
-	h := withUser(Middleware(m, MiddlewareConfig{KeyFunc: KeyByUser(userFromContext)})(okHandler))
+	h := limittest.WithUser(Middleware(m, MiddlewareConfig{KeyFunc: KeyByUser(limittest.User)})(limittest.OK))
 	for i := 1; i <= 100; i++ {
-		rec := serve(h, userRequest("/api/session/heartbeat", "alice"))
+		rec := limittest.Serve(h, limittest.UserRequest("/api/session/heartbeat", "alice"))
 		if i <= 2 {
 			if rec.Code != http.StatusOK {
 				t.Fatalf("heartbeat %d: status %d, want 200", i, rec.Code)
@@ -76,11 +43,11 @@ func TestAuditHeartbeatSpam(t *testing.T) {
 		}
 	}
 	// Another user is not affected, and alice may beat again 30s later.
-	if rec := serve(h, userRequest("/api/session/heartbeat", "bob")); rec.Code != http.StatusOK {
+	if rec := limittest.Serve(h, limittest.UserRequest("/api/session/heartbeat", "bob")); rec.Code != http.StatusOK {
 		t.Fatalf("bob: status %d", rec.Code)
 	}
 	clk.Advance(30 * time.Second)
-	if rec := serve(h, userRequest("/api/session/heartbeat", "alice")); rec.Code != http.StatusOK {
+	if rec := limittest.Serve(h, limittest.UserRequest("/api/session/heartbeat", "alice")); rec.Code != http.StatusOK {
 		t.Fatalf("alice after 30s: status %d", rec.Code)
 	}
 }
@@ -90,10 +57,10 @@ func TestAuditActivityLimit(t *testing.T) {
 	t.Parallel()
 	clk := newFakeClock()
 	m := newMemory(t, MemoryConfig{Policy: Activity, Clock: clk})
-	h := withUser(Middleware(m, MiddlewareConfig{KeyFunc: KeyByUser(userFromContext)})(okHandler))
+	h := limittest.WithUser(Middleware(m, MiddlewareConfig{KeyFunc: KeyByUser(limittest.User)})(limittest.OK))
 	for minute := range 3 {
 		for i := 1; i <= 21; i++ {
-			rec := serve(h, userRequest("/api/activity", "alice"))
+			rec := limittest.Serve(h, limittest.UserRequest("/api/activity", "alice"))
 			if want := map[bool]int{true: 200, false: 429}[i <= 20]; rec.Code != want {
 				t.Fatalf("minute %d, request %d: status %d, want %d", minute, i, rec.Code, want)
 			}
@@ -106,7 +73,7 @@ func TestMiddlewareHeaders(t *testing.T) {
 	t.Parallel()
 	clk := newFakeClock()
 	m := newMemory(t, MemoryConfig{Policy: Heartbeat, Clock: clk})
-	h := withUser(Middleware(m, MiddlewareConfig{KeyFunc: KeyByUser(userFromContext)})(okHandler))
+	h := limittest.WithUser(Middleware(m, MiddlewareConfig{KeyFunc: KeyByUser(limittest.User)})(limittest.OK))
 	want := []struct {
 		code                        int
 		rateLimit, retryAfter, body string
@@ -116,12 +83,12 @@ func TestMiddlewareHeaders(t *testing.T) {
 		{429, `"heartbeat";r=0;t=30`, "30", "Too Many Requests\n"},
 	}
 	for i, w := range want {
-		r := userRequest("/hb", "carol")
+		r := limittest.UserRequest("/hb", "carol")
 		// Hostile request headers must never come back.
 		r.Header.Set(HeaderRateLimit, "evil")
 		r.Header.Set(HeaderRateLimitPolicy, "evil")
 		r.Header.Set(HeaderRetryAfter, "evil")
-		rec := serve(h, r)
+		rec := limittest.Serve(h, r)
 		got := rec.Header()
 		if rec.Code != w.code || got.Get(HeaderRateLimitPolicy) != `"heartbeat";q=2;w=60` ||
 			got.Get(HeaderRateLimit) != w.rateLimit || got.Get(HeaderRetryAfter) != w.retryAfter || rec.Body.String() != w.body {
@@ -159,11 +126,11 @@ func TestMiddlewareOnDeniedLogsEvent(t *testing.T) {
 			w.WriteHeader(http.StatusTooManyRequests)
 			_, _ = w.Write([]byte(`{"error":"rate_limited"}`))
 		},
-	})(okHandler)
+	})(limittest.OK)
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	r.RemoteAddr = "198.51.100.9:4000"
-	serve(h, r)
-	rec := serve(h, r)
+	limittest.Serve(h, r)
+	rec := limittest.Serve(h, r)
 	if rec.Code != 429 || rec.Body.String() != `{"error":"rate_limited"}` || rec.Header().Get(HeaderRetryAfter) != "3600" {
 		t.Fatalf("denied response: %d %v %s", rec.Code, rec.Header(), rec.Body)
 	}
@@ -209,13 +176,13 @@ func TestKeyByIPGroupIgnoresSpoofedForwarding(t *testing.T) {
 
 	// End to end: a spoofing client does not get a fresh bucket per header.
 	m := newMemory(t, MemoryConfig{Policy: Login})
-	h := Middleware(m, MiddlewareConfig{KeyFunc: kf})(okHandler)
+	h := Middleware(m, MiddlewareConfig{KeyFunc: kf})(limittest.OK)
 	denied := 0
 	for i := range 20 {
 		r := httptest.NewRequest(http.MethodPost, "/login", nil)
 		r.RemoteAddr = "203.0.113.7:5555"
 		r.Header.Set("X-Forwarded-For", "192.0.2."+strconv.Itoa(i))
-		if serve(h, r).Code == http.StatusTooManyRequests {
+		if limittest.Serve(h, r).Code == http.StatusTooManyRequests {
 			denied++
 		}
 	}
@@ -229,40 +196,40 @@ func TestMiddlewareErrors(t *testing.T) {
 	m := newMemory(t, MemoryConfig{Policy: Activity, MaxKeyLen: 16})
 	// No user: KeyByUser reports ErrNoKey and the default answer is 401,
 	// with no rate-limit headers (no bucket was asked).
-	h := Middleware(m, MiddlewareConfig{KeyFunc: KeyByUser(userFromContext)})(okHandler)
-	if rec := serve(h, httptest.NewRequest(http.MethodGet, "/", nil)); rec.Code != http.StatusUnauthorized || rec.Body.String() == "ok" || rec.Header().Get(HeaderRateLimit) != "" {
+	h := Middleware(m, MiddlewareConfig{KeyFunc: KeyByUser(limittest.User)})(limittest.OK)
+	if rec := limittest.Serve(h, httptest.NewRequest(http.MethodGet, "/", nil)); rec.Code != http.StatusUnauthorized || rec.Body.String() == "ok" || rec.Header().Get(HeaderRateLimit) != "" {
 		t.Fatalf("anonymous request: %d %q %v, want 401", rec.Code, rec.Body, rec.Header())
 	}
 	// Another key error is still a server error.
 	failing := func(*http.Request) (string, error) { return "", errors.New("session store down") }
-	h = Middleware(m, MiddlewareConfig{KeyFunc: failing})(okHandler)
-	if rec := serve(h, httptest.NewRequest(http.MethodGet, "/", nil)); rec.Code != http.StatusInternalServerError {
+	h = Middleware(m, MiddlewareConfig{KeyFunc: failing})(limittest.OK)
+	if rec := limittest.Serve(h, httptest.NewRequest(http.MethodGet, "/", nil)); rec.Code != http.StatusInternalServerError {
 		t.Fatalf("failing KeyFunc: %d, want 500", rec.Code)
 	}
 	// OnError overrides the 401.
-	h = Middleware(m, MiddlewareConfig{KeyFunc: KeyByUser(userFromContext),
+	h = Middleware(m, MiddlewareConfig{KeyFunc: KeyByUser(limittest.User),
 		OnError: func(w http.ResponseWriter, _ *http.Request, err error) bool {
 			if errors.Is(err, ErrNoKey) {
 				w.WriteHeader(http.StatusForbidden)
 			}
 			return false
-		}})(okHandler)
-	if rec := serve(h, httptest.NewRequest(http.MethodGet, "/", nil)); rec.Code != http.StatusForbidden {
+		}})(limittest.OK)
+	if rec := limittest.Serve(h, httptest.NewRequest(http.MethodGet, "/", nil)); rec.Code != http.StatusForbidden {
 		t.Fatalf("anonymous request with OnError: %d, want 403", rec.Code)
 	}
 	// A custom OnError may let the request through.
 	var seen error
-	h = withUser(Middleware(m, MiddlewareConfig{
-		KeyFunc: KeyByUser(userFromContext),
+	h = limittest.WithUser(Middleware(m, MiddlewareConfig{
+		KeyFunc: KeyByUser(limittest.User),
 		OnError: func(_ http.ResponseWriter, _ *http.Request, err error) bool { seen = err; return true },
-	})(okHandler))
-	if rec := serve(h, userRequest("/", strings.Repeat("x", 40))); rec.Code != 200 || !errors.Is(seen, ErrKeyTooLong) {
+	})(limittest.OK))
+	if rec := limittest.Serve(h, limittest.UserRequest("/", strings.Repeat("x", 40))); rec.Code != 200 || !errors.Is(seen, ErrKeyTooLong) {
 		t.Fatalf("long key with passing OnError: %d, err %v", rec.Code, seen)
 	}
 	// A nil limiter is an error for every request, not a panic.
-	h = Middleware(nil, MiddlewareConfig{})(okHandler)
+	h = Middleware(nil, MiddlewareConfig{})(limittest.OK)
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
-	if rec := serve(h, r); rec.Code != http.StatusInternalServerError {
+	if rec := limittest.Serve(h, r); rec.Code != http.StatusInternalServerError {
 		t.Fatalf("nil limiter: %d", rec.Code)
 	}
 }
@@ -272,16 +239,16 @@ func TestMiddlewareDegradedHeaders(t *testing.T) {
 	open := secmon.RateLimiterFunc(func(context.Context, string) (secmon.Decision, error) {
 		return secmon.Decision{Allowed: true, Limit: 2, Degraded: secmon.DegradedFailOpen}, nil
 	})
-	h := Middleware(open, MiddlewareConfig{KeyFunc: func(*http.Request) (string, error) { return "k", nil }, Policy: Heartbeat})(okHandler)
-	rec := serve(h, httptest.NewRequest(http.MethodGet, "/", nil))
+	h := Middleware(open, MiddlewareConfig{KeyFunc: func(*http.Request) (string, error) { return "k", nil }, Policy: Heartbeat})(limittest.OK)
+	rec := limittest.Serve(h, httptest.NewRequest(http.MethodGet, "/", nil))
 	if rec.Code != 200 || rec.Header().Get(HeaderRateLimit) != "" || rec.Header().Get(HeaderRateLimitPolicy) != `"heartbeat";q=2;w=60` {
 		t.Fatalf("fail-open response: %d %v", rec.Code, rec.Header())
 	}
 	closed := secmon.RateLimiterFunc(func(context.Context, string) (secmon.Decision, error) {
 		return secmon.Decision{Limit: 2, RetryAfter: 1500 * time.Millisecond, Degraded: secmon.DegradedFailClosed}, nil
 	})
-	h = Middleware(closed, MiddlewareConfig{KeyFunc: func(*http.Request) (string, error) { return "k", nil }})(okHandler)
-	rec = serve(h, httptest.NewRequest(http.MethodGet, "/", nil))
+	h = Middleware(closed, MiddlewareConfig{KeyFunc: func(*http.Request) (string, error) { return "k", nil }})(limittest.OK)
+	rec = limittest.Serve(h, httptest.NewRequest(http.MethodGet, "/", nil))
 	if rec.Code != 429 || rec.Header().Get(HeaderRetryAfter) != "2" || rec.Header().Get(HeaderRateLimit) != `"default";r=0;t=2` || rec.Header().Get(HeaderRateLimitPolicy) != "" {
 		t.Fatalf("fail-closed response: %d %v", rec.Code, rec.Header())
 	}
@@ -360,8 +327,8 @@ func TestMiddlewarePolicySource(t *testing.T) {
 		{Policy{Name: "bad name", Limit: 1}, `"upload";q=10;w=60`},                // invalid: ignored
 		{Policy{Name: "shown", Limit: 5, Period: time.Second}, `"shown";q=5;w=1`}, // explicit
 	} {
-		h := Middleware(m, MiddlewareConfig{KeyFunc: kf, Policy: tc.opt})(okHandler)
-		rec := serve(h, httptest.NewRequest(http.MethodGet, "/", nil))
+		h := Middleware(m, MiddlewareConfig{KeyFunc: kf, Policy: tc.opt})(limittest.OK)
+		rec := limittest.Serve(h, httptest.NewRequest(http.MethodGet, "/", nil))
 		if got := rec.Header().Get(HeaderRateLimitPolicy); got != tc.want {
 			t.Errorf("Policy %+v: RateLimit-Policy %q, want %q", tc.opt, got, tc.want)
 		}
@@ -376,8 +343,8 @@ func TestMiddlewareDenyWithoutRetryAfter(t *testing.T) {
 	deny := secmon.RateLimiterFunc(func(context.Context, string) (secmon.Decision, error) {
 		return secmon.Decision{Limit: 5}, nil
 	})
-	h := Middleware(deny, MiddlewareConfig{KeyFunc: func(*http.Request) (string, error) { return "k", nil }})(okHandler)
-	rec := serve(h, httptest.NewRequest(http.MethodGet, "/", nil))
+	h := Middleware(deny, MiddlewareConfig{KeyFunc: func(*http.Request) (string, error) { return "k", nil }})(limittest.OK)
+	rec := limittest.Serve(h, httptest.NewRequest(http.MethodGet, "/", nil))
 	if rec.Code != 429 || rec.Header().Get(HeaderRetryAfter) != "1" || rec.Header().Get(HeaderRateLimit) != `"default";r=0;t=1` {
 		t.Fatalf("denial with zero RetryAfter: %d %v", rec.Code, rec.Header())
 	}
@@ -389,7 +356,7 @@ func TestMiddlewareDenyWithoutRetryAfter(t *testing.T) {
 func TestKeyByIPGroupNoAddress(t *testing.T) {
 	t.Parallel()
 	m := newMemory(t, MemoryConfig{Policy: Login})
-	h := Middleware(m, MiddlewareConfig{KeyFunc: KeyByIPGroup(nil)})(okHandler)
+	h := Middleware(m, MiddlewareConfig{KeyFunc: KeyByIPGroup(nil)})(limittest.OK)
 	for _, addr := range []string{"@", "", "not-an-ip:80"} {
 		r := httptest.NewRequest(http.MethodPost, "/login", nil)
 		r.RemoteAddr = addr
@@ -397,7 +364,7 @@ func TestKeyByIPGroupNoAddress(t *testing.T) {
 		if _, err := KeyByIPGroup(nil)(r); !errors.Is(err, ErrNoKey) {
 			t.Errorf("RemoteAddr %q: err %v, want ErrNoKey", addr, err)
 		}
-		if rec := serve(h, r); rec.Code != http.StatusUnauthorized || rec.Body.String() == "ok" {
+		if rec := limittest.Serve(h, r); rec.Code != http.StatusUnauthorized || rec.Body.String() == "ok" {
 			t.Errorf("RemoteAddr %q: %d %q, want refused with 401", addr, rec.Code, rec.Body)
 		}
 	}
@@ -428,20 +395,20 @@ func TestMiddlewareObserver(t *testing.T) {
 	t.Parallel()
 	obs := &recordingObserver{}
 	m := newMemory(t, MemoryConfig{Policy: Policy{Name: "tight", Limit: 1, Period: time.Hour, Burst: 1}})
-	h := withUser(Middleware(m, MiddlewareConfig{KeyFunc: KeyByUser(userFromContext), Observer: obs})(okHandler))
-	serve(h, userRequest("/", "alice"))                     // allowed
-	serve(h, userRequest("/", "alice"))                     // denied
-	serve(h, httptest.NewRequest(http.MethodGet, "/", nil)) // no user: no key
+	h := limittest.WithUser(Middleware(m, MiddlewareConfig{KeyFunc: KeyByUser(limittest.User), Observer: obs})(limittest.OK))
+	limittest.Serve(h, limittest.UserRequest("/", "alice"))           // allowed
+	limittest.Serve(h, limittest.UserRequest("/", "alice"))           // denied
+	limittest.Serve(h, httptest.NewRequest(http.MethodGet, "/", nil)) // no user: no key
 	failOpen := secmon.RateLimiterFunc(func(context.Context, string) (secmon.Decision, error) {
 		return secmon.Decision{Allowed: true, Degraded: secmon.DegradedFailOpen}, nil
 	})
-	h2 := Middleware(failOpen, MiddlewareConfig{Observer: obs})(okHandler)
-	serve(h2, httptest.NewRequest(http.MethodGet, "/", nil)) // allowed while degraded, policy "default"
+	h2 := Middleware(failOpen, MiddlewareConfig{Observer: obs})(limittest.OK)
+	limittest.Serve(h2, httptest.NewRequest(http.MethodGet, "/", nil)) // allowed while degraded, policy "default"
 	broken := secmon.RateLimiterFunc(func(context.Context, string) (secmon.Decision, error) {
 		return secmon.Decision{}, errors.New("store down")
 	})
-	h3 := Middleware(broken, MiddlewareConfig{Policy: Login, Observer: obs, OnError: func(http.ResponseWriter, *http.Request, error) bool { return true }})(okHandler)
-	if rec := serve(h3, httptest.NewRequest(http.MethodGet, "/", nil)); rec.Body.String() != "ok" {
+	h3 := Middleware(broken, MiddlewareConfig{Policy: Login, Observer: obs, OnError: func(http.ResponseWriter, *http.Request, error) bool { return true }})(limittest.OK)
+	if rec := limittest.Serve(h3, httptest.NewRequest(http.MethodGet, "/", nil)); rec.Body.String() != "ok" {
 		t.Fatalf("OnError let the request through, but the handler did not run: %d", rec.Code)
 	}
 	want := []observed{

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/secmon-go/secmon/internal/limittest"
 	"github.com/secmon-go/secmon/secmontest"
 )
 
@@ -83,9 +84,9 @@ func TestMemoryHugeSweepInterval(t *testing.T) {
 		// A clock after the limiter's creation, so the sum can overflow.
 		clk := secmontest.NewClock(time.Now().Add(time.Hour))
 		m := newMemory(t, MemoryConfig{Policy: Heartbeat, Clock: clk, Shards: 1, SweepInterval: iv})
-		mustAllow(t, m, "a")
+		limittest.MustAllow(t, m, "a")
 		clk.Advance(time.Minute) // a is full again, but no sweep is due
-		mustAllow(t, m, "b")
+		limittest.MustAllow(t, m, "b")
 		if st := m.Stats(); st.Evicted != 0 || st.Keys != 2 {
 			t.Fatalf("SweepInterval %v: %+v, want no sweep yet", iv, st)
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/secmon-go/secmon"
+	"github.com/secmon-go/secmon/internal/limittest"
 	"github.com/secmon-go/secmon/internal/rediscluster"
 	"github.com/secmon-go/secmon/ratelimit"
 )
@@ -25,7 +26,7 @@ func TestClusterKeysSpread(t *testing.T) {
 	masters := map[int]int{}
 	for i := range 30 {
 		user := fmt.Sprint("user:", i)
-		if d := mustAllow(t, r, user); !d.Allowed || d.Degraded != secmon.NotDegraded {
+		if d := limittest.MustAllow(t, r, user); !d.Allowed || d.Degraded != secmon.NotDegraded {
 			t.Fatalf("%s: %+v", user, d)
 		}
 		key := prefix + "{" + user + "}"
@@ -112,7 +113,7 @@ func TestClusterSlotMigration(t *testing.T) {
 	}
 	// Callers that keep coming after the moves are still refused.
 	for _, l := range []*Limiter{a, b} {
-		if d := mustAllow(t, l, user); d.Allowed || d.Degraded != secmon.NotDegraded {
+		if d := limittest.MustAllow(t, l, user); d.Allowed || d.Degraded != secmon.NotDegraded {
 			t.Fatalf("after the moves: %+v, want a Redis denial", d)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/secmon-go/secmon"
+	"github.com/secmon-go/secmon/internal/limittest"
 	"github.com/secmon-go/secmon/ratelimit"
 )
 
@@ -63,7 +64,7 @@ func matchesMemory(t *testing.T, b backend) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				dr := mustAllow(t, r, key)
+				dr := limittest.MustAllow(t, r, key)
 				// The script reads TIME again, at most this long after the
 				// TIME above: its durations are shorter by up to that much.
 				// A bucket last restarted by the script ("now") is later by
@@ -115,7 +116,7 @@ func serverClockBackwards(t *testing.T, b backend) {
 	if err := c.Set(ctx, prefix+"k", strconv.FormatInt(ahead, 10), 2*time.Hour).Err(); err != nil {
 		t.Fatal(err)
 	}
-	d := mustAllow(t, r, "k")
+	d := limittest.MustAllow(t, r, "k")
 	if d.Allowed || d.RetryAfter <= 29*time.Second || d.RetryAfter > 30*time.Second || d.ResetAfter > time.Minute {
 		t.Fatalf("bucket an hour ahead of the server clock: %+v, want denied for one interval (30s)", d)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/secmon-go/secmon"
 	"github.com/secmon-go/secmon/internal/faulttest"
+	"github.com/secmon-go/secmon/internal/limittest"
 	"github.com/secmon-go/secmon/internal/rediscluster"
 	"github.com/secmon-go/secmon/internal/testenv"
 	"github.com/secmon-go/secmon/ratelimit"
@@ -103,7 +104,7 @@ func refill(t *testing.T, b backend) {
 	var last secmon.Decision
 	allowed := 0
 	for range 100 {
-		last = mustAllow(t, r, "k")
+		last = limittest.MustAllow(t, r, "k")
 		if !last.Allowed {
 			break
 		}
@@ -115,12 +116,12 @@ func refill(t *testing.T, b backend) {
 	// Wait until the bucket is full again; only counts are asserted.
 	time.Sleep(p.Period + 50*time.Millisecond)
 	for i := range 20 {
-		if d := mustAllow(t, r, "k"); !d.Allowed {
+		if d := limittest.MustAllow(t, r, "k"); !d.Allowed {
 			t.Fatalf("request %d after a full refill denied: %+v", i+1, d)
 		}
 	}
 	for i := range 1000 {
-		if d := mustAllow(t, r, "k"); !d.Allowed {
+		if d := limittest.MustAllow(t, r, "k"); !d.Allowed {
 			return
 		} else if i == 999 {
 			t.Fatalf("1000 further requests at 20/s all allowed: %+v", d)
@@ -133,15 +134,15 @@ func TestRedisHashTagAndRemaining(t *testing.T) { onBackends(t, hashTagAndRemain
 func hashTagAndRemaining(t *testing.T, b backend) {
 	c, prefix := b.client, b.prefix
 	r := newRedisLimiter(t, c, Config{Policy: ratelimit.Heartbeat, KeyPrefix: prefix, HashTag: true})
-	d := mustAllow(t, r, "user:7")
+	d := limittest.MustAllow(t, r, "user:7")
 	if !d.Allowed || d.Remaining != 1 || d.Limit != 2 || d.ResetAfter <= 0 || d.ResetAfter > 30*time.Second {
 		t.Fatalf("first heartbeat: %+v", d)
 	}
 	if n, err := c.Exists(context.Background(), prefix+"{user:7}").Result(); err != nil || n != 1 {
 		t.Fatalf("hash-tagged key %q missing: %v %v", prefix+"{user:7}", n, err)
 	}
-	mustAllow(t, r, "user:7")
-	if d := mustAllow(t, r, "user:7"); d.Allowed || d.RetryAfter <= 29*time.Second || d.RetryAfter > 30*time.Second {
+	limittest.MustAllow(t, r, "user:7")
+	if d := limittest.MustAllow(t, r, "user:7"); d.Allowed || d.RetryAfter <= 29*time.Second || d.RetryAfter > 30*time.Second {
 		t.Fatalf("third heartbeat: %+v, want denied for about 30s", d)
 	}
 }
@@ -201,7 +202,7 @@ func TestRedisOutage(t *testing.T) {
 			prefix := testPrefix(t)
 			cleanupKeys(t, newRedisClient(t, addr), prefix)
 			r := newRedisLimiter(t, c, Config{Policy: ratelimit.Heartbeat, KeyPrefix: prefix, OnFailure: tc.policy, Timeout: 150 * time.Millisecond})
-			if d := mustAllow(t, r, "u"); !d.Allowed || d.Degraded != secmon.NotDegraded {
+			if d := limittest.MustAllow(t, r, "u"); !d.Allowed || d.Degraded != secmon.NotDegraded {
 				t.Fatalf("before the outage: %+v", d)
 			}
 			if tc.silent {
@@ -233,7 +234,7 @@ func TestRedisOutage(t *testing.T) {
 			px.Restore()
 			var d secmon.Decision
 			for range 50 {
-				d = mustAllow(t, r, "u")
+				d = limittest.MustAllow(t, r, "u")
 				if d.Degraded == secmon.NotDegraded {
 					break
 				}
@@ -299,7 +300,7 @@ func noScript(t *testing.T, c redis.UniversalClient, prefix string) {
 				t.Fatal(err)
 			}
 		}
-		d := mustAllow(t, r, "k")
+		d := limittest.MustAllow(t, r, "k")
 		if d.Degraded != secmon.NotDegraded || d.Allowed != (i < 2) {
 			t.Fatalf("call %d (flushed before: %v): %+v", i+1, flush, d)
 		}
@@ -316,10 +317,10 @@ func auditHeartbeatSpam(t *testing.T, b backend) {
 	var servers [3]http.Handler
 	for i := range servers {
 		r := newRedisLimiter(t, b.another(t), Config{Policy: ratelimit.Heartbeat, KeyPrefix: b.prefix, HashTag: true, Timeout: 5 * time.Second})
-		servers[i] = withUser(ratelimit.Middleware(r, ratelimit.MiddlewareConfig{KeyFunc: ratelimit.KeyByUser(userFromContext)})(okHandler))
+		servers[i] = limittest.WithUser(ratelimit.Middleware(r, ratelimit.MiddlewareConfig{KeyFunc: ratelimit.KeyByUser(limittest.User)})(limittest.OK))
 	}
 	for i := 1; i <= 100; i++ {
-		rec := serve(servers[i%3], userRequest("/api/session/heartbeat", "alice"))
+		rec := limittest.Serve(servers[i%3], limittest.UserRequest("/api/session/heartbeat", "alice"))
 		want := http.StatusTooManyRequests
 		if i <= 2 {
 			want = http.StatusOK
