@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"runtime"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/secmon-go/secmon"
 	"github.com/secmon-go/secmon/guard"
+	"github.com/secmon-go/secmon/internal/guardbench"
 	"github.com/secmon-go/secmon/store/memstore"
 )
 
@@ -29,81 +28,6 @@ import (
 // block matched, whether it has expired, and whether the allowlist
 // spares the address); the others only answer "contained".
 
-// guardList returns an n-line list: 60% single IPv4 addresses, 30% /24s,
-// 7% /16–/23, 3% IPv6 /32–/64.
-func guardList(n int, seed uint64) []byte {
-	rng := rand.New(rand.NewPCG(seed, 1))
-	var b bytes.Buffer
-	for range n {
-		v := rng.Uint32() | 1<<30
-		a := netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
-		switch r := rng.IntN(100); {
-		case r < 60:
-			fmt.Fprintf(&b, "%s\n", a)
-		case r < 90:
-			p, _ := a.Prefix(24)
-			fmt.Fprintf(&b, "%s\n", p)
-		case r < 97:
-			p, _ := a.Prefix(16 + rng.IntN(8))
-			fmt.Fprintf(&b, "%s\n", p)
-		default:
-			var a6 [16]byte
-			a6[0], a6[1] = 0x2a, 0x0e
-			for i := 2; i < 8; i++ {
-				a6[i] = byte(rng.Uint32())
-			}
-			p, _ := netip.AddrFrom16(a6).Prefix(32 + rng.IntN(33))
-			fmt.Fprintf(&b, "%s\n", p)
-		}
-	}
-	return b.Bytes()
-}
-
-// guardBlocks returns 10,000 blocked prefixes: IPv4 addresses and, one in
-// ten, IPv6 /64s.
-func guardBlocks() []netip.Prefix {
-	rng := rand.New(rand.NewPCG(2, 2))
-	out := make([]netip.Prefix, 0, 10_000)
-	for i := range 10_000 {
-		if i%10 == 0 {
-			var a6 [16]byte
-			a6[0], a6[1] = 0x24, 0x00
-			for k := 2; k < 16; k++ {
-				a6[k] = byte(rng.Uint32())
-			}
-			out = append(out, secmon.IPGroup(netip.AddrFrom16(a6)))
-			continue
-		}
-		v := rng.Uint32()
-		out = append(out, netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(11 + v>>24%100), byte(v >> 16), byte(v >> 8), byte(v)}), 32))
-	}
-	return out
-}
-
-// guardProbes returns 4,096 client addresses, every hitEvery-th one inside
-// a block.
-func guardProbes(blocks []netip.Prefix, hitEvery int) []netip.Addr {
-	rng := rand.New(rand.NewPCG(3, 3))
-	out := make([]netip.Addr, 4096)
-	for i := range out {
-		switch {
-		case hitEvery > 0 && i%hitEvery == 0:
-			out[i] = blocks[rng.IntN(len(blocks))].Addr()
-		case i%8 == 0:
-			var a6 [16]byte
-			a6[0], a6[1] = 0x26, 0x00
-			for k := 2; k < 16; k++ {
-				a6[k] = byte(rng.Uint32())
-			}
-			out[i] = netip.AddrFrom16(a6)
-		default:
-			v := rng.Uint32()
-			out[i] = netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
-		}
-	}
-	return out
-}
-
 type guardData struct {
 	list     []byte
 	prefixes []netip.Prefix // the list's, parsed
@@ -112,12 +36,16 @@ type guardData struct {
 
 func loadGuardData(b *testing.B) guardData {
 	b.Helper()
-	list := guardList(100_000, 1)
+	list := guardbench.List(100_000, 1)
 	ps, _, err := guard.ParseList(bytes.NewReader(list), guard.ParseOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	return guardData{list: list, prefixes: ps, blocks: guardBlocks()}
+	blocks := make([]netip.Prefix, 0, 10_000)
+	for _, a := range guardbench.Blocked() {
+		blocks = append(blocks, secmon.IPGroup(a)) // IPv4 addresses, IPv6 /64s
+	}
+	return guardData{list: list, prefixes: ps, blocks: blocks}
 }
 
 func buildGuard(b *testing.B, d guardData) *guard.Guard {
@@ -255,7 +183,11 @@ func BenchmarkGuardCheck(b *testing.B) {
 		name     string
 		hitEvery int
 	}{{"mixed", 16}, {"miss", 0}, {"blocked", 1}} {
-		addrs := guardProbes(d.blocks, mix.hitEvery)
+		hits := make([]netip.Addr, len(d.blocks))
+		for i, p := range d.blocks {
+			hits[i] = p.Addr()
+		}
+		addrs := guardbench.Probes(hits, mix.hitEvery)
 		ips := make([]net.IP, len(addrs))
 		for i, a := range addrs {
 			ips[i] = a.AsSlice()

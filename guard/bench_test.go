@@ -3,7 +3,6 @@ package guard_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/netip"
@@ -14,42 +13,19 @@ import (
 
 	"github.com/secmon-go/secmon"
 	"github.com/secmon-go/secmon/guard"
+	"github.com/secmon-go/secmon/internal/guardbench"
 	"github.com/secmon-go/secmon/store/memstore"
 )
 
-// benchList returns an n-line list shaped like the published ones: mostly
-// single addresses and /24s, some wider networks, a few IPv6 prefixes.
+// benchList returns an n-line list shaped like the published ones (see
+// guardbench.List) under a comment line.
 func benchList(n int, seed uint64) []byte {
-	rng := rand.New(rand.NewPCG(seed, 1))
-	var b bytes.Buffer
-	b.WriteString("# generated list\n")
-	for range n {
-		v := rng.Uint32() | 1<<30 // away from 0.0.0.0/8 and other short prefixes' low end
-		a := netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
-		switch r := rng.IntN(100); {
-		case r < 60:
-			fmt.Fprintf(&b, "%s\n", a)
-		case r < 90:
-			p, _ := a.Prefix(24)
-			fmt.Fprintf(&b, "%s\n", p)
-		case r < 97:
-			p, _ := a.Prefix(16 + rng.IntN(8))
-			fmt.Fprintf(&b, "%s\n", p)
-		default:
-			var a6 [16]byte
-			a6[0], a6[1] = 0x2a, 0x0e
-			for i := 2; i < 8; i++ {
-				a6[i] = byte(rng.Uint32())
-			}
-			p, _ := netip.AddrFrom16(a6).Prefix(32 + rng.IntN(33))
-			fmt.Fprintf(&b, "%s\n", p)
-		}
-	}
-	return b.Bytes()
+	return append([]byte("# generated list\n"), guardbench.List(n, seed)...)
 }
 
 // benchGuard returns a guard holding a 100,000-line list and 10,000 blocks
-// (IPv4 addresses and IPv6 /64s), and the addresses the blocks are on.
+// (IPv4 and IPv6 addresses, guardbench.Blocked), and the addresses the
+// blocks are on.
 func benchGuard(b *testing.B) (*guard.Guard, []netip.Addr) {
 	b.Helper()
 	g, err := guard.New(guard.Config{Store: memstore.New(), MaxBlocks: 20_000})
@@ -60,51 +36,13 @@ func benchGuard(b *testing.B) (*guard.Guard, []netip.Addr) {
 	if _, err := g.LoadList(guard.ListConfig{Name: "bench"}, bytes.NewReader(benchList(100_000, 1))); err != nil {
 		b.Fatal(err)
 	}
-	rng := rand.New(rand.NewPCG(2, 2))
-	var blocked []netip.Addr
-	for i := range 10_000 {
-		var a netip.Addr
-		if i%10 == 0 {
-			var a6 [16]byte
-			a6[0], a6[1] = 0x24, 0x00
-			for k := 2; k < 16; k++ {
-				a6[k] = byte(rng.Uint32())
-			}
-			a = netip.AddrFrom16(a6)
-		} else {
-			v := rng.Uint32()
-			a = netip.AddrFrom4([4]byte{byte(11 + v>>24%100), byte(v >> 16), byte(v >> 8), byte(v)}) // 11…110: no loopback or multicast
-		}
+	blocked := guardbench.Blocked()
+	for _, a := range blocked {
 		if _, err := g.Block(context.Background(), secmon.Block{Prefix: netip.PrefixFrom(a, a.BitLen()), Until: time.Now().Add(time.Hour)}); err != nil {
 			b.Fatal(err)
 		}
-		blocked = append(blocked, a)
 	}
 	return g, blocked
-}
-
-// probes returns 4,096 addresses to check: random IPv4 and IPv6 client
-// addresses, with hitEvery-th one an address a block holds.
-func probes(blocked []netip.Addr, hitEvery int) []netip.Addr {
-	rng := rand.New(rand.NewPCG(3, 3))
-	out := make([]netip.Addr, 4096)
-	for i := range out {
-		switch {
-		case hitEvery > 0 && i%hitEvery == 0:
-			out[i] = blocked[rng.IntN(len(blocked))]
-		case i%8 == 0:
-			var a6 [16]byte
-			a6[0], a6[1] = 0x26, 0x00
-			for k := 2; k < 16; k++ {
-				a6[k] = byte(rng.Uint32())
-			}
-			out[i] = netip.AddrFrom16(a6)
-		default:
-			v := rng.Uint32()
-			out[i] = netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
-		}
-	}
-	return out
 }
 
 // BenchmarkCheck: Check with 100,000 list prefixes and 10,000 blocks held,
@@ -115,7 +53,7 @@ func BenchmarkCheck(b *testing.B) {
 		name     string
 		hitEvery int
 	}{{"mixed", 16}, {"blocked", 1}} {
-		addrs := probes(blocked, c.hitEvery)
+		addrs := guardbench.Probes(blocked, c.hitEvery)
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			n := 0
@@ -128,7 +66,7 @@ func BenchmarkCheck(b *testing.B) {
 		})
 	}
 	b.Run("parallel", func(b *testing.B) {
-		addrs := probes(blocked, 16)
+		addrs := guardbench.Probes(blocked, 16)
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			i := rand.IntN(4096)
