@@ -347,6 +347,17 @@ func charRef(b []byte, i, stride int) (byte, int) {
 			return r.c, len(r.name)
 		}
 	}
+	v, k := numRef(b, i, stride)
+	if k == 0 || v == 0 || v > 0x7f {
+		return 0, 0
+	}
+	return byte(v), k
+}
+
+// numRef decodes a numeric character reference at i (&#115; &#x73;, any
+// case, at most 8 digits, the semicolon optional). It returns the value and
+// the reference's length in characters, or 0 and 0.
+func numRef(b []byte, i, stride int) (v, n int) {
 	if !foldAt(b, i, "&#", stride) {
 		return 0, 0
 	}
@@ -373,13 +384,13 @@ func charRef(b []byte, i, stride int) (byte, int) {
 		v = v*base + d
 		digits++
 	}
-	if digits == 0 || v == 0 || v > 0x7f {
+	if digits == 0 {
 		return 0, 0
 	}
 	if c, ok := at(b, i, k, stride); ok && c == ';' {
 		k++
 	}
-	return byte(v), k
+	return v, k
 }
 
 func isBlank(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' }
@@ -394,39 +405,10 @@ func entityLT(b []byte, i, stride int) int {
 		}
 		return 3
 	}
-	if !foldAt(b, i, "&#", stride) {
-		return 0
+	if v, k := numRef(b, i, stride); k > 0 && v == '<' {
+		return k
 	}
-	k, base := 2, 10
-	if c, ok := at(b, i, 2, stride); ok && lower(c) == 'x' {
-		k, base = 3, 16
-	}
-	v, digits := 0, 0
-	for ; digits < 8; k++ {
-		c, ok := at(b, i, k, stride)
-		if !ok {
-			break
-		}
-		d := -1
-		switch lc := lower(c); {
-		case '0' <= lc && lc <= '9':
-			d = int(lc - '0')
-		case base == 16 && 'a' <= lc && lc <= 'f':
-			d = int(lc-'a') + 10
-		}
-		if d < 0 {
-			break
-		}
-		v = v*base + d
-		digits++
-	}
-	if digits == 0 || v != '<' {
-		return 0
-	}
-	if c, ok := at(b, i, k, stride); ok && c == ';' {
-		k++
-	}
-	return k
+	return 0
 }
 
 func hasPrefix(b []byte, s string) bool {
