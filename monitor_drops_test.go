@@ -1,40 +1,21 @@
 package secmon_test
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/secmon-go/secmon"
+	"github.com/secmon-go/secmon/internal/syncbuf"
 )
-
-// syncBuffer is a bytes.Buffer safe for the Monitor's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestMonitorCountsWhatPrivacyDrops: keys the allowlist removes, values cut
 // to their cap and calls refused as invalid are counted in Stats, and each
 // key is logged once at debug level, with the allowlisted key it resembles.
 func TestMonitorCountsWhatPrivacyDrops(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	m, _, _ := setup(t, func(c *secmon.Config) {
 		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})

@@ -14,11 +14,11 @@ import (
 	"net/textproto"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/secmon-go/secmon/internal/rediscluster"
+	"github.com/secmon-go/secmon/internal/syncbuf"
 	"github.com/secmon-go/secmon/internal/testenv"
 	"github.com/secmon-go/secmon/secmontest/uploadcorpus"
 	"github.com/secmon-go/secmon/sqlschema/sqlschematest"
@@ -349,10 +349,6 @@ func TestServerPostgresRedis(t *testing.T) {
 	}))
 }
 
-// TestAdminJSON checks the admin API's JSON: every object key is
-// snake_case (the hourly buckets included), and /admin/api/summary's from and
-// to bound exactly the hours its hourly breakdown covers, and its totals
-// are the sums of those hours.
 func TestAdminJSON(t *testing.T) {
 	base := start(t, config{})
 	c := newClient(t, base)
@@ -432,29 +428,11 @@ func snakeCase(s string) bool {
 	return true
 }
 
-// syncBuffer is a bytes.Buffer safe for the server's logger and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestShutdownSaysWhatItFlushed checks that a signal makes the server say
 // it is shutting down and why, and, once the Monitor is closed, what it
 // wrote: events logged just before the signal are counted as flushed.
 func TestShutdownSaysWhatItFlushed(t *testing.T) {
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	ctx, cancel := context.WithCancelCause(context.Background())
 	ready := make(chan string, 1)
