@@ -336,19 +336,30 @@ func TestServerMemory(t *testing.T) {
 }
 
 func TestServerPostgresRedis(t *testing.T) {
+	flowPostgresRedis(t, func() string { return testenv.RedisAddr(t) })
+}
+
+// flowPostgresRedis runs the whole flow with a schema of its own in the
+// test database and the Redis that redisAddr returns (called once the
+// database is known to be there).
+func flowPostgresRedis(t *testing.T, redisAddr func() string) {
 	dbURL := testenv.DatabaseURL(t)
-	redisAddr := testenv.RedisAddr(t)
+	addr := redisAddr()
 	pool := sqlschematest.Pool(t)
 	schema := sqlschematest.RandomName("secmon_http")
 	t.Cleanup(func() { sqlschematest.DropSchema(t, pool, schema) })
 	flow(t, start(t, config{
 		DatabaseURL: dbURL,
 		Schema:      schema,
-		RedisAddr:   redisAddr,
+		RedisAddr:   addr,
 		RedisPrefix: "secmon:test:" + schema + ":",
 	}))
 }
 
+// TestAdminJSON checks the admin API's JSON: every object key is
+// snake_case (the hourly buckets included), and /admin/api/summary's from and
+// to bound exactly the hours its hourly breakdown covers, and its totals
+// are the sums of those hours.
 func TestAdminJSON(t *testing.T) {
 	base := start(t, config{})
 	c := newClient(t, base)
@@ -474,17 +485,7 @@ func TestShutdownSaysWhatItFlushed(t *testing.T) {
 // The whole flow with limits, counters and sessions in a Redis Cluster
 // (SECMON_REDIS_ADDR listing its masters).
 func TestServerPostgresRedisCluster(t *testing.T) {
-	dbURL := testenv.DatabaseURL(t)
-	cluster := rediscluster.Shared(t)
-	pool := sqlschematest.Pool(t)
-	schema := sqlschematest.RandomName("secmon_http")
-	t.Cleanup(func() { sqlschematest.DropSchema(t, pool, schema) })
-	flow(t, start(t, config{
-		DatabaseURL: dbURL,
-		Schema:      schema,
-		RedisAddr:   strings.Join(cluster.Addrs(), ","),
-		RedisPrefix: "secmon:test:" + schema + ":",
-	}))
+	flowPostgresRedis(t, func() string { return strings.Join(rediscluster.Shared(t).Addrs(), ",") })
 }
 
 func mustURL(t *testing.T, raw string) *url.URL {
