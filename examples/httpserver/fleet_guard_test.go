@@ -205,10 +205,10 @@ func (f *fleet) propagation(rounds int) ([]propSample, error) {
 	return samples, nil
 }
 
-// blockReaches polls every instance but decider, concurrently, until each
-// refuses the /64 p, and reads the block's ID and Created from the store
-// when they are not known yet (a rule's block).
-func (f *fleet) blockReaches(what string, p netip.Prefix, decider int, id uuid.UUID, created time.Time) ([]propSample, error) {
+// pollOthers runs probe for every instance but skip, concurrently, and
+// returns every sample, in the order they finished, with their errors
+// joined.
+func (f *fleet) pollOthers(skip int, probe func(i int, in *fleetInstance) (propSample, error)) ([]propSample, error) {
 	var (
 		wg      sync.WaitGroup
 		mu      sync.Mutex
@@ -216,36 +216,47 @@ func (f *fleet) blockReaches(what string, p netip.Prefix, decider int, id uuid.U
 		errs    []error
 	)
 	for i, in := range f.instances {
-		if i == decider {
+		if i == skip {
 			continue
 		}
 		wg.Go(func() {
-			from := probeAddr(p, blockHost+uint16(i))
-			first, prev, polls, err := f.poll(in, from, nil, func(code int) bool { return code == http.StatusForbidden })
-			s := propSample{what: what, subject: p, decider: decider, inst: i, from: from, first: first, prev: prev, polls: polls, syncLag: -1}
-			if err == nil {
-				// The guard's own figure for the block it heard of last:
-				// from its Created to enforced here.
-				if m, serr := f.scrape(in); serr == nil {
-					if v, ok := m["secmon_guard_sync_lag_seconds"]; ok {
-						s.syncLag = v
-					}
-				}
-			}
+			s, err := probe(i, in)
 			mu.Lock()
 			defer mu.Unlock()
 			samples = append(samples, s)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("%s decided on %s: %w", what, f.instances[decider].name, err))
+				errs = append(errs, err)
 			}
 		})
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	return samples, errors.Join(errs...)
+}
+
+// blockReaches polls every instance but decider, concurrently, until each
+// refuses the /64 p, and reads the block's ID and Created from the store
+// when they are not known yet (a rule's block).
+func (f *fleet) blockReaches(what string, p netip.Prefix, decider int, id uuid.UUID, created time.Time) ([]propSample, error) {
+	samples, err := f.pollOthers(decider, func(i int, in *fleetInstance) (propSample, error) {
+		from := probeAddr(p, blockHost+uint16(i))
+		first, prev, polls, err := f.poll(in, from, nil, func(code int) bool { return code == http.StatusForbidden })
+		s := propSample{what: what, subject: p, decider: decider, inst: i, from: from, first: first, prev: prev, polls: polls, syncLag: -1}
+		if err != nil {
+			return s, fmt.Errorf("%s decided on %s: %w", what, f.instances[decider].name, err)
+		}
+		// The guard's own figure for the block it heard of last: from its
+		// Created to enforced here.
+		if m, serr := f.scrape(in); serr == nil {
+			if v, ok := m["secmon_guard_sync_lag_seconds"]; ok {
+				s.syncLag = v
+			}
+		}
+		return s, nil
+	})
+	if err != nil {
 		return samples, err
 	}
 	if id == uuid.Nil {
-		var err error
 		id, created, err = f.storedBlock(p)
 		if err != nil {
 			return samples, err
@@ -264,40 +275,27 @@ func (f *fleet) liftReaches(p netip.Prefix, id uuid.UUID, lifter int) ([]propSam
 	if err := f.adminLift(f.instances[lifter], id); err != nil {
 		return nil, err
 	}
-	var (
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		samples []propSample
-		errs    []error
-	)
-	for i, in := range f.instances {
-		if i == lifter {
-			continue
+	samples, err := f.pollOthers(lifter, func(i int, in *fleetInstance) (propSample, error) {
+		from := probeAddr(p, liftHost+uint16(i))
+		form := func() url.Values { return url.Values{"user": {"probe-lift-" + id.String()[:8]}, "password": {"x"}} }
+		first, prev, polls, err := f.poll(in, from, form, func(code int) bool { return code != http.StatusForbidden })
+		if err == nil && first.code != http.StatusUnauthorized {
+			err = fmt.Errorf("%s: the first request let through after the lift got %d, want 401", in.name, first.code)
 		}
-		wg.Go(func() {
-			from := probeAddr(p, liftHost+uint16(i))
-			form := func() url.Values { return url.Values{"user": {"probe-lift-" + id.String()[:8]}, "password": {"x"}} }
-			first, prev, polls, err := f.poll(in, from, form, func(code int) bool { return code != http.StatusForbidden })
-			if err == nil && first.code != http.StatusUnauthorized {
-				err = fmt.Errorf("%s: the first request let through after the lift got %d, want 401", in.name, first.code)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			samples = append(samples, propSample{what: "lift", block: id, subject: p, decider: lifter, inst: i, from: from,
-				first: first, prev: prev, polls: polls, syncLag: -1})
-			if err != nil {
-				errs = append(errs, fmt.Errorf("lift on %s: %w", f.instances[lifter].name, err))
-			}
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+		s := propSample{what: "lift", block: id, subject: p, decider: lifter, inst: i, from: from,
+			first: first, prev: prev, polls: polls, syncLag: -1}
+		if err != nil {
+			return s, fmt.Errorf("lift on %s: %w", f.instances[lifter].name, err)
+		}
+		return s, nil
+	})
+	if err != nil {
 		return samples, err
 	}
 	// LiftedAt is stamped by the lifting guard and written in the
 	// background: read it once it is stored.
 	var lifted time.Time
-	err := f.waitRow(func(ctx context.Context) (bool, error) {
+	err = f.waitRow(func(ctx context.Context) (bool, error) {
 		var at *time.Time
 		err := f.direct.QueryRow(ctx, `SELECT lifted_at FROM `+f.schema+`.blocks WHERE id = $1`, id).Scan(&at)
 		if at != nil {
