@@ -114,33 +114,25 @@ var fixtureTime = []string{"2006-01-02T15:04:05.999999999Z07:00", "2006-01-02T15
 // annotated host. Annotations whose host is no IP address (host names, or
 // 192.030.0.6, which netip rejects) are skipped and counted.
 func readFixture(path string) ([]secmon.Event, int, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer f.Close()
 	var evs []secmon.Event
 	skipped := 0
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
+	err := eachLine(path, func(line string) {
 		i := strings.Index(line, "failJSON:")
 		if !strings.HasPrefix(strings.TrimSpace(line), "#") || i < 0 {
-			continue
+			return
 		}
 		var fj failJSON
 		if err := json.Unmarshal([]byte(strings.TrimSpace(line[i+len("failJSON:"):])), &fj); err != nil || !fj.Match {
-			continue
+			return
 		}
 		if fj.Host == nil || fj.Time == nil {
 			skipped++
-			continue
+			return
 		}
 		ip, err := netip.ParseAddr(*fj.Host)
 		if err != nil {
 			skipped++
-			continue
+			return
 		}
 		var t time.Time
 		for _, layout := range fixtureTime {
@@ -150,15 +142,15 @@ func readFixture(path string) ([]secmon.Event, int, error) {
 		}
 		if err != nil {
 			skipped++
-			continue
+			return
 		}
 		user := ""
 		_ = json.Unmarshal(fj.User, &user)
 		for range max(fj.Attempts, 1) {
 			evs = append(evs, secmon.Event{Time: t, Type: secmon.EventLoginFailure, IP: ip, UserID: user})
 		}
-	}
-	return evs, skipped, sc.Err()
+	})
+	return evs, skipped, err
 }
 
 // sshd failure lines, as fail2ban's sshd filter (mode normal) counts them:
@@ -184,19 +176,12 @@ var (
 
 // readSyslog reads sshd failure lines from a syslog file.
 func readSyslog(path string, year int) ([]secmon.Event, int, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer f.Close()
 	var evs []secmon.Event
 	skipped := 0
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		m := syslogPrefix.FindStringSubmatch(sc.Text())
+	err := eachLine(path, func(line string) {
+		m := syslogPrefix.FindStringSubmatch(line)
 		if m == nil {
-			continue
+			return
 		}
 		day, _ := strconv.Atoi(m[2])
 		hh, _ := strconv.Atoi(m[3])
@@ -212,7 +197,7 @@ func readSyslog(path string, year int) ([]secmon.Event, int, error) {
 					skipped++
 				}
 			}
-			continue
+			return
 		}
 		for k, re := range sshdFailures {
 			sm := re.FindStringSubmatch(msg)
@@ -231,8 +216,24 @@ func readSyslog(path string, year int) ([]secmon.Event, int, error) {
 			evs = append(evs, secmon.Event{Time: t, Type: secmon.EventLoginFailure, IP: ip, UserID: user})
 			break
 		}
+	})
+	return evs, skipped, err
+}
+
+// eachLine calls each with every line of the file at path, lines of up to
+// 1 MiB.
+func eachLine(path string, each func(line string)) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
 	}
-	return evs, skipped, sc.Err()
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		each(sc.Text())
+	}
+	return sc.Err()
 }
 
 // ---- comparing -----------------------------------------------------------
