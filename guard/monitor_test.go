@@ -14,12 +14,12 @@ import (
 	"github.com/secmon-go/secmon/secmontest"
 )
 
-// The whole loop with a real Monitor: failed logins become a finding, the
-// finding a block that the middleware enforces at once, and the block, the
-// refusals and the lift are security events whose metadata survives the
-// default privacy policy.
-func TestMonitorLoop(t *testing.T) {
-	t.Parallel()
+// detectLoop returns a ready guard on a test clock, recording into a
+// Recorder, and a Monitor (closed when t ends) with a detection engine that
+// hands the guard its findings and flushes every flushInterval (0: the
+// default).
+func detectLoop(t *testing.T, flushInterval time.Duration) (*guard.Guard, *secmon.Monitor, *secmontest.Recorder, *secmontest.Clock) {
+	t.Helper()
 	clock := secmontest.NewClock(t0)
 	rec := secmontest.NewRecorder()
 	g := newGuard(t, rec, clock, nil)
@@ -29,13 +29,23 @@ func TestMonitorLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	mon, err := secmon.New(secmon.Config{
-		Store: rec, Detector: engine, Clock: clock, FlushInterval: time.Hour,
+		Store: rec, Detector: engine, Clock: clock, FlushInterval: flushInterval,
 		FindingHandlers: []secmon.FindingHandler{g},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer mon.Close(context.Background())
+	t.Cleanup(func() { mon.Close(context.Background()) })
+	return g, mon, rec, clock
+}
+
+// The whole loop with a real Monitor: failed logins become a finding, the
+// finding a block that the middleware enforces at once, and the block, the
+// refusals and the lift are security events whose metadata survives the
+// default privacy policy.
+func TestMonitorLoop(t *testing.T) {
+	t.Parallel()
+	g, mon, rec, clock := detectLoop(t, time.Hour)
 	g.SetEvents(mon)
 
 	h := g.Middleware(guard.MiddlewareConfig{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -116,19 +126,7 @@ func TestWiringOrder(t *testing.T) {
 // address ClientIP believes, and only trusted proxies' headers are read.
 func TestSpoofedForwardedForBlocksTheSpoofer(t *testing.T) {
 	t.Parallel()
-	clock := secmontest.NewClock(t0)
-	rec := secmontest.NewRecorder()
-	g := newGuard(t, rec, clock, nil)
-	ready(t, g)
-	engine, err := detect.New(detect.Config{Clock: clock})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mon, err := secmon.New(secmon.Config{Store: rec, Detector: engine, Clock: clock, FindingHandlers: []secmon.FindingHandler{g}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mon.Close(context.Background())
+	g, mon, _, clock := detectLoop(t, 0)
 	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
 	h := g.Middleware(guard.MiddlewareConfig{TrustedProxies: trusted})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_ = mon.Log(r.Context(), secmon.Event{Type: secmon.EventLoginFailure, IP: secmon.ClientIP(r, trusted), UserID: "bob"})
