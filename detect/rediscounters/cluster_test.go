@@ -137,47 +137,28 @@ func TestClusterSlotMigration(t *testing.T) {
 
 	// Occurrences spread over 50 minutes: up to nine sub-buckets live, so
 	// every read covers several keys.
-	var done atomic.Bool
 	var counted atomic.Int64
 	var seen sync.Map // members counted
-	var maxLatency atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	for g := range 4 {
-		wg.Go(func() {
-			for i := 0; !done.Load(); i++ {
-				at := t0.Add(time.Duration((i*7+g*13)%50) * time.Minute)
-				member := fmt.Sprint("member", (i*4+g)%members)
-				ops := []detect.Op{
-					detect.CountOp("t", key, window),
-					detect.DistinctOp("d", key, member, window),
-				}
-				start := time.Now()
-				err := c.Do(ctx, at, ops)
-				if d := int64(time.Since(start)); d > maxLatency.Load() {
-					maxLatency.Store(d)
-				}
-				if err != nil {
-					select {
-					case errs <- fmt.Errorf("worker %d op %d: %w", g, i, err):
-					default:
-					}
-					return
-				}
-				counted.Add(1)
-				seen.Store(member, true)
-			}
-		})
-	}
-
+	traffic := rediscluster.Traffic{Workers: 4, Op: func(g, i int) error {
+		at := t0.Add(time.Duration((i*7+g*13)%50) * time.Minute)
+		member := fmt.Sprint("member", (i*4+g)%members)
+		ops := []detect.Op{
+			detect.CountOp("t", key, window),
+			detect.DistinctOp("d", key, member, window),
+		}
+		if err := c.Do(ctx, at, ops); err != nil {
+			return fmt.Errorf("worker %d op %d: %w", g, i, err)
+		}
+		counted.Add(1)
+		seen.Store(member, true)
+		return nil
+	}}
 	// Move the slot around the three masters, then back, key by key.
-	if err := cl.CycleSlot(ctx, slot, 4); err != nil {
+	slowest, errs, err := traffic.During(func() error { return cl.CycleSlot(ctx, slot, 4) })
+	if err != nil {
 		t.Fatal(err)
 	}
-	done.Store(true)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	for _, err := range errs {
 		t.Error(err)
 	}
 	if t.Failed() {
@@ -199,7 +180,7 @@ func TestClusterSlotMigration(t *testing.T) {
 		t.Fatalf("%d MOVED and %d ASK seen: the traffic did not meet every stage of the move", red.Moved.Load(), red.Ask.Load())
 	}
 	t.Logf("%d Do calls during 4 slot moves: %d MOVED, %d ASK, %d TRYAGAIN answered and followed; slowest Do %v",
-		counted.Load(), red.Moved.Load(), red.Ask.Load(), red.TryAgain.Load(), time.Duration(maxLatency.Load()))
+		counted.Load(), red.Moved.Load(), red.Ask.Load(), red.TryAgain.Load(), slowest)
 }
 
 // A master killed (a process this test started): Do for a key on it fails

@@ -37,6 +37,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -635,6 +636,54 @@ func (c *Cluster) CycleSlot(ctx context.Context, slot, rounds int) error {
 		}
 	}
 	return nil
+}
+
+// Traffic is load a test sends while it changes the cluster.
+type Traffic struct {
+	Workers int                  // goroutines calling Op
+	Pause   time.Duration        // between one worker's calls
+	Op      func(g, i int) error // call i of worker g; an error stops that worker
+}
+
+// During runs change while tr's workers call Op over and over, and stops
+// them once change has returned. It returns change's error, the first
+// errors of the workers (at most 8) and the slowest call to Op.
+func (tr Traffic) During(change func() error) (slowest time.Duration, errs []error, err error) {
+	var (
+		done       atomic.Bool
+		maxLatency atomic.Int64
+		wg         sync.WaitGroup
+	)
+	errc := make(chan error, 8)
+	for g := range tr.Workers {
+		wg.Go(func() {
+			for i := 0; !done.Load(); i++ {
+				start := time.Now()
+				err := tr.Op(g, i)
+				if d := int64(time.Since(start)); d > maxLatency.Load() {
+					maxLatency.Store(d)
+				}
+				if err != nil {
+					select {
+					case errc <- err:
+					default:
+					}
+					return
+				}
+				if tr.Pause > 0 {
+					time.Sleep(tr.Pause)
+				}
+			}
+		})
+	}
+	err = change()
+	done.Store(true)
+	wg.Wait()
+	close(errc)
+	for e := range errc {
+		errs = append(errs, e)
+	}
+	return time.Duration(maxLatency.Load()), errs, err
 }
 
 // Stop kills every server and waits for them. It is idempotent; Start
