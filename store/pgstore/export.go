@@ -86,16 +86,28 @@ func exportPages[T any](ctx context.Context, s *Store, op string, q exportQuery[
 	}
 }
 
+// byTimeID selects user $1's rows after the row ($2, $3) in (created_at,
+// id) order, a page at a time; firstByTimeID and afterTimeID give its
+// arguments.
+var byTimeID = ` WHERE user_id = $1 AND (created_at, id) > ($2, $3)
+ ORDER BY created_at, id LIMIT ` + strconv.Itoa(exportPage)
+
+// afterTimeID is byTimeID's arguments for userID's page after the row
+// (at, id).
+func afterTimeID(userID string, at time.Time, id [16]byte) []any {
+	return []any{userID, pgtype.Timestamptz{Time: at, Valid: true}, pgtype.UUID{Bytes: id, Valid: true}}
+}
+
+// firstByTimeID is byTimeID's arguments for userID's first page.
+func firstByTimeID(userID string) []any { return []any{userID, minTime, pgtype.UUID{Valid: true}} }
+
 func (s *Store) exportEvents(ctx context.Context, op, userID string, out *secmon.ExportWriter) error {
 	return exportPages(ctx, s, op, exportQuery[secmon.Event]{
-		sql: eventSelect + s.events + ` WHERE user_id = $1 AND (created_at, id) > ($2, $3)
- ORDER BY created_at, id LIMIT ` + strconv.Itoa(exportPage),
+		sql:   eventSelect + s.events + byTimeID,
 		buf:   exportPage,
 		scan:  scanEvent,
-		first: []any{userID, minTime, pgtype.UUID{Valid: true}},
-		after: func(e *secmon.Event) []any {
-			return []any{userID, pgtype.Timestamptz{Time: e.Time, Valid: true}, pgtype.UUID{Bytes: e.ID, Valid: true}}
-		},
+		first: firstByTimeID(userID),
+		after: func(e *secmon.Event) []any { return afterTimeID(userID, e.Time, e.ID) },
 		record: func(e *secmon.Event) secmon.ExportRecord {
 			return secmon.ExportRecord{Kind: secmon.ExportEvent, Event: e}
 		},
@@ -129,14 +141,11 @@ func scanEvent(row pgx.Row) (secmon.Event, error) {
 
 func (s *Store) exportActivity(ctx context.Context, op, userID string, out *secmon.ExportWriter) error {
 	return exportPages(ctx, s, op, exportQuery[secmon.Activity]{
-		sql: activitySelect + s.activity + ` WHERE user_id = $1 AND (created_at, id) > ($2, $3)
- ORDER BY created_at, id LIMIT ` + strconv.Itoa(exportPage),
+		sql:   activitySelect + s.activity + byTimeID,
 		buf:   exportPage,
 		scan:  scanActivity,
-		first: []any{userID, minTime, pgtype.UUID{Valid: true}},
-		after: func(a *secmon.Activity) []any {
-			return []any{userID, pgtype.Timestamptz{Time: a.Time, Valid: true}, pgtype.UUID{Bytes: a.ID, Valid: true}}
-		},
+		first: firstByTimeID(userID),
+		after: func(a *secmon.Activity) []any { return afterTimeID(userID, a.Time, a.ID) },
 		record: func(a *secmon.Activity) secmon.ExportRecord {
 			return secmon.ExportRecord{Kind: secmon.ExportActivity, Activity: a}
 		},
