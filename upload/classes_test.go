@@ -28,13 +28,7 @@ import (
 
 func repairable(t testing.TB, name string) uploadcorpus.Case {
 	t.Helper()
-	for _, c := range uploadcorpus.Repairable() {
-		if c.Name == name {
-			return c
-		}
-	}
-	t.Fatalf("no repairable case %q", name)
-	return uploadcorpus.Case{}
+	return corpusCase(t, "repairable", uploadcorpus.Repairable(), name)
 }
 
 // Print settings (an XML property list with a DOCTYPE) in APP13 and XMP,

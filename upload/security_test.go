@@ -48,23 +48,24 @@ func threatCodes(vd secmon.Verdict) []secmon.ThreatCode {
 
 func hostile(t testing.TB, name string) uploadcorpus.Case {
 	t.Helper()
-	for _, c := range uploadcorpus.Hostile() {
-		if c.Name == name {
-			return c
-		}
-	}
-	t.Fatalf("no hostile case %q", name)
-	return uploadcorpus.Case{}
+	return corpusCase(t, "hostile", uploadcorpus.Hostile(), name)
 }
 
 func benign(t testing.TB, name string) uploadcorpus.Case {
 	t.Helper()
-	for _, c := range uploadcorpus.Benign() {
+	return corpusCase(t, "benign", uploadcorpus.Benign(), name)
+}
+
+// corpusCase returns the case of cases named name, failing t when there is
+// none; kind names the corpus in the failure.
+func corpusCase(t testing.TB, kind string, cases []uploadcorpus.Case, name string) uploadcorpus.Case {
+	t.Helper()
+	for _, c := range cases {
 		if c.Name == name {
 			return c
 		}
 	}
-	t.Fatalf("no benign case %q", name)
+	t.Fatalf("no %s case %q", kind, name)
 	return uploadcorpus.Case{}
 }
 
