@@ -188,16 +188,11 @@ func propagation(b *testing.B, sa, sb secmon.BlockStore) {
 			if _, err := a.Block(ctx, secmon.Block{Prefix: netip.PrefixFrom(ip, 32), Until: time.Now().Add(time.Hour)}); err != nil {
 				b.Fatal(err)
 			}
-			for {
-				if _, ok := g.Check(ip, ""); ok {
-					break
-				}
-				if time.Since(start) > 10*time.Second {
-					b.Fatalf("block %d not enforced on the other guard after 10s", n)
-				}
-				runtime.Gosched()
+			d, ok := waitEnforced(g, ip, start)
+			if !ok {
+				b.Fatalf("block %d not enforced on the other guard after 10s", n)
 			}
-			lat = append(lat, time.Since(start))
+			lat = append(lat, d)
 		}
 	}
 	slices.Sort(lat)
@@ -228,19 +223,28 @@ func BenchmarkFindingToBlock(b *testing.B) {
 				Sources: []secmon.Source{{Group: grp, Count: 5}}}
 			start := time.Now()
 			g.HandleFinding(f)
-			for {
-				if _, ok := g.Check(ip, ""); ok {
-					break
-				}
-				if time.Since(start) > 10*time.Second {
-					b.Fatal("a finding was not enforced within 10s")
-				}
-				runtime.Gosched()
+			d, ok := waitEnforced(g, ip, start)
+			if !ok {
+				b.Fatal("a finding was not enforced within 10s")
 			}
-			lat = append(lat, time.Since(start))
+			lat = append(lat, d)
 		}
 	}
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1000, "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1000, "p99-µs")
+}
+
+// waitEnforced spins until g refuses ip and returns the time since start,
+// or false once that is more than 10s.
+func waitEnforced(g *guard.Guard, ip netip.Addr, start time.Time) (time.Duration, bool) {
+	for {
+		if _, ok := g.Check(ip, ""); ok {
+			return time.Since(start), true
+		}
+		if time.Since(start) > 10*time.Second {
+			return 0, false
+		}
+		runtime.Gosched()
+	}
 }
