@@ -176,9 +176,7 @@ func TestClusterSlotMigration(t *testing.T) {
 		t.Fatalf("after the moves: count %d for %d occurrences + 1, distinct %d for %d members",
 			final[0].Count, counted.Load(), final[1].Count, distinct)
 	}
-	if red.Moved.Load() == 0 || red.Ask.Load() == 0 {
-		t.Fatalf("%d MOVED and %d ASK seen: the traffic did not meet every stage of the move", red.Moved.Load(), red.Ask.Load())
-	}
+	red.RequireMovedAndAsk(t)
 	t.Logf("%d Do calls during 4 slot moves: %d MOVED, %d ASK, %d TRYAGAIN answered and followed; slowest Do %v",
 		counted.Load(), red.Moved.Load(), red.Ask.Load(), red.TryAgain.Load(), slowest)
 }

@@ -31,6 +31,15 @@ func (r *Redirects) note(err error) {
 	}
 }
 
+// RequireMovedAndAsk fails t unless the masters answered both MOVED and
+// ASK: traffic sent while a slot moved met every stage of the move.
+func (r *Redirects) RequireMovedAndAsk(t testing.TB) {
+	t.Helper()
+	if r.Moved.Load() == 0 || r.Ask.Load() == 0 {
+		t.Fatalf("%d MOVED and %d ASK seen: the traffic did not meet every stage of the move", r.Moved.Load(), r.Ask.Load())
+	}
+}
+
 // DialHook implements redis.Hook.
 func (r *Redirects) DialHook(next redis.DialHook) redis.DialHook { return next }
 
