@@ -4,7 +4,8 @@
 // # What it finds
 //
 // Scan combines three kinds of detection, all behind a keyword prefilter
-// that costs one table lookup per byte:
+// that costs a table lookup per byte and one per pair of bytes
+// (keywords.go):
 //
 //   - assignments to credential names in the syntaxes of configuration
 //     files, source code, command lines, headers and prose (assign.go);

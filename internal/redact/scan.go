@@ -1,5 +1,10 @@
 package redact
 
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
 // Scan bounds.
 const (
 	maxHits  = 16 // keyword hits handled at once
@@ -33,6 +38,17 @@ type scanner struct {
 	// regexBytes is how much text the rules have read; past
 	// maxRegexBytes the rest of the value is redacted instead.
 	regexBytes int
+
+	// The state of scanBytes, exact at offset exactTo: the open word
+	// starts at ws and holds the classes wf; numRun digits end there and
+	// numMax is the longest run so far; all is the union of the classes
+	// scanBytes saw.
+	exactTo, ws    int
+	wf, all        uint16
+	numRun, numMax int
+	// pending: the open word may yet be one the token scanners look at,
+	// so the next block needs scanBytes too.
+	pending bool
 }
 
 // maxRegexBytes bounds the text the gitleaks rules read in one value
@@ -68,6 +84,9 @@ func (sc *scanner) ran(ri, end int) {
 	sc.nruns++
 }
 
+// block is how many bytes Scan's fast path classifies at once.
+const block = 16
+
 // Scan records in sp the ranges of s that hold a secret or a personal
 // identifier: values assigned to credential names (see assign.go), tokens
 // of the vendors gitleaks knows by their shape, JWTs, random tokens, URL
@@ -78,24 +97,216 @@ func (sc *scanner) ran(ri, end int) {
 // Scan takes time linear in len(s): one pass with a table lookup per byte
 // finds keyword and word candidates, and only those are looked at; every
 // regular expression runs on a bounded window around its keyword.
+//
+// The pass reads s in blocks of 16 bytes (classify): it ORs the bytes'
+// classes and tests the keyword trigrams ending at two positions with one
+// lookup. A block holding a word separator and no mark ('@', '%', ':')
+// ends no word the token scanners look at, unless the word open before
+// it may (pending): a word in it, or reaching into it from a block like
+// it, is shorter than minWord. So such a block needs only its keyword
+// candidates looked at, its digits counted (digits) and, when pending, its
+// first separator found. A block without a separator continues the open
+// word. Blocks with a mark and the tail go through scanBytes, byte by
+// byte. Either way the same hits and words are recorded in the same order
+// as by scanBytes alone.
 func Scan(s string, sp *Spans) Info {
 	var sc scanner
 	// PEM blocks first: a public key's or certificate's body is protected
 	// from the token scanners.
 	scanPEM(s, sp, &sc.pr)
-	// Card numbers need 13 digits and IBANs 8 within one run of digits,
-	// separators and upper-case letters: count the longest.
-	numRun, numMax := 0, 0
+	var all uint16
+	st := pairState{lo: lowBit[0]} // before s: code 0
+	q := 0
+	for ; q+block <= len(s); q += block {
+		acc, hm := classify(s[q:q+block], &st)
+		all |= acc
+		if acc&clsMark != 0 {
+			sc.scanBytes(s, sp, q, q+block)
+			continue
+		}
+		if acc&clsDigit != 0 {
+			sc.digits(s, q)
+		} else if acc&clsBreak != 0 {
+			sc.numRun = 0
+		}
+		switch {
+		case acc&clsSep == 0:
+			// The open word goes on through the block.
+			sc.wordAt(s, q)
+			sc.exactTo = q + block
+			sc.pending = sc.wf&clsMark != 0 || q+2*block-1-sc.ws >= minWord
+		case sc.pending:
+			// The open word ends at the block's first separator.
+			e := q
+			for class[s[e]]&clsSep == 0 {
+				e++
+			}
+			for ; hm != 0 && q+bits.TrailingZeros32(hm) <= e; hm &= hm - 1 {
+				sc.candidate(s, sp, q+bits.TrailingZeros32(hm))
+			}
+			if ws := sc.ws; e-ws >= minWord || sc.wf&clsMark != 0 && e > ws {
+				sc.word(s, sp, ws, e)
+			}
+			sc.pending = false
+		}
+		for ; hm != 0; hm &= hm - 1 {
+			sc.candidate(s, sp, q+bits.TrailingZeros32(hm))
+		}
+	}
+	sc.scanBytes(s, sp, q, len(s))
+	if ws := sc.ws; len(s)-ws >= minWord || sc.wf&clsMark != 0 && len(s) > ws {
+		sc.word(s, sp, ws, len(s))
+	}
+	sc.flushHits(s, sp)
+	sc.flushWords(s, sp)
+	if sc.numMax >= 13 {
+		scanCards(s, sp)
+	}
+	if sc.numMax >= 8 {
+		scanIBAN(s, sp)
+	}
+	all |= sc.all
+	var info Info
+	if all&clsControl != 0 {
+		info |= NotPlain
+	}
+	if all&clsEscaped != 0 {
+		info |= Escapes
+	}
+	return info
+}
+
+// classify reads the block b: it returns the union of its bytes' classes
+// and the offsets in b where a keyword trigram ends (bit j for b[j]),
+// testing two offsets with one lookup in pairTri. st carries the two
+// bytes before b from one block to the next.
+func classify(b string, st *pairState) (acc uint16, hm uint32) {
+	_ = b[block-1]
+	c1, lo := st.c1, st.lo
+	for j := 0; j < block; j += 2 {
+		b0, b1 := b[j], b[j+1]
+		k0, k1 := class[b0], class[b1]
+		acc |= k0 | k1
+		// Trigram (c0, c1, code(b0)) ends at j and (c1, code(b0), code(b1))
+		// at j+1: bit c0 and bit 32+code(b1) of pairTri[c1, code(b0)].
+		m := pairTri[(c1|uint32(k0&codeMask))&(1<<10-1)]
+		if hi := highBit[b1]; m&(lo|hi) != 0 {
+			if m&lo != 0 {
+				hm |= 1 << j
+			}
+			if m&hi != 0 {
+				hm |= 2 << j
+			}
+		}
+		c1, lo = code5[b1], lowBit[b0]
+	}
+	st.c1, st.lo = c1, lo
+	return acc, hm
+}
+
+// pairState is what classify needs of the two bytes before a block: c1,
+// the code of the last one shifted left by 5, and lo, the lowBit of the
+// one before it.
+type pairState struct {
+	c1 uint32
+	lo uint64
+}
+
+// lowBit, highBit and code5 hold each byte's trigram code as the bits
+// classify tests and as the index it looks up.
+var lowBit, highBit, code5 = func() (lo, hi [256]uint64, c5 [256]uint32) {
+	for b := range 256 {
+		c := class[b] & codeMask
+		lo[b], hi[b], c5[b] = 1<<c, 1<<(32+c), uint32(c)<<5
+	}
+	return
+}()
+
+// trigramAt returns the trigram of codes ending at s[i] (0 for the bytes
+// before s).
+func trigramAt(s string, i int) uint16 {
+	if i >= 2 {
+		return class[s[i-2]]&codeMask<<10 | class[s[i-1]]&codeMask<<5 | class[s[i]]&codeMask
+	}
 	var h uint16
-	ws := 0
-	var wf, all uint16
+	for k := max(0, i-2); k <= i; k++ {
+		h = h<<5 | class[s[k]]&codeMask
+	}
+	return h
+}
+
+// wordAt makes sc.ws and sc.wf exact at offset i. After a block the fast
+// path handled alone (which holds a separator and no mark), the open
+// word starts after that block's last separator.
+func (sc *scanner) wordAt(s string, i int) {
+	if i == sc.exactTo {
+		return
+	}
+	ws := i
+	for ws > 0 && class[s[ws-1]]&clsSep == 0 {
+		ws--
+	}
+	sc.ws, sc.wf = ws, 0
+}
+
+// digits follows the runs of digits through the block s[q:q+block]. Only
+// runs of 8 digits or more decide anything (Scan's calls of scanCards and
+// scanIBAN), so the block is read byte by byte only when one may end in
+// it; otherwise the run that goes on is counted back from the block's
+// end.
+func (sc *scanner) digits(s string, q int) {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	n := 0
+	for k := q; k < q+block; k += 8 {
+		x := binary.LittleEndian.Uint64([]byte(s[k : k+8]))
+		y := x &^ highs
+		// y+(0x80-'0') sets a byte's high bit from '0' on, y+(0x80-'9'-1)
+		// from ':' on; x's own high bit marks non-ASCII.
+		d := (y + (0x80-'0')*ones) &^ (y + (0x80-'9'-1)*ones) &^ x & highs
+		n += bits.OnesCount64(d)
+	}
+	if sc.numRun+n >= 8 {
+		run, longest := sc.numRun, sc.numMax
+		for i := q; i < q+block; i++ {
+			k := class[s[i]]
+			run = (run + int(k>>7&1)) & (int(k>>11&1) - 1)
+			longest = max(longest, run)
+		}
+		sc.numRun, sc.numMax = run, longest
+		return
+	}
+	// No run reaches 8 digits: numMax may stay below its exact value, as
+	// long as it stays below 8.
+	run, i := 0, q+block
+	for i > q && class[s[i-1]]&clsBreak == 0 {
+		i--
+		run += int(class[s[i]] >> 7 & 1)
+	}
+	if i == q {
+		run += sc.numRun
+	}
+	sc.numRun = run
+}
+
+// scanBytes is Scan's exact path over s[from:to]: per byte it tests the
+// keyword trigram, follows the words for the token scanners and counts
+// the runs of digits for the card and IBAN scanners. It resumes the state
+// left at sc.exactTo; after a block of the fast path (which holds a
+// separator and no mark), the open word starts after that block's last
+// separator.
+func (sc *scanner) scanBytes(s string, sp *Spans, from, to int) {
+	sc.wordAt(s, from)
+	ws, wf := sc.ws, sc.wf
+	numRun, numMax := sc.numRun, sc.numMax
+	var all uint16
+	h := trigramAt(s, from-1)
 	cls, bits := &class, &triBits
-	for i := 0; i < len(s); i++ {
+	for i := from; i < to; i++ {
 		k := cls[s[i]]
 		all |= k
 		h = (h<<5 | k&codeMask) & (triSize - 1)
 		if bits[h>>6&(triSize/64-1)]>>(h&63)&1 != 0 {
-			sc.keywordAt(s, sp, i, h)
+			sc.candidate(s, sp, i)
 		}
 		if k&(clsSep|clsDigit) == 0 {
 			// The common case: a letter or punctuation inside a word.
@@ -116,32 +327,15 @@ func Scan(s string, sp *Spans) Info {
 			continue
 		}
 		wf |= k
-		if k&clsDigit != 0 {
-			numRun++
-			numMax = max(numMax, numRun)
-		} else if k&clsInNumber == 0 {
-			numRun = 0
-		}
+		numRun++
+		numMax = max(numMax, numRun)
 	}
-	if len(s)-ws >= minWord || wf&clsMark != 0 && len(s) > ws {
-		sc.word(s, sp, ws, len(s))
-	}
-	sc.flushHits(s, sp)
-	sc.flushWords(s, sp)
-	if numMax >= 13 {
-		scanCards(s, sp)
-	}
-	if numMax >= 8 {
-		scanIBAN(s, sp)
-	}
-	var info Info
-	if all&clsControl != 0 {
-		info |= NotPlain
-	}
-	if all&clsEscaped != 0 {
-		info |= Escapes
-	}
-	return info
+	sc.ws, sc.wf, sc.numRun, sc.numMax = ws, wf, numRun, numMax
+	sc.all |= all
+	sc.exactTo = to
+	// A word from ws may end at a separator in the next block: with a
+	// mark, or long enough by then.
+	sc.pending = wf&clsMark != 0 || to+block-1-ws >= minWord
 }
 
 // Info describes the bytes of a scanned value.
@@ -155,11 +349,26 @@ const (
 	Escapes
 )
 
-// keywordAt verifies the keywords whose trigram ends at s[i].
-func (sc *scanner) keywordAt(s string, sp *Spans, i int, h uint16) {
-	for _, e := range lookupTri(h) {
+// candidate verifies the keywords whose trigram ends at s[i], after a
+// test of the byte that follows (most trigrams that start a keyword
+// stand in ordinary words: "display" for "discord").
+func (sc *scanner) candidate(s string, sp *Spans, i int) {
+	r := triRankOf(trigramAt(s, i))
+	if r < 0 {
+		return
+	}
+	c := uint32(0)
+	if i+1 < len(s) {
+		c = uint32(class[s[i+1]] & codeMask)
+	}
+	if triNext[r]>>c&1 == 0 {
+		return
+	}
+	l := triList[triStart[r]:triStart[r+1]]
+	for k := range l {
+		e := &l[k]
 		p := i - int(e.back)
-		if p < 0 || !hasPrefixFold(s[p:], keywords[e.kw].text) {
+		if p < 0 || !e.at(s, p) {
 			continue
 		}
 		if sc.nh == maxHits {
