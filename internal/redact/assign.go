@@ -144,11 +144,11 @@ func strongName(name string) bool {
 	s := sq[:n]
 	for _, f := range [...]string{"pass", "pwd", "pswd", "secret", "pin", "otp", "cvv", "cvc", "ssn", "iban",
 		"card", "cookie", "authorization", "privatekey", "kennwort", "motdepasse", "contrasena", "wachtwoord", "sess", "sid"} {
-		if indexBytes(s, f) >= 0 {
+		if index(s, f) >= 0 {
 			return true
 		}
 	}
-	return n <= 3 && indexBytes(s, "pw") >= 0
+	return n <= 3 && index(s, "pw") >= 0
 }
 
 // tokenValue reports whether the value of a token, key or credentials
@@ -594,7 +594,7 @@ func codeReference(x string) bool {
 	if hasPrefix(x, "new ") {
 		x = x[4:]
 	}
-	if k := indexString(x, " "); k >= 0 {
+	if k := index(x, " "); k >= 0 {
 		x = x[:k] // the first word decides: AWS.SharedIniFileCredentials({ …
 	}
 	if len(x) < 2 {
@@ -853,21 +853,8 @@ func bearer(s string, e int, sp *Spans) {
 // credentialLike reports whether a word after Bearer/Basic looks like a
 // credential rather than prose ("basic authentication").
 func credentialLike(w string) bool {
-	var upper, lowerCase, digit, sym bool
-	for i := 0; i < len(w); i++ {
-		c := w[i]
-		switch {
-		case isUpper(c):
-			upper = true
-		case isLower(c):
-			lowerCase = true
-		case isDigit(c):
-			digit = true
-		default:
-			sym = true
-		}
-	}
-	return digit || sym || upper && lowerCase
+	k, _ := kindsOf(w)
+	return k&(kindDigit|kindOther) != 0 || k&(kindUpper|kindLower) == kindUpper|kindLower
 }
 
 // isAuthSchemeWord reports the HTTP authentication scheme names.

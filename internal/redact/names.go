@@ -107,7 +107,7 @@ func classifyName(name string) nameKind {
 		// A credential word spread over several ("pass_word",
 		// "p_a_s_s_w_o_r_d"): find where the fragment ends.
 		for _, frag := range secretFragments {
-			if k := indexBytes(s, frag); k >= 0 && !insideNotSecretWord(s, k) {
+			if k := index(s, frag); k >= 0 && !insideNotSecretWord(s, k) {
 				end := k + len(frag)
 				for wi := 0; wi < nw; wi++ {
 					if words[wi].start < end && end <= words[wi].end {
@@ -173,7 +173,7 @@ func secretWord(w string) bool {
 		}
 	}
 	for _, frag := range secretFragments {
-		if indexString(w, frag) >= 0 {
+		if index(w, frag) >= 0 {
 			return true
 		}
 	}
@@ -278,22 +278,8 @@ func hasPrefixFold(s, prefix string) bool {
 	return true
 }
 
-// indexBytes returns the first index of sub in s, or -1.
-func indexBytes(s []byte, sub string) int {
-	n := len(sub)
-outer:
-	for i := 0; i+n <= len(s); i++ {
-		for j := 0; j < n; j++ {
-			if s[i+j] != sub[j] {
-				continue outer
-			}
-		}
-		return i
-	}
-	return -1
-}
-
-func indexString(s, sub string) int {
+// index returns the first index of sub in s, or -1.
+func index[T string | []byte](s T, sub string) int {
 	n := len(sub)
 outer:
 	for i := 0; i+n <= len(s); i++ {

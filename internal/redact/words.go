@@ -169,26 +169,43 @@ var webhookMarkers = [...]string{
 
 func isBase64(c byte) bool { return isAlnum(c) || c == '+' || c == '/' }
 
-// highEntropy reports whether t mixes upper case, lower case and digits
-// with at least minDistinct distinct characters.
-func highEntropy(t string, minDistinct int) bool {
-	var upper, lowerCase, digit bool
+// The kinds of character kindsOf tells apart.
+const (
+	kindUpper = 1 << iota
+	kindLower
+	kindDigit
+	kindOther
+	kindMixed = kindUpper | kindLower | kindDigit
+)
+
+// kindsOf returns the kinds of character t holds and how many distinct
+// ASCII bytes.
+func kindsOf(t string) (kinds uint8, distinct int) {
 	var seen [2]uint64
 	for i := 0; i < len(t); i++ {
 		c := t[i]
 		switch {
 		case isUpper(c):
-			upper = true
+			kinds |= kindUpper
 		case isLower(c):
-			lowerCase = true
+			kinds |= kindLower
 		case isDigit(c):
-			digit = true
+			kinds |= kindDigit
+		default:
+			kinds |= kindOther
 		}
 		if c < 128 {
 			seen[c>>6] |= 1 << (c & 63)
 		}
 	}
-	return upper && lowerCase && digit && popcount(seen[0])+popcount(seen[1]) >= minDistinct
+	return kinds, popcount(seen[0]) + popcount(seen[1])
+}
+
+// highEntropy reports whether t mixes upper case, lower case and digits
+// with at least minDistinct distinct characters.
+func highEntropy(t string, minDistinct int) bool {
+	k, distinct := kindsOf(t)
+	return k&kindMixed == kindMixed && distinct >= minDistinct
 }
 
 // jwtPrefix returns the length of a JWT at the start of run, or 0: three
@@ -282,24 +299,7 @@ func randomToken(t string) bool {
 	if len(t) < 32 || isUUIDLike(t) {
 		return false
 	}
-	var upper, lowerCase, digit, hexOnly = false, false, false, true
-	var seen [2]uint64 // distinct ASCII characters
-	for i := 0; i < len(t); i++ {
-		c := t[i]
-		switch {
-		case isUpper(c):
-			upper = true
-		case isLower(c):
-			lowerCase = true
-		case isDigit(c):
-			digit = true
-		}
-		if !isHex(c) {
-			hexOnly = false
-		}
-		seen[c>>6] |= 1 << (c & 63)
-	}
-	if hexOnly || !upper || !lowerCase || !digit || popcount(seen[0])+popcount(seen[1]) < 16 {
+	if k, distinct := kindsOf(t); k&kindMixed != kindMixed || distinct < 16 || allHex(t) {
 		return false
 	}
 	return looksRandom(t) && !placeholder(t)
@@ -374,6 +374,12 @@ func placeholder(t string) bool {
 			seq = 1
 		}
 	}
+	return placeholderWord(t)
+}
+
+// placeholderWord reports whether t, of six bytes or more, holds one of
+// placeholderWords in any case.
+func placeholderWord(t string) bool {
 	if len(t) < 6 {
 		return false
 	}
@@ -409,15 +415,7 @@ func placeholderValue(t string) bool {
 			seq = 1
 		}
 	}
-	if len(t) < 6 {
-		return false
-	}
-	for _, w := range placeholderWords {
-		if indexFold(t, w) >= 0 {
-			return true
-		}
-	}
-	return false
+	return placeholderWord(t)
 }
 
 // indexFold returns the first index of the lower-case sub in s, ignoring
@@ -438,6 +436,16 @@ func popcount(x uint64) int {
 		n++
 	}
 	return n
+}
+
+// allHex reports whether t holds hexadecimal digits only.
+func allHex(t string) bool {
+	for i := 0; i < len(t); i++ {
+		if !isHex(t[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // isUUIDLike reports whether t is a UUID.
