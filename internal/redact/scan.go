@@ -107,8 +107,10 @@ const block = 16
 // candidates looked at, its digits counted (digits) and, when pending, its
 // first separator found. A block without a separator continues the open
 // word. Blocks with a mark and the tail go through scanBytes, byte by
-// byte. Either way the same hits and words are recorded in the same order
-// as by scanBytes alone.
+// byte, and so does the block after one that needed it for a mark or a
+// long run of digits (values that hold one usually hold many). Either way
+// the same hits and words are recorded in the same order as by scanBytes
+// alone.
 func Scan(s string, sp *Spans) Info {
 	var sc scanner
 	// PEM blocks first: a public key's or certificate's body is protected
@@ -116,16 +118,28 @@ func Scan(s string, sp *Spans) Info {
 	scanPEM(s, sp, &sc.pr)
 	var all uint16
 	st := pairState{lo: lowBit[0]} // before s: code 0
+	// slow: the block before needed scanBytes for a mark or the byte-wise
+	// count of a long run of digits, so the next one likely does too: it
+	// goes straight to scanBytes, which suits every block.
+	slow := false
 	q := 0
 	for ; q+block <= len(s); q += block {
+		if slow {
+			slow = sc.scanBytes(s, sp, q, q+block)&(clsMark|clsDigit) != 0
+			if !slow && q+block+block <= len(s) {
+				st = pairState{c1: code5[s[q+block-1]], lo: lowBit[s[q+block-2]]}
+			}
+			continue
+		}
 		acc, hm := classify(s[q:q+block], &st)
 		all |= acc
 		if acc&clsMark != 0 {
 			sc.scanBytes(s, sp, q, q+block)
+			slow = true
 			continue
 		}
 		if acc&clsDigit != 0 {
-			sc.digits(s, q)
+			slow = sc.digits(s, q)
 		} else if acc&clsBreak != 0 {
 			sc.numRun = 0
 		}
@@ -252,9 +266,9 @@ func (sc *scanner) wordAt(s string, i int) {
 // digits follows the runs of digits through the block s[q:q+block]. Only
 // runs of 8 digits or more decide anything (Scan's calls of scanCards and
 // scanIBAN), so the block is read byte by byte only when one may end in
-// it; otherwise the run that goes on is counted back from the block's
-// end.
-func (sc *scanner) digits(s string, q int) {
+// it, which digits reports; otherwise the run that goes on is counted back
+// from the block's end.
+func (sc *scanner) digits(s string, q int) (bytewise bool) {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	n := 0
 	for k := q; k < q+block; k += 8 {
@@ -273,7 +287,7 @@ func (sc *scanner) digits(s string, q int) {
 			longest = max(longest, run)
 		}
 		sc.numRun, sc.numMax = run, longest
-		return
+		return true
 	}
 	// No run reaches 8 digits: numMax may stay below its exact value, as
 	// long as it stays below 8.
@@ -286,6 +300,7 @@ func (sc *scanner) digits(s string, q int) {
 		run += sc.numRun
 	}
 	sc.numRun = run
+	return false
 }
 
 // scanBytes is Scan's exact path over s[from:to]: per byte it tests the
@@ -293,8 +308,8 @@ func (sc *scanner) digits(s string, q int) {
 // the runs of digits for the card and IBAN scanners. It resumes the state
 // left at sc.exactTo; after a block of the fast path (which holds a
 // separator and no mark), the open word starts after that block's last
-// separator.
-func (sc *scanner) scanBytes(s string, sp *Spans, from, to int) {
+// separator. It returns the union of the classes of s[from:to].
+func (sc *scanner) scanBytes(s string, sp *Spans, from, to int) uint16 {
 	sc.wordAt(s, from)
 	ws, wf := sc.ws, sc.wf
 	numRun, numMax := sc.numRun, sc.numMax
@@ -336,6 +351,7 @@ func (sc *scanner) scanBytes(s string, sp *Spans, from, to int) {
 	// A word from ws may end at a separator in the next block: with a
 	// mark, or long enough by then.
 	sc.pending = wf&clsMark != 0 || to+block-1-ws >= minWord
+	return all
 }
 
 // Info describes the bytes of a scanned value.
