@@ -71,6 +71,9 @@ func ExampleSQL() {
 	// -- 004_blocks
 	// CREATE TABLE "audit".blocks
 	// -- 005_event_indexes
+	// -- 006_rollups
+	// CREATE TABLE "audit".events_hourly
+	// CREATE TABLE "audit".event_pairs_hourly
 }
 
 func ExampleConfig() {

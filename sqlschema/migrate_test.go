@@ -75,7 +75,9 @@ func TestMigrateUpDownUp(t *testing.T) {
 	for _, want := range []string{"rel:security_events", "rel:security_events_default", "rel:active_sessions",
 		"rel:user_activity", "rel:security_alerts", "fn:metadata_ok", "fn:ensure_event_partitions",
 		"fn:cleanup_old_security_data", "policy:security_events.service_role_all", "policy:security_events.deny_clients",
-		"rel:blocks", "fn:notify_block", "policy:blocks.service_role_all", "policy:blocks.deny_clients"} {
+		"rel:blocks", "fn:notify_block", "policy:blocks.service_role_all", "policy:blocks.deny_clients",
+		"rel:events_hourly", "rel:event_pairs_hourly", "policy:events_hourly.service_role_all", "policy:events_hourly.deny_clients",
+		"policy:event_pairs_hourly.service_role_all", "policy:event_pairs_hourly.deny_clients"} {
 		if !slices.Contains(full, want) {
 			t.Errorf("after Migrate, %s is missing from %v", want, full)
 		}

@@ -67,6 +67,8 @@ func seed(t *testing.T, pool *pgxpool.Pool, s string) {
 			"INSERT INTO " + s + ".active_sessions (session_id, user_id) VALUES ('sess-' || $1, $1)",
 			"INSERT INTO " + s + ".user_activity (user_id, action) VALUES ($1, 'export')",
 			"INSERT INTO " + s + ".security_alerts (rule, subject) VALUES ('brute_force', 'user:' || $1)",
+			"INSERT INTO " + s + ".events_hourly (hour, type, severity, n) VALUES (date_trunc('hour', now()), 'login_' || $1, 2, 2)",
+			"INSERT INTO " + s + ".event_pairs_hourly (hour, type, ip_group, user_id, n, last) VALUES (date_trunc('hour', now()), 'login_failure', '::/0', $1, 1, now())",
 		} {
 			if _, err := pool.Exec(ctx, sql, u); err != nil {
 				t.Fatal(err)
@@ -75,7 +77,7 @@ func seed(t *testing.T, pool *pgxpool.Pool, s string) {
 	}
 }
 
-var tables = []string{"security_events", "active_sessions", "user_activity", "security_alerts"}
+var tables = []string{"security_events", "active_sessions", "user_activity", "security_alerts", "events_hourly", "event_pairs_hourly"}
 
 // TestRLSClientRolesDenied attacks the tables as anon and authenticated.
 func TestRLSClientRolesDenied(t *testing.T) {
@@ -84,7 +86,7 @@ func TestRLSClientRolesDenied(t *testing.T) {
 	seed(t, pool, s)
 	for _, role := range []string{"anon", "authenticated"} {
 		asRole(t, pool, role, "u1", func(tx pgx.Tx) {
-			for _, table := range []string{"security_events", "security_alerts"} {
+			for _, table := range []string{"security_events", "security_alerts", "events_hourly", "event_pairs_hourly"} {
 				if n, err := try(t, tx, "SELECT * FROM "+s+"."+table); err == nil && n != 0 {
 					t.Errorf("%s read %d rows of %s", role, n, table)
 				}
@@ -100,6 +102,10 @@ func TestRLSClientRolesDenied(t *testing.T) {
 				"DELETE FROM " + s + ".user_activity",
 				"INSERT INTO " + s + ".user_activity (user_id, action) VALUES ('u1', 'x')",
 				"SELECT * FROM " + s + ".security_events_default",
+				"INSERT INTO " + s + ".events_hourly (hour, type, severity, n) VALUES (now(), 'forged', 0, 1)",
+				"UPDATE " + s + ".events_hourly SET n = n + 1000",
+				"DELETE FROM " + s + ".event_pairs_hourly",
+				"INSERT INTO " + s + ".event_pairs_hourly (hour, type, ip_group, user_id, n, last) VALUES (now(), 'login_failure', '::/0', 'u1', 1, now())",
 				"SELECT " + s + ".ensure_event_partitions(current_date, 1)",
 				"SELECT * FROM " + s + ".cleanup_old_security_data()",
 			}
@@ -112,6 +118,12 @@ func TestRLSClientRolesDenied(t *testing.T) {
 	}
 	if n := countRows(t, pool, "SELECT count(*) FROM "+s+".security_events"); n != 2 {
 		t.Errorf("security_events holds %d rows after the attacks, want 2", n)
+	}
+	if n := countRows(t, pool, "SELECT sum(n)::int FROM "+s+".events_hourly"); n != 4 {
+		t.Errorf("events_hourly counts %d after the attacks, want 4", n)
+	}
+	if n := countRows(t, pool, "SELECT count(*) FROM "+s+".event_pairs_hourly"); n != 2 {
+		t.Errorf("event_pairs_hourly holds %d rows after the attacks, want 2", n)
 	}
 	if n := countRows(t, pool, "SELECT count(*) FROM "+s+".active_sessions WHERE revoked_at IS NOT NULL"); n != 0 {
 		t.Errorf("%d sessions were revoked by the attacks", n)
@@ -207,6 +219,9 @@ func TestRLSServiceRole(t *testing.T) {
 			"UPDATE " + s + ".active_sessions SET revoked_at = now() WHERE session_id = 'sess-u1'",
 			"DELETE FROM " + s + ".security_events WHERE user_id = 'u2'",
 			"DELETE FROM " + s + ".user_activity WHERE user_id = 'u2'",
+			"INSERT INTO " + s + ".events_hourly AS t (hour, type, severity, n) VALUES (date_trunc('hour', now()), 'login_failure', 2, 1) " +
+				"ON CONFLICT (hour, type, severity) DO UPDATE SET n = t.n + excluded.n",
+			"DELETE FROM " + s + ".event_pairs_hourly WHERE user_id = 'u2'",
 			"SELECT version FROM " + s + ".schema_migrations",
 		}
 		for _, sql := range statements {

@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -71,7 +72,38 @@ func (s *Store) InsertEvents(ctx context.Context, events []secmon.Event) error {
 		row[16] = int64(e.Duration / time.Microsecond)
 		row[17] = meta[i]
 	}
-	return s.copyIdempotent(ctx, op, pgx.Identifier{s.opts.Schema, "security_events"}, "(id, created_at)", eventColumns, len(events), fill)
+	// The rollups gain the inserted events in the same transaction.
+	var rb *rollupBatch
+	hook := &insertHook{
+		returning: "created_at, type, severity, ip, coalesce(user_id, '')",
+		start:     func() { rb = s.newRollupBatch() },
+		all: func() {
+			for i := range events {
+				e := &events[i]
+				rb.add(e.Time, string(e.Type), int16(e.Severity), e.IP, e.UserID)
+			}
+		},
+		row: func(rows pgx.Rows) error {
+			var (
+				t    time.Time
+				typ  string
+				sev  int16
+				ip   *netip.Prefix
+				user string
+			)
+			if err := rows.Scan(&t, &typ, &sev, &ip, &user); err != nil {
+				return err
+			}
+			var addr netip.Addr
+			if ip != nil {
+				addr = ip.Addr()
+			}
+			rb.add(t, typ, sev, addr, user)
+			return nil
+		},
+		write: func(ctx context.Context, tx pgx.Tx) error { return rb.write(ctx, s, tx) },
+	}
+	return s.copyIdempotentHook(ctx, op, pgx.Identifier{s.opts.Schema, "security_events"}, "(id, created_at)", eventColumns, len(events), fill, hook)
 }
 
 const eventSelect = `SELECT id, created_at, type, severity, coalesce(user_id, ''), coalesce(session_id, ''),

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -56,6 +57,22 @@ type Config struct {
 	// user's events and activity in batches of this many rows too. Default
 	// DefaultPurgeBatch; at most MaxPurgeBatch.
 	PurgeBatch int
+	// PairRollupTypes are the event types counted, at write time, by hour,
+	// type, IP group and user in the schema's pair rollup
+	// (event_pairs_hourly), from which Top answers a query whose Types are
+	// all among them; any other Top query reads the events. Nil means
+	// DefaultPairRollupTypes, the failures the dashboard ranks, for which
+	// migration 006_rollups filled the rollup; an empty non-nil slice keeps
+	// no pairs. Every Store writing to a schema must use the same set.
+	// Adding a type to it on a schema that already holds events of that type
+	// needs [Store.RebuildRollups] over the retained range, or Top misses the
+	// events written before.
+	PairRollupTypes []secmon.EventType
+	// RawReports makes Hourly and Top compute every figure from the events,
+	// as if there were no rollups (which are still maintained). The results
+	// are the same; it is for comparing the two and for schemas whose events
+	// are also written by other means than the Store.
+	RawReports bool
 	// Clock stamps updated_at on alerts. Nil means the system clock.
 	Clock secmon.Clock
 	// Logger receives maintenance and subscription records (partitions
@@ -90,6 +107,14 @@ func (o Config) withDefaults() (Config, error) {
 	case o.PurgeBatch < 0 || o.PurgeBatch > MaxPurgeBatch:
 		return o, &secmon.FieldError{Field: "PurgeBatch", Reason: fmt.Sprintf("must be between 1 and %d", MaxPurgeBatch)}
 	}
+	if o.PairRollupTypes == nil {
+		o.PairRollupTypes = DefaultPairRollupTypes
+	}
+	for _, t := range o.PairRollupTypes {
+		if t == "" {
+			return o, &secmon.FieldError{Field: "PairRollupTypes", Reason: "holds an empty type"}
+		}
+	}
 	if o.Clock == nil {
 		o.Clock = secmon.SystemClock{}
 	}
@@ -108,6 +133,10 @@ type Store struct {
 
 	// Schema-qualified, quoted table names.
 	events, eventsDefault, sessions, activity, alerts, blocks string
+	// The rollups: hourly counts by type and severity, and by type, IP
+	// group and user for pairTypes.
+	hourly, pairs string
+	pairTypes     map[secmon.EventType]bool
 	// blockChannel is the schema's NOTIFY channel for blocks.
 	blockChannel string
 	// Quoted name of the ensure_event_partitions function.
@@ -140,6 +169,11 @@ func New(pool *pgxpool.Pool, opts Config) (*Store, error) {
 		return nil, err
 	}
 	q := func(name string) string { return pgx.Identifier{o.Schema, name}.Sanitize() }
+	pairTypes := make(map[secmon.EventType]bool, len(o.PairRollupTypes))
+	for _, t := range o.PairRollupTypes {
+		pairTypes[t] = true
+	}
+	o.PairRollupTypes = slices.Clone(o.PairRollupTypes)
 	return &Store{
 		pool:             pool,
 		opts:             o,
@@ -149,6 +183,9 @@ func New(pool *pgxpool.Pool, opts Config) (*Store, error) {
 		activity:         q("user_activity"),
 		alerts:           q("security_alerts"),
 		blocks:           q("blocks"),
+		hourly:           q("events_hourly"),
+		pairs:            q("event_pairs_hourly"),
+		pairTypes:        pairTypes,
 		blockChannel:     blockChannelFor(o.Schema),
 		ensurePartitions: q("ensure_event_partitions"),
 	}, nil

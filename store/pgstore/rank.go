@@ -44,6 +44,7 @@ func (s *Store) Top(ctx context.Context, q secmon.TopQuery) (secmon.TopReport, e
 		return secmon.TopReport{}, err
 	}
 	limit := querylimit.ClampTop(q.Limit)
+	lo, hi := rollupSpan(q.From, q.To, !s.opts.RawReports && s.pairRolledUp(q.Types))
 	args := []any{q.From, q.To, limit}
 	typeCond := ""
 	if len(q.Types) > 0 {
@@ -59,10 +60,30 @@ func (s *Store) Top(ctx context.Context, q secmon.TopQuery) (secmon.TopReport, e
 	// thousands of failures) becomes a few hundred rows. Each pair is
 	// unique, so a group's distinct accounts are its pairs with a user, and
 	// an account's distinct sources its pairs with a group.
-	sql := `WITH g AS MATERIALIZED (
-  SELECT ` + ipGroupSQL + ` AS grp, user_id, count(*) AS n, max(created_at) AS last FROM ` + s.events + `
+	pairs := `SELECT ` + ipGroupSQL + ` AS grp, user_id, count(*) AS n, max(created_at) AS last FROM ` + s.events + `
   WHERE created_at >= $1 AND created_at < $2` + typeCond + ` AND (ip IS NOT NULL OR user_id IS NOT NULL)
-  GROUP BY 1, 2
+  GROUP BY 1, 2`
+	if lo.Before(hi) {
+		// The whole hours [lo, hi) come from the pair rollup, the partial
+		// hours at either end from the events; a pair found in several
+		// hours is summed into one.
+		args = append(args, lo, hi)
+		raw := func(from, to string) string {
+			return `SELECT ` + ipGroupSQL + ` AS grp, user_id, count(*) AS n, max(created_at) AS last FROM ` + s.events + `
+  WHERE created_at >= ` + from + ` AND created_at < ` + to + typeCond + ` AND (ip IS NOT NULL OR user_id IS NOT NULL)
+  GROUP BY 1, 2`
+		}
+		pairs = `SELECT grp, user_id, sum(n)::bigint AS n, max(last) AS last FROM (
+  ` + raw("$1", "$5") + `
+  UNION ALL
+  SELECT CASE WHEN ip_group = inet '::/0' THEN NULL ELSE ip_group END, NULLIF(user_id, ''), n, last FROM ` + s.pairs + `
+  WHERE hour >= $5 AND hour < $6 AND type = ANY($4::text[])
+  UNION ALL
+  ` + raw("$6", "$2") + `
+) AS p GROUP BY 1, 2`
+	}
+	sql := `WITH g AS MATERIALIZED (
+  ` + pairs + `
 ), src AS (
   SELECT grp, sum(n)::bigint AS n, max(last) AS last FROM g WHERE grp IS NOT NULL
   GROUP BY grp ORDER BY n DESC, last DESC, pg_catalog.text(grp) COLLATE "C" LIMIT $3

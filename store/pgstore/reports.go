@@ -82,8 +82,10 @@ func (s *Store) Summary(ctx context.Context, from, to time.Time) (secmon.Summary
 // Hourly returns one bucket per hour in [from, to), oldest first: buckets
 // start at from truncated to the hour in UTC and run while their start is
 // before to; only events in [from, to) are counted. Empty hours come from
-// generate_series. More than secmon.MaxQueryLimit buckets is an error
-// matching secmon.ErrInvalid.
+// generate_series. The hours wholly inside [from, to) are summed from the
+// hourly rollup (events_hourly), the partial hours at either end counted
+// from the events, so the figures are those of the events. More than
+// secmon.MaxQueryLimit buckets is an error matching secmon.ErrInvalid.
 func (s *Store) Hourly(ctx context.Context, from, to time.Time) ([]secmon.HourBucket, error) {
 	const op = "hourly"
 	if err := canceled(ctx, op); err != nil {
@@ -104,8 +106,12 @@ func (s *Store) Hourly(ctx context.Context, from, to time.Time) ([]secmon.HourBu
 		return nil, nil
 	}
 	last := first.Add(time.Duration(n-1) * time.Hour)
+	lo, hi := rollupSpan(from, to, !s.opts.RawReports)
 	out := make([]secmon.HourBucket, 0, n)
 	err := s.run(ctx, op, func(ctx context.Context) error {
+		// Each hour comes from one of the three parts: the partial first
+		// hour [from, lo) and last hour [hi, to) from the events, the whole
+		// hours [lo, hi) from the rollup.
 		rows, err := s.pool.Query(ctx, `SELECT g.h, coalesce(e.events, 0), coalesce(e.lf, 0), coalesce(e.blocked, 0), coalesce(e.high, 0)
 FROM generate_series($3::timestamptz, $4::timestamptz, interval '1 hour') AS g(h)
 LEFT JOIN (
@@ -114,9 +120,23 @@ LEFT JOIN (
     count(*) FILTER (WHERE type = 'login_failure') AS lf,
     count(*) FILTER (WHERE type = 'upload_blocked') AS blocked,
     count(*) FILTER (WHERE severity >= 3) AS high
-  FROM `+s.events+` WHERE created_at >= $1 AND created_at < $2 GROUP BY 1
+  FROM `+s.events+` WHERE created_at >= $1 AND created_at < $5 GROUP BY 1
+  UNION ALL
+  SELECT hour,
+    sum(n)::bigint,
+    coalesce(sum(n) FILTER (WHERE type = 'login_failure'), 0)::bigint,
+    coalesce(sum(n) FILTER (WHERE type = 'upload_blocked'), 0)::bigint,
+    coalesce(sum(n) FILTER (WHERE severity >= 3), 0)::bigint
+  FROM `+s.hourly+` WHERE hour >= $5 AND hour < $6 GROUP BY 1
+  UNION ALL
+  SELECT date_bin('1 hour', created_at, timestamptz '2000-01-01 00:00:00+00'),
+    count(*),
+    count(*) FILTER (WHERE type = 'login_failure'),
+    count(*) FILTER (WHERE type = 'upload_blocked'),
+    count(*) FILTER (WHERE severity >= 3)
+  FROM `+s.events+` WHERE created_at >= $6 AND created_at < $2 GROUP BY 1
 ) AS e ON e.h = g.h
-ORDER BY g.h`, from, to, first, last)
+ORDER BY g.h`, from, to, first, last, lo, hi)
 		if err != nil {
 			return err
 		}

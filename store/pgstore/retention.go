@@ -69,6 +69,9 @@ func (s *Store) purge(ctx context.Context, q querier, p secmon.RetentionPolicy, 
 		if err != nil {
 			return res, err
 		}
+		if err := s.purgeRollups(ctx, q, cutoff); err != nil {
+			return res, err
+		}
 	}
 	if p.Sessions >= 0 {
 		n, err := s.deleteBatches(ctx, q, "purge sessions", s.sessions, "session_id", "greatest(last_seen, revoked_at) < $1", now.Add(-p.Sessions))
@@ -294,6 +297,12 @@ func (s *Store) EraseUser(ctx context.Context, userID string) (int64, error) {
 	}
 	total, err := s.eraseBatches(ctx, op, s.events, userID)
 	if err != nil {
+		return total, err
+	}
+	// The pair rollup's rows about the user go with the events; they are
+	// derived and not counted. The hourly counts by type and severity name
+	// nobody and stay.
+	if _, err := s.deleteBatches(ctx, s.pool, op, s.pairs, "hour, type, ip_group, user_id", "user_id = $1", userID); err != nil {
 		return total, err
 	}
 	err = s.run(ctx, op, func(ctx context.Context) error {

@@ -93,14 +93,46 @@ const (
 // so that rows whose key is already stored are skipped. conflict is the
 // ON CONFLICT target, e.g. "(id, created_at)".
 func (s *Store) copyIdempotent(ctx context.Context, op string, table pgx.Identifier, conflict string, cols []string, n int, fill func(i int, row []any)) error {
+	return s.copyIdempotentHook(ctx, op, table, conflict, cols, n, fill, nil)
+}
+
+// insertHook is what the transaction that writes a batch does besides: it
+// learns which rows were inserted and writes on the same transaction, so
+// what it writes commits with the rows or not at all.
+type insertHook struct {
+	// returning lists the columns the staged INSERT returns for each row it
+	// inserts.
+	returning string
+	// start is called before each attempt; all when every row of the
+	// batch was inserted (COPY straight into the table); row with each row
+	// the staged INSERT returns; write at the end, on the transaction.
+	start func()
+	all   func()
+	row   func(pgx.Rows) error
+	write func(ctx context.Context, tx pgx.Tx) error
+}
+
+// copyIdempotentHook is copyIdempotent with a hook (nil for none). With a
+// hook the direct COPY runs in a transaction too.
+func (s *Store) copyIdempotentHook(ctx context.Context, op string, table pgx.Identifier, conflict string, cols []string, n int, fill func(i int, row []any), hook *insertHook) error {
 	if n == 0 {
 		return canceled(ctx, op)
 	}
 	src := func() *copySource { return &copySource{n: n, row: make([]any, len(cols)), fill: fill} }
 	if s.mode == insertCopyFirst && !s.copyRefused.Load() {
 		err := s.run(ctx, op, func(ctx context.Context) error {
-			_, err := s.pool.CopyFrom(ctx, table, cols, src())
-			return err
+			if hook == nil {
+				_, err := s.pool.CopyFrom(ctx, table, cols, src())
+				return err
+			}
+			return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+				hook.start()
+				if _, err := tx.CopyFrom(ctx, table, cols, src()); err != nil {
+					return err
+				}
+				hook.all()
+				return hook.write(ctx, tx)
+			})
 		})
 		var pg *pgconn.PgError
 		switch {
@@ -123,6 +155,8 @@ func (s *Store) copyIdempotent(ctx context.Context, op string, table pgx.Identif
 	}
 	stage := "secmon_stage_" + table[len(table)-1]
 	colList := strings.Join(quoteAll(cols), ", ")
+	insert := "INSERT INTO " + table.Sanitize() + " (" + colList + ") SELECT " + colList +
+		" FROM pg_temp." + pgx.Identifier{stage}.Sanitize() + " ON CONFLICT " + conflict + " DO NOTHING"
 	return s.run(ctx, op, func(ctx context.Context) error {
 		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, "CREATE TEMP TABLE "+pgx.Identifier{stage}.Sanitize()+
@@ -132,9 +166,28 @@ func (s *Store) copyIdempotent(ctx context.Context, op string, table pgx.Identif
 			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", stage}, cols, src()); err != nil {
 				return err
 			}
-			_, err := tx.Exec(ctx, "INSERT INTO "+table.Sanitize()+" ("+colList+") SELECT "+colList+
-				" FROM pg_temp."+pgx.Identifier{stage}.Sanitize()+" ON CONFLICT "+conflict+" DO NOTHING")
-			return err
+			if hook == nil {
+				_, err := tx.Exec(ctx, insert)
+				return err
+			}
+			// Only the rows the INSERT returns were inserted: a retried
+			// batch's rows already stored are not counted twice.
+			hook.start()
+			rows, err := tx.Query(ctx, insert+" RETURNING "+hook.returning)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				if err := hook.row(rows); err != nil {
+					rows.Close()
+					return err
+				}
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			return hook.write(ctx, tx)
 		})
 	})
 }
