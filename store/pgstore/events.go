@@ -103,6 +103,9 @@ func (s *Store) InsertEvents(ctx context.Context, events []secmon.Event) error {
 		},
 		write: func(ctx context.Context, tx pgx.Tx) error { return rb.write(ctx, s, tx) },
 	}
+	if s.skipRollups {
+		hook = nil
+	}
 	return s.copyIdempotentHook(ctx, op, pgx.Identifier{s.opts.Schema, "security_events"}, "(id, created_at)", eventColumns, len(events), fill, hook)
 }
 

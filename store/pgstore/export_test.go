@@ -17,3 +17,7 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 // PairRolledUp reports whether events of type t are kept in the pair
 // rollup.
 func (s *Store) PairRolledUp(t secmon.EventType) bool { return s.pairTypes[t] }
+
+// SkipRollupWrites makes s write events without adding them to the
+// rollups, so benchmarks can measure what the rollups cost a write.
+func SkipRollupWrites(s *Store) { s.skipRollups = true }

@@ -143,6 +143,9 @@ type Store struct {
 	ensurePartitions string
 
 	mode insertMode // how idempotent batches are written; benchmarks compare the modes
+	// skipRollups leaves the rollups out of InsertEvents; benchmarks
+	// measure their cost with it.
+	skipRollups bool
 	// copyRefused is set once the server refuses COPY into the tables
 	// because row-level security applies to the connecting role; batches
 	// are then staged.
