@@ -169,8 +169,9 @@ type RetentionStore interface {
 	// the user's account, see BlockOnUser) and returns how many rows went.
 	// What stays is aggregate or about something else: alerts about other
 	// subjects (an address, a session) whose counts include the user's
-	// events, blocks on addresses and prefixes, and reports computed from
-	// the rows that remain.
+	// events, blocks on addresses and prefixes, counts that name nobody
+	// (pgstore keeps hourly counts of events by type and severity, which
+	// its Hourly reads), and reports computed from the rows that remain.
 	//
 	// An account block is removed even while it is in force: its subject
 	// is the user ID erasure must remove, and the account it refuses is

@@ -95,3 +95,145 @@ BEGIN
     END IF;
 END
 $secmon$;
+
+-- The retention function removes the rollups of what it purges, as
+-- pgstore's Purge does. Same signature, privileges unchanged.
+CREATE OR REPLACE FUNCTION {{schema}}.cleanup_old_security_data(
+    events_keep   interval    DEFAULT '90 days',
+    sessions_keep interval    DEFAULT '30 days',
+    activity_keep interval    DEFAULT '90 days',
+    alerts_keep   interval    DEFAULT '365 days',
+    as_of         timestamptz DEFAULT now(),
+    blocks_keep   interval    DEFAULT '30 days')
+RETURNS TABLE (
+    events_deleted     bigint,
+    partitions_dropped integer,
+    sessions_deleted   bigint,
+    activities_deleted bigint,
+    alerts_deleted     bigint,
+    blocks_deleted     bigint)
+LANGUAGE plpgsql
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+SET TimeZone = 'UTC'
+SET DateStyle = 'ISO, YMD'
+AS $fn$
+DECLARE
+    schema_name constant text := {{schema_literal}};
+    cutoff timestamptz;
+    part   record;
+    day    date;
+    n      bigint;
+    locked boolean := false;
+    hour   timestamptz;
+    ranked text[];
+BEGIN
+    events_deleted := 0;
+    partitions_dropped := 0;
+    sessions_deleted := 0;
+    activities_deleted := 0;
+    alerts_deleted := 0;
+    blocks_deleted := 0;
+    IF as_of IS NULL THEN
+        as_of := now();
+    END IF;
+
+    IF events_keep IS NOT NULL AND events_keep >= interval '0' THEN
+        cutoff := as_of - events_keep;
+        -- Serialise with ensure_event_partitions.
+        PERFORM pg_advisory_xact_lock(hashtextextended('secmon.partitions:' || schema_name, 0));
+        FOR part IN
+            SELECT c.relname
+            FROM pg_inherits i
+            JOIN pg_class c ON c.oid = i.inhrelid
+            WHERE i.inhparent = format('%I.security_events', schema_name)::regclass
+              AND c.relname ~ '^security_events_p[0-9]{8}$'
+              AND (to_date(substr(c.relname, 18), 'YYYYMMDD') + 1)::timestamp AT TIME ZONE 'UTC' <= cutoff
+            ORDER BY c.relname
+        LOOP
+            IF NOT locked THEN
+                -- Writers are held at the parent, in the order they lock,
+                -- so no row lands in a partition between its count and its
+                -- drop (which locks the parent anyway).
+                EXECUTE format('LOCK TABLE %I.security_events IN SHARE ROW EXCLUSIVE MODE', schema_name);
+                locked := true;
+            END IF;
+            day := to_date(substr(part.relname, 18), 'YYYYMMDD');
+            -- Counted through the parent, whose policies admit the caller;
+            -- the bounds prune to the one partition.
+            EXECUTE format('SELECT count(*) FROM %I.security_events WHERE created_at >= $1 AND created_at < $2',
+                           schema_name)
+                INTO n
+                USING day::timestamp AT TIME ZONE 'UTC', (day + 1)::timestamp AT TIME ZONE 'UTC';
+            EXECUTE format('DROP TABLE %I.%I', schema_name, part.relname);
+            events_deleted := events_deleted + n;
+            partitions_dropped := partitions_dropped + 1;
+        END LOOP;
+        EXECUTE format('DELETE FROM %I.security_events WHERE created_at < $1', schema_name) USING cutoff;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        events_deleted := events_deleted + n;
+
+        -- The rollups (006_rollups) of the hours before the cutoff's go with
+        -- the events; the hour holding the cutoff is recounted from the
+        -- events left in it, its pairs for the types it already holds pairs
+        -- of (those the store ranks), with the store's writers held back.
+        hour := date_bin('1 hour', cutoff, timestamptz '2000-01-01 00:00:00+00');
+        EXECUTE format('DELETE FROM %I.events_hourly WHERE hour < $1', schema_name) USING hour;
+        EXECUTE format('DELETE FROM %I.event_pairs_hourly WHERE hour < $1', schema_name) USING hour;
+        IF hour < cutoff THEN
+            EXECUTE format('LOCK TABLE %I.events_hourly, %I.event_pairs_hourly IN SHARE ROW EXCLUSIVE MODE',
+                           schema_name, schema_name);
+            EXECUTE format('SELECT coalesce(array_agg(DISTINCT type::text), ''{}'') FROM %I.event_pairs_hourly WHERE hour = $1',
+                           schema_name) INTO ranked USING hour;
+            EXECUTE format('DELETE FROM %I.events_hourly WHERE hour = $1', schema_name) USING hour;
+            EXECUTE format('DELETE FROM %I.event_pairs_hourly WHERE hour = $1', schema_name) USING hour;
+            EXECUTE format('INSERT INTO %I.events_hourly (hour, type, severity, n)
+                SELECT $1, type, severity, count(*) FROM %I.security_events
+                WHERE created_at >= $1 AND created_at < $1 + interval ''1 hour'' GROUP BY 2, 3',
+                           schema_name, schema_name) USING hour;
+            EXECUTE format('INSERT INTO %I.event_pairs_hourly (hour, type, ip_group, user_id, n, last)
+                SELECT $1, type,
+                    CASE WHEN ip IS NULL THEN inet ''::/0''
+                         WHEN family(ip) = 4 THEN set_masklen(ip, 32)
+                         WHEN ip << inet ''2002::/16'' THEN network(set_masklen(ip, 48))::inet
+                         ELSE network(set_masklen(ip, 64))::inet END,
+                    coalesce(user_id, ''''), count(*), max(created_at)
+                FROM %I.security_events
+                WHERE created_at >= $1 AND created_at < $1 + interval ''1 hour'' AND type = ANY($2)
+                  AND (ip IS NOT NULL OR user_id IS NOT NULL)
+                GROUP BY 2, 3, 4',
+                           schema_name, schema_name) USING hour, ranked;
+        END IF;
+    END IF;
+
+    IF sessions_keep IS NOT NULL AND sessions_keep >= interval '0' THEN
+        EXECUTE format('DELETE FROM %I.active_sessions WHERE GREATEST(last_seen, revoked_at) < $1', schema_name)
+            USING as_of - sessions_keep;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        sessions_deleted := n;
+    END IF;
+
+    IF activity_keep IS NOT NULL AND activity_keep >= interval '0' THEN
+        EXECUTE format('DELETE FROM %I.user_activity WHERE created_at < $1', schema_name)
+            USING as_of - activity_keep;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        activities_deleted := n;
+    END IF;
+
+    IF alerts_keep IS NOT NULL AND alerts_keep >= interval '0' THEN
+        EXECUTE format('DELETE FROM %I.security_alerts WHERE status = ''resolved'' AND last_seen < $1', schema_name)
+            USING as_of - alerts_keep;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        alerts_deleted := n;
+    END IF;
+
+    IF blocks_keep IS NOT NULL AND blocks_keep >= interval '0' THEN
+        EXECUTE format('DELETE FROM %I.blocks WHERE least(coalesce(until, ''infinity''), coalesce(lifted_at, ''infinity'')) < $1', schema_name)
+            USING as_of - blocks_keep;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        blocks_deleted := n;
+    END IF;
+
+    RETURN NEXT;
+END
+$fn$;

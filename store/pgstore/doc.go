@@ -27,6 +27,26 @@
 // schema's partial unique index, so deduplication holds across every
 // instance sharing the database.
 //
+// # Rollups
+//
+// Migration 006_rollups adds two tables the Store keeps at write time, in
+// the transaction that inserts the events and counting only the events it
+// actually inserted (a retried batch adds nothing): events_hourly, the
+// events by UTC hour, type and severity, and event_pairs_hourly, the events
+// of Config.PairRollupTypes (by default the failures the dashboard ranks,
+// [DefaultPairRollupTypes]) by UTC hour, type, IP group and user, with the
+// time of the latest. Each batch is folded in Go and written with one
+// multi-row upsert per table (column arrays, unnest, ON CONFLICT DO UPDATE)
+// in key order, so concurrent writers cannot deadlock on them. Hourly and
+// Top answer the whole hours of their range from them and the partial hours
+// at either end from the events: the results are exactly those computed
+// from the events alone, and a Top query whose Types are not all rolled up
+// (or are empty, every type) reads the events as before. The costs, to the
+// writes and to the reads, are in benchmarks/results/pgstore.md and
+// benchmarks/results/dashboard.md. Events written to security_events by
+// other means than the Store are not counted: recount them with
+// [Store.RebuildRollups], or set Config.RawReports.
+//
 // # Partitions and retention
 //
 // security_events is partitioned by UTC day. [Store.Maintain], which the
@@ -39,21 +59,30 @@
 // the same rows and reports the same counts. Creating and dropping
 // partitions needs the role that owns the schema (a superuser, or a member
 // of the service role that owns it): a Store connected as the service role
-// alone reads and writes everything but cannot maintain. [Store.EraseUser]
+// alone reads and writes everything but cannot maintain. Purge, and
+// cleanup_old_security_data alike, also remove the rollups of the hours
+// before the events' cutoff and recount the hour holding it from the
+// events left. [Store.EraseUser]
 // deletes a user's rows in batches of Config.PurgeBatch, each its own
-// statement, so a heavy user is erased in bounded steps; [Store.ExportUser]
-// writes the same rows as JSON lines, read in keyset pages of 1,000 rows,
-// so memory stays bounded however many rows the user has.
+// statement, so a heavy user is erased in bounded steps, and with them the
+// user's rows of the pair rollup; the hourly counts by type and severity
+// name nobody and are kept, so Hourly still counts the erased user's events
+// in its hours (Top, Summary and QueryEvents do not). [Store.ExportUser]
+// writes the same rows as EraseUser removes as JSON lines, read in keyset
+// pages of 1,000 rows, so memory stays bounded however many rows the user
+// has; it leaves out the rollups, which are derived from the events.
 //
 // # Reading
 //
 // QueryEvents returns the newest events first through the (created_at, id)
 // index and continues a page from an EventQuery.Before cursor with a
 // (created_at, id) row comparison on it; type and address filters have
-// indexes of their own (migration 005_event_indexes). Summary, Hourly and
-// Top aggregate one range of partitions in one statement each; Top reads
-// the range's matching rows once into a narrow working set, so its cost
-// follows the events in the range, not the log.
+// indexes of their own (migration 005_event_indexes). Summary aggregates
+// one range of partitions in one statement; Hourly and Top read the whole
+// hours of their range from the rollups (see Rollups) and the partial hours
+// from the events, in one statement each. Top folds what it reads into
+// (IP group, user) pairs once, so its cost follows the distinct pairs per
+// hour of the matching events in the range, not the log.
 //
 // # Live alerts
 //

@@ -23,9 +23,12 @@ const ipGroupSQL = `CASE WHEN ip IS NULL THEN NULL
  ELSE pg_catalog.network(pg_catalog.set_masklen(ip, 64))::inet END`
 
 // Top ranks the IP groups and accounts of the events in [q.From, q.To) of
-// q.Types in one statement: the range's matching events are read once
-// (partition pruning and the (type, created_at) index confine the read)
-// and folded into (IP group, user) pairs with their counts; ranks and the
+// q.Types in one statement: when every type of q.Types is in
+// Config.PairRollupTypes, the whole hours of the range come from the pair
+// rollup and the partial hours at either end from the events; otherwise
+// the range's matching events are read (partition pruning and the (type,
+// created_at) index confine the read). Either way they are folded into
+// (IP group, user) pairs with their counts; ranks and the
 // distinct accounts and sources of the ranked entries are computed from
 // the pairs, so an attack's tens of thousands of rows from one source cost
 // one pass. Ties are

@@ -32,7 +32,11 @@ var partitionName = regexp.MustCompile(`^security_events_p([0-9]{8})$`)
 // alerts in batches of at most PurgeBatch rows. Sessions go when the later of last_seen and
 // revoked_at is older than p.Sessions, activity when older than p.Activity,
 // resolved alerts when last seen before p.Alerts, and blocks when they ended
-// (expired or were lifted) more than p.Blocks ago, in batches like alerts. Each statement is
+// (expired or were lifted) more than p.Blocks ago, in batches like alerts.
+// With the events go the rollup rows of the hours before the cutoff's, in
+// batches like alerts, and the hour holding the cutoff is recounted from
+// its remaining events (holding the Store's writers back for that hour's
+// count), so the rollups hold exactly what the events do. Each statement is
 // bounded by Config.StatementTimeout; work done before an error stays done
 // and is counted in the returned result.
 func (s *Store) Purge(ctx context.Context, p secmon.RetentionPolicy, now time.Time) (secmon.PurgeResult, error) {
@@ -275,7 +279,10 @@ func (s *Store) dropPartitions(ctx context.Context, q querier, cutoff time.Time)
 // account (secmon.BlockOnUser, in force or not), the rows ExportUser
 // writes, and returns how many rows went. Alerts about other subjects (an
 // address, a session) and blocks on addresses are kept: they hold no user
-// ID. Each removed block is announced on the block channel, in the
+// ID. The user's rows of the pair rollup go too (not counted in the
+// returned number: they are derived from the events); the hourly counts by
+// type and severity hold no user ID and are kept, so Hourly still counts
+// the erased events in their hours. Each removed block is announced on the block channel, in the
 // statement that removes it, so every instance's guard stops enforcing it
 // within a second (the schema's triggers announce inserts and updates
 // only; the retention purge removes ended blocks silently).

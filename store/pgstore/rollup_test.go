@@ -272,3 +272,46 @@ func TestRollupsUseConfiguredTypes(t *testing.T) {
 	}
 	checkReports(t, fast, raw, r, 40, false)
 }
+
+// TestCleanupFunctionKeepsRollups purges the same random log with Purge
+// and with the schema's cleanup_old_security_data, the cutoff inside an
+// hour: both leave the same rollups, and they agree with the events.
+func TestCleanupFunctionKeepsRollups(t *testing.T) {
+	t.Parallel()
+	pool := sqlschematest.Pool(t)
+	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 3))
+	purged, _ := rollupPair(t, pool)
+	cleaned, raw := rollupPair(t, pool)
+	all := fillRandom(t, purged, pgstore.Config{}, r, 2000)
+	for i := 0; i < len(all); i += 500 {
+		if err := cleaned.InsertEvents(t.Context(), all[i:min(i+500, len(all))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cutoff := rollupBase.Add(3*time.Hour + 41*time.Minute + 7*time.Second)
+	now := cutoff.Add(48 * time.Hour)
+	if _, err := purged.Purge(t.Context(), secmon.RetentionPolicy{Events: 48 * time.Hour}, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(t.Context(), "SELECT * FROM "+table(cleaned, "cleanup_old_security_data")+"('48 hours', as_of => $1)", now); err != nil {
+		t.Fatal(err)
+	}
+	rollups := func(s *pgstore.Store) string {
+		var out string
+		err := pool.QueryRow(t.Context(), `SELECT concat_ws(' | ',
+ (SELECT string_agg(concat_ws(',', hour, type, severity, n), ';' ORDER BY hour, type, severity) FROM `+table(s, "events_hourly")+`),
+ (SELECT string_agg(concat_ws(',', hour, type, ip_group, user_id, n, last), ';' ORDER BY hour, type, ip_group, user_id) FROM `+table(s, "event_pairs_hourly")+`))`).Scan(&out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	if a, b := rollups(purged), rollups(cleaned); a != b {
+		t.Errorf("rollups differ:\nafter Purge:                     %.500s\nafter cleanup_old_security_data: %.500s", a, b)
+	}
+	if got, want := count(t, pool, "SELECT coalesce(sum(n), 0) FROM "+table(cleaned, "events_hourly")),
+		count(t, pool, "SELECT count(*) FROM "+table(cleaned, "security_events")); got != want || want == 0 {
+		t.Errorf("after cleanup_old_security_data events_hourly counts %d events, %d are stored", got, want)
+	}
+	checkReports(t, cleaned, raw, r, 40, true)
+}
