@@ -31,9 +31,11 @@
 // the store when the page is requested (nothing is cached), and a section
 // whose read failed says so instead of showing zeros; where a list is cut
 // at a limit the page says "at least" or "the newest". The Overview reads
-// the last 24 hours of events (hourly buckets and the ranking of sources and
-// accounts), so its cost follows the events in that window, not the size
-// of the log: see benchmarks/results/dashboard.md.
+// the last 24 whole hours (hourly buckets and the ranking of sources and
+// accounts); over pgstore both come from hourly rollups the store keeps as
+// it writes events, exact but no smaller than the distinct (source,
+// account) pairs of each hour's failures, so the ranking's cost follows
+// those pairs, not the size of the log: see benchmarks/results/dashboard.md.
 //
 // # Live updates
 //

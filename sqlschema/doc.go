@@ -42,7 +42,16 @@
 //	security_alerts    deduplicated alerts; unique (rule, subject) WHERE status = 'open'
 //	blocks             the active response's decisions and their history; btree on
 //	                   each block's end (least of until and lifted_at), btree (subject, created_at)
+//	events_hourly      since 006: events counted by UTC hour, type and severity;
+//	                   PRIMARY KEY (hour, type, severity)
+//	event_pairs_hourly since 006: events of the ranked types counted by UTC hour, type,
+//	                   IP group ('::/0' for none) and user ID ('' for none), with the
+//	                   latest time; PRIMARY KEY (hour, type, ip_group, user_id)
 //	schema_migrations  the migration ledger: version, name, applied_at
+//
+// The two rollups are kept by pgstore when it writes events (see its
+// package documentation); 006 fills them from the events already stored,
+// the pairs for pgstore's default ranked types (the failures).
 //
 // A store upserts alerts with
 // INSERT ... ON CONFLICT (rule, subject) WHERE status = 'open' DO UPDATE,
@@ -86,7 +95,9 @@
 // deletes older rows elsewhere, removes sessions whose last beat and
 // revocation are both older than sessions_keep, activity older than
 // activity_keep and resolved alerts last seen before alerts_keep: the same
-// rows, counted the same way, as pgstore's Store.Purge. A NULL or negative
+// rows, counted the same way, as pgstore's Store.Purge; since 006 it also
+// removes the rollups of the hours before the events' cutoff and recounts
+// the hour holding it. A NULL or negative
 // period keeps that data forever. It runs in the caller's transaction, one
 // DELETE per table; Store.Purge, which commits as it goes, suits hosts that
 // need short transactions. Periods are measured in UTC (a day is 24 hours
