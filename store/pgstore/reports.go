@@ -111,7 +111,8 @@ func (s *Store) Hourly(ctx context.Context, from, to time.Time) ([]secmon.HourBu
 	err := s.run(ctx, op, func(ctx context.Context) error {
 		// Each hour comes from one of the three parts: the partial first
 		// hour [from, lo) and last hour [hi, to) from the events, the whole
-		// hours [lo, hi) from the rollup.
+		// hours [lo, hi) from the rollup. The statement is planned for its
+		// values every time (see customPlan).
 		rows, err := s.pool.Query(ctx, `SELECT g.h, coalesce(e.events, 0), coalesce(e.lf, 0), coalesce(e.blocked, 0), coalesce(e.high, 0)
 FROM generate_series($3::timestamptz, $4::timestamptz, interval '1 hour') AS g(h)
 LEFT JOIN (
@@ -136,7 +137,7 @@ LEFT JOIN (
     count(*) FILTER (WHERE severity >= 3)
   FROM `+s.events+` WHERE created_at >= $6 AND created_at < $2 GROUP BY 1
 ) AS e ON e.h = g.h
-ORDER BY g.h`, from, to, first, last, lo, hi)
+ORDER BY g.h`, customPlan, from, to, first, last, lo, hi)
 		if err != nil {
 			return err
 		}
