@@ -38,7 +38,9 @@ func validateEvent(i int, e *secmon.Event) error {
 // again through a temporary table with ON CONFLICT DO NOTHING. An event for
 // a day without a partition lands in the default partition; Maintain moves
 // it. The batch is all or nothing: an invalid event rejects it whole with an
-// error matching secmon.ErrInvalid.
+// error matching secmon.ErrInvalid. The events actually inserted are added
+// to the hourly rollups in the same transaction (see the package
+// documentation), so a retried batch is not counted twice.
 func (s *Store) InsertEvents(ctx context.Context, events []secmon.Event) error {
 	const op = "insert events"
 	if err := canceled(ctx, op); err != nil {
