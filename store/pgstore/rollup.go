@@ -3,6 +3,7 @@ package pgstore
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -100,18 +101,23 @@ func (b *rollupBatch) add(t time.Time, typ string, sev int16, ip netip.Addr, use
 	b.pairs[k] = v
 }
 
-const (
-	upsertHourly = `INSERT INTO %s AS t (hour, type, severity, n)
-SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::smallint[], $4::bigint[])
-ON CONFLICT (hour, type, severity) DO UPDATE SET n = t.n + excluded.n`
-	upsertPairs = `INSERT INTO %s AS t (hour, type, ip_group, user_id, n, last)
-SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::inet[], $4::text[], $5::bigint[], $6::timestamptz[])
-ON CONFLICT (hour, type, ip_group, user_id) DO UPDATE SET n = t.n + excluded.n, last = GREATEST(t.last, excluded.last)`
+// upsertRollups adds a batch's rows to both rollups in one statement: the
+// hourly counts ($1–$4) in a data-modifying WITH, the pairs ($5–$10, empty
+// arrays when the batch has none) in the main INSERT. The first %s is the
+// hourly table, the second the pair table.
+const upsertRollups = `WITH hourly AS (
+  INSERT INTO %s AS t (hour, type, severity, n)
+  SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::smallint[], $4::bigint[])
+  ON CONFLICT (hour, type, severity) DO UPDATE SET n = t.n + excluded.n
 )
+INSERT INTO %s AS t (hour, type, ip_group, user_id, n, last)
+SELECT * FROM unnest($5::timestamptz[], $6::text[], $7::inet[], $8::text[], $9::bigint[], $10::timestamptz[])
+ON CONFLICT (hour, type, ip_group, user_id) DO UPDATE SET n = t.n + excluded.n, last = GREATEST(t.last, excluded.last)`
 
-// write adds the gathered rows to the rollups on tx, one multi-row upsert
-// per table, hourly counts first. Rows go in key order, so concurrent
-// writers lock shared rows in the same order and cannot deadlock.
+// write adds the gathered rows to the rollups on tx in one statement (a
+// flush stays one COPY and one more write). Rows go in key order, so
+// concurrent writers, which all run the same statement, lock shared rows
+// in the same order and cannot deadlock.
 func (b *rollupBatch) write(ctx context.Context, s *Store, tx pgx.Tx) error {
 	if len(b.hours) == 0 {
 		return nil
@@ -130,30 +136,27 @@ func (b *rollupBatch) write(ctx context.Context, s *Store, tx pgx.Tx) error {
 	for i, k := range hk {
 		hours[i], types[i], sevs[i], ns[i] = time.Unix(k.hour, 0).UTC(), k.typ, k.sev, b.hours[k]
 	}
-	batch := &pgx.Batch{}
-	batch.Queue(strings.Replace(upsertHourly, "%s", s.hourly, 1), hours, types, sevs, ns)
-	if len(b.pairs) > 0 {
-		pk := make([]pairKey, 0, len(b.pairs))
-		for k := range b.pairs {
-			pk = append(pk, k)
-		}
-		slices.SortFunc(pk, func(a, b pairKey) int {
-			return cmp.Or(cmp.Compare(a.hour, b.hour), strings.Compare(a.typ, b.typ),
-				a.grp.Addr().Compare(b.grp.Addr()), cmp.Compare(a.grp.Bits(), b.grp.Bits()), strings.Compare(a.user, b.user))
-		})
-		hours := make([]time.Time, len(pk))
-		types := make([]string, len(pk))
-		grps := make([]netip.Prefix, len(pk))
-		users := make([]string, len(pk))
-		ns := make([]int64, len(pk))
-		lasts := make([]time.Time, len(pk))
-		for i, k := range pk {
-			v := b.pairs[k]
-			hours[i], types[i], grps[i], users[i], ns[i], lasts[i] = time.Unix(k.hour, 0).UTC(), k.typ, k.grp, k.user, v.n, v.last
-		}
-		batch.Queue(strings.Replace(upsertPairs, "%s", s.pairs, 1), hours, types, grps, users, ns, lasts)
+	pk := make([]pairKey, 0, len(b.pairs))
+	for k := range b.pairs {
+		pk = append(pk, k)
 	}
-	return tx.SendBatch(ctx, batch).Close()
+	slices.SortFunc(pk, func(a, b pairKey) int {
+		return cmp.Or(cmp.Compare(a.hour, b.hour), strings.Compare(a.typ, b.typ),
+			a.grp.Addr().Compare(b.grp.Addr()), cmp.Compare(a.grp.Bits(), b.grp.Bits()), strings.Compare(a.user, b.user))
+	})
+	pHours := make([]time.Time, len(pk))
+	pTypes := make([]string, len(pk))
+	grps := make([]netip.Prefix, len(pk))
+	users := make([]string, len(pk))
+	pNs := make([]int64, len(pk))
+	lasts := make([]time.Time, len(pk))
+	for i, k := range pk {
+		v := b.pairs[k]
+		pHours[i], pTypes[i], grps[i], users[i], pNs[i], lasts[i] = time.Unix(k.hour, 0).UTC(), k.typ, k.grp, k.user, v.n, v.last
+	}
+	_, err := tx.Exec(ctx, fmt.Sprintf(upsertRollups, s.hourly, s.pairs),
+		hours, types, sevs, ns, pHours, pTypes, grps, users, pNs, lasts)
+	return err
 }
 
 // pairRolledUp reports whether every type is kept in the pair rollup.
