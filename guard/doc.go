@@ -44,7 +44,11 @@
 //
 // Block, Lift and List are the operators' side (a dashboard, an admin API):
 // manual blocks escalate like the rules' and are logged as ip_blocked;
-// lifts as block_lifted, with who did it.
+// lifts as block_lifted, with who did it. A lift ends the block, not the
+// detection behind it: the detector's counts go on, so the subject's next
+// finding (another failure inside the rule's window) blocks it again, at
+// the level before the lifted block. Lift and allowlist an address that
+// must stay reachable.
 //
 // # Enforcement
 //

@@ -134,12 +134,16 @@ func TestGuardInTheExample(t *testing.T) {
 			if code, _ := admin.do(http.MethodDelete, "/admin/api/blocks/0190a4e2-0000-7000-8000-000000000000", "", true); code != http.StatusNotFound {
 				t.Errorf("DELETE of an unknown block: %d", code)
 			}
-			if code, _ := attacker.do(http.MethodGet, "/admin/api/blocks", "", false); code != http.StatusUnauthorized {
+			// From an address no block covers: the attacker's failure after
+			// the lift may already have blocked it again (a lift does not
+			// reset the detector's counts; the next finding blocks anew).
+			stranger := &xffClient{t: t, base: base, addr: "198.18.0.9"}
+			if code, _ := stranger.do(http.MethodGet, "/admin/api/blocks", "", false); code != http.StatusUnauthorized {
 				t.Errorf("blocks without the admin token: %d", code)
 			}
 			var stats map[string]any
 			if code, body := admin.do(http.MethodGet, "/admin/api/guard", "", true); code != http.StatusOK || json.Unmarshal(body, &stats) != nil ||
-				stats["blocks_decided"].(float64) != 1 || stats["refusals"].(float64) < 3 {
+				stats["blocks_decided"].(float64) < 1 || stats["blocks_decided"].(float64) > 2 || stats["refusals"].(float64) < 3 {
 				t.Errorf("GET /admin/api/guard: %d %s", code, body)
 			}
 		})
