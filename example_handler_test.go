@@ -186,13 +186,15 @@ func routes(mon *secmon.Monitor, trusted []netip.Prefix) (http.Handler, error) {
 		info := secmon.NewRequestInfo(r, trusted)
 		e := secmon.Event{Type: secmon.EventUploadAccepted, UserID: currentUserID(r),
 			IP: info.IP, UserAgent: info.UserAgent, Metadata: map[string]string{"detected_type": verdict.DetectedType}}
-		if err != nil || !verdict.Allowed {
-			codes := make([]string, 0, len(verdict.Threats))
-			for _, t := range verdict.Threats {
-				codes = append(codes, string(t.Code))
-			}
-			e.Type, e.Severity = secmon.EventUploadBlocked, secmon.SeverityHigh
+		codes := make([]string, 0, len(verdict.Threats))
+		for _, t := range verdict.Threats { // on an accepted upload: what the sanitiser repaired
+			codes = append(codes, string(t.Code))
+		}
+		if len(codes) > 0 {
 			e.Metadata["threat_codes"] = strings.Join(codes, ",")
+		}
+		if err != nil || !verdict.Allowed {
+			e.Type, e.Severity = secmon.EventUploadBlocked, secmon.SeverityHigh
 			_ = mon.Log(r.Context(), e)
 			http.Error(w, "upload refused: "+e.Metadata["threat_codes"], http.StatusUnprocessableEntity)
 			return
