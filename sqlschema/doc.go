@@ -87,9 +87,10 @@
 //	    sessions_keep interval    DEFAULT '30 days',
 //	    activity_keep interval    DEFAULT '90 days',
 //	    alerts_keep   interval    DEFAULT '365 days',
-//	    as_of         timestamptz DEFAULT now())
+//	    as_of         timestamptz DEFAULT now(),
+//	    blocks_keep   interval    DEFAULT '30 days')
 //	-- returns events_deleted bigint, partitions_dropped int, sessions_deleted bigint,
-//	--         activities_deleted bigint, alerts_deleted bigint
+//	--         activities_deleted bigint, alerts_deleted bigint, blocks_deleted bigint
 //
 // drops whole expired event partitions (counting their rows exactly),
 // deletes older rows elsewhere, removes sessions whose last beat and
@@ -97,7 +98,8 @@
 // activity_keep and resolved alerts last seen before alerts_keep: the same
 // rows, counted the same way, as pgstore's Store.Purge; since 006 it also
 // removes the rollups of the hours before the events' cutoff and recounts
-// the hour holding it. A NULL or negative
+// the hour holding it (006 keeps the 004 body as cleanup_events_and_rows,
+// with the same privileges, and wraps it). A NULL or negative
 // period keeps that data forever. It runs in the caller's transaction, one
 // DELETE per table; Store.Purge, which commits as it goes, suits hosts that
 // need short transactions. Periods are measured in UTC (a day is 24 hours

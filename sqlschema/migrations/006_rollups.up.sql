@@ -97,8 +97,14 @@ END
 $secmon$;
 
 -- The retention function removes the rollups of what it purges, as
--- pgstore's Purge does. Same signature, privileges unchanged.
-CREATE OR REPLACE FUNCTION {{schema}}.cleanup_old_security_data(
+-- pgstore's Purge does: 004's function keeps its body under the name
+-- cleanup_events_and_rows (privileges unchanged), and
+-- cleanup_old_security_data, same signature, calls it and then purges the
+-- rollups in the same transaction.
+ALTER FUNCTION {{schema}}.cleanup_old_security_data(interval, interval, interval, interval, timestamptz, interval)
+    RENAME TO cleanup_events_and_rows;
+
+CREATE FUNCTION {{schema}}.cleanup_old_security_data(
     events_keep   interval    DEFAULT '90 days',
     sessions_keep interval    DEFAULT '30 days',
     activity_keep interval    DEFAULT '90 days',
@@ -121,58 +127,17 @@ AS $fn$
 DECLARE
     schema_name constant text := {{schema_literal}};
     cutoff timestamptz;
-    part   record;
-    day    date;
-    n      bigint;
-    locked boolean := false;
     hour   timestamptz;
     ranked text[];
 BEGIN
-    events_deleted := 0;
-    partitions_dropped := 0;
-    sessions_deleted := 0;
-    activities_deleted := 0;
-    alerts_deleted := 0;
-    blocks_deleted := 0;
     IF as_of IS NULL THEN
         as_of := now();
     END IF;
+    SELECT * INTO events_deleted, partitions_dropped, sessions_deleted, activities_deleted, alerts_deleted, blocks_deleted
+    FROM {{schema}}.cleanup_events_and_rows(events_keep, sessions_keep, activity_keep, alerts_keep, as_of, blocks_keep);
 
     IF events_keep IS NOT NULL AND events_keep >= interval '0' THEN
         cutoff := as_of - events_keep;
-        -- Serialise with ensure_event_partitions.
-        PERFORM pg_advisory_xact_lock(hashtextextended('secmon.partitions:' || schema_name, 0));
-        FOR part IN
-            SELECT c.relname
-            FROM pg_inherits i
-            JOIN pg_class c ON c.oid = i.inhrelid
-            WHERE i.inhparent = format('%I.security_events', schema_name)::regclass
-              AND c.relname ~ '^security_events_p[0-9]{8}$'
-              AND (to_date(substr(c.relname, 18), 'YYYYMMDD') + 1)::timestamp AT TIME ZONE 'UTC' <= cutoff
-            ORDER BY c.relname
-        LOOP
-            IF NOT locked THEN
-                -- Writers are held at the parent, in the order they lock,
-                -- so no row lands in a partition between its count and its
-                -- drop (which locks the parent anyway).
-                EXECUTE format('LOCK TABLE %I.security_events IN SHARE ROW EXCLUSIVE MODE', schema_name);
-                locked := true;
-            END IF;
-            day := to_date(substr(part.relname, 18), 'YYYYMMDD');
-            -- Counted through the parent, whose policies admit the caller;
-            -- the bounds prune to the one partition.
-            EXECUTE format('SELECT count(*) FROM %I.security_events WHERE created_at >= $1 AND created_at < $2',
-                           schema_name)
-                INTO n
-                USING day::timestamp AT TIME ZONE 'UTC', (day + 1)::timestamp AT TIME ZONE 'UTC';
-            EXECUTE format('DROP TABLE %I.%I', schema_name, part.relname);
-            events_deleted := events_deleted + n;
-            partitions_dropped := partitions_dropped + 1;
-        END LOOP;
-        EXECUTE format('DELETE FROM %I.security_events WHERE created_at < $1', schema_name) USING cutoff;
-        GET DIAGNOSTICS n = ROW_COUNT;
-        events_deleted := events_deleted + n;
-
         -- The rollups (006_rollups) of the hours before the cutoff's go with
         -- the events; the hour holding the cutoff is recounted from the
         -- events left in it, its pairs for the types it already holds pairs
@@ -206,34 +171,21 @@ BEGIN
         END IF;
     END IF;
 
-    IF sessions_keep IS NOT NULL AND sessions_keep >= interval '0' THEN
-        EXECUTE format('DELETE FROM %I.active_sessions WHERE GREATEST(last_seen, revoked_at) < $1', schema_name)
-            USING as_of - sessions_keep;
-        GET DIAGNOSTICS n = ROW_COUNT;
-        sessions_deleted := n;
-    END IF;
-
-    IF activity_keep IS NOT NULL AND activity_keep >= interval '0' THEN
-        EXECUTE format('DELETE FROM %I.user_activity WHERE created_at < $1', schema_name)
-            USING as_of - activity_keep;
-        GET DIAGNOSTICS n = ROW_COUNT;
-        activities_deleted := n;
-    END IF;
-
-    IF alerts_keep IS NOT NULL AND alerts_keep >= interval '0' THEN
-        EXECUTE format('DELETE FROM %I.security_alerts WHERE status = ''resolved'' AND last_seen < $1', schema_name)
-            USING as_of - alerts_keep;
-        GET DIAGNOSTICS n = ROW_COUNT;
-        alerts_deleted := n;
-    END IF;
-
-    IF blocks_keep IS NOT NULL AND blocks_keep >= interval '0' THEN
-        EXECUTE format('DELETE FROM %I.blocks WHERE least(coalesce(until, ''infinity''), coalesce(lifted_at, ''infinity'')) < $1', schema_name)
-            USING as_of - blocks_keep;
-        GET DIAGNOSTICS n = ROW_COUNT;
-        blocks_deleted := n;
-    END IF;
-
     RETURN NEXT;
 END
 $fn$;
+
+REVOKE ALL ON FUNCTION {{schema}}.cleanup_old_security_data(interval, interval, interval, interval, timestamptz, interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION {{schema}}.cleanup_old_security_data(interval, interval, interval, interval, timestamptz, interval) TO {{service_role}};
+
+DO $secmon$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['anon', 'authenticated'] LOOP
+        IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) THEN
+            EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION {{schema}}.cleanup_old_security_data(interval, interval, interval, interval, timestamptz, interval) FROM %I', r);
+        END IF;
+    END LOOP;
+END
+$secmon$;
